@@ -1,0 +1,37 @@
+"""Jinja filters used by the template to quote free-text answers safely."""
+
+from jinja2.ext import Extension
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _needs_unicode_escape(code: int) -> bool:
+    """Control characters and the few code points TOML or YAML refuse raw."""
+    return code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029, 0xFEFF)
+
+
+def quoted(value: object) -> str:
+    """A double-quoted string valid in both TOML and YAML, non-ASCII kept as is."""
+    out = []
+    for char in str(value):
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif _needs_unicode_escape(ord(char)):
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def one_line(value: object) -> str:
+    """Free text flattened to one line, for Markdown headings and comments."""
+    return " ".join(str(value).split())
+
+
+class QuotingExtension(Extension):
+    """Registers the `quoted` and `one_line` filters."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters["quoted"] = quoted
+        environment.filters["one_line"] = one_line

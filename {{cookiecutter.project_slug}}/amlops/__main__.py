@@ -1,0 +1,7 @@
+"""`python -m amlops ...` entry point."""
+
+import sys
+
+from amlops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""`make terminal` / `make jupyter`: the experiment image with the same mounts as `make local`."""
+
+import os
+import subprocess
+from pathlib import Path
+from typing import List
+
+from amlops.errors import UserError
+from amlops.images import build_image, image_exists
+from amlops.local_run import job_environment, load_experiment, prepare_run, say
+from amlops.project import Project
+from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
+
+JUPYTER_DOCKERFILE = """ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN python -m pip install --no-cache-dir jupyterlab
+"""
+
+
+def jupyter_image(runtime: DockerRuntime) -> str:
+    """The experiment image plus JupyterLab, so the cloud image stays lean."""
+    tag = f"{runtime.tag}-jupyter"
+    if image_exists(tag):
+        return tag
+    context = runtime.project.runs / ".builds" / "jupyter"
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(JUPYTER_DOCKERFILE, encoding="utf-8")
+    log = context.parent / f"{tag.replace(':', '-')}.log"
+    build_image(tag, context, [f"BASE_IMAGE={runtime.tag}"], runtime.build_extra, log)
+    return tag
+
+
+def interactive_argv(
+    project: Project, experiment: str, what: str, command: str, port: str
+) -> List[str]:
+    """The full `docker run` line for a terminal or Jupyter session."""
+    spec = load_experiment(project, experiment)
+    runtime = DockerRuntime(project, experiment)
+    try:
+        runtime.prepare()
+        image = jupyter_image(runtime) if what == "jupyter" else runtime.tag
+    except Exception as err:  # EngineUnavailable and friends
+        if isinstance(err, UserError):
+            raise
+        raise UserError(f"make {what} needs a Docker engine: {err}") from None
+    run_dir, job = prepare_run(project, spec, experiment, [], in_container=True)
+    env = job_environment(project, spec)
+    argv = runtime.docker_argv(job, run_dir, env, interactive=True)
+    if what == "jupyter":
+        argv += ["-p", f"{port}:8888", image, "jupyter", "lab", "--ip=0.0.0.0"]
+        argv += ["--port=8888", "--no-browser", f"--ServerApp.root_dir={CODE_MOUNT}"]
+    else:
+        argv += [image, "bash"] + (["-c", command] if command else [])
+    outputs = project.relative(run_dir / "outputs")
+    say(f"{what} in {image}; inputs under /mnt/inputs (read-only), outputs in {outputs}")
+    return argv
+
+
+def run_interactive(project: Project, experiment: str, what: str, command: str, port: str) -> int:
+    """Run the session in the foreground and return its exit code."""
+    argv = interactive_argv(project, experiment, what, command, port)
+    env = {**os.environ, **job_environment(project, load_experiment(project, experiment))}
+    return subprocess.call(argv, env=env, cwd=Path(project.root))

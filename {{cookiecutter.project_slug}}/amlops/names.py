@@ -1,0 +1,17 @@
+"""Experiment names become Python packages, Docker tags and Azure ML names."""
+
+import re
+
+from amlops.errors import UserError
+
+EXPERIMENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+NAME_RULE = "a lowercase letter then lowercase letters, digits or _ (max 40)"
+
+
+def check_experiment_name(name: str, option: str = "EXP") -> str:
+    """Return `name` if it is a valid experiment name, else raise UserError."""
+    if not name:
+        raise UserError(f"{option} is required, e.g. make <target> {option}=train")
+    if not EXPERIMENT_NAME.fullmatch(name):
+        raise UserError(f"invalid {option} {name!r}: use {NAME_RULE}")
+    return name

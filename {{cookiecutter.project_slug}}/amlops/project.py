@@ -1,0 +1,72 @@
+"""Where things live in a baked project."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from amlops.errors import UserError
+from amlops.names import check_experiment_name
+from amlops.settings import Settings
+
+
+@dataclass(frozen=True)
+class Project:
+    """A baked project rooted at the folder holding config.env and src/."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: Optional[Path] = None) -> "Project":
+        """The nearest folder at or above `start` with config.env and src/."""
+        here = (start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / "config.env").is_file() and (folder / "src").is_dir():
+                return cls(folder)
+        raise UserError(f"no project found at or above {here} (looked for config.env and src/)")
+
+    @property
+    def src(self) -> Path:
+        return self.root / "src"
+
+    @property
+    def common(self) -> Path:
+        return self.src / "common"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / ".runs"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(self.root)
+
+    @property
+    def slug(self) -> str:
+        return self.settings.get("PROJECT_SLUG", self.root.name.lower())
+
+    def experiments(self) -> List[str]:
+        """Names of the folders under src/ that hold a job.yaml."""
+        return sorted(p.parent.name for p in self.src.glob("*/job.yaml"))
+
+    def experiment_dir(self, name: str) -> Path:
+        """src/<name>, checked to be a valid, existing experiment."""
+        check_experiment_name(name)
+        folder = self.src / name
+        if not (folder / "job.yaml").is_file():
+            known = ", ".join(self.experiments()) or "none yet"
+            raise UserError(
+                f"unknown experiment {name!r}: no src/{name}/job.yaml"
+                f" (experiments: {known}; create one with make new-exp EXP={name})"
+            )
+        return folder
+
+    def relative(self, path: Path) -> str:
+        """`path` relative to the project root when inside it, for messages."""
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)

@@ -1,0 +1,50 @@
+"""Run folders: one new folder per run, never reused, kept on failure."""
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+RUN_FILE = "run.json"
+
+
+def new_run_dir(runs_root: Path, experiment: str) -> Path:
+    """Create `.runs/<experiment>/<timestamp>-<random>/` with outputs/ and logs/."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    while True:
+        run_dir = runs_root / experiment / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            run_dir.mkdir(parents=True)
+            break
+        except FileExistsError:
+            continue
+    (run_dir / "outputs").mkdir()
+    (run_dir / "logs").mkdir()
+    return run_dir
+
+
+class RunRecord:
+    """run.json: what ran, with what, and how it ended (rewritten at each stage)."""
+
+    def __init__(self, run_dir: Path, **fields: Any) -> None:
+        self.path = run_dir / RUN_FILE
+        self.data: Dict[str, Any] = {"status": "running", "started": time.time()}
+        self.data.update(fields)
+        self._started = time.monotonic()
+        self.save()
+
+    def finish(self, exit_code: int, status: str = "") -> float:
+        """Record the end; returns the duration in seconds."""
+        duration = time.monotonic() - self._started
+        self.data.update(
+            exit_code=exit_code,
+            status=status or ("completed" if exit_code == 0 else "failed"),
+            ended=time.time(),
+            duration_s=round(duration, 3),
+        )
+        self.save()
+        return duration
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,86 @@
+"""Run a job's command inside the experiment image, as Azure ML would."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from amlops.images import build_image, context_hash, image_exists, image_name
+from amlops.procs import run_tee
+from amlops.project import Project
+from amlops.resolve import ResolvedJob
+
+CODE_MOUNT = "/mnt/code"
+LOG_MOUNT = "/mnt/logs"
+# Set in every container: a writable HOME for a non-root user, live logs.
+FIXED_ENV = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "AMLOPS_LOG_DIR": LOG_MOUNT}
+
+
+class DockerRuntime:
+    """The experiment image built from src/<exp>/docker/, tagged by context hash."""
+
+    name = "docker"
+    in_container = True
+
+    def __init__(self, project: Project, experiment: str) -> None:
+        settings = project.settings
+        self.project = project
+        self.experiment = experiment
+        self.context = project.src / experiment / "docker"
+        base = settings.get("BASE_IMAGE")
+        self.build_args = [f"BASE_IMAGE={base}"] if base else []
+        self.build_extra = shlex.split(settings.get("DOCKER_BUILD_ARGS"))
+        self.run_extra = shlex.split(settings.get("DOCKER_RUN_ARGS"))
+        digest = context_hash(self.context, self.build_args)
+        self.tag = f"{image_name(project.slug, experiment)}:{digest}"
+
+    def describe(self) -> str:
+        return f"image {self.tag}"
+
+    def prepare(self) -> bool:
+        """Build the image unless its tag exists; True when a build ran."""
+        if image_exists(self.tag):
+            return False
+        log = self.project.runs / ".builds" / f"{self.tag.replace(':', '-')}.log"
+        build_image(self.tag, self.context, self.build_args, self.build_extra, log)
+        return True
+
+    def docker_argv(
+        self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], interactive: bool
+    ) -> List[str]:
+        """The `docker run` arguments (everything before the command)."""
+        container = f"amlops-{self.experiment}-{run_dir.name}"
+        argv = ["docker", "run", "--rm", "--name", container]
+        if interactive:
+            argv.append("-it" if sys.stdin.isatty() else "-i")
+        if hasattr(os, "getuid"):
+            argv += ["--user", f"{os.getuid()}:{os.getgid()}"]
+        for key, value in FIXED_ENV.items():
+            argv += ["-e", f"{key}={value}"]
+        for key in sorted(env):
+            argv += ["-e", key]  # values travel in the CLI's environment, not argv
+        mounts = [(run_dir / "src", CODE_MOUNT, False), (run_dir / "logs", LOG_MOUNT, False)]
+        for binding in (*job.inputs.values(), *job.outputs.values()):
+            mounts.append((binding.host, binding.mount_point, binding.read_only))
+        for host, target, read_only in mounts:
+            spec = f"type=bind,source={host},target={target}"
+            argv += ["--mount", spec + (",readonly" if read_only else "")]
+        return argv + ["-w", CODE_MOUNT, *self.run_extra]
+
+    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str]) -> int:
+        argv = self.docker_argv(job, run_dir, env, interactive=False)
+        argv += [self.tag, "bash", "-c", job.command]
+        name = argv[argv.index("--name") + 1]
+        return run_tee(
+            argv,
+            run_dir / "logs" / "std_log.txt",
+            env={**os.environ, **env},
+            on_interrupt=lambda: _kill(name),
+        )
+
+
+def _kill(container: str) -> None:
+    """Stop the container now; --rm then removes it."""
+    subprocess.run(["docker", "kill", container], capture_output=True)

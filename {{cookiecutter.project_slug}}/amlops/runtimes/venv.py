@@ -1,0 +1,90 @@
+"""Run a job's command in a Python virtual environment (no Docker engine needed).
+
+Inputs cannot be mounted read-only here, so their content is fingerprinted
+before and after the run, and any change fails the run."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+from amlops.errors import UserError
+from amlops.fingerprint import fingerprint
+from amlops.procs import run_tee
+from amlops.project import Project
+from amlops.resolve import ResolvedJob
+
+READY = ".amlops-ready"
+
+
+class VenvRuntime:
+    """A venv built from src/<exp>/docker/requirements.txt, cached by its hash."""
+
+    name = "venv"
+    in_container = False
+
+    def __init__(self, project: Project, experiment: str) -> None:
+        self.project = project
+        self.requirements = project.src / experiment / "docker" / "requirements.txt"
+        self.python = project.settings.get("VENV_PYTHON", sys.executable)
+        digest = hashlib.sha256(self.python.encode() + b"\0")
+        if self.requirements.is_file():
+            digest.update(self.requirements.read_bytes())
+        self.path = project.runs / ".venvs" / f"{experiment}-{digest.hexdigest()[:12]}"
+
+    def describe(self) -> str:
+        return f"venv {self.project.relative(self.path)}"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.path / ("Scripts" if os.name == "nt" else "bin")
+
+    def prepare(self) -> bool:
+        """Create the venv unless a complete one exists; True when built."""
+        if (self.path / READY).is_file():
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.path.with_suffix(".log")
+        print(f"amlops: building {self.describe()} (log: {log})", file=sys.stderr, flush=True)
+        steps = [[self.python, "-m", "venv", str(self.path)]]
+        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+        steps.append(pip + ["--upgrade", "pip"])
+        if self.requirements.is_file():
+            steps.append(pip + ["-r", str(self.requirements)])
+        with open(log, "w", encoding="utf-8") as handle:
+            for step in steps:
+                if subprocess.run(step, stdout=handle, stderr=subprocess.STDOUT).returncode:
+                    shutil.rmtree(self.path, ignore_errors=True)
+                    raise UserError(f"venv runtime: {' '.join(step[-3:])} failed; log: {log}")
+        (self.path / READY).write_text("ok\n", encoding="utf-8")
+        return True
+
+    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str]) -> int:
+        before = {name: fingerprint(b.host) for name, b in job.inputs.items()}
+        child_env = {
+            **os.environ,
+            **env,
+            "VIRTUAL_ENV": str(self.path),
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONUNBUFFERED": "1",
+            "AMLOPS_LOG_DIR": str(run_dir / "logs"),
+        }
+        child_env.pop("PYTHONHOME", None)
+        shell = shutil.which("bash") or shutil.which("sh") or "sh"
+        log = run_dir / "logs" / "std_log.txt"
+        code = run_tee([shell, "-c", job.command], log, env=child_env, cwd=run_dir / "src")
+        changed = [n for n, b in job.inputs.items() if fingerprint(b.host) != before[n]]
+        if changed:
+            message = (
+                f"amlops: input(s) {', '.join(changed)} changed during the run;"
+                " inputs are read-only (write to an output instead)\n"
+            )
+            sys.stderr.write(message)
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(message)
+            return code or 1
+        return code

@@ -1,0 +1,50 @@
+"""Load YAML with errors that name the file and line, and keep key line numbers."""
+
+from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+
+from amlops.errors import UserError
+
+
+class LineMap(dict):
+    """A dict that remembers the 1-based line of each key (`.lines[key]`)."""
+
+    lines: Dict[Any, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):  # noqa: D401 - yaml API
+        mapping = LineMap(super().construct_mapping(node, deep=deep))
+        mapping.lines = {
+            self.construct_object(key, deep=deep): key.start_mark.line + 1 for key, _ in node.value
+        }
+        return mapping
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+)
+
+
+def load_yaml(path: Path, shown_as: str = "") -> Any:
+    """Parse `path`; a syntax error becomes `file:line: message`."""
+    name = shown_as or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"{name}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{name}{line}: YAML syntax error: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{name}: YAML error: {err}") from None
+
+
+def line_of(mapping: Any, key: Any) -> int:
+    """The line of `key` in a mapping loaded by load_yaml, or 0 if unknown."""
+    return getattr(mapping, "lines", {}).get(key, 0)

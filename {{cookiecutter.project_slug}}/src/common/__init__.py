@@ -1,0 +1,1 @@
+"""Code shared by every experiment; importable as `common` locally and in Azure ML."""

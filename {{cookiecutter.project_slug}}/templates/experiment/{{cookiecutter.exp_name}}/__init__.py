@@ -1,0 +1,1 @@
+"""Experiment {{ cookiecutter.exp_name }}."""
