@@ -10,8 +10,8 @@ def _needs_unicode_escape(code: int) -> bool:
     return code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029, 0xFEFF)
 
 
-def quoted(value: object) -> str:
-    """A double-quoted string valid in both TOML and YAML, non-ASCII kept as is."""
+def escaped(value: object) -> str:
+    """Text to place between double quotes in TOML or YAML; non-ASCII kept as is."""
     out = []
     for char in str(value):
         if char in _ESCAPES:
@@ -20,7 +20,7 @@ def quoted(value: object) -> str:
             out.append(f"\\u{ord(char):04X}")
         else:
             out.append(char)
-    return '"' + "".join(out) + '"'
+    return "".join(out)
 
 
 def one_line(value: object) -> str:
@@ -29,9 +29,9 @@ def one_line(value: object) -> str:
 
 
 class QuotingExtension(Extension):
-    """Registers the `quoted` and `one_line` filters."""
+    """Registers the `escaped` and `one_line` filters."""
 
     def __init__(self, environment):
         super().__init__(environment)
-        environment.filters["quoted"] = quoted
+        environment.filters["escaped"] = escaped
         environment.filters["one_line"] = one_line

@@ -7,8 +7,9 @@ import shlex
 from pathlib import Path
 from typing import List
 
+from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment, say
+from amlops.local_run import load_experiment
 from amlops.project import Project
 from amlops.resolve import parse_overrides, resolve_job, split_overrides
 from amlops.runs import new_run_dir

@@ -3,10 +3,10 @@
 import hashlib
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.procs import run_tee
 
@@ -61,7 +61,7 @@ def build_image(
     for arg in build_args:
         argv += ["--build-arg", arg]
     argv += [*extra, str(context)]
-    print(f"amlops: building image {tag} (log: {log})", file=sys.stderr, flush=True)
+    say(f"building image {tag} (log: {log})")
     code = run_tee(argv, log)
     if code != 0:
         raise UserError(f"docker build of {context} failed (exit {code}); log: {log}", code)

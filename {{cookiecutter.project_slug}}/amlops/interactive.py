@@ -5,9 +5,10 @@ import subprocess
 from pathlib import Path
 from typing import List
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.images import build_image, image_exists
-from amlops.local_run import job_environment, load_experiment, prepare_run, say
+from amlops.local_run import job_environment, load_experiment, prepare_run
 from amlops.project import Project
 from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
 

@@ -1,10 +1,10 @@
 """`make local EXP=x`: run job.yaml's command locally exactly as Azure ML would."""
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from amlops.console import say
 from amlops.jobspec import JobSpec, load_job
 from amlops.procs import INTERRUPTED
 from amlops.project import Project
@@ -46,11 +46,6 @@ def prepare_run(
         raise
     stage_code(project, experiment, run_dir / "src")
     return run_dir, job
-
-
-def say(message: str) -> None:
-    """Progress output, on stderr so the job's own stdout stays clean."""
-    print(f"amlops: {message}", file=sys.stderr, flush=True)
 
 
 def run_local(project: Project, experiment: str, runtime_choice: str, overrides: List[str]) -> int:

@@ -2,9 +2,9 @@
 
 The bake-time hook calls the same function for the first experiment."""
 
-import sys
 from pathlib import Path
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.names import check_experiment_name
 from amlops.settings import Settings
@@ -35,5 +35,5 @@ def create_experiment(root: Path, name: str, quiet: bool = False) -> Path:
     generate_files(repo_dir=str(template), context=context, output_dir=str(root / "src"))
     if not quiet:
         print(f"amlops: created src/{name}/ (edit main.py, job.yaml, docker/requirements.txt)")
-        print(f"amlops: run it with: make local EXP={name}", file=sys.stderr)
+        say(f"run it with: make local EXP={name}")
     return target

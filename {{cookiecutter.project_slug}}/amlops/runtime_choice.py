@@ -1,9 +1,8 @@
 """Pick the local runtime: Docker when an engine answers, else a venv (with a notice)."""
 
-import importlib.util
-import sys
 from typing import Union
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.images import EngineUnavailable
 from amlops.project import Project
@@ -13,19 +12,13 @@ from amlops.runtimes.venv import VenvRuntime
 RUNTIMES = ("auto", "docker", "venv")
 
 
-def _venv_possible() -> str:
-    """Empty when this Python can create venvs, else why not."""
-    if importlib.util.find_spec("venv") is None or importlib.util.find_spec("ensurepip") is None:
-        return f"{sys.executable} lacks the venv/ensurepip modules (apt install python3-venv)"
-    return ""
-
-
 def prepared_runtime(
     project: Project, experiment: str, choice: str
 ) -> Union[DockerRuntime, VenvRuntime]:
     """A runtime whose environment is built and ready."""
     if choice not in RUNTIMES:
         raise UserError(f"RUNTIME={choice!r}: use one of {', '.join(RUNTIMES)}")
+    venv = VenvRuntime(project, experiment)
     if choice in ("auto", "docker"):
         docker = DockerRuntime(project, experiment)
         if not (docker.context / "Dockerfile").is_file():
@@ -36,17 +29,18 @@ def prepared_runtime(
         except EngineUnavailable as err:
             if choice == "docker":
                 raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
-            why_not = _venv_possible()
+            why_not = venv.unavailable()
             if why_not:
                 raise UserError(
                     f"no Docker engine ({err}) and no venv fallback: {why_not}"
                 ) from None
-            print(
-                f"amlops: no Docker engine ({err}); running in a Python venv instead"
-                " (RUNTIME=venv; inputs are checked unchanged after the run)",
-                file=sys.stderr,
-                flush=True,
+            say(
+                f"no Docker engine ({err}); running in a Python venv instead"
+                " (RUNTIME=venv; inputs are checked unchanged after the run)"
             )
-    venv = VenvRuntime(project, experiment)
+    else:
+        why_not = venv.unavailable()
+        if why_not:
+            raise UserError(f"RUNTIME=venv: {why_not}")
     venv.prepare()
     return venv

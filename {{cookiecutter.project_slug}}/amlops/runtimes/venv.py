@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Dict
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
 from amlops.procs import run_tee
@@ -21,7 +22,10 @@ READY = ".amlops-ready"
 
 
 class VenvRuntime:
-    """A venv built from src/<exp>/docker/requirements.txt, cached by its hash."""
+    """A venv built from src/<exp>/docker/requirements.txt, cached by its hash.
+
+    VENV_PYTHON picks the interpreter (default: the one running amlops); VENV_DIR
+    the cache folder (default .runs/.venvs), which projects may share."""
 
     name = "venv"
     in_container = False
@@ -33,7 +37,20 @@ class VenvRuntime:
         digest = hashlib.sha256(self.python.encode() + b"\0")
         if self.requirements.is_file():
             digest.update(self.requirements.read_bytes())
-        self.path = project.runs / ".venvs" / f"{experiment}-{digest.hexdigest()[:12]}"
+        # Keyed by content only: experiments with the same requirements share one venv.
+        cache = Path(project.settings.get("VENV_DIR", str(project.runs / ".venvs")))
+        self.path = (project.root / cache).resolve() / digest.hexdigest()[:12]
+
+    def unavailable(self) -> str:
+        """Empty when VENV_PYTHON can create venvs, else why not."""
+        probe = [self.python, "-c", "import venv, ensurepip"]
+        try:
+            failed = subprocess.run(probe, capture_output=True).returncode != 0
+        except OSError as err:
+            return f"cannot run VENV_PYTHON={self.python} ({err.strerror})"
+        if failed:
+            return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
+        return ""
 
     def describe(self) -> str:
         return f"venv {self.project.relative(self.path)}"
@@ -49,7 +66,7 @@ class VenvRuntime:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         log = self.path.with_suffix(".log")
-        print(f"amlops: building {self.describe()} (log: {log})", file=sys.stderr, flush=True)
+        say(f"building {self.describe()} (log: {log})")
         steps = [[self.python, "-m", "venv", str(self.path)]]
         pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
         steps.append(pip + ["--upgrade", "pip"])

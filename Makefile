@@ -1,0 +1,48 @@
+# Dev commands of the template repository. `make help` lists them.
+include config.env
+export
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REPO_CODE := hooks tests benchmarks local_extensions.py
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint format bench clean
+
+help: ## List the targets
+	@python3 "{{cookiecutter.project_slug}}/amlops/makehelp.py" Makefile
+
+$(STAMP): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR and run its sample experiment locally
+	rm -rf "$(DEMO_DIR)"
+	mkdir -p "$(DEMO_DIR)"
+	$(VENV)/bin/cookiecutter . --no-input --output-dir "$(DEMO_DIR)"
+	$(MAKE) -C "$(DEMO_DIR)/azure-ml-project" local EXP=train PYTHON="$(abspath $(PY))" \
+		BASE_IMAGE="$(DEMO_BASE_IMAGE)" DOCKER_BUILD_ARGS="$(DEMO_DOCKER_BUILD_ARGS)"
+
+test: $(STAMP) ## Run the whole test suite (bakes projects, real Docker when an engine runs)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## Check the repo's code and a freshly baked project with black, isort and flake8
+	$(PY) -m black --check --quiet $(REPO_CODE)
+	$(PY) -m isort --check-only --quiet $(REPO_CODE)
+	$(PY) -m flake8 $(REPO_CODE) "{{cookiecutter.project_slug}}/amlops" "{{cookiecutter.project_slug}}/src"
+	$(PY) tests/support/lint_baked.py
+
+format: $(STAMP) ## Format the repo's code, and the template's Python through a baked copy
+	$(PY) -m isort --quiet $(REPO_CODE)
+	$(PY) -m black --quiet $(REPO_CODE)
+	$(PY) tests/support/lint_baked.py --fix
+
+bench: $(STAMP) ## Run the benchmarks and print their figures
+	$(PY) benchmarks/local_overhead.py
+	$(PY) benchmarks/bake_time.py
+
+clean: ## Remove the venv, demo and caches
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,83 @@
+"""Bake projects and drive their make targets from tests."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_PROJECT = REPO / "{{cookiecutter.project_slug}}"
+DEFAULT_SLUG = "azure-ml-project"
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with these answers (the rest default); return the project."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(str(REPO), no_input=True, extra_context=answers, output_dir=str(output_dir))
+    )
+
+
+def bake_cli(output_dir: Path, **answers: str) -> "subprocess.CompletedProcess[str]":
+    """Bake through the cookiecutter command line, capturing what a user sees."""
+    argv = [sys.executable, "-m", "cookiecutter", str(REPO), "--no-input", "-o", str(output_dir)]
+    argv += [f"{key}={value}" for key, value in answers.items()]
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+def tree_digest(root: Path, ignore: tuple = (".runs", "__pycache__", ".pytest_cache")) -> str:
+    """A digest of every file name and content under `root` (to prove nothing changed)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if any(part in ignore for part in path.relative_to(root).parts):
+            continue
+        digest.update(path.relative_to(root).as_posix().encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Baked:
+    """A baked project plus the environment its make targets run with."""
+
+    path: Path
+    env: Dict[str, str] = field(default_factory=dict)
+
+    def make(self, *args: str, timeout: int = 900, **variables: str):
+        """Run `make <args> VAR=value ...` in the project with the test Python."""
+        argv = ["make", "--no-print-directory", "-C", str(self.path), *args]
+        argv += [f"PYTHON={sys.executable}"]
+        argv += [f"{key}={value}" for key, value in variables.items()]
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.env},
+        )
+
+    def run_dirs(self, experiment: str) -> List[Path]:
+        """Run folders of an experiment, oldest first."""
+        folder = self.path / ".runs" / experiment
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def latest_run(self, experiment: str) -> Optional[Path]:
+        runs = self.run_dirs(experiment)
+        return runs[-1] if runs else None
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        """Replace `old` (which must be present) by `new` in a project file."""
+        path = self.path / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}"
+        path.write_text(text.replace(old, new))
+
+
+def error_lines(stderr: str) -> List[str]:
+    """The `error:` lines of a command's stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]

@@ -1,0 +1,136 @@
+"""Bake every valid choice (round-robin) and check what comes out."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import bake
+
+REPO = Path(__file__).resolve().parents[1]
+CHOICES = {
+    key: value
+    for key, value in json.loads((REPO / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not key.startswith("_")
+}
+WIDTH = max(len(values) for values in CHOICES.values())
+# Round-robin: combination i takes the i-th value of every choice (wrapping), so each
+# value of each option is baked at least once and the matrix stays linear.
+COMBINATIONS = [
+    {key: values[i % len(values)] for key, values in CHOICES.items()} for i in range(WIDTH)
+]
+
+COMMON_FILES = {
+    ".amlignore",
+    ".env.example",
+    ".flake8",
+    ".gitattributes",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Makefile",
+    "README.md",
+    "config.env",
+    "pyproject.toml",
+    "data/README.md",
+    "data/wine/wine.csv",
+    "notebooks/README.md",
+    "src/common/__init__.py",
+    "src/common/tables.py",
+    "src/common/tracking.py",
+    "src/common/tests/__init__.py",
+    "src/common/tests/test_tables.py",
+    "src/common/tests/test_tracking.py",
+    "templates/experiment/README.md",
+    "templates/experiment/cookiecutter.json",
+}
+EXPERIMENT_FILES = {
+    "__init__.py",
+    "main.py",
+    "local.py",
+    "job.yaml",
+    "docker/Dockerfile",
+    "docker/requirements.txt",
+    "tests/__init__.py",
+    "tests/test_main.py",
+}
+AMLOPS_FILES = {
+    p.relative_to(REPO / "{{cookiecutter.project_slug}}").as_posix()
+    for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*.py")
+}
+CI_FILES = {
+    "github": {".github/workflows/ci.yml"},
+    "azure-devops": {"azure-pipelines.yml"},
+    "none": set(),
+}
+UNRENDERED = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?\s")
+
+
+def expected_files(answers: dict) -> set:
+    exp = answers.get("first_experiment", "train")
+    sub = {f"templates/experiment/{{{{cookiecutter.exp_name}}}}/{f}" for f in EXPERIMENT_FILES}
+    return (
+        COMMON_FILES
+        | AMLOPS_FILES
+        | sub
+        | {f"src/{exp}/{f}" for f in EXPERIMENT_FILES}
+        | CI_FILES[answers["ci_provider"]]
+    )
+
+
+def project_files(project: Path) -> set:
+    return {
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=lambda a: "-".join(a.values()))
+def test_bake_matrix_exact_files_and_valid_configs(tmp_path, answers):
+    answers = {**answers, "first_experiment": "fit_model"}
+    project = bake(tmp_path, **answers)
+    assert project_files(project) == expected_files(answers)
+
+    for path in project.rglob("*"):
+        if path.is_file() and "templates" not in path.parts and path.suffix != ".csv":
+            text = path.read_text(encoding="utf-8")
+            assert not UNRENDERED.search(text), f"unrendered template text in {path}"
+            if path.suffix in (".yaml", ".yml"):
+                yaml.safe_load(text)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    azure_deps = " ".join(pyproject["project"]["optional-dependencies"]["azure"])
+    if answers["aml_sdk"] == "v2":
+        assert "azure-ai-ml" in azure_deps and "azureml-core" not in azure_deps
+    else:
+        assert "azureml-core" in azure_deps and "azure-ai-ml" not in azure_deps
+    config = (project / "config.env").read_text()
+    assert f"AML_SDK={answers['aml_sdk']}\n" in config
+
+
+def test_azure_expressions_survive_baking_verbatim(tmp_path):
+    project = bake(tmp_path)
+    job = yaml.safe_load((project / "src/train/job.yaml").read_text())
+    assert "--data ${{inputs.data}}" in job["command"]
+    assert "--n-estimators ${{inputs.n_estimators}}" in job["command"]
+    assert "--model-dir ${{outputs.model}}" in job["command"]
+    template_job = project / "templates/experiment/{{cookiecutter.exp_name}}/job.yaml"
+    assert "{% raw %}" in template_job.read_text(), "sub-template must stay unrendered"
+
+
+def test_baked_job_yaml_loads_with_the_azure_ml_sdk_offline(tmp_path):
+    from azure.ai.ml import load_job
+
+    project = bake(tmp_path, default_compute="gpu-a100")
+    job = load_job(project / "src/train/job.yaml")
+    assert job.type == "command"
+    assert job.compute == "gpu-a100"
+    assert set(job.inputs) == {"data", "n_estimators"}
+    assert set(job.outputs) == {"model"}
+    assert job.inputs["data"].type == "uri_folder"
+    assert job.environment.build.path.endswith("docker")
+    job_dir = project / "src/train"
+    assert (job_dir / job.code).resolve() == (project / "src").resolve()
