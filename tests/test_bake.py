@@ -134,3 +134,32 @@ def test_baked_job_yaml_loads_with_the_azure_ml_sdk_offline(tmp_path):
     assert job.environment.build.path.endswith("docker")
     job_dir = project / "src/train"
     assert (job_dir / job.code).resolve() == (project / "src").resolve()
+
+
+@pytest.mark.slow
+def test_fresh_project_passes_its_own_lint_test_and_pre_commit(baked):
+    lint = baked.make("lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    test = baked.make("test")
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert " passed" in test.stdout
+
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # The hooks call `python -m black` etc.: the test environment's python.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=baked.path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=baked.path, check=True)
+    hooks = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "--all-files"],
+        cwd=baked.path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+    )
+    assert hooks.returncode == 0, hooks.stdout + hooks.stderr
+    assert "black" in hooks.stdout and "flake8" in hooks.stdout

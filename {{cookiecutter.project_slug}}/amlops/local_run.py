@@ -8,7 +8,7 @@ from amlops.console import say
 from amlops.jobspec import JobSpec, load_job
 from amlops.procs import INTERRUPTED
 from amlops.project import Project
-from amlops.resolve import ResolvedJob, parse_overrides, resolve_job
+from amlops.resolve import ResolvedJob, bind_inputs, parse_overrides, resolve_job
 from amlops.runs import RunRecord, new_run_dir
 from amlops.staging import stage_code
 
@@ -53,7 +53,8 @@ def run_local(project: Project, experiment: str, runtime_choice: str, overrides:
     from amlops.runtime_choice import prepared_runtime
 
     spec = load_experiment(project, experiment)
-    parse_overrides(overrides, spec)  # bad overrides fail before any build
+    # Bad overrides and missing input data fail before any image or venv build.
+    bind_inputs(spec, project, parse_overrides(overrides, spec), in_container=False)
     runtime = prepared_runtime(project, experiment, runtime_choice)
     run_dir, job = prepare_run(project, spec, experiment, overrides, runtime.in_container)
     record = RunRecord(

@@ -8,7 +8,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from amlops.errors import UserError
 from amlops.jobspec import EXPRESSION, InputSpec, JobSpec
@@ -113,6 +113,28 @@ def _target(base: str, name: str, host: Path, in_container: bool) -> str:
     return f"{base}/{name}/{host.name}" if host.is_file() else f"{base}/{name}"
 
 
+def bind_inputs(
+    spec: JobSpec, project: Project, overrides: Dict[str, str], in_container: bool
+) -> Tuple[Dict[str, Binding], Dict[str, str]]:
+    """Path inputs as bindings and literal inputs as text; touches nothing."""
+    inputs: Dict[str, Binding] = {}
+    literals: Dict[str, str] = {}
+    for name, item in spec.inputs.items():
+        if item.is_path:
+            host = input_host_path(item, spec, project, overrides.get(name))
+            target = _target(CONTAINER_INPUTS, name, host, in_container)
+            inputs[name] = Binding(host, target, read_only=True)
+            continue
+        value = overrides.get(name, item.value)
+        if value is None:
+            raise UserError(
+                f"{spec.where(item.line)}: input {name!r} has no value;"
+                f' set value: or pass INPUTS="{name}=<value>"'
+            )
+        literals[name] = str(value)
+    return inputs, literals
+
+
 def resolve_job(
     spec: JobSpec,
     project: Project,
@@ -121,20 +143,8 @@ def resolve_job(
     in_container: bool,
 ) -> ResolvedJob:
     """Bind every input and output; substitute them into the command."""
-    job = ResolvedJob(spec=spec, command=spec.command)
-    for name, item in spec.inputs.items():
-        if item.is_path:
-            host = input_host_path(item, spec, project, overrides.get(name))
-            target = _target(CONTAINER_INPUTS, name, host, in_container)
-            job.inputs[name] = Binding(host, target, read_only=True)
-        else:
-            value = overrides.get(name, item.value)
-            if value is None:
-                raise UserError(
-                    f"{spec.where(item.line)}: input {name!r} has no value;"
-                    f' set value: or pass INPUTS="{name}=<value>"'
-                )
-            job.literals[name] = str(value)
+    inputs, literals = bind_inputs(spec, project, overrides, in_container)
+    job = ResolvedJob(spec=spec, command=spec.command, inputs=inputs, literals=literals)
     for name, item in spec.outputs.items():
         folder = outputs_dir / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,149 @@
+"""Unit tests of the bundled amlops module and the template's Jinja filters (no baking)."""
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.helpers import REPO, TEMPLATE_PROJECT
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
+sys.path.insert(0, str(REPO))
+
+from amlops.amlignore import IgnoreRules  # noqa: E402
+from amlops.errors import UserError  # noqa: E402
+from amlops.jobspec import load_job  # noqa: E402
+from amlops.makehelp import targets  # noqa: E402
+from amlops.project import Project  # noqa: E402
+from amlops.resolve import resolve_job  # noqa: E402
+from amlops.settings import Settings, read_env_file  # noqa: E402
+from local_extensions import escaped  # noqa: E402
+
+
+@given(st.text())
+def test_escaped_text_round_trips_through_toml_and_yaml(text):
+    quoted = f'"{escaped(text)}"'
+    assert tomllib.loads(f"v = {quoted}")["v"] == text
+    assert yaml.safe_load(f"v: {quoted}")["v"] == text
+
+
+def test_env_file_parsing_and_layering(tmp_path):
+    (tmp_path / "config.env").write_text("# c\nA=1\nexport B='two words'\nC=\n")
+    (tmp_path / ".env").write_text('B="secret"\n')
+    settings = Settings(tmp_path, environ={"C": "env", "lower": "x"})
+    assert (settings.get("A"), settings.get("B"), settings.get("C")) == ("1", "secret", "env")
+    assert settings.get("missing", "dflt") == "dflt"
+    (tmp_path / "bad.env").write_text("A=1\nnot a pair\n")
+    with pytest.raises(UserError, match="bad.env:2: expected KEY=VALUE"):
+        read_env_file(tmp_path / "bad.env")
+
+
+def test_amlignore_rules():
+    rules = IgnoreRules(["tests/", "*.log", "!keep.log", "exp/secret.txt"])
+    assert rules.ignored("exp/tests", is_dir=True)
+    assert not rules.ignored("exp/tests", is_dir=False)
+    assert rules.ignored("exp/run.log", is_dir=False)
+    assert not rules.ignored("exp/keep.log", is_dir=False)
+    assert rules.ignored("exp/secret.txt", is_dir=False)
+    assert rules.ignored("common/__pycache__", is_dir=True)
+
+
+def make_project(tmp_path, job_text):
+    (tmp_path / "config.env").write_text("")
+    exp = tmp_path / "src" / "exp"
+    exp.mkdir(parents=True)
+    (exp / "job.yaml").write_text(job_text)
+    return Project(tmp_path), exp / "job.yaml"
+
+
+JOB = """
+command: >-
+  python -m exp.main --a ${{inputs.a}} --b ${{inputs.b}} --c ${{inputs.c}}
+  --f ${{inputs.f}} --n ${{inputs.n}} --flag ${{inputs.flag}} --out ${{outputs.out}}
+inputs:
+  a: {type: uri_folder, path: ../../local_a}
+  b: {type: uri_folder, path: "azureml:assetb:2"}
+  c: {type: uri_folder}
+  f: {type: uri_file, path: azureml:onefile@latest}
+  n: {type: integer, default: 5}
+  flag: true
+outputs:
+  out: {type: uri_folder}
+"""
+
+
+def test_input_resolution_order_and_substitution(tmp_path):
+    project, job_file = make_project(tmp_path, JOB)
+    for folder in ("local_a", "data/assetb", "data/c", "data/onefile", "elsewhere"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data/onefile/only.csv").write_text("x")
+    spec = load_job(job_file, "job.yaml")
+    overrides = {"c": str(tmp_path / "elsewhere"), "n": "9"}
+    job = resolve_job(spec, project, tmp_path / "out", overrides, in_container=True)
+    assert job.inputs["a"].host == tmp_path / "local_a"
+    assert job.inputs["b"].host == tmp_path / "data/assetb"
+    assert job.inputs["c"].host == tmp_path / "elsewhere"
+    assert job.inputs["f"].host == tmp_path / "data/onefile/only.csv"
+    assert job.command == (
+        "python -m exp.main --a /mnt/inputs/a --b /mnt/inputs/b --c /mnt/inputs/c"
+        " --f /mnt/inputs/f/only.csv --n 9 --flag True --out /mnt/outputs/out"
+    )
+    host = resolve_job(spec, project, tmp_path / "out", {}, in_container=False)
+    assert f"--c {tmp_path / 'data/c'} " in host.command
+    assert host.outputs["out"].host == tmp_path / "out" / "out"
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("command: x\ntype: pipeline\n", "job.yaml:2: type must be 'command'"),
+        ("inputs: {}\n", "'command' must be a non-empty string"),
+        ("command: x ${{outputs.o}}\n", "outputs declares no 'o'"),
+        ("command: x ${{parent.inputs.a}}\n", "only ${{inputs.<name>}}"),
+        ("command: x\ninputs:\n  a: {type: table}\n", "job.yaml:3: input 'a': unknown type"),
+        ("command: x\ninputs: [a]\n", "job.yaml:2: 'inputs' must be a mapping"),
+        ("- a\n", "expected a mapping"),
+    ],
+)
+def test_job_checks_name_file_and_line(tmp_path, text, message):
+    _, job_file = make_project(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        load_job(job_file, "job.yaml")
+    assert message in str(err.value)
+
+
+def test_uri_file_folder_must_hold_one_file(tmp_path):
+    project, job_file = make_project(
+        tmp_path, "command: x ${{inputs.f}}\ninputs:\n  f: {type: uri_file}\n"
+    )
+    (tmp_path / "data/f").mkdir(parents=True)
+    spec = load_job(job_file, "job.yaml")
+    with pytest.raises(UserError, match="must hold exactly one file, found 0"):
+        resolve_job(spec, project, tmp_path / "o", {}, in_container=True)
+
+
+def test_makehelp_reads_target_comments(tmp_path):
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("a: b ## does A\nX := 1 ## not a target\nc:\n\td ## ignored\n")
+    assert targets([str(makefile)]) == [("a", "does A")]
+
+
+def test_jupyter_session_uses_a_derived_image_and_the_run_mounts(tmp_path, monkeypatch):
+    from amlops import interactive
+    from tests.helpers import bake
+
+    project = Project(bake(tmp_path))
+    monkeypatch.setattr(interactive.DockerRuntime, "prepare", lambda self: False)
+    monkeypatch.setattr(interactive, "jupyter_image", lambda runtime: runtime.tag + "-jupyter")
+    argv = interactive.interactive_argv(project, "train", "jupyter", "", "9999")
+    assert argv[:3] == ["docker", "run", "--rm"]
+    assert "9999:8888" in argv and argv[argv.index("-p") + 2].endswith("-jupyter")
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
+    data = str(Path(project.root) / "data" / "wine")
+    assert f"type=bind,source={data},target=/mnt/inputs/data,readonly" in mounts
+    assert any(m.endswith("target=/mnt/outputs/model") for m in mounts)
+    assert "--ServerApp.root_dir=/mnt/code" in argv

@@ -1,0 +1,98 @@
+"""Bad input to `make local`: one clear line, non-zero exit, nothing modified or left behind."""
+
+import os
+import stat
+
+import pytest
+
+from tests.helpers import error_lines, tree_digest
+
+JOB = "src/train/job.yaml"
+
+
+def fake_docker(folder):
+    """A docker CLI whose daemon never answers."""
+    folder.mkdir()
+    script = folder / "docker"
+    script.write_text(
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.'"
+        " >&2\nexit 1\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+CASES = {
+    "missing EXP": ({}, None, {}, "EXP is required"),
+    "bad EXP": ({"EXP": "My-Exp"}, None, {}, "invalid EXP 'My-Exp'"),
+    "unknown experiment": ({"EXP": "nope"}, None, {}, "unknown experiment 'nope'"),
+    "yaml syntax": (
+        {"EXP": "train"},
+        ("compute: azureml:", "compute: [azureml:"),
+        {},
+        "src/train/job.yaml:19: YAML syntax error",
+    ),
+    "unknown field": (
+        {"EXP": "train"},
+        ("compute: azureml:", "comptue: azureml:"),
+        {},
+        "src/train/job.yaml:18: unknown field 'comptue' (did you mean 'compute'?)",
+    ),
+    "undeclared input": (
+        {"EXP": "train"},
+        ("--n-estimators ${{inputs.n_estimators}}", "--n-estimators ${{inputs.trees}}"),
+        {},
+        "uses ${{inputs.trees}} but inputs declares no 'trees'",
+    ),
+    "missing input folder": (
+        {"EXP": "train"},
+        ("path: ../../data/wine", "path: ../../data/absent"),
+        {},
+        "input 'data': no local data at data/absent",
+    ),
+    "asset without local copy": (
+        {"EXP": "train"},
+        ("path: ../../data/wine", "path: azureml:sales:3"),
+        {},
+        "no local data at data/sales (data/sales/ by convention)",
+    ),
+    "unknown override": (
+        {"EXP": "train", "INPUTS": "trees=3"},
+        None,
+        {},
+        "declares no input 'trees'",
+    ),
+    "bad runtime": ({"EXP": "train", "RUNTIME": "podman"}, None, {}, "RUNTIME='podman'"),
+    "docker runtime without engine": (
+        {"EXP": "train", "RUNTIME": "docker"},
+        None,
+        {"fake_docker": True},
+        "RUNTIME=docker but no Docker engine: Cannot connect to the Docker daemon",
+    ),
+    "no engine and no venv fallback": (
+        {"EXP": "train", "VENV_PYTHON": "/nonexistent/python3"},
+        None,
+        {"fake_docker": True},
+        "no Docker engine (Cannot connect to the Docker daemon",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_input_fails_cleanly(baked, tmp_path, case):
+    variables, edit, options, message = CASES[case]
+    if edit:
+        baked.edit(JOB, *edit)
+    if options.get("fake_docker"):
+        baked.env["PATH"] = fake_docker(tmp_path / "bin")
+    src_before = tree_digest(baked.path / "src")
+    data_before = tree_digest(baked.path / "data")
+    result = baked.make("local", **variables)
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert tree_digest(baked.path / "src") == src_before
+    assert tree_digest(baked.path / "data") == data_before
+    assert baked.run_dirs("train") == [], "a run that never started leaves no run folder"

@@ -1,0 +1,139 @@
+"""`make local` in a real Docker engine (offline base image; see conftest.py)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+COMMAND_LINES = (
+    "python -m train.main\n"
+    "  --data ${{inputs.data}}\n"
+    "  --n-estimators ${{inputs.n_estimators}}\n"
+    "  --model-dir ${{outputs.model}}"
+)
+
+
+def set_command(baked, command):
+    baked.edit("src/train/job.yaml", COMMAND_LINES, command)
+
+
+def image_id(tag):
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def built_tag(output):
+    return output.split("image ", 1)[1].split()[0]
+
+
+def test_local_run_lands_in_a_new_run_folder_and_reuses_the_image(docker_baked):
+    build = docker_baked.make("build-exp", EXP="train")
+    assert build.returncode == 0, build.stdout + build.stderr
+    tag = built_tag(build.stdout)
+    first_id = image_id(tag)
+    assert first_id
+
+    first = docker_baked.make("local", EXP="train")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "building image" not in first.stderr, "the hash-tagged image must be reused"
+    assert "accuracy=" in first.stdout
+    run1 = docker_baked.latest_run("train")
+    model_dir = run1 / "outputs" / "model"
+    assert (model_dir / "model.pkl").stat().st_size > 0
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.8  # a real model on the real wine data
+    assert (model_dir / "model.pkl").stat().st_uid == os.getuid()
+    assert "accuracy=" in (run1 / "logs" / "std_log.txt").read_text()
+    assert json.loads((run1 / "logs" / "metrics.json").read_text()) == metrics
+    record = json.loads((run1 / "run.json").read_text())
+    assert record["status"] == "completed" and record["exit_code"] == 0
+    assert record["command"].endswith("--model-dir /mnt/outputs/model")
+    assert (run1 / "src" / "common" / "tables.py").is_file()
+    assert not (run1 / "src" / "train" / "tests").exists(), ".amlignore trims the snapshot"
+
+    second = docker_baked.make("local", EXP="train", INPUTS="n_estimators=7")
+    assert second.returncode == 0, second.stderr
+    assert "building image" not in second.stderr
+    assert image_id(tag) == first_id
+    run2 = docker_baked.latest_run("train")
+    assert run2 != run1 and (model_dir / "model.pkl").exists(), "reruns never overwrite"
+    assert "--n-estimators 7 " in json.loads((run2 / "run.json").read_text())["command"]
+
+    docker_baked.edit("src/train/docker/Dockerfile", "FROM ${BASE_IMAGE}", "FROM ${BASE_IMAGE}\n#")
+    rebuilt = docker_baked.make("build-exp", EXP="train")
+    assert rebuilt.returncode == 0 and built_tag(rebuilt.stdout) != tag
+    assert "built" in rebuilt.stdout
+
+
+def test_writing_to_an_input_fails_and_leaves_it_unchanged(docker_baked):
+    set_command(docker_baked, "python -c \"open('${{inputs.data}}/new.csv', 'w')\"")
+    before = sorted(os.listdir(docker_baked.path / "data" / "wine"))
+    result = docker_baked.make("local", EXP="train")
+    assert result.returncode != 0
+    assert "Read-only file system" in result.stdout
+    assert sorted(os.listdir(docker_baked.path / "data" / "wine")) == before
+
+
+def test_a_failing_script_fails_make_and_keeps_logs_and_partial_outputs(docker_baked):
+    set_command(
+        docker_baked,
+        "python -c \"import sys; open('${{outputs.model}}/partial.txt', 'w').write('x');"
+        " print('half way'); sys.exit(3)\"",
+    )
+    result = docker_baked.make("local", EXP="train")
+    assert result.returncode != 0
+    assert "FAILED (exit 3)" in result.stderr
+    run = docker_baked.latest_run("train")
+    assert (run / "outputs" / "model" / "partial.txt").read_text() == "x"
+    assert "half way" in (run / "logs" / "std_log.txt").read_text()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "failed" and record["exit_code"] == 3
+
+
+def _containers(prefix):
+    result = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.split()
+
+
+def test_ctrl_c_stops_the_container_and_leaves_none(docker_baked):
+    set_command(docker_baked, "echo started; sleep 120")
+    env = {**os.environ, **docker_baked.env, "EXP": "train"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "amlops", "local"],
+        cwd=docker_baked.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _containers("amlops-train-") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _containers("amlops-train-"), "the container never started"
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert _containers("amlops-train-") == []
+    record = json.loads((docker_baked.latest_run("train") / "run.json").read_text())
+    assert record["status"] == "interrupted"
+
+
+def test_terminal_has_the_same_read_only_mounts(docker_baked):
+    result = docker_baked.make(
+        "terminal", EXP="train", CMD="ls /mnt/inputs/data && touch /mnt/inputs/data/x"
+    )
+    assert "wine.csv" in result.stdout
+    assert result.returncode != 0 and "Read-only file system" in result.stdout + result.stderr

@@ -1,0 +1,40 @@
+"""`make` / `make help` list every target with its description."""
+
+import re
+
+from tests.helpers import REPO
+
+
+def makefile_targets(text: str) -> set:
+    return {m.group(1) for m in re.finditer(r"^([a-z][a-z0-9_-]*):", text, flags=re.MULTILINE)}
+
+
+def test_make_and_make_help_list_every_target(baked):
+    targets = makefile_targets((baked.path / "Makefile").read_text())
+    assert {"help", "new-exp", "build-exp", "local", "terminal", "jupyter", "lint", "test"} <= targets
+    plain = baked.make()
+    helped = baked.make("help")
+    assert plain.returncode == 0 and helped.returncode == 0
+    assert plain.stdout == helped.stdout
+    listed = {}
+    for line in helped.stdout.splitlines()[1:]:
+        if line.strip():
+            name, _, text = line.strip().partition(" ")
+            listed[name] = text.strip()
+    assert set(listed) == targets
+    assert all(listed.values()), "every target needs a one-line description"
+
+
+def test_baked_readme_names_every_target(baked):
+    readme = (baked.path / "README.md").read_text()
+    for target in makefile_targets((baked.path / "Makefile").read_text()):
+        assert f"make {target}" in readme, f"README does not document make {target}"
+
+
+def test_template_repo_help_lists_its_targets():
+    import subprocess
+
+    result = subprocess.run(["make", "-C", str(REPO), "help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for target in ("demo", "test", "lint", "format", "bench"):
+        assert f"  {target} " in result.stdout

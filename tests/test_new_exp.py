@@ -1,0 +1,54 @@
+"""`make new-exp EXP=x` renders the sub-template into src/x/ and nothing else."""
+
+import pytest
+import yaml
+
+from tests.helpers import error_lines, tree_digest
+from tests.test_bake import EXPERIMENT_FILES
+
+
+def files_under(folder):
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_new_exp_creates_exactly_the_experiment(baked):
+    before = files_under(baked.path)
+    result = baked.make("new-exp", EXP="score_v2")
+    assert result.returncode == 0, result.stderr
+    after = files_under(baked.path)
+    assert after - before == {f"src/score_v2/{f}" for f in EXPERIMENT_FILES}
+    assert before <= after
+    job = yaml.safe_load((baked.path / "src/score_v2/job.yaml").read_text())
+    assert job["command"].startswith("python -m score_v2.main")
+    assert "${{inputs.data}}" in job["command"] and "${{outputs.model}}" in job["command"]
+    assert job["experiment_name"] == "azure-ml-project-score_v2"
+    local_py = (baked.path / "src/score_v2/local.py").read_text()
+    assert "from score_v2.main import main" in local_py
+
+
+def test_new_experiment_passes_lint_and_its_tests(baked):
+    assert baked.make("new-exp", EXP="second").returncode == 0
+    lint = baked.make("lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    test = baked.make("test")
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "second/tests/test_main.py" in baked.make("test", PYTEST_ADDOPTS="-v").stdout
+
+
+@pytest.mark.parametrize(
+    "exp,message",
+    [
+        ("train", "src/train already exists"),
+        ("Bad-Name", "invalid EXP 'Bad-Name'"),
+        ("9lives", "invalid EXP '9lives'"),
+        ("", "EXP is required"),
+    ],
+)
+def test_new_exp_refuses_and_touches_nothing(baked, exp, message):
+    before = tree_digest(baked.path)
+    result = baked.make("new-exp", EXP=exp)
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_digest(baked.path) == before
