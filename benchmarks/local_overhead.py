@@ -51,7 +51,9 @@ def main() -> None:
         {
             baseline: lambda: run(bare, project),
             f"make local ({env['RUNTIME']}, warm)": lambda: run(make, project, env),
-            "python -m amlops --help": lambda: run([sys.executable, "-m", "amlops", "--help"], project),
+            "python -m amlops --help": lambda: run(
+                [sys.executable, "-m", "amlops", "--help"], project
+            ),
         },
         ROUNDS,
     )
@@ -64,9 +66,11 @@ def main() -> None:
         "\nexcept SystemExit: pass"
         "\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'azure'))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], cwd=project, capture_output=True, text=True
-    ).stdout.strip().splitlines()[-1]
+    loaded = (
+        subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     print(f"  azure modules imported by python -m amlops --help: {loaded}")
 
 

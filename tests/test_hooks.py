@@ -65,7 +65,7 @@ def test_hostile_free_text_bakes_a_valid_project(tmp_path, text):
     assert " ".join(text.split()) in readme
     for path in project.rglob("*.y*ml"):
         if "templates" not in path.parts:
-                yaml.safe_load(path.read_text(encoding="utf-8"))
+            yaml.safe_load(path.read_text(encoding="utf-8"))
     assert not (tmp_path / "pwned").exists()
 
 

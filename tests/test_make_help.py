@@ -11,7 +11,16 @@ def makefile_targets(text: str) -> set:
 
 def test_make_and_make_help_list_every_target(baked):
     targets = makefile_targets((baked.path / "Makefile").read_text())
-    assert {"help", "new-exp", "build-exp", "local", "terminal", "jupyter", "lint", "test"} <= targets
+    assert {
+        "help",
+        "new-exp",
+        "build-exp",
+        "local",
+        "terminal",
+        "jupyter",
+        "lint",
+        "test",
+    } <= targets
     plain = baked.make()
     helped = baked.make("help")
     assert plain.returncode == 0 and helped.returncode == 0
