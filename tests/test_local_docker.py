@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -67,10 +68,15 @@ def test_local_run_lands_in_a_new_run_folder_and_reuses_the_image(docker_baked):
     assert run2 != run1 and (model_dir / "model.pkl").exists(), "reruns never overwrite"
     assert "--n-estimators 7 " in json.loads((run2 / "run.json").read_text())["command"]
 
-    docker_baked.edit("src/train/docker/Dockerfile", "FROM ${BASE_IMAGE}", "FROM ${BASE_IMAGE}\n#")
+    # A new context (unique, so no earlier test run built it) gets a new tag and a build.
+    marker = f"LABEL test.marker={uuid.uuid4().hex}"
+    docker_baked.edit(
+        "src/train/docker/Dockerfile", "FROM ${BASE_IMAGE}", f"FROM ${{BASE_IMAGE}}\n{marker}"
+    )
     rebuilt = docker_baked.make("build-exp", EXP="train")
     assert rebuilt.returncode == 0 and built_tag(rebuilt.stdout) != tag
-    assert "built" in rebuilt.stdout
+    assert f"image {built_tag(rebuilt.stdout)} built" in rebuilt.stdout
+    assert "building image" in rebuilt.stderr
 
 
 def test_writing_to_an_input_fails_and_leaves_it_unchanged(docker_baked):
