@@ -7,7 +7,7 @@ from typing import List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.images import build_image, image_exists
+from amlops.images import EngineUnavailable, build_image, image_exists
 from amlops.local_run import job_environment, load_experiment, prepare_run
 from amlops.project import Project
 from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
@@ -40,9 +40,7 @@ def interactive_argv(
     try:
         runtime.prepare()
         image = jupyter_image(runtime) if what == "jupyter" else runtime.tag
-    except Exception as err:  # EngineUnavailable and friends
-        if isinstance(err, UserError):
-            raise
+    except EngineUnavailable as err:
         raise UserError(f"make {what} needs a Docker engine: {err}") from None
     run_dir, job = prepare_run(project, spec, experiment, [], in_container=True)
     env = job_environment(project, spec)

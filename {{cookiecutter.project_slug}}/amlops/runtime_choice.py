@@ -1,20 +1,17 @@
 """Pick the local runtime: Docker when an engine answers, else a venv (with a notice)."""
 
-from typing import Union
-
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.images import EngineUnavailable
 from amlops.project import Project
+from amlops.runtimes import Runtime
 from amlops.runtimes.docker import DockerRuntime
 from amlops.runtimes.venv import VenvRuntime
 
 RUNTIMES = ("auto", "docker", "venv")
 
 
-def prepared_runtime(
-    project: Project, experiment: str, choice: str
-) -> Union[DockerRuntime, VenvRuntime]:
+def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
     """A runtime whose environment is built and ready."""
     if choice not in RUNTIMES:
         raise UserError(f"RUNTIME={choice!r}: use one of {', '.join(RUNTIMES)}")

@@ -12,8 +12,8 @@ class Runtime(Protocol):
     name: str
     in_container: bool
 
-    def prepare(self) -> None:
-        """Make the environment ready (build an image or a venv) if needed."""
+    def prepare(self) -> bool:
+        """Make the environment ready (build an image or a venv); True if it built."""
 
     def describe(self) -> str:
         """One line naming the environment, for progress output."""
