@@ -42,7 +42,7 @@ def interactive_argv(
         image = jupyter_image(runtime) if what == "jupyter" else runtime.tag
     except EngineUnavailable as err:
         raise UserError(f"make {what} needs a Docker engine: {err}") from None
-    run_dir, job = prepare_run(project, spec, experiment, [], in_container=True)
+    run_dir, job = prepare_run(project, spec, experiment, {}, in_container=True)
     env = job_environment(project, spec)
     argv = runtime.docker_argv(job, run_dir, env, interactive=True)
     if what == "jupyter":

@@ -32,15 +32,18 @@ def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
 
 
 def prepare_run(
-    project: Project, spec: JobSpec, experiment: str, overrides: List[str], in_container: bool
+    project: Project,
+    spec: JobSpec,
+    experiment: str,
+    overrides: Dict[str, str],
+    in_container: bool,
 ) -> Tuple[Path, ResolvedJob]:
     """A new run folder with staged code and every input/output resolved.
 
     Nothing is left behind when resolution fails (e.g. a missing input)."""
-    parsed = parse_overrides(overrides, spec)
     run_dir = new_run_dir(project.runs, experiment)
     try:
-        job = resolve_job(spec, project, run_dir / "outputs", parsed, in_container)
+        job = resolve_job(spec, project, run_dir / "outputs", overrides, in_container)
     except Exception:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -53,10 +56,11 @@ def run_local(project: Project, experiment: str, runtime_choice: str, overrides:
     from amlops.runtime_choice import prepared_runtime
 
     spec = load_experiment(project, experiment)
+    parsed = parse_overrides(overrides, spec)
     # Bad overrides and missing input data fail before any image or venv build.
-    bind_inputs(spec, project, parse_overrides(overrides, spec), in_container=False)
+    bind_inputs(spec, project, parsed, in_container=False)
     runtime = prepared_runtime(project, experiment, runtime_choice)
-    run_dir, job = prepare_run(project, spec, experiment, overrides, runtime.in_container)
+    run_dir, job = prepare_run(project, spec, experiment, parsed, runtime.in_container)
     record = RunRecord(
         run_dir,
         experiment=experiment,

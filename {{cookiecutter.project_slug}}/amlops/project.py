@@ -1,6 +1,7 @@
 """Where things live in a baked project."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import List, Optional
 
@@ -40,8 +41,9 @@ class Project:
     def runs(self) -> Path:
         return self.root / ".runs"
 
-    @property
+    @cached_property
     def settings(self) -> Settings:
+        """Read config.env and .env once per command, not at every lookup."""
         return Settings(self.root)
 
     @property
