@@ -19,12 +19,15 @@ $(STAMP): requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR and run its sample experiment locally
+DEMO_MAKE = $(MAKE) -C "$(DEMO_DIR)/azure-ml-project" PYTHON="$(abspath $(PY))" \
+	BASE_IMAGE="$(DEMO_BASE_IMAGE)" DOCKER_BUILD_ARGS="$(DEMO_DOCKER_BUILD_ARGS)"
+
+demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR; run its sample experiment and pipeline locally
 	rm -rf "$(DEMO_DIR)"
 	mkdir -p "$(DEMO_DIR)"
 	$(VENV)/bin/cookiecutter . --no-input --output-dir "$(DEMO_DIR)"
-	$(MAKE) -C "$(DEMO_DIR)/azure-ml-project" local EXP=train PYTHON="$(abspath $(PY))" \
-		BASE_IMAGE="$(DEMO_BASE_IMAGE)" DOCKER_BUILD_ARGS="$(DEMO_DOCKER_BUILD_ARGS)"
+	$(DEMO_MAKE) local EXP=train
+	$(DEMO_MAKE) pipeline-local
 
 test: $(STAMP) ## Run the whole test suite (bakes projects, real Docker when an engine runs)
 	$(PY) -m pytest

@@ -27,14 +27,16 @@ def prune_ci(provider: str) -> None:
                 target.unlink()
 
 
-def bake_first_experiment(name: str) -> None:
-    """Render the experiment sub-template, exactly as `make new-exp` does."""
+def bake_sample_experiments(first: str) -> None:
+    """Render the experiment sub-template, exactly as `make new-exp` does: the
+    first experiment, and `prepare`, the data step of pipelines/training.yaml."""
     sys.path.insert(0, str(PROJECT))
     from amlops.newexp import create_experiment
 
-    create_experiment(PROJECT, name, quiet=True)
+    create_experiment(PROJECT, "prepare", quiet=True, kind="prepare")
+    create_experiment(PROJECT, first, quiet=True)
 
 
 if __name__ == "__main__":
     prune_ci(ANSWERS["ci_provider"])
-    bake_first_experiment(ANSWERS["first_experiment"])
+    bake_sample_experiments(ANSWERS["first_experiment"])

@@ -35,6 +35,16 @@ RULES = {
 }
 
 
+# Names the baked project already uses for something else.
+TAKEN = {
+    "first_experiment": {
+        "prepare": "the sample pipeline's data step",
+        "common": "src/common, the shared code",
+        "pipelines": ".runs/pipelines, the pipeline runs",
+    }
+}
+
+
 def problems(answers: dict) -> list:
     """One message per answer that breaks its rule."""
     found = []
@@ -42,6 +52,8 @@ def problems(answers: dict) -> list:
         value = str(answers.get(key, ""))
         if not re.fullmatch(pattern, value, flags=re.ASCII):
             found.append(f"invalid {key} {value!r}: use {hint}")
+        elif value in TAKEN.get(key, {}):
+            found.append(f"invalid {key} {value!r}: the name of {TAKEN[key][value]}")
     return found
 
 

@@ -1,6 +1,7 @@
 """Bake projects and drive their make targets from tests."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -62,9 +63,10 @@ class Baked:
         )
 
     def run_dirs(self, experiment: str) -> List[Path]:
-        """Run folders of an experiment, oldest first."""
+        """Run folders of an experiment, oldest first (names only resolve seconds)."""
         folder = self.path / ".runs" / experiment
-        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        runs = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+        return sorted(runs, key=lambda p: (p.name[:15], _started(p)))
 
     def latest_run(self, experiment: str) -> Optional[Path]:
         runs = self.run_dirs(experiment)
@@ -76,6 +78,13 @@ class Baked:
         text = path.read_text()
         assert old in text, f"{old!r} not in {rel}"
         path.write_text(text.replace(old, new))
+
+
+def _started(run_dir: Path) -> float:
+    try:
+        return json.loads((run_dir / "run.json").read_text())["started"]
+    except (OSError, ValueError, KeyError):
+        return 0.0
 
 
 def error_lines(stderr: str) -> List[str]:

@@ -45,6 +45,7 @@ COMMON_FILES = {
     "src/common/tests/test_tracking.py",
     "templates/experiment/README.md",
     "templates/experiment/cookiecutter.json",
+    "pipelines/training.yaml",
 }
 EXPERIMENT_FILES = {
     "__init__.py",
@@ -56,6 +57,8 @@ EXPERIMENT_FILES = {
     "tests/__init__.py",
     "tests/test_main.py",
 }
+# The `prepare` kind overrides these files of the base experiment template.
+PREPARE_FILES = {"main.py", "job.yaml", "tests/test_main.py"}
 AMLOPS_FILES = {
     p.relative_to(REPO / "{{cookiecutter.project_slug}}").as_posix()
     for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*.py")
@@ -71,11 +74,14 @@ UNRENDERED = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?\s")
 def expected_files(answers: dict) -> set:
     exp = answers.get("first_experiment", "train")
     sub = {f"templates/experiment/{{{{cookiecutter.exp_name}}}}/{f}" for f in EXPERIMENT_FILES}
+    kind = {f"templates/kinds/prepare/{{{{cookiecutter.exp_name}}}}/{f}" for f in PREPARE_FILES}
     return (
         COMMON_FILES
         | AMLOPS_FILES
         | sub
+        | kind
         | {f"src/{exp}/{f}" for f in EXPERIMENT_FILES}
+        | {f"src/prepare/{f}" for f in EXPERIMENT_FILES}
         | CI_FILES[answers["ci_provider"]]
     )
 
@@ -109,6 +115,9 @@ def test_bake_matrix_exact_files_and_valid_configs(tmp_path, answers):
         assert "azureml-core" in azure_deps and "azure-ai-ml" not in azure_deps
     config = (project / "config.env").read_text()
     assert f"AML_SDK={answers['aml_sdk']}\n" in config
+    pipeline = yaml.safe_load((project / "pipelines/training.yaml").read_text())
+    assert pipeline["jobs"]["train"]["experiment"] == "fit_model"
+    assert pipeline["jobs"]["prepare"]["inputs"]["data"] == "${{parent.inputs.raw_data}}"
 
 
 def test_azure_expressions_survive_baking_verbatim(tmp_path):

@@ -14,6 +14,8 @@ BAD_ANSWERS = [
     ("first_experiment", "my-exp"),
     ("first_experiment", "1st"),
     ("first_experiment", "a" * 41),
+    ("first_experiment", "prepare"),  # the sample pipeline's data step
+    ("first_experiment", "common"),
     ("azure_subscription_id", "not-a-guid"),
     ("azure_resource_group", "ends-with-period."),
     ("azure_workspace", "x"),

@@ -26,6 +26,20 @@ def test_new_exp_creates_exactly_the_experiment(baked):
     assert "from score_v2.main import main" in local_py
 
 
+def test_new_experiment_of_a_kind_takes_the_kind_files(baked):
+    result = baked.make("new-exp", EXP="clean", KIND="prepare")
+    assert result.returncode == 0, result.stderr
+    folder = baked.path / "src/clean"
+    assert {p for p in files_under(folder) if "__pycache__" not in p} == EXPERIMENT_FILES
+    job = yaml.safe_load((folder / "job.yaml").read_text())
+    assert job["command"].startswith("python -m clean.main") and "prepared" in job["outputs"]
+    assert "from clean.main import main" in (folder / "tests/test_main.py").read_text()
+    refused = baked.make("new-exp", EXP="other", KIND="scoring")
+    assert "unknown KIND 'scoring': use one of train, prepare" in refused.stderr
+    assert not (baked.path / "src/other").exists()
+    assert not list((baked.path / "src").glob(".new-*")), "no scratch folder is left"
+
+
 def test_new_experiment_passes_lint_and_its_tests(baked):
     assert baked.make("new-exp", EXP="second").returncode == 0
     lint = baked.make("lint")
@@ -42,6 +56,8 @@ def test_new_experiment_passes_lint_and_its_tests(baked):
         ("Bad-Name", "invalid EXP 'Bad-Name'"),
         ("9lives", "invalid EXP '9lives'"),
         ("", "EXP is required"),
+        ("common", "EXP=common is reserved"),
+        ("pipelines", "EXP=pipelines is reserved"),
     ],
 )
 def test_new_exp_refuses_and_touches_nothing(baked, exp, message):

@@ -10,6 +10,8 @@ from typing import List, Optional
 from amlops.errors import UserError
 from amlops.project import Project
 
+PIPELINE_COMMANDS = ("pipeline-local", "step-local", "pipeline-graph")
+
 
 def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     settings = project.settings if project else None
@@ -20,29 +22,58 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m amlops", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
+    def command(name: str, text: str, exp: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--exp", default=setting("EXP"), help="experiment name (EXP)")
+        if exp:
+            sub.add_argument("--exp", default=setting("EXP"), help="experiment name (EXP)")
         return sub
 
-    command("new-exp", "create src/<exp>/ from templates/experiment/")
+    def pipeline_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = command(name, text, exp=False)
+        sub.add_argument(
+            "--pipeline",
+            default=setting("PIPELINE"),
+            help="pipelines/<name>.yaml (PIPELINE; default: the only one)",
+        )
+        return sub
+
+    def runtime_options(sub: argparse.ArgumentParser, inputs_help: str) -> None:
+        sub.add_argument(
+            "--runtime", default=setting("RUNTIME", "auto"), help="auto, docker or venv (RUNTIME)"
+        )
+        sub.add_argument(
+            "--input", action="append", default=None, metavar="NAME=VALUE", help=inputs_help
+        )
+
+    new_exp = command("new-exp", "create src/<exp>/ from templates/experiment/")
+    new_exp.add_argument(
+        "--kind",
+        default=setting("KIND", "train"),
+        help="train, or a folder of templates/kinds/ (KIND)",
+    )
     command("build-exp", "build the experiment's Docker image if its context changed")
     local = command("local", "run the experiment locally (Docker, or a venv)")
-    local.add_argument(
-        "--runtime", default=setting("RUNTIME", "auto"), help="auto, docker or venv (RUNTIME)"
-    )
-    local.add_argument(
-        "--input",
-        action="append",
-        default=None,
-        metavar="NAME=VALUE",
-        help="override an input path or literal (INPUTS='a=x b=y'); repeatable",
-    )
+    runtime_options(local, "override an input path or literal (INPUTS='a=x b=y'); repeatable")
     terminal = command("terminal", "open a shell in the experiment image with run mounts")
     terminal.add_argument("--cmd", default=setting("CMD"), help="run this instead (CMD)")
     jupyter = command("jupyter", "open Jupyter Lab in the experiment image with run mounts")
     jupyter.add_argument("--port", default=setting("PORT", "8888"), help="host port (PORT)")
     commands.add_parser("experiments", help="list the experiments under src/")
+    pipeline = pipeline_command("pipeline-local", "run a pipeline locally as a parallel DAG")
+    runtime_options(pipeline, "override a pipeline input (INPUTS='raw=path'); repeatable")
+    pipeline.add_argument(
+        "--jobs", default=setting("JOBS"), help="steps at once (JOBS; default: cores)"
+    )
+    pipeline.add_argument(
+        "--force",
+        action="store_true",
+        default=settings.flag("FORCE") if settings else False,
+        help="re-run every step, reusing nothing (FORCE=1)",
+    )
+    step = pipeline_command("step-local", "run one pipeline step with earlier upstream outputs")
+    step.add_argument("--step", default=setting("STEP"), help="the step's name (STEP)")
+    runtime_options(step, "override one of the step's inputs (INPUTS='data=path'); repeatable")
+    pipeline_command("pipeline-graph", "print the pipeline's DAG as a Mermaid flowchart")
     return parser
 
 
@@ -50,10 +81,12 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "experiments":
         print("\n".join(project.experiments()))
         return 0
+    if args.command in PIPELINE_COMMANDS:
+        return _pipeline_dispatch(args, project)
     if args.command == "new-exp":
         from amlops.newexp import create_experiment
 
-        create_experiment(project.root, args.exp)
+        create_experiment(project.root, args.exp, kind=args.kind)
         return 0
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
@@ -69,16 +102,40 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return 0
     if args.command == "local":
         from amlops.local_run import run_local
-        from amlops.resolve import split_overrides
 
-        overrides = args.input if args.input is not None else []
-        overrides = split_overrides(project.settings.get("INPUTS")) + overrides
-        return run_local(project, args.exp, args.runtime, overrides)
+        return run_local(project, args.exp, args.runtime, _inputs(args, project))
     from amlops.interactive import run_interactive
 
     return run_interactive(
         project, args.exp, args.command, getattr(args, "cmd", ""), getattr(args, "port", "")
     )
+
+
+def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
+    """INPUTS from the settings, then --input flags (later ones win)."""
+    from amlops.resolve import split_overrides
+
+    flags = args.input if args.input is not None else []
+    return split_overrides(project.settings.get("INPUTS")) + flags
+
+
+def _pipeline_dispatch(args: argparse.Namespace, project: Project) -> int:
+    if args.command == "pipeline-graph":
+        from amlops.pipeline_graph import mermaid
+        from amlops.pipelinespec import load_pipeline
+
+        print(mermaid(load_pipeline(project, args.pipeline)), end="")
+        return 0
+    if args.command == "step-local":
+        from amlops.step_local import run_step_local
+
+        inputs = _inputs(args, project)
+        return run_step_local(project, args.pipeline, args.step, args.runtime, inputs)
+    from amlops.pipeline_local import parse_jobs, run_pipeline_local
+
+    jobs = parse_jobs(args.jobs)
+    inputs = _inputs(args, project)
+    return run_pipeline_local(project, args.pipeline, args.runtime, jobs, args.force, inputs)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,24 +1,87 @@
-"""Content fingerprints of files and folders (used to prove inputs stayed unchanged)."""
+"""Content fingerprints of files and folders: to prove inputs stayed unchanged,
+and to key step reuse. `FileHashes` remembers file digests by (size, mtime,
+inode) so an unchanged file is not read again."""
 
 import hashlib
+import json
 import os
+import threading
 from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
 
 
-def fingerprint(path: Path) -> str:
-    """sha256 over relative names and contents of every file under `path`."""
+def file_digest(path: Path) -> str:
+    """sha256 of one file's content."""
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        rel = file.name if file == path else file.relative_to(path).as_posix()
-        digest.update(rel.encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    if path.is_dir():
-        # Empty folders count too: a run that adds one has changed the input.
-        for folder, dirs, _ in os.walk(path):
-            for name in sorted(dirs):
-                digest.update(b"d:" + (Path(folder) / name).relative_to(path).as_posix().encode())
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
+
+
+class FileHashes:
+    """A file-digest cache keyed by path and stat, optionally kept in a JSON file."""
+
+    def __init__(self, store: Optional[Path] = None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._entries: Dict[str, List] = {}
+        if store and store.is_file():
+            try:
+                self._entries = json.loads(store.read_text(encoding="utf-8"))
+            except ValueError:
+                self._entries = {}
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = str(path.resolve())
+        signature = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry and entry[:3] == signature:
+            return entry[3]
+        value = file_digest(path)
+        with self._lock:
+            self._entries[key] = signature + [value]
+        return value
+
+    def save(self) -> None:
+        """Write the cache back (atomically) when it has a store."""
+        if not self.store:
+            return
+        self.store.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.store.with_suffix(f".{os.getpid()}.tmp")
+        with self._lock:
+            temporary.write_text(json.dumps(self._entries), encoding="utf-8")
+        os.replace(temporary, self.store)
+
+
+def digest_files(entries: Iterable[Tuple[str, Path]], hashes: Optional[FileHashes] = None) -> str:
+    """sha256 over (name, content) pairs; names ending in `/` are folders."""
+    digest = hashlib.sha256()
+    for rel, path in entries:
+        digest.update(rel.encode() + b"\0")
+        if not rel.endswith("/"):
+            digest.update((hashes.digest(path) if hashes else file_digest(path)).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def tree_entries(path: Path) -> List[Tuple[str, Path]]:
+    """(relative name, path) of every file and folder under `path` (or the file itself)."""
+    if path.is_file():
+        return [(path.name, path)]
+    entries: List[Tuple[str, Path]] = []
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        rel_folder = Path(folder).relative_to(path).as_posix()
+        prefix = "" if rel_folder == "." else f"{rel_folder}/"
+        if prefix:
+            entries.append((prefix, Path(folder)))
+        entries += [(prefix + name, Path(folder) / name) for name in sorted(files)]
+    return entries
+
+
+def fingerprint(path: Path, hashes: Optional[FileHashes] = None) -> str:
+    """A digest of every file name and content under `path`; empty folders count."""
+    return digest_files(tree_entries(path), hashes)

@@ -41,6 +41,14 @@ def _docker(args: List[str]) -> "subprocess.CompletedProcess[str]":
         raise EngineUnavailable("the docker command is not installed") from None
 
 
+def check_engine() -> None:
+    """Raise EngineUnavailable unless a Docker daemon answers."""
+    result = _docker(["version", "--format", "{{.Server.Version}}"])
+    if result.returncode != 0:
+        message = result.stderr.strip()
+        raise EngineUnavailable(message.splitlines()[-1] if message else "docker failed")
+
+
 def image_exists(tag: str) -> bool:
     """Whether `tag` is present; raises EngineUnavailable when no engine answers."""
     result = _docker(["image", "inspect", "--format", "{{.Id}}", tag])
@@ -53,7 +61,7 @@ def image_exists(tag: str) -> bool:
 
 
 def build_image(
-    tag: str, context: Path, build_args: List[str], extra: List[str], log: Path
+    tag: str, context: Path, build_args: List[str], extra: List[str], log: Path, echo: bool = True
 ) -> None:
     """`docker build` the context into `tag`, streaming and logging the output."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +69,8 @@ def build_image(
     for arg in build_args:
         argv += ["--build-arg", arg]
     argv += [*extra, str(context)]
-    say(f"building image {tag} (log: {log})")
-    code = run_tee(argv, log)
+    if echo:
+        say(f"building image {tag} (log: {log})")
+    code = run_tee(argv, log, echo=echo)
     if code != 0:
         raise UserError(f"docker build of {context} failed (exit {code}); log: {log}", code)

@@ -7,7 +7,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from amlops.errors import UserError
 from amlops.yamlfile import line_of, load_yaml
@@ -97,27 +97,34 @@ class JobSpec:
         return [expr for expr in EXPRESSION.findall(self.command)]
 
 
-def _fail(spec_file: str, line: int, message: str) -> UserError:
+def fail_at(spec_file: str, line: int, message: str) -> UserError:
+    """A UserError that starts with `file:line:`."""
     where = f"{spec_file}:{line}" if line else spec_file
     return UserError(f"{where}: {message}")
 
 
-def _check_fields(raw: Dict[str, Any], shown: str) -> None:
+def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schema: str) -> None:
+    """Refuse a key outside `allowed`, suggesting the closest known one."""
     for key in raw:
-        if key not in JOB_FIELDS:
-            close = difflib.get_close_matches(str(key), sorted(JOB_FIELDS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "see the commandJob schema"
-            raise _fail(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"see the {schema}"
+            raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+
+
+def _check_fields(raw: Dict[str, Any], shown: str) -> None:
+    check_known_fields(raw, JOB_FIELDS, shown, "commandJob schema")
     if raw.get("type", "command") != "command":
-        raise _fail(shown, line_of(raw, "type"), f"type must be 'command', got {raw['type']!r}")
+        raise fail_at(shown, line_of(raw, "type"), f"type must be 'command', got {raw['type']!r}")
     command = raw.get("command")
     if not isinstance(command, str) or not command.strip():
-        raise _fail(shown, line_of(raw, "command"), "'command' must be a non-empty string")
+        raise fail_at(shown, line_of(raw, "command"), "'command' must be a non-empty string")
 
 
-def _parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
+def parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
+    """One `inputs:` entry of a job or pipeline file."""
     if not IDENTIFIER.fullmatch(str(name)):
-        raise _fail(shown, line, f"input name {name!r} must be letters, digits or _")
+        raise fail_at(shown, line, f"input name {name!r} must be letters, digits or _")
     if not isinstance(value, dict):
         kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
         return InputSpec(name, kind, value=value, line=line)
@@ -127,7 +134,7 @@ def _parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
         return InputSpec(name, kind, value=literal, line=line)
     if kind not in PATH_TYPES:
         allowed = ", ".join(sorted(PATH_TYPES | LITERAL_TYPES))
-        raise _fail(shown, line, f"input {name!r}: unknown type {kind!r} (use {allowed})")
+        raise fail_at(shown, line, f"input {name!r}: unknown type {kind!r} (use {allowed})")
     path = value.get("path")
     return InputSpec(
         name,
@@ -140,20 +147,21 @@ def _parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
 
 def _parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
     if not IDENTIFIER.fullmatch(str(name)):
-        raise _fail(shown, line, f"output name {name!r} must be letters, digits or _")
+        raise fail_at(shown, line, f"output name {name!r} must be letters, digits or _")
     value = value or {}
     if not isinstance(value, dict):
-        raise _fail(shown, line, f"output {name!r} must be a mapping (type, mode)")
+        raise fail_at(shown, line, f"output {name!r} must be a mapping (type, mode)")
     kind = str(value.get("type", "uri_folder"))
     if kind not in PATH_TYPES:
-        raise _fail(shown, line, f"output {name!r}: unknown type {kind!r}")
+        raise fail_at(shown, line, f"output {name!r}: unknown type {kind!r}")
     return OutputSpec(name, kind, mode=str(value.get("mode", "")), line=line)
 
 
-def _section(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
+def section(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
+    """`raw[key]` as a mapping (empty when absent)."""
     section = raw.get(key) or {}
     if not isinstance(section, dict):
-        raise _fail(shown, line_of(raw, key), f"'{key}' must be a mapping")
+        raise fail_at(shown, line_of(raw, key), f"'{key}' must be a mapping")
     return section
 
 
@@ -163,7 +171,7 @@ def check_references(spec: JobSpec) -> None:
     for expression in spec.references():
         match = REFERENCE.fullmatch(expression)
         if not match:
-            raise _fail(
+            raise fail_at(
                 spec.shown_as,
                 line,
                 f"command uses ${{{{{expression}}}}}: only ${{{{inputs.<name>}}}}"
@@ -173,7 +181,7 @@ def check_references(spec: JobSpec) -> None:
         declared = spec.inputs if kind == "inputs" else spec.outputs
         if name not in declared:
             names = ", ".join(sorted(declared)) or "none"
-            raise _fail(
+            raise fail_at(
                 spec.shown_as,
                 line,
                 f"command uses ${{{{{kind}.{name}}}}} but {kind} declares no"
@@ -186,17 +194,17 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
     shown = shown_as or str(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
-        raise _fail(shown, 1, "expected a mapping of command job fields")
+        raise fail_at(shown, 1, "expected a mapping of command job fields")
     _check_fields(raw, shown)
-    inputs_raw = _section(raw, "inputs", shown)
-    outputs_raw = _section(raw, "outputs", shown)
-    env_raw = _section(raw, "environment_variables", shown)
+    inputs_raw = section(raw, "inputs", shown)
+    outputs_raw = section(raw, "outputs", shown)
+    env_raw = section(raw, "environment_variables", shown)
     spec = JobSpec(
         file=path,
         shown_as=shown,
         command=raw["command"].strip(),
         inputs={
-            str(n): _parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
+            str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
         },
         outputs={
             str(n): _parse_output(n, v, line_of(outputs_raw, n), shown)

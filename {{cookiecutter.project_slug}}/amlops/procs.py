@@ -1,17 +1,45 @@
-"""Run a child process, tee its output to a log, and stop it cleanly on Ctrl-C."""
+"""Run a child process, tee its output to a log, and stop it cleanly on Ctrl-C.
+
+Pipeline steps run children from worker threads; only the main thread gets
+signals, so it calls `stop_all()` to stop every child still running."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 INTERRUPTED = 130
+
+_live: Dict[int, Tuple["subprocess.Popen[bytes]", Optional[Callable[[], None]]]] = {}
+_stopped: set = set()
+_lock = threading.Lock()
 
 
 def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt
+
+
+def _stop(proc: "subprocess.Popen[bytes]", on_interrupt: Optional[Callable[[], None]]) -> None:
+    if on_interrupt:
+        on_interrupt()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def stop_all() -> None:
+    """Stop every child started by run_tee that is still running (any thread)."""
+    with _lock:
+        running = list(_live.items())
+        _stopped.update(pid for pid, _ in running)
+    for _, (proc, on_interrupt) in running:
+        _stop(proc, on_interrupt)
 
 
 def run_tee(
@@ -20,38 +48,46 @@ def run_tee(
     env: Optional[Dict[str, str]] = None,
     cwd: Optional[Path] = None,
     on_interrupt: Optional[Callable[[], None]] = None,
+    echo: bool = True,
 ) -> int:
-    """Run `argv`, copying stdout+stderr to our stdout and to `log_path`.
+    """Run `argv`, copying stdout+stderr to `log_path` (and to our stdout if `echo`).
 
-    Returns the child's exit code, or 130 after Ctrl-C/SIGTERM (when
-    `on_interrupt` is called first to stop whatever the child started)."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    Returns the child's exit code, or 130 after Ctrl-C/SIGTERM or stop_all()
+    (`on_interrupt` is called first to stop whatever the child started)."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     out = sys.stdout.buffer
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd
         )
+        with _lock:
+            _live[proc.pid] = (proc, on_interrupt)
         try:
             fd = proc.stdout.fileno()
             while True:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
-                out.write(chunk)
-                out.flush()
+                if echo:
+                    out.write(chunk)
+                    out.flush()
                 log.write(chunk)
-            return proc.wait()
+            code = proc.wait()
+            with _lock:
+                stopped = proc.pid in _stopped
+            if stopped:
+                log.write(b"\n[amlops] interrupted\n")
+                return INTERRUPTED
+            return code
         except KeyboardInterrupt:
-            if on_interrupt:
-                on_interrupt()
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc, on_interrupt)
             log.write(b"\n[amlops] interrupted\n")
             return INTERRUPTED
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            with _lock:
+                _live.pop(proc.pid, None)
+                _stopped.discard(proc.pid)
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
             proc.stdout.close()

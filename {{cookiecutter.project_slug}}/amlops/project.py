@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from amlops.errors import UserError
-from amlops.names import check_experiment_name
+from amlops.names import PIPELINE_NAME, check_experiment_name
 from amlops.settings import Settings
 
 
@@ -65,6 +65,30 @@ class Project:
                 f" (experiments: {known}; create one with make new-exp EXP={name})"
             )
         return folder
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.root / "pipelines"
+
+    def pipelines(self) -> List[str]:
+        """Names of the pipeline files under pipelines/ (file stems)."""
+        return sorted(p.stem for p in self.pipelines_dir.glob("*.yaml"))
+
+    def pipeline_file(self, name: str) -> Path:
+        """pipelines/<name>.yaml; with no name, the only pipeline there is."""
+        known = self.pipelines()
+        if not name:
+            if len(known) == 1:
+                return self.pipelines_dir / f"{known[0]}.yaml"
+            if not known:
+                raise UserError("no pipeline yet: add pipelines/<name>.yaml")
+            raise UserError(f"several pipelines ({', '.join(known)}): pick one with PIPELINE=name")
+        if not PIPELINE_NAME.fullmatch(name) or name not in known:
+            listed = ", ".join(known) or "none yet"
+            raise UserError(
+                f"unknown pipeline {name!r}: no pipelines/{name}.yaml (pipelines: {listed})"
+            )
+        return self.pipelines_dir / f"{name}.yaml"
 
     def relative(self, path: Path) -> str:
         """`path` relative to the project root when inside it, for messages."""

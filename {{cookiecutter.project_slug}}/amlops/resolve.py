@@ -79,12 +79,19 @@ def _asset_name(path: str) -> Optional[str]:
 def input_host_path(
     item: InputSpec, spec: JobSpec, project: Project, override: Optional[str]
 ) -> Path:
-    """Where the data for a path input lives on this machine."""
+    """Where the data for a job.yaml path input lives on this machine."""
+    return locate_input(item, spec.file.parent, spec.where(item.line), project, override)
+
+
+def locate_input(
+    item: InputSpec, base: Path, where: str, project: Project, override: Optional[str]
+) -> Path:
+    """Where a path input's data lives; a local `path:` is relative to `base`."""
     if override:
         candidate, how = Path(override).expanduser(), "from INPUTS"
     elif item.path and not item.path.startswith(REMOTE_PREFIXES):
         local = item.path[len("file:") :] if item.path.startswith("file:") else item.path
-        candidate, how = spec.file.parent / local, "the path: in job.yaml"
+        candidate, how = base / local, "its local path:"
     else:
         asset = _asset_name(item.path or "") or item.name
         candidate, how = project.data / asset, f"data/{asset}/ by convention"
@@ -93,14 +100,14 @@ def input_host_path(
         files = [p for p in candidate.iterdir() if p.is_file()]
         if len(files) != 1:
             raise UserError(
-                f"{spec.where(item.line)}: uri_file input {item.name!r}: folder"
+                f"{where}: uri_file input {item.name!r}: folder"
                 f" {project.relative(candidate)} must hold exactly one file,"
                 f" found {len(files)}"
             )
         candidate = files[0]
     if not candidate.exists():
         raise UserError(
-            f"{spec.where(item.line)}: input {item.name!r}: no local data at"
+            f"{where}: input {item.name!r}: no local data at"
             f" {project.relative(candidate)} ({how}); create it, set a local path:"
             f' in job.yaml, or pass INPUTS="{item.name}=<path>"'
         )

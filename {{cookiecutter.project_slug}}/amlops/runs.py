@@ -11,17 +11,35 @@ RUN_FILE = "run.json"
 
 def new_run_dir(runs_root: Path, experiment: str) -> Path:
     """Create `.runs/<experiment>/<timestamp>-<random>/` with outputs/ and logs/."""
+    return make_run_dir(unique_folder(runs_root / experiment), exist_ok=True)
+
+
+def unique_folder(parent: Path) -> Path:
+    """Create and return `parent/<timestamp>-<random>/`; names sort by start second."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
-        run_dir = runs_root / experiment / f"{stamp}-{secrets.token_hex(3)}"
+        folder = parent / f"{stamp}-{secrets.token_hex(3)}"
         try:
-            run_dir.mkdir(parents=True)
-            break
+            folder.mkdir(parents=True)
+            return folder
         except FileExistsError:
             continue
+
+
+def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:
+    """Create `run_dir` with outputs/ and logs/."""
+    run_dir.mkdir(parents=True, exist_ok=exist_ok)
     (run_dir / "outputs").mkdir()
     (run_dir / "logs").mkdir()
     return run_dir
+
+
+def read_record(run_dir: Path) -> Dict[str, Any]:
+    """The run.json of a run folder, or {} when missing or unreadable."""
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 class RunRecord:

@@ -2,42 +2,77 @@
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.images import EngineUnavailable
+from amlops.images import EngineUnavailable, check_engine
 from amlops.project import Project
 from amlops.runtimes import Runtime
 from amlops.runtimes.docker import DockerRuntime
 from amlops.runtimes.venv import VenvRuntime
 
 RUNTIMES = ("auto", "docker", "venv")
+FALLBACK_NOTICE = (
+    "no Docker engine ({why}); running in a Python venv instead"
+    " (RUNTIME=venv; inputs are checked unchanged after the run)"
+)
 
 
-def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
-    """A runtime whose environment is built and ready."""
+def _check_choice(choice: str) -> None:
     if choice not in RUNTIMES:
         raise UserError(f"RUNTIME={choice!r}: use one of {', '.join(RUNTIMES)}")
-    venv = VenvRuntime(project, experiment)
-    if choice in ("auto", "docker"):
+
+
+def _venv_or_fail(venv: VenvRuntime, engine_error: str, choice: str) -> None:
+    """Refuse when the venv fallback cannot work either; else say we fall back."""
+    why_not = venv.unavailable()
+    if choice == "venv":
+        if why_not:
+            raise UserError(f"RUNTIME=venv: {why_not}")
+        return
+    if why_not:
+        raise UserError(f"no Docker engine ({engine_error}) and no venv fallback: {why_not}")
+    say(FALLBACK_NOTICE.format(why=engine_error))
+
+
+def runtime_for(kind: str, project: Project, experiment: str) -> Runtime:
+    """The runtime object of one experiment (nothing is built yet)."""
+    if kind == "docker":
         docker = DockerRuntime(project, experiment)
         if not (docker.context / "Dockerfile").is_file():
             raise UserError(f"src/{experiment}/docker/Dockerfile is missing")
+        return docker
+    return VenvRuntime(project, experiment)
+
+
+def pick_runtime_kind(project: Project, choice: str) -> str:
+    """'docker' or 'venv' for a whole pipeline; asks the engine once."""
+    _check_choice(choice)
+    if choice == "venv":
+        _venv_or_fail(VenvRuntime(project, ""), "", choice)
+        return "venv"
+    try:
+        check_engine()
+        return "docker"
+    except EngineUnavailable as err:
+        if choice == "docker":
+            raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
+        _venv_or_fail(VenvRuntime(project, ""), str(err), choice)
+        return "venv"
+
+
+def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
+    """A runtime whose environment is built and ready (one experiment)."""
+    _check_choice(choice)
+    if choice in ("auto", "docker"):
+        docker = runtime_for("docker", project, experiment)
         try:
             docker.prepare()
             return docker
         except EngineUnavailable as err:
             if choice == "docker":
                 raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
-            why_not = venv.unavailable()
-            if why_not:
-                raise UserError(
-                    f"no Docker engine ({err}) and no venv fallback: {why_not}"
-                ) from None
-            say(
-                f"no Docker engine ({err}); running in a Python venv instead"
-                " (RUNTIME=venv; inputs are checked unchanged after the run)"
-            )
+            engine_error = str(err)
     else:
-        why_not = venv.unavailable()
-        if why_not:
-            raise UserError(f"RUNTIME=venv: {why_not}")
+        engine_error = ""
+    venv = VenvRuntime(project, experiment)
+    _venv_or_fail(venv, engine_error, choice)
     venv.prepare()
     return venv

@@ -12,11 +12,21 @@ class Runtime(Protocol):
     name: str
     in_container: bool
 
-    def prepare(self) -> bool:
-        """Make the environment ready (build an image or a venv); True if it built."""
+    def identity(self) -> str:
+        """What the environment is built from (image tag, venv hash): part of step reuse keys."""
+
+    def ready(self) -> bool:
+        """Whether the environment is already built (prepare() would do nothing)."""
+
+    def prepare(self, echo: bool = True) -> bool:
+        """Make the environment ready (build an image or a venv); True if it built.
+
+        `echo=False` keeps build output in the build log only (pipeline steps)."""
 
     def describe(self) -> str:
         """One line naming the environment, for progress output."""
 
-    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str]) -> int:
-        """Run the job's command in `run_dir/src`; return its exit code."""
+    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
+        """Run the job's command in `run_dir/src`; return its exit code.
+
+        Output always goes to `run_dir/logs/std_log.txt`, and to stdout if `echo`."""

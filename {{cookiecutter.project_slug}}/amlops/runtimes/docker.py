@@ -1,6 +1,7 @@
 """Run a job's command inside the experiment image, as Azure ML would."""
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -39,19 +40,25 @@ class DockerRuntime:
     def describe(self) -> str:
         return f"image {self.tag}"
 
-    def prepare(self) -> bool:
+    def identity(self) -> str:
+        return f"docker:{self.tag}"
+
+    def ready(self) -> bool:
+        return image_exists(self.tag)
+
+    def prepare(self, echo: bool = True) -> bool:
         """Build the image unless its tag exists; True when a build ran."""
-        if image_exists(self.tag):
+        if self.ready():
             return False
         log = self.project.runs / ".builds" / f"{self.tag.replace(':', '-')}.log"
-        build_image(self.tag, self.context, self.build_args, self.build_extra, log)
+        build_image(self.tag, self.context, self.build_args, self.build_extra, log, echo)
         return True
 
     def docker_argv(
         self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], interactive: bool
     ) -> List[str]:
         """The `docker run` arguments (everything before the command)."""
-        container = f"amlops-{self.experiment}-{run_dir.name}"
+        container = container_name(self.project, run_dir)
         argv = ["docker", "run", "--rm", "--name", container]
         if interactive:
             argv.append("-it" if sys.stdin.isatty() else "-i")
@@ -69,7 +76,7 @@ class DockerRuntime:
             argv += ["--mount", spec + (",readonly" if read_only else "")]
         return argv + ["-w", CODE_MOUNT, *self.run_extra]
 
-    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str]) -> int:
+    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         argv = self.docker_argv(job, run_dir, env, interactive=False)
         argv += [self.tag, "bash", "-c", job.command]
         name = argv[argv.index("--name") + 1]
@@ -78,7 +85,17 @@ class DockerRuntime:
             run_dir / "logs" / "std_log.txt",
             env={**os.environ, **env},
             on_interrupt=lambda: _kill(name),
+            echo=echo,
         )
+
+
+def container_name(project: Project, run_dir: Path) -> str:
+    """amlops-<run folder under .runs/, dashed>: unique per run, and per pipeline step."""
+    try:
+        parts = run_dir.resolve().relative_to(project.runs.resolve()).parts
+    except ValueError:
+        parts = (run_dir.name,)
+    return "amlops-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
 
 
 def _kill(container: str) -> None:

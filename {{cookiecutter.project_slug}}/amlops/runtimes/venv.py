@@ -59,14 +59,21 @@ class VenvRuntime:
     def bin_dir(self) -> Path:
         return self.path / ("Scripts" if os.name == "nt" else "bin")
 
-    def prepare(self) -> bool:
+    def identity(self) -> str:
+        return f"venv:{self.path.name}"
+
+    def ready(self) -> bool:
+        return (self.path / READY).is_file()
+
+    def prepare(self, echo: bool = True) -> bool:
         """Create the venv unless a complete one exists; True when built."""
-        if (self.path / READY).is_file():
+        if self.ready():
             return False
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         log = self.path.with_suffix(".log")
-        say(f"building {self.describe()} (log: {log})")
+        if echo:
+            say(f"building {self.describe()} (log: {log})")
         steps = [[self.python, "-m", "venv", str(self.path)]]
         pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
         steps.append(pip + ["--upgrade", "pip"])
@@ -80,7 +87,7 @@ class VenvRuntime:
         (self.path / READY).write_text("ok\n", encoding="utf-8")
         return True
 
-    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str]) -> int:
+    def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         before = {name: fingerprint(b.host) for name, b in job.inputs.items()}
         child_env = {
             **os.environ,
@@ -93,14 +100,16 @@ class VenvRuntime:
         child_env.pop("PYTHONHOME", None)
         shell = shutil.which("bash") or shutil.which("sh") or "sh"
         log = run_dir / "logs" / "std_log.txt"
-        code = run_tee([shell, "-c", job.command], log, env=child_env, cwd=run_dir / "src")
+        argv = [shell, "-c", job.command]
+        code = run_tee(argv, log, env=child_env, cwd=run_dir / "src", echo=echo)
         changed = [n for n, b in job.inputs.items() if fingerprint(b.host) != before[n]]
         if changed:
             message = (
                 f"amlops: input(s) {', '.join(changed)} changed during the run;"
                 " inputs are read-only (write to an output instead)\n"
             )
-            sys.stderr.write(message)
+            if echo:
+                sys.stderr.write(message)
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(message)
             return code or 1

@@ -7,14 +7,20 @@ from typing import List, Tuple
 import numpy as np
 
 
-def read_csv_folder(
-    folder: Path, target: str = "target"
-) -> Tuple[np.ndarray, np.ndarray, List[str]]:
-    """Features, labels and feature names from every `*.csv` in `folder` (or one file)."""
+def csv_files(folder: Path) -> List[Path]:
+    """Every `*.csv` in `folder` in name order (or `folder` itself if it is a file)."""
     folder = Path(folder)
     files = [folder] if folder.is_file() else sorted(folder.glob("*.csv"))
     if not files:
         raise FileNotFoundError(f"no .csv file in {folder}")
+    return files
+
+
+def read_csv_folder(
+    folder: Path, target: str = "target"
+) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """Features, labels and feature names from every `*.csv` in `folder` (or one file)."""
+    files = csv_files(folder)
     rows: List[List[float]] = []
     labels: List[float] = []
     names: List[str] = []

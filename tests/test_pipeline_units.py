@@ -1,0 +1,128 @@
+"""Unit tests of the pipeline scheduler, reuse keys and progress lines (no baking)."""
+
+import io
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.helpers import TEMPLATE_PROJECT
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
+
+from amlops.fingerprint import FileHashes, fingerprint  # noqa: E402
+from amlops.progress import StepBoard  # noqa: E402
+from amlops.scheduler import Outcome, run_dag  # noqa: E402
+
+DIAMOND = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": set()}
+ORDER = ["a", "b", "c", "d", "e"]
+
+
+class Recorder:
+    """A work function that records concurrency and fails the nodes it is told to."""
+
+    def __init__(self, fail=(), slow=()):
+        self.fail = set(fail)
+        self.slow = set(slow)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.started = []
+
+    def __call__(self, node):
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.started.append(node)
+        time.sleep(0.5 if node in self.slow else 0.05)
+        with self.lock:
+            self.running -= 1
+        if node in self.fail:
+            return Outcome("failed", 4, "boom")
+        return Outcome("completed")
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_never_more_than_jobs_at_once_and_upstream_first(jobs):
+    work = Recorder(slow={"e"})
+    outcomes = run_dag(ORDER, DIAMOND, work, jobs, continue_on_failure=True)
+    assert {n: o.state for n, o in outcomes.items()} == dict.fromkeys(ORDER, "completed")
+    assert work.peak == jobs  # a + e, then b + c while the slow e still runs
+    assert work.started.index("d") > max(work.started.index("b"), work.started.index("c"))
+
+
+def test_failure_skips_downstream_and_independent_branches_finish():
+    outcomes = run_dag(ORDER, DIAMOND, Recorder(fail={"b"}), 2, continue_on_failure=True)
+    states = {n: o.state for n, o in outcomes.items()}
+    assert states == {
+        "a": "completed",
+        "b": "failed",
+        "c": "completed",
+        "d": "skipped",
+        "e": "completed",
+    }
+    assert outcomes["d"].detail == "upstream b did not succeed"
+
+
+def test_without_continue_on_failure_nothing_new_starts():
+    work = Recorder(fail={"a"})
+    outcomes = run_dag(ORDER, DIAMOND, work, 1, continue_on_failure=False)
+    assert outcomes["a"].state == "failed"
+    assert outcomes["e"].state == "canceled" and "continue_on_step_failure" in outcomes["e"].detail
+    assert work.started == ["a"]
+
+
+def test_an_exception_in_work_fails_that_node_only():
+    def work(node):
+        if node == "c":
+            raise RuntimeError("docker build failed")
+        return Outcome("completed")
+
+    outcomes = run_dag(ORDER, DIAMOND, work, 2, continue_on_failure=True)
+    assert outcomes["c"].state == "failed" and outcomes["c"].detail == "docker build failed"
+    assert outcomes["d"].state == "skipped" and outcomes["b"].state == "completed"
+
+
+def test_file_hashes_skip_unchanged_files_and_see_changes(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "x.csv").write_text("1,2\n")
+    store = tmp_path / "hashes.json"
+    hashes = FileHashes(store)
+    first = fingerprint(folder, hashes)
+    assert first == fingerprint(folder)  # the cache never changes the answer
+    hashes.save()
+    reloaded = FileHashes(store)
+    assert fingerprint(folder, reloaded) == first
+    (folder / "x.csv").write_text("1,3\n")
+    assert fingerprint(folder, reloaded) != first
+    (folder / "sub").mkdir()
+    assert fingerprint(folder) != fingerprint(folder / "x.csv")
+
+
+def test_progress_prints_each_change_once_when_not_a_terminal():
+    stream = io.StringIO()
+    board = StepBoard(["prep", "fit"], {"prep": "(prepare)", "fit": "(train)"}, stream)
+    board.set("prep", "running", "image x")
+    board.tick()
+    board.set("prep", "completed", "in 1.0s")
+    assert stream.getvalue().splitlines() == [
+        "amlops: [>] prep  (prepare)  running image x",
+        "amlops: [+] prep  (prepare)  completed in 1.0s",
+    ]
+
+
+def test_progress_redraws_in_place_on_a_terminal(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    board = StepBoard(["prep", "fit"], {}, stream)
+    board.set("fit", "running")
+    text = stream.getvalue()
+    assert text.count("\x1b[2F") == 1 and text.count("\x1b[2K") == 4
+    assert text.endswith("\x1b[2K[>] fit   running 0s\n")

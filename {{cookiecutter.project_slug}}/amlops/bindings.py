@@ -1,0 +1,74 @@
+"""Turn a pipeline step's bindings into the input overrides of a local run.
+
+A step then runs exactly like `make local` with INPUTS set: pipeline inputs
+and local paths become host paths, upstream outputs become the producer's
+output folder, literals become their text."""
+
+from pathlib import Path
+from typing import Callable, Dict
+
+from amlops.errors import UserError
+from amlops.jobspec import InputSpec
+from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
+from amlops.project import Project
+from amlops.resolve import locate_input
+
+UpstreamOutput = Callable[[str, FromStep], Path]
+
+
+def parent_values(
+    spec: PipelineSpec, project: Project, overrides: Dict[str, str]
+) -> Dict[str, str]:
+    """Each pipeline input as a host path or a literal's text; fails on missing data."""
+    values: Dict[str, str] = {}
+    for name, item in spec.inputs.items():
+        if item.is_path:
+            where = spec.where(item.line)
+            path = locate_input(item, spec.file.parent, where, project, overrides.get(name))
+            values[name] = str(path)
+            continue
+        value = overrides.get(name, item.value)
+        if value is None:
+            raise UserError(
+                f"{spec.where(item.line)}: pipeline input {name!r} has no value;"
+                f' set value: or pass INPUTS="{name}=<value>"'
+            )
+        values[name] = str(value)
+    return values
+
+
+def local_paths(spec: PipelineSpec, project: Project) -> None:
+    """Fail now, naming the step, if a `path:` bound in the pipeline file is missing."""
+    for step in spec.steps.values():
+        for name, source in step.bindings.items():
+            if isinstance(source, FromPath):
+                path_of(spec, project, step, name, source)
+
+
+def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source: FromPath) -> Path:
+    """The host path of a `{type: ..., path: ...}` binding (relative to the pipeline file)."""
+    item = step.job.inputs[name]
+    bound = InputSpec(name, item.type, path=source.path)
+    where = f"{spec.shown_as}: step {step.name!r}"
+    return locate_input(bound, spec.file.parent, where, project, None)
+
+
+def step_overrides(
+    spec: PipelineSpec,
+    project: Project,
+    step: Step,
+    parents: Dict[str, str],
+    upstream: UpstreamOutput,
+) -> Dict[str, str]:
+    """name=value overrides for every bound input of `step`."""
+    overrides: Dict[str, str] = {}
+    for name, source in step.bindings.items():
+        if isinstance(source, FromParent):
+            overrides[name] = parents[source.name]
+        elif isinstance(source, FromStep):
+            overrides[name] = str(upstream(name, source))
+        elif isinstance(source, FromPath):
+            overrides[name] = str(path_of(spec, project, step, name, source))
+        elif isinstance(source, Literal):
+            overrides[name] = str(source.value)
+    return overrides

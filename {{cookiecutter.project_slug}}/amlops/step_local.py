@@ -1,0 +1,65 @@
+"""`make step-local STEP=x`: run one pipeline step alone, like `make local`.
+
+Its upstream inputs come from the latest pipeline-local run in which the
+producing step succeeded (or was reused), unless INPUTS gives a path."""
+
+import json
+from pathlib import Path
+from typing import List
+
+from amlops.bindings import parent_values, step_overrides
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local_run import run_experiment
+from amlops.pipeline_local import PIPELINE_FILE, pipeline_runs_root
+from amlops.pipelinespec import FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.project import Project
+from amlops.resolve import parse_overrides
+from amlops.scheduler import OK_STATES
+
+
+def latest_output(project: Project, spec: PipelineSpec, source: FromStep) -> Path:
+    """The output folder of `source` in the newest pipeline run that produced it."""
+    records = []
+    for path in pipeline_runs_root(project, spec.name).glob(f"*/{PIPELINE_FILE}"):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    for record in sorted(records, key=lambda r: r.get("started", 0), reverse=True):
+        step = record.get("steps", {}).get(source.step, {})
+        output = step.get("outputs", {}).get(source.output)
+        if step.get("state") in OK_STATES and output and (project.root / output).exists():
+            return project.root / output
+    raise LookupError(source.step)
+
+
+def run_step_local(
+    project: Project, pipeline: str, step_name: str, runtime_choice: str, inputs: List[str]
+) -> int:
+    """Run one step with the previous run's upstream outputs; returns its exit code."""
+    spec = load_pipeline(project, pipeline)
+    step = find_step(spec, step_name)
+    explicit = parse_overrides(inputs, step.job)
+
+    def upstream(name: str, source: FromStep) -> Path:
+        if name in explicit:
+            return Path(explicit[name])
+        try:
+            found = latest_output(project, spec, source)
+            say(f"input {name}: {project.relative(found)} (step {source.step}, latest local run)")
+            return found
+        except LookupError:
+            raise UserError(
+                f"step {step.name!r} input {name!r} is output {source.output!r} of step"
+                f" {source.step!r}, and no pipeline-local run of {spec.shown_as} has it yet;"
+                f" run make pipeline-local PIPELINE={spec.name} first,"
+                f' or pass INPUTS="{name}=<path>"'
+            ) from None
+
+    parents = parent_values(spec, project, {})
+    overrides = step_overrides(spec, project, step, parents, upstream)
+    overrides.update(explicit)
+    return run_experiment(
+        project, step.job, runtime_choice, overrides, pipeline=spec.name, step=step.name
+    )
