@@ -46,6 +46,7 @@ format: $(STAMP) ## Format the repo's code, and the template's Python through a 
 bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(PY) benchmarks/local_overhead.py
 	$(PY) benchmarks/bake_time.py
+	$(PY) benchmarks/pipeline_local.py
 
 clean: ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache
