@@ -73,6 +73,10 @@ CASES = {
         ("  fit:", "  Fit-Step:"),
         "bad.yaml:10: step name 'Fit-Step'",
     ),
+    "missing data of an unbound input": (
+        ("jobs:\n", "jobs:\n  lonely:\n    experiment: absent\n"),
+        "bad.yaml: step 'lonely': src/absent/job.yaml:20: input 'data': no local data at data/nope",
+    ),
     "missing pipeline data": (
         ("path: ../data/wine", "path: ../data/absent"),
         "bad.yaml:2: input 'raw': no local data at data/absent",
@@ -85,6 +89,8 @@ def project(tmp_path_factory) -> Baked:
     baked = Baked(bake(tmp_path_factory.mktemp("pipe-errors")), env={"RUNTIME": "venv"})
     assert baked.make("new-exp", EXP="needs").returncode == 0
     baked.edit("src/needs/job.yaml", "    path: ../../data/wine\n", "")
+    assert baked.make("new-exp", EXP="absent").returncode == 0
+    baked.edit("src/absent/job.yaml", "path: ../../data/wine", "path: ../../data/nope")
     return baked
 
 
@@ -95,7 +101,7 @@ def test_bad_pipeline_is_one_line_before_anything_runs(project, case):
     write_pipeline(project, "bad", GOOD.replace(old, new, 1))
     for target in ("pipeline-local", "pipeline-graph"):
         result = project.make(target, PIPELINE="bad")
-        if case == "missing pipeline data" and target == "pipeline-graph":
+        if case.startswith("missing") and target == "pipeline-graph":
             assert result.returncode == 0, result.stderr  # drawing needs no data
             continue
         assert result.returncode == 2, result.stdout + result.stderr

@@ -238,8 +238,9 @@ def test_ctrl_c_stops_every_running_step_and_leaves_nothing_running(fresh):
         "a": "completed",
         "b": "interrupted",
         "c": "interrupted",
-        "d": "skipped",
+        "d": "canceled",
     }
+    assert record["steps"]["d"]["detail"] == "interrupted"
     for step in "bc":
         log = fresh.path / record["steps"][step]["step_dir"] / "logs" / "std_log.txt"
         assert "[amlops] interrupted" in log.read_text()

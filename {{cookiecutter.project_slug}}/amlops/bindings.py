@@ -5,23 +5,30 @@ and local paths become host paths, upstream outputs become the producer's
 output folder, literals become their text."""
 
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional, Set
 
 from amlops.errors import UserError
 from amlops.jobspec import InputSpec
 from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
-from amlops.resolve import locate_input
+from amlops.resolve import input_host_path, locate_input
 
 UpstreamOutput = Callable[[str, FromStep], Path]
 
 
 def parent_values(
-    spec: PipelineSpec, project: Project, overrides: Dict[str, str]
+    spec: PipelineSpec,
+    project: Project,
+    overrides: Dict[str, str],
+    only: Optional[Set[str]] = None,
 ) -> Dict[str, str]:
-    """Each pipeline input as a host path or a literal's text; fails on missing data."""
+    """Pipeline inputs (all, or `only` these) as host paths or literal text.
+
+    Fails on missing data, before anything runs."""
     values: Dict[str, str] = {}
     for name, item in spec.inputs.items():
+        if only is not None and name not in only:
+            continue
         if item.is_path:
             where = spec.where(item.line)
             path = locate_input(item, spec.file.parent, where, project, overrides.get(name))
@@ -37,12 +44,19 @@ def parent_values(
     return values
 
 
-def local_paths(spec: PipelineSpec, project: Project) -> None:
-    """Fail now, naming the step, if a `path:` bound in the pipeline file is missing."""
+def check_local_data(spec: PipelineSpec, project: Project) -> None:
+    """Fail now if a step's local data is missing: a `path:` bound in the pipeline
+    file, or the job.yaml default of an input the pipeline leaves unbound."""
     for step in spec.steps.values():
-        for name, source in step.bindings.items():
+        for name, item in step.job.inputs.items():
+            source = step.bindings.get(name)
             if isinstance(source, FromPath):
                 path_of(spec, project, step, name, source)
+            elif source is None and item.is_path:
+                try:
+                    input_host_path(item, step.job, project, None)
+                except UserError as err:
+                    raise UserError(f"{spec.shown_as}: step {step.name!r}: {err}") from None
 
 
 def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source: FromPath) -> Path:

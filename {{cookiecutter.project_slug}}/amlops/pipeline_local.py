@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from amlops.bindings import local_paths, parent_values, step_overrides
+from amlops.bindings import check_local_data, parent_values, step_overrides
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local_run import execute, prepare_run
@@ -195,7 +195,7 @@ def run_pipeline_local(
     """Run the pipeline; returns 0, the first failed step's exit code, or 130."""
     spec = load_pipeline(project, name)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
-    local_paths(spec, project)
+    check_local_data(spec, project)
     kind = pick_runtime_kind(project, runtime_choice)
     run = PipelineRun(project, spec, kind, force)
     run.parents = parents

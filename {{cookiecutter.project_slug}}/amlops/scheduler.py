@@ -2,7 +2,8 @@
 
 A failed node stops everything downstream of it. With `continue_on_failure`
 (Azure ML's continue_on_step_failure) independent branches run to the end;
-without it, nodes not yet started are canceled and running ones finish."""
+without it, nodes not yet started are canceled and running ones finish.
+Ctrl-C stops the running nodes (through `on_interrupt`) and cancels the rest."""
 
 import concurrent.futures as futures
 from dataclasses import dataclass
@@ -24,6 +25,32 @@ class Outcome:
         return self.state in OK_STATES
 
 
+class _Dag:
+    """The bookkeeping of one run_dag call."""
+
+    def __init__(self, order: List[str], upstream: Dict[str, Set[str]], jobs: int) -> None:
+        self.order = order
+        self.upstream = upstream
+        self.jobs = max(1, jobs)
+        self.outcomes: Dict[str, Outcome] = {}
+        self.running: Dict["futures.Future[Outcome]", str] = {}
+        self.stopping = ""  # why no new node may start
+
+    def blocked_by(self, node: str) -> Optional[str]:
+        """The first upstream node that ended without success, if any."""
+        failed = sorted(
+            u for u in self.upstream[node] if u in self.outcomes and not self.outcomes[u].ok
+        )
+        return failed[0] if failed else None
+
+    def ready(self, node: str) -> bool:
+        return all(u in self.outcomes for u in self.upstream[node])
+
+    def pending(self) -> List[str]:
+        busy = set(self.running.values())
+        return [n for n in self.order if n not in self.outcomes and n not in busy]
+
+
 def run_dag(
     order: List[str],
     upstream: Dict[str, Set[str]],
@@ -38,51 +65,47 @@ def run_dag(
 
     `on_wait` is called about 5 times a second while nodes run (progress);
     on Ctrl-C, `on_interrupt` stops the running work, which then returns."""
-    outcomes: Dict[str, Outcome] = {}
-    running: Dict["futures.Future[Outcome]", str] = {}
-    stopping = ""  # why no new node may start
+    dag = _Dag(order, upstream, jobs)
 
     def settle(node: str, outcome: Outcome) -> None:
-        outcomes[node] = outcome
+        dag.outcomes[node] = outcome
         if on_outcome:
             on_outcome(node, outcome)
+        if outcome.state == "interrupted":
+            dag.stopping = "interrupted"
+        elif not outcome.ok and outcome.state == "failed" and not continue_on_failure:
+            dag.stopping = dag.stopping or f"{node} failed (continue_on_step_failure: false)"
 
-    def blocked(node: str) -> Optional[str]:
-        failed = sorted(u for u in upstream[node] if u in outcomes and not outcomes[u].ok)
-        return failed[0] if failed else None
+    def start_what_can_start(pool: futures.ThreadPoolExecutor) -> None:
+        for node in dag.pending():
+            cause = dag.blocked_by(node)
+            if cause:
+                settle(node, Outcome("skipped", detail=f"upstream {cause} did not succeed"))
+            elif dag.stopping:
+                settle(node, Outcome("canceled", detail=dag.stopping))
+            elif dag.ready(node) and len(dag.running) < dag.jobs:
+                dag.running[pool.submit(work, node)] = node
 
-    with futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        while len(outcomes) < len(order):
-            for node in order:
-                if node in outcomes or node in running.values():
-                    continue
-                cause = blocked(node)
-                if cause:
-                    settle(node, Outcome("skipped", detail=f"upstream {cause} did not succeed"))
-                elif stopping:
-                    settle(node, Outcome("canceled", detail=stopping))
-                elif all(u in outcomes for u in upstream[node]) and len(running) < max(1, jobs):
-                    running[pool.submit(work, node)] = node
-            if not running:
-                continue
+    def collect_finished() -> None:
+        done, _ = futures.wait(list(dag.running), timeout=0.2, return_when="FIRST_COMPLETED")
+        if on_wait:
+            on_wait()
+        for future in done:
+            node = dag.running.pop(future)
             try:
-                done, _ = futures.wait(list(running), timeout=0.2, return_when="FIRST_COMPLETED")
+                outcome = future.result()
+            except Exception as err:  # an environment failure (e.g. a build) or a bug
+                outcome = Outcome("failed", exit_code=1, detail=str(err))
+            settle(node, outcome)
+
+    with futures.ThreadPoolExecutor(max_workers=dag.jobs) as pool:
+        while len(dag.outcomes) < len(order):
+            try:
+                start_what_can_start(pool)
+                if dag.running:
+                    collect_finished()
             except KeyboardInterrupt:
-                stopping = "interrupted"
+                dag.stopping = "interrupted"
                 if on_interrupt:
                     on_interrupt()
-                done, _ = futures.wait(list(running))
-            if on_wait:
-                on_wait()
-            for future in done:
-                node = running.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as err:  # a bug or an environment failure in work()
-                    outcome = Outcome("failed", exit_code=1, detail=str(err))
-                settle(node, outcome)
-                if outcome.state == "interrupted":
-                    stopping = "interrupted"
-                elif not outcome.ok and not continue_on_failure:
-                    stopping = stopping or f"{node} failed (continue_on_step_failure: false)"
-    return outcomes
+    return dag.outcomes

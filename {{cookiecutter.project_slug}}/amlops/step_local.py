@@ -12,7 +12,7 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.local_run import run_experiment
 from amlops.pipeline_local import PIPELINE_FILE, pipeline_runs_root
-from amlops.pipelinespec import FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.pipelinespec import FromParent, FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
 from amlops.resolve import parse_overrides
 from amlops.scheduler import OK_STATES
@@ -57,7 +57,8 @@ def run_step_local(
                 f' or pass INPUTS="{name}=<path>"'
             ) from None
 
-    parents = parent_values(spec, project, {})
+    used = {s.name for s in step.bindings.values() if isinstance(s, FromParent)}
+    parents = parent_values(spec, project, {}, only=used)
     overrides = step_overrides(spec, project, step, parents, upstream)
     overrides.update(explicit)
     return run_experiment(
