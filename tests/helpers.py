@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -72,12 +73,40 @@ class Baked:
         runs = self.run_dirs(experiment)
         return runs[-1] if runs else None
 
+    def start(self, command: str, **variables: str) -> "subprocess.Popen[str]":
+        """Start `python -m amlops <command>` in the background (to interrupt it)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "amlops", command],
+            cwd=self.path,
+            env={**os.environ, **self.env, **variables},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_for(self, condition, seconds: float = 120) -> bool:
+        """Poll `condition()` until it is true or `seconds` pass; its last value."""
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return bool(condition())
+
     def edit(self, rel: str, old: str, new: str) -> None:
         """Replace `old` (which must be present) by `new` in a project file."""
         path = self.path / rel
         text = path.read_text()
         assert old in text, f"{old!r} not in {rel}"
         path.write_text(text.replace(old, new))
+
+
+def containers(prefix: str) -> List[str]:
+    """Names of the Docker containers (running or not) whose name starts with `prefix`."""
+    result = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.split()
 
 
 def _started(run_dir: Path) -> float:

@@ -4,11 +4,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
+
+from tests.helpers import containers
 
 pytestmark = pytest.mark.docker
 
@@ -104,35 +105,16 @@ def test_a_failing_script_fails_make_and_keeps_logs_and_partial_outputs(docker_b
     assert record["status"] == "failed" and record["exit_code"] == 3
 
 
-def _containers(prefix):
-    result = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.split()
-
-
 def test_ctrl_c_stops_the_container_and_leaves_none(docker_baked):
     set_command(docker_baked, "echo started; sleep 120")
-    env = {**os.environ, **docker_baked.env, "EXP": "train"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "amlops", "local"],
-        cwd=docker_baked.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not _containers("amlops-train-") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _containers("amlops-train-"), "the container never started"
+    proc = docker_baked.start("local", EXP="train")
+    started = docker_baked.wait_for(lambda: containers("amlops-train-"))
+    assert started, "the container never started"
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert _containers("amlops-train-") == []
+    assert containers("amlops-train-") == []
     record = json.loads((docker_baked.latest_run("train") / "run.json").read_text())
     assert record["status"] == "interrupted"
 

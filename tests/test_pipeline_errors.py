@@ -75,7 +75,8 @@ CASES = {
     ),
     "missing data of an unbound input": (
         ("jobs:\n", "jobs:\n  lonely:\n    experiment: absent\n"),
-        "bad.yaml: step 'lonely': src/absent/job.yaml:20: input 'data': no local data at data/nope",
+        "bad.yaml: step 'lonely': src/absent/job.yaml:20: input 'data': no local data at"
+        " data/nope (its local path:); create it, or bind the input under jobs.lonely.inputs",
     ),
     "missing pipeline data": (
         ("path: ../data/wine", "path: ../data/absent"),

@@ -4,17 +4,15 @@ One project per runtime (module scope) keeps image and venv builds to one
 each; every test starts from no pipeline runs and an empty reuse cache."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.conftest import BASE_IMAGE
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, bake, containers, error_lines
 from tests.pipelines import (
     DIAMOND_VALUE,
     add_diamond,
@@ -45,15 +43,6 @@ def fresh(project) -> Baked:
     for folder in ("pipelines", ".reuse"):
         shutil.rmtree(project.path / ".runs" / folder, ignore_errors=True)
     return project
-
-
-def containers(prefix):
-    result = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.split()
 
 
 def run_diamond(baked: Baked, **variables):
@@ -112,6 +101,14 @@ def test_unchanged_steps_are_reused_and_a_change_reruns_only_downstream(fresh):
     fresh.edit("src/join/main.py", "import argparse", "# touched\nimport argparse")
     fourth, record4 = run_diamond(fresh)
     assert states(record4) == {"a": "reused", "b": "reused", "c": "reused", "d": "completed"}
+
+    # src/common is part of every step's code snapshot.
+    fresh.edit("src/common/__init__.py", "Code shared", "Code (touched) shared")
+    try:
+        common, record_c = run_diamond(fresh)
+        assert states(record_c) == dict.fromkeys("abcd", "completed")
+    finally:
+        fresh.edit("src/common/__init__.py", "Code (touched) shared", "Code shared")
 
     # FORCE=1 reuses nothing; new input data re-runs everything that depends on it.
     forced, record5 = run_diamond(fresh, FORCE="1")
@@ -210,20 +207,10 @@ def leftovers(baked, run_folder):
 
 def test_ctrl_c_stops_every_running_step_and_leaves_nothing_running(fresh):
     fresh.edit("pipelines/diamond.yaml", "sleep: 1.5", "sleep: 120")
-    env = {**os.environ, **fresh.env, "PIPELINE": "diamond"}
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "amlops", "pipeline-local"],
-            cwd=fresh.path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while len(running_steps(fresh)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(running_steps(fresh)) == 2, "b and c never ran together"
+        proc = fresh.start("pipeline-local", PIPELINE="diamond")
+        together = fresh.wait_for(lambda: len(running_steps(fresh)) == 2)
+        assert together, "b and c never ran together"
         time.sleep(1)  # let the commands themselves start
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -126,3 +126,24 @@ def test_progress_redraws_in_place_on_a_terminal(monkeypatch):
     text = stream.getvalue()
     assert text.count("\x1b[2F") == 1 and text.count("\x1b[2K") == 4
     assert text.endswith("\x1b[2K[>] fit   running 0s\n")
+
+
+def test_a_reused_run_must_still_hold_the_outputs_it_finished_with(tmp_path):
+    from amlops.project import Project
+    from amlops.reuse import ReuseCache
+
+    project = Project(tmp_path)
+    out = tmp_path / ".runs" / "step" / "outputs" / "model"
+    out.mkdir(parents=True)
+    (out / "model.pkl").write_text("weights")
+    cache = ReuseCache(project)
+    cache.remember("k1", out.parent.parent, {"model": out})
+    found = cache.lookup("k1")
+    assert found and found.outputs == {"model": out}
+    assert cache.lookup("k2") is None
+    (out / "model.pkl").write_text("edited by hand")
+    assert cache.lookup("k1") is None, "changed outputs are not reused"
+    (out / "model.pkl").write_text("weights")
+    assert cache.lookup("k1") is not None
+    (out / "model.pkl").unlink()
+    assert cache.lookup("k1") is None, "deleted outputs are not reused"

@@ -7,11 +7,10 @@ output folder, literals become their text."""
 from pathlib import Path
 from typing import Callable, Dict, Optional, Set
 
-from amlops.errors import UserError
 from amlops.jobspec import InputSpec
 from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
-from amlops.resolve import input_host_path, locate_input
+from amlops.resolve import literal_text, locate_input
 
 UpstreamOutput = Callable[[str, FromStep], Path]
 
@@ -34,13 +33,7 @@ def parent_values(
             path = locate_input(item, spec.file.parent, where, project, overrides.get(name))
             values[name] = str(path)
             continue
-        value = overrides.get(name, item.value)
-        if value is None:
-            raise UserError(
-                f"{spec.where(item.line)}: pipeline input {name!r} has no value;"
-                f' set value: or pass INPUTS="{name}=<value>"'
-            )
-        values[name] = str(value)
+        values[name] = literal_text(item, overrides.get(name), spec.where(item.line))
     return values
 
 
@@ -53,10 +46,9 @@ def check_local_data(spec: PipelineSpec, project: Project) -> None:
             if isinstance(source, FromPath):
                 path_of(spec, project, step, name, source)
             elif source is None and item.is_path:
-                try:
-                    input_host_path(item, step.job, project, None)
-                except UserError as err:
-                    raise UserError(f"{spec.shown_as}: step {step.name!r}: {err}") from None
+                where = f"{spec.shown_as}: step {step.name!r}: {step.job.where(item.line)}"
+                fix = f"create it, or bind the input under jobs.{step.name}.inputs"
+                locate_input(item, step.job.file.parent, where, project, None, fix)
 
 
 def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source: FromPath) -> Path:
@@ -64,7 +56,8 @@ def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source:
     item = step.job.inputs[name]
     bound = InputSpec(name, item.type, path=source.path)
     where = f"{spec.shown_as}: step {step.name!r}"
-    return locate_input(bound, spec.file.parent, where, project, None)
+    fix = f"create it, or change its path: under jobs.{step.name}.inputs"
+    return locate_input(bound, spec.file.parent, where, project, None, fix)
 
 
 def step_overrides(

@@ -21,15 +21,18 @@ PATH_TYPES = {
     "triton_model",
 }
 LITERAL_TYPES = {"string", "integer", "number", "boolean"}
-JOB_FIELDS = {
+# Fields every Azure ML job file (command or pipeline) may have.
+COMMON_JOB_FIELDS = {
     "$schema",
     "type",
     "name",
     "display_name",
     "description",
     "tags",
-    "properties",
     "experiment_name",
+}
+JOB_FIELDS = COMMON_JOB_FIELDS | {
+    "properties",
     "command",
     "code",
     "environment",

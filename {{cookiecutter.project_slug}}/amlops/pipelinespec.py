@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Set, Union
 
 from amlops.errors import UserError
 from amlops.jobspec import (
+    COMMON_JOB_FIELDS,
     EXPRESSION,
     LITERAL_TYPES,
     InputSpec,
@@ -27,19 +28,7 @@ from amlops.names import STEP_NAME
 from amlops.project import Project
 from amlops.yamlfile import line_of, load_yaml
 
-PIPELINE_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "display_name",
-    "description",
-    "tags",
-    "experiment_name",
-    "settings",
-    "inputs",
-    "outputs",
-    "jobs",
-}
+PIPELINE_FIELDS = COMMON_JOB_FIELDS | {"settings", "inputs", "outputs", "jobs"}
 STEP_FIELDS = {
     "experiment",
     "display_name",

@@ -84,9 +84,16 @@ def input_host_path(
 
 
 def locate_input(
-    item: InputSpec, base: Path, where: str, project: Project, override: Optional[str]
+    item: InputSpec,
+    base: Path,
+    where: str,
+    project: Project,
+    override: Optional[str],
+    fix: str = "",
 ) -> Path:
-    """Where a path input's data lives; a local `path:` is relative to `base`."""
+    """Where a path input's data lives; a local `path:` is relative to `base`.
+
+    `fix` replaces the default advice when the data is missing."""
     if override:
         candidate, how = Path(override).expanduser(), "from INPUTS"
     elif item.path and not item.path.startswith(REMOTE_PREFIXES):
@@ -108,8 +115,11 @@ def locate_input(
     if not candidate.exists():
         raise UserError(
             f"{where}: input {item.name!r}: no local data at"
-            f" {project.relative(candidate)} ({how}); create it, set a local path:"
-            f' in job.yaml, or pass INPUTS="{item.name}=<path>"'
+            f" {project.relative(candidate)} ({how}); "
+            + (
+                fix
+                or f'create it, set a local path: in job.yaml, or pass INPUTS="{item.name}=<path>"'
+            )
         )
     return candidate
 
@@ -132,14 +142,19 @@ def bind_inputs(
             target = _target(CONTAINER_INPUTS, name, host, in_container)
             inputs[name] = Binding(host, target, read_only=True)
             continue
-        value = overrides.get(name, item.value)
-        if value is None:
-            raise UserError(
-                f"{spec.where(item.line)}: input {name!r} has no value;"
-                f' set value: or pass INPUTS="{name}=<value>"'
-            )
-        literals[name] = str(value)
+        literals[name] = literal_text(item, overrides.get(name), spec.where(item.line))
     return inputs, literals
+
+
+def literal_text(item: InputSpec, override: Optional[str], where: str) -> str:
+    """A literal input's value as the command sees it; refuses a missing value."""
+    value = item.value if override is None else override
+    if value is None:
+        raise UserError(
+            f"{where}: input {item.name!r} has no value;"
+            f' set value: or pass INPUTS="{item.name}=<value>"'
+        )
+    return str(value)
 
 
 def resolve_job(
