@@ -73,6 +73,10 @@ CASES = {
         ("  fit:", "  Fit-Step:"),
         "bad.yaml:10: step name 'Fit-Step'",
     ),
+    "broken job.yaml of a step": (
+        ("jobs:\n", "jobs:\n  broken:\n    experiment: typo\n"),
+        "bad.yaml:6: step 'broken': src/typo/job.yaml:18: unknown field 'comptue'",
+    ),
     "missing data of an unbound input": (
         ("jobs:\n", "jobs:\n  lonely:\n    experiment: absent\n"),
         "bad.yaml: step 'lonely': src/absent/job.yaml:20: input 'data': no local data at"
@@ -90,6 +94,8 @@ def project(tmp_path_factory) -> Baked:
     baked = Baked(bake(tmp_path_factory.mktemp("pipe-errors")), env={"RUNTIME": "venv"})
     assert baked.make("new-exp", EXP="needs").returncode == 0
     baked.edit("src/needs/job.yaml", "    path: ../../data/wine\n", "")
+    assert baked.make("new-exp", EXP="typo").returncode == 0
+    baked.edit("src/typo/job.yaml", "compute: azureml:", "comptue: azureml:")
     assert baked.make("new-exp", EXP="absent").returncode == 0
     baked.edit("src/absent/job.yaml", "path: ../../data/wine", "path: ../../data/nope")
     return baked

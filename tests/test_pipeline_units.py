@@ -1,6 +1,7 @@
 """Unit tests of the pipeline scheduler, reuse keys and progress lines (no baking)."""
 
 import io
+import json
 import sys
 import threading
 import time
@@ -99,6 +100,9 @@ def test_file_hashes_skip_unchanged_files_and_see_changes(tmp_path):
     assert fingerprint(folder, reloaded) != first
     (folder / "sub").mkdir()
     assert fingerprint(folder) != fingerprint(folder / "x.csv")
+    (folder / "x.csv").unlink()
+    reloaded.save()
+    assert json.loads(store.read_text()) == {}, "entries of deleted files are dropped"
 
 
 def test_progress_prints_each_change_once_when_not_a_terminal():

@@ -46,13 +46,15 @@ class FileHashes:
         return value
 
     def save(self) -> None:
-        """Write the cache back (atomically) when it has a store."""
+        """Write the cache back (atomically) when it has a store; files that no
+        longer exist (e.g. deleted run folders) are dropped, so it does not grow forever."""
         if not self.store:
             return
         self.store.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.store.with_suffix(f".{os.getpid()}.tmp")
         with self._lock:
-            temporary.write_text(json.dumps(self._entries), encoding="utf-8")
+            kept = {k: v for k, v in self._entries.items() if os.path.exists(k)}
+            temporary.write_text(json.dumps(kept), encoding="utf-8")
         os.replace(temporary, self.store)
 
 

@@ -307,7 +307,10 @@ def _load_step(project: Project, name: str, raw: Any, line: int, shown: str) -> 
         folder = project.experiment_dir(str(experiment))
     except UserError as err:
         raise fail_at(shown, line_of(raw, "experiment"), f"step {name!r}: {err}") from None
-    job = load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")
+    try:
+        job = load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")
+    except UserError as err:
+        raise UserError(f"{shown}:{line}: step {name!r}: {err}") from None
     return Step(name=str(name), experiment=str(experiment), job=job, line=line, raw=raw)
 
 
