@@ -90,14 +90,12 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return 0
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
-        from amlops.images import EngineUnavailable
+        from amlops.images import engine_required
         from amlops.runtimes.docker import DockerRuntime
 
         runtime = DockerRuntime(project, args.exp)
-        try:
+        with engine_required("build-exp"):
             built = runtime.prepare()
-        except EngineUnavailable as err:
-            raise UserError(f"make build-exp needs a Docker engine: {err}") from None
         print(f"amlops: image {runtime.tag} {'built' if built else 'up to date'}")
         return 0
     if args.command == "local":

@@ -3,8 +3,9 @@
 import hashlib
 import re
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -13,6 +14,15 @@ from amlops.procs import run_tee
 
 class EngineUnavailable(Exception):
     """No Docker engine answers (no CLI, daemon down, or no permission)."""
+
+
+@contextmanager
+def engine_required(target: str) -> Iterator[None]:
+    """Turn EngineUnavailable into the one-line error of a Docker-only make target."""
+    try:
+        yield
+    except EngineUnavailable as err:
+        raise UserError(f"make {target} needs a Docker engine: {err}") from None
 
 
 def context_hash(context: Path, build_args: List[str]) -> str:

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import List
 
 from amlops.console import say
-from amlops.errors import UserError
-from amlops.images import EngineUnavailable, build_image, image_exists
+from amlops.images import build_image, engine_required, image_exists
 from amlops.local_run import job_environment, load_experiment, prepare_run
 from amlops.project import Project
 from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
@@ -37,11 +36,9 @@ def interactive_argv(
     """The full `docker run` line for a terminal or Jupyter session."""
     spec = load_experiment(project, experiment)
     runtime = DockerRuntime(project, experiment)
-    try:
+    with engine_required(what):
         runtime.prepare()
         image = jupyter_image(runtime) if what == "jupyter" else runtime.tag
-    except EngineUnavailable as err:
-        raise UserError(f"make {what} needs a Docker engine: {err}") from None
     run_dir, job = prepare_run(project, spec, experiment, {}, in_container=True)
     env = job_environment(project, spec)
     argv = runtime.docker_argv(job, run_dir, env, interactive=True)

@@ -60,7 +60,14 @@ class StepRun:
 class PipelineRun:
     """One `make pipeline-local`: the run folder, its record and its steps."""
 
-    def __init__(self, project: Project, spec: PipelineSpec, kind: str, force: bool) -> None:
+    def __init__(
+        self,
+        project: Project,
+        spec: PipelineSpec,
+        kind: str,
+        force: bool,
+        parents: Dict[str, str],
+    ) -> None:
         self.project = project
         self.spec = spec
         self.kind = kind
@@ -68,7 +75,7 @@ class PipelineRun:
         self.folder = unique_folder(pipeline_runs_root(project, spec.name))
         self.steps = {n: StepRun(spec.steps[n].experiment) for n in spec.order}
         self.cache = ReuseCache(project)
-        self.parents: Dict[str, str] = {}
+        self.parents = parents
         self.board = StepBoard(spec.order, {n: f"({s.experiment})" for n, s in self.steps.items()})
         self.started = time.time()
         self._lock = threading.Lock()
@@ -197,8 +204,7 @@ def run_pipeline_local(
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     kind = pick_runtime_kind(project, runtime_choice)
-    run = PipelineRun(project, spec, kind, force)
-    run.parents = parents
+    run = PipelineRun(project, spec, kind, force, parents)
     say(
         f"pipeline {spec.name}: {len(spec.order)} steps, {kind} runtime, up to {jobs} at once"
         f"{', FORCE: no reuse' if force else ''}; run folder {project.relative(run.folder)}"

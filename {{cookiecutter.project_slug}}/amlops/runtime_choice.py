@@ -20,6 +20,17 @@ def _check_choice(choice: str) -> None:
         raise UserError(f"RUNTIME={choice!r}: use one of {', '.join(RUNTIMES)}")
 
 
+def _without_engine(
+    project: Project, experiment: str, err: EngineUnavailable, choice: str
+) -> VenvRuntime:
+    """No engine answered: refuse RUNTIME=docker, else the venv fallback (with a notice)."""
+    if choice == "docker":
+        raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
+    venv = VenvRuntime(project, experiment)
+    _venv_or_fail(venv, str(err), choice)
+    return venv
+
+
 def _venv_or_fail(venv: VenvRuntime, engine_error: str, choice: str) -> None:
     """Refuse when the venv fallback cannot work either; else say we fall back."""
     why_not = venv.unavailable()
@@ -52,27 +63,22 @@ def pick_runtime_kind(project: Project, choice: str) -> str:
         check_engine()
         return "docker"
     except EngineUnavailable as err:
-        if choice == "docker":
-            raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
-        _venv_or_fail(VenvRuntime(project, ""), str(err), choice)
+        _without_engine(project, "", err, choice)
         return "venv"
 
 
 def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
     """A runtime whose environment is built and ready (one experiment)."""
     _check_choice(choice)
-    if choice in ("auto", "docker"):
+    if choice == "venv":
+        venv = VenvRuntime(project, experiment)
+        _venv_or_fail(venv, "", choice)
+    else:
         docker = runtime_for("docker", project, experiment)
         try:
             docker.prepare()
             return docker
         except EngineUnavailable as err:
-            if choice == "docker":
-                raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
-            engine_error = str(err)
-    else:
-        engine_error = ""
-    venv = VenvRuntime(project, experiment)
-    _venv_or_fail(venv, engine_error, choice)
+            venv = _without_engine(project, experiment, err, choice)
     venv.prepare()
     return venv

@@ -73,7 +73,7 @@ def run_dag(
             on_outcome(node, outcome)
         if outcome.state == "interrupted":
             dag.stopping = "interrupted"
-        elif not outcome.ok and outcome.state == "failed" and not continue_on_failure:
+        elif outcome.state == "failed" and not continue_on_failure:
             dag.stopping = dag.stopping or f"{node} failed (continue_on_step_failure: false)"
 
     def start_what_can_start(pool: futures.ThreadPoolExecutor) -> None:
