@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from amlops.jsonfile import write_json
+
 
 def file_digest(path: Path) -> str:
     """sha256 of one file's content."""
@@ -50,12 +52,9 @@ class FileHashes:
         longer exist (e.g. deleted run folders) are dropped, so it does not grow forever."""
         if not self.store:
             return
-        self.store.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.store.with_suffix(f".{os.getpid()}.tmp")
         with self._lock:
             kept = {k: v for k, v in self._entries.items() if os.path.exists(k)}
-            temporary.write_text(json.dumps(kept), encoding="utf-8")
-        os.replace(temporary, self.store)
+            write_json(self.store, kept, indent=None)
 
 
 def digest_files(entries: Iterable[Tuple[str, Path]], hashes: Optional[FileHashes] = None) -> str:

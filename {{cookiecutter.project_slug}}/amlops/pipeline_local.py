@@ -5,7 +5,6 @@ step runs exactly like `make local` (same staging, mounts and runtime) into
 `.runs/pipelines/<name>/<run-id>/<step>/`; its outputs are mounted read-only
 into the steps that consume them. Unchanged steps are reused (see reuse.py)."""
 
-import json
 import os
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from amlops.bindings import check_local_data, parent_values, step_overrides
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.jsonfile import write_json
 from amlops.local_run import execute, prepare_run
 from amlops.pipelinespec import FromStep, PipelineSpec, load_pipeline
 from amlops.procs import INTERRUPTED, stop_all
@@ -107,7 +107,7 @@ class PipelineRun:
             record.outputs, record.reused_from = earlier.outputs, earlier.step_dir
             step_dir.mkdir()
             reused = {"status": "reused", "reused_from": self.project.relative(earlier.step_dir)}
-            (step_dir / RUN_FILE).write_text(json.dumps(reused, indent=2) + "\n")
+            write_json(step_dir / RUN_FILE, reused)
             return Outcome("reused", detail=f"from {self.project.relative(earlier.step_dir)}")
         with self.env_lock(runtime.identity()):
             if not runtime.ready():
@@ -174,7 +174,7 @@ class PipelineRun:
             "steps": {n: step_entry(r) for n, r in self.steps.items()},
         }
         with self._lock:
-            (self.folder / PIPELINE_FILE).write_text(json.dumps(data, indent=2) + "\n")
+            write_json(self.folder / PIPELINE_FILE, data)
 
 
 def _summary(run: PipelineRun, seconds: float) -> List[str]:

@@ -8,13 +8,13 @@ input. A reused run's outputs must still hold what they held when it finished.""
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
 from amlops.fingerprint import FileHashes, digest_files, fingerprint
 from amlops.jobspec import JobSpec
+from amlops.jsonfile import write_json
 from amlops.project import Project
 from amlops.staging import snapshot
 
@@ -87,10 +87,7 @@ class ReuseCache:
             "outputs": {n: self.project.relative(p) for n, p in outputs.items()},
             "digests": {n: self.content(p) for n, p in outputs.items()},
         }
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f"{key}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps(entry, indent=2), encoding="utf-8")
-        os.replace(temporary, self.folder / f"{key}.json")
+        write_json(self.folder / f"{key}.json", entry)
 
     def save(self) -> None:
         self.hashes.save()

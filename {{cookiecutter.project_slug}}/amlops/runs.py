@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
+from amlops.jsonfile import write_json
+
 RUN_FILE = "run.json"
 
 
@@ -65,4 +67,4 @@ class RunRecord:
         return duration
 
     def save(self) -> None:
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        write_json(self.path, self.data)
