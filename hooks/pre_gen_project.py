@@ -41,6 +41,7 @@ TAKEN = {
         "prepare": "the sample pipeline's data step",
         "common": "src/common, the shared code",
         "pipelines": ".runs/pipelines, the pipeline runs",
+        "azure": ".runs/azure, the cloud submissions (and the Azure SDK package name)",
     }
 }
 

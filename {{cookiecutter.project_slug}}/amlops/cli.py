@@ -5,12 +5,13 @@ Options default to the settings (config.env, .env, environment), so
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from amlops.errors import UserError
 from amlops.project import Project
 
 PIPELINE_COMMANDS = ("pipeline-local", "step-local", "pipeline-graph")
+CLOUD_COMMANDS = ("job", "pipeline", "step")
 
 
 def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
@@ -74,7 +75,54 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     step.add_argument("--step", default=setting("STEP"), help="the step's name (STEP)")
     runtime_options(step, "override one of the step's inputs (INPUTS='data=path'); repeatable")
     pipeline_command("pipeline-graph", "print the pipeline's DAG as a Mermaid flowchart")
+    _cloud_commands(command, pipeline_command, setting, settings)
     return parser
+
+
+def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings: Any) -> None:
+    """job, pipeline, step and validate: the Azure ML targets."""
+
+    def flag(key: str) -> bool:
+        return settings.flag(key) if settings else False
+
+    def cloud_options(sub: argparse.ArgumentParser, inputs_help: str) -> None:
+        sub.add_argument(
+            "--input", action="append", default=None, metavar="NAME=VALUE", help=inputs_help
+        )
+        sub.add_argument(
+            "--dry-run",
+            action="store_true",
+            default=flag("DRY_RUN"),
+            help="write the native v2 YAML, submit nothing (DRY_RUN=1)",
+        )
+        sub.add_argument(
+            "--stream",
+            action="store_true",
+            default=flag("STREAM"),
+            help="stream the logs; exit with the job's status (STREAM=1)",
+        )
+
+    job = command("job", "submit the experiment to Azure ML as a command job")
+    cloud_options(job, "an input path (local or azureml:...) or literal (INPUTS='a=x')")
+    pipeline = pipeline_command("pipeline", "submit the pipeline to Azure ML as a pipeline job")
+    cloud_options(pipeline, "override a pipeline input (INPUTS='raw=azureml:wine:1')")
+    step = pipeline_command("step", "submit one pipeline step to Azure ML as a command job")
+    step.add_argument("--step", default=setting("STEP"), help="the step's name (STEP)")
+    step.add_argument(
+        "--from-job",
+        default=setting("FROM_JOB"),
+        help="pipeline job whose outputs feed the step (FROM_JOB; default: the latest sent)",
+    )
+    cloud_options(step, "one of the step's inputs (INPUTS='data=azureml:...'); repeatable")
+    validate = command(
+        "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
+    )
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        default=flag("OFFLINE"),
+        help="skip the workspace checks (OFFLINE=1)",
+    )
 
 
 def _dispatch(args: argparse.Namespace, project: Project) -> int:
@@ -83,6 +131,12 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return 0
     if args.command in PIPELINE_COMMANDS:
         return _pipeline_dispatch(args, project)
+    if args.command in CLOUD_COMMANDS:
+        return _cloud_dispatch(args, project)
+    if args.command == "validate":
+        from amlops.cloud.validate import run_validate
+
+        return run_validate(project, args.offline)
     if args.command == "new-exp":
         from amlops.newexp import create_experiment
 
@@ -134,6 +188,23 @@ def _pipeline_dispatch(args: argparse.Namespace, project: Project) -> int:
     jobs = parse_jobs(args.jobs)
     inputs = _inputs(args, project)
     return run_pipeline_local(project, args.pipeline, args.runtime, jobs, args.force, inputs)
+
+
+def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.submit import Request, submit
+
+    request = Request(
+        target=args.command,
+        name=args.exp if args.command == "job" else args.pipeline,
+        inputs=_inputs(args, project),
+        dry_run=args.dry_run,
+        stream=args.stream,
+        step=getattr(args, "step", ""),
+        from_job=getattr(args, "from_job", ""),
+    )
+    if args.command == "job":
+        project.experiment_dir(args.exp)
+    return submit(project, request)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -10,6 +10,7 @@ NAME_RULE = "a lowercase letter then lowercase letters, digits or _ (max 40)"
 RESERVED = {
     "common": "src/common is shared code",
     "pipelines": ".runs/pipelines holds pipeline runs",
+    "azure": ".runs/azure holds cloud submissions, and it would shadow the azure SDK packages",
 }
 PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 STEP_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")

@@ -48,3 +48,18 @@ def load_yaml(path: Path, shown_as: str = "") -> Any:
 def line_of(mapping: Any, key: Any) -> int:
     """The line of `key` in a mapping loaded by load_yaml, or 0 if unknown."""
     return getattr(mapping, "lines", {}).get(key, 0)
+
+
+def plain(value: Any) -> Any:
+    """`value` with every LineMap turned into a plain dict (so it can be dumped)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def dump_yaml(path: Path, data: Any) -> None:
+    """Write `data` as block-style YAML in the given key order."""
+    text = yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, width=1000)
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,192 @@
+"""Loading azure-ai-ml, and its errors turned into one line with an exit code.
+
+Exit codes: 2 bad input or SDK validation, 3 login or permission (401/403),
+4 not found (404), 5 conflict (409), 6 service unavailable (5xx after retries, network)."""
+
+import json
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+from amlops.errors import UserError
+from amlops.yamlfile import line_of
+
+INSTALL_HINT = "pip install -e '.[azure]' (make setup installs it)"
+EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_SERVICE = 3, 4, 5, 6
+
+
+def require_sdk(target: str) -> None:
+    """Import azure-ai-ml once, quietly; a clear error when it is not installed."""
+    # The SDK warns once per experimental class it touches (noise for users): keep errors only.
+    for name in ("azure", "azure.ai.ml", "azure.ai.ml._utils._experimental", "azure.identity"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import azure.ai.ml  # noqa: F401
+        import azure.identity  # noqa: F401
+    except ImportError as err:
+        raise UserError(
+            f"make {target} needs azure-ai-ml and azure-identity ({err}); {INSTALL_HINT}"
+        ) from None
+
+
+def _service_message(err: Any) -> str:
+    error = getattr(err, "error", None)
+    message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
+    return " ".join(str(message).split())[:300]
+
+
+@contextmanager
+def azure_errors(action: str) -> Iterator[None]:
+    """Turn an Azure SDK exception raised while doing `action` into a UserError."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceExistsError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+    )
+
+    try:
+        yield
+    except ClientAuthenticationError as err:
+        raise UserError(
+            f"{action}: Azure refused the login ({_service_message(err)}); log in again"
+            " (az login, the service principal in .env, or LOGIN=device)",
+            EXIT_AUTH,
+        ) from None
+    except ResourceNotFoundError as err:
+        raise UserError(
+            f"{action}: not found (404): {_service_message(err)}; check the compute, data"
+            " and environment names (make validate checks them against the workspace)",
+            EXIT_NOT_FOUND,
+        ) from None
+    except ResourceExistsError as err:
+        raise UserError(
+            f"{action}: conflict (409): {_service_message(err)}", EXIT_CONFLICT
+        ) from None
+    except ServiceRequestError as err:
+        raise UserError(
+            f"{action}: cannot reach Azure ML ({_service_message(err)})", EXIT_SERVICE
+        ) from None
+    except HttpResponseError as err:
+        status = err.status_code or 0
+        if status in (401, 403):
+            raise UserError(
+                f"{action}: Azure refused the request ({status}): {_service_message(err)};"
+                " check your role on the workspace",
+                EXIT_AUTH,
+            ) from None
+        if status >= 500:
+            raise UserError(
+                f"{action}: Azure ML service error ({status}) after retries:"
+                f" {_service_message(err)}; try again later",
+                EXIT_SERVICE,
+            ) from None
+        raise UserError(
+            f"{action}: Azure ML rejected the request ({status}): {_service_message(err)}"
+        ) from None
+
+
+class SdkProblems(UserError):
+    """The SDK's validation found problems; `problems` lists them one per line."""
+
+    def __init__(self, problems: List[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _flatten(node: Any, prefix: str = "") -> Iterator[Tuple[str, str]]:
+    """(dotted.path, message) pairs of a marshmallow error dict."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, list) and all(isinstance(v, str) for v in node):
+        yield prefix, " ".join(node)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _flatten(value, prefix)
+    else:
+        yield prefix, str(node)
+
+
+def _line_of_path(raw: Any, dotted: str) -> int:
+    """The line of the deepest key of `dotted` found in a mapping from load_yaml."""
+    line, node = 0, raw
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            break
+        line, node = line_of(node, key) or line, node[key]
+    return line
+
+
+def _first_json(text: str) -> Any:
+    """The first JSON object in an SDK message, or None."""
+    start = text.find("{")
+    while start != -1:
+        try:
+            return json.JSONDecoder().raw_decode(text[start:])[0]
+        except ValueError:
+            start = text.find("{", start + 1)
+    return None
+
+
+def _pairs(text: str) -> List[Tuple[str, str, int]]:
+    """(path, message, line) found in an SDK message; nested messages are unpacked."""
+    found = _first_json(text)
+    if not isinstance(found, dict):
+        return []
+    if not isinstance(found.get("errors"), list):
+        return [(path, message, 0) for path, message in _flatten(found)]
+    pairs: List[Tuple[str, str, int]] = []
+    for item in found["errors"]:
+        message, path = str(item.get("message", "")), str(item.get("path", ""))
+        nested = _pairs(message)
+        if nested:
+            outer = "" if path in ("*", "") else f"{path}."
+            pairs += [(outer + p, m, n) for p, m, n in nested]
+            continue
+        line = re.search(r"#line (\d+)", str(item.get("location", "")))
+        pairs.append((path, message.split("\n")[0], int(line.group(1)) if line else 0))
+    return pairs
+
+
+def sdk_problems(err: Any, shown: str, raw: Any = None) -> List[str]:
+    """The problems in an SDK validation message, one `file:line: path: message` each."""
+    text = str(err)
+    pairs = _pairs(text)
+    if not pairs:
+        return [f"{shown}: " + " ".join(text.split())[:300]]
+    problems = []
+    for path, message, line in pairs:
+        line = line or _line_of_path(raw, path)
+        where = f"{shown}:{line}" if line else shown
+        problems.append(f"{where}: {path}: {message}")
+    return problems
+
+
+def load_native(path: Path, shown: str, raw: Any = None) -> Any:
+    """azure.ai.ml.load_job on a YAML file plus the SDK's own offline checks;
+    `raw` (the file as load_yaml read it) gives line numbers to problems."""
+    from azure.ai.ml import load_job
+    from azure.ai.ml.exceptions import ValidationException
+    from marshmallow import ValidationError
+
+    try:
+        job = load_job(path)
+        result = job._validate()  # noqa: SLF001 - the SDK's offline semantic checks
+    except (ValidationError, ValidationException, ValueError) as err:
+        raise SdkProblems(sdk_problems(err, shown, raw)) from None
+    if not result.passed:
+        problems: List[str] = []
+        for path, message in result.error_messages.items():
+            if _first_json(message) is not None:
+                problems += sdk_problems(message, shown, raw)
+            else:
+                line = _line_of_path(raw, path)
+                problems.append(
+                    f"{shown}:{line}: {path}: {message}" if line else f"{shown}: {path}: {message}"
+                )
+        raise SdkProblems(problems)
+    return job

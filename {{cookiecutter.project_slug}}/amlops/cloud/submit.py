@@ -1,0 +1,217 @@
+"""`make job`, `make pipeline`, `make step`: build, write, validate, then submit.
+
+Every submission is first written to its own folder (see submission.py) and
+loaded back with azure.ai.ml.load_job, so what DRY_RUN=1 writes is exactly
+what a real submission sends."""
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+from amlops.cloud import native
+from amlops.cloud.sdk import azure_errors, load_native, require_sdk
+from amlops.cloud.submission import RECORD_FILE, Submission
+from amlops.cloud.tags import submission_tags
+from amlops.cloud.workspace import connect
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local_run import load_experiment
+from amlops.pipelinespec import FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.project import Project
+from amlops.resolve import parse_overrides
+
+COMPLETED = "Completed"
+TERMINAL_FAILURES = {"Failed", "Canceled", "NotResponding"}
+
+
+@dataclass
+class Request:
+    """What to submit and how."""
+
+    target: str  # job, pipeline or step
+    name: str  # experiment, pipeline (or its default) and step
+    inputs: List[str]
+    dry_run: bool = False
+    stream: bool = False
+    step: str = ""
+    from_job: str = ""
+
+
+def _finish(
+    project: Project,
+    sub: Submission,
+    build: Callable[[], Dict[str, Any]],
+    req: Request,
+    get_client: Optional[Callable[[], Any]] = None,
+) -> int:
+    """Build the native job into `sub`, validate it, and submit it unless DRY_RUN."""
+    try:
+        path = sub.write(build())
+    except BaseException:
+        sub.discard()  # nothing was written worth keeping
+        raise
+    shown = project.relative(path)
+    for experiment, files in sub.snapshots.items():
+        say(f"code snapshot {experiment}: {len(files)} files (src/{experiment} + src/common)")
+    require_sdk(req.target)
+    job = load_native(path, shown)
+    if req.dry_run:
+        say(f"DRY_RUN: nothing submitted; the job is {shown}")
+        say(f"submit it yourself with: az ml job create -f {shown}")
+        print(shown)
+        return 0
+    client = get_client() if get_client else connect(project)
+    say(f"submitting {shown} (uploads code and build context)")
+    try:
+        with azure_errors(f"make {req.target}"):
+            created = client.jobs.create_or_update(job)
+    except UserError as err:
+        sub.save(status="not submitted", error=str(err))
+        raise
+    sub.save(status="submitted", job_name=created.name, studio_url=created.studio_url)
+    say(f"submitted {created.name} (experiment {created.experiment_name})")
+    print(created.studio_url or created.name)
+    return _stream(client, created.name, req, sub) if req.stream else 0
+
+
+def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
+    """Stream the logs until the job ends; 0 when it completed, 1 otherwise."""
+    say(f"streaming {name} (Ctrl-C stops streaming, not the job)")
+    failure = ""
+    with azure_errors(f"make {req.target} STREAM=1"):
+        try:
+            client.jobs.stream(name)
+        except Exception as err:  # the SDK raises JobException on a failed job
+            if type(err).__name__ != "JobException":
+                raise
+            failure = " ".join(str(err).split())[:300]
+        status = client.jobs.get(name).status
+    status = str(getattr(status, "value", status))
+    sub.save(status=status)
+    if status == COMPLETED:
+        say(f"{name} completed")
+        return 0
+    print(
+        f"error: job {name} ended {status}" + (f": {failure}" if failure else ""), file=sys.stderr
+    )
+    return 1
+
+
+def submit_job(project: Project, req: Request) -> int:
+    spec = load_experiment(project, req.name)
+    overrides = parse_overrides(req.inputs, spec)
+    sub = Submission(project, "jobs", req.name)
+    tags = submission_tags(project.root)
+    return _finish(
+        project, sub, lambda: native.command_job(project, spec, req.name, sub, overrides, tags), req
+    )
+
+
+def submit_pipeline(project: Project, req: Request) -> int:
+    spec = load_pipeline(project, req.name)
+    overrides = _pipeline_overrides(spec, req.inputs)
+    sub = Submission(project, "pipelines", spec.name)
+    tags = submission_tags(project.root)
+    return _finish(
+        project, sub, lambda: native.pipeline_job(project, spec, sub, overrides, tags), req
+    )
+
+
+def _pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
+    overrides: Dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in spec.inputs:
+            declared = ", ".join(sorted(spec.inputs)) or "none"
+            raise UserError(
+                f"INPUTS {item!r}: {spec.shown_as} has no input {name!r} (inputs: {declared})"
+            )
+        overrides[name] = value
+    return overrides
+
+
+def latest_pipeline_job(project: Project, pipeline: str) -> Optional[str]:
+    """The name of the newest pipeline job submitted from here for `pipeline`."""
+    newest, found = 0.0, None
+    for record in (project.runs / "azure" / "pipelines" / pipeline).glob(f"*/{RECORD_FILE}"):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("job_name") and data.get("created", 0) >= newest:
+            newest, found = data["created"], data["job_name"]
+    return found
+
+
+def child_jobs(client: Any, pipeline_job: str) -> Dict[str, str]:
+    """Display name -> child job name of a pipeline job (`make pipeline` gives each node
+    its step name as display name, unless the pipeline file sets another)."""
+    return {
+        child.display_name: child.name for child in client.jobs.list(parent_job_name=pipeline_job)
+    }
+
+
+def upstream_paths(
+    project: Project, spec: PipelineSpec, req: Request, connect_once: Callable[[], Any]
+) -> Callable[[str, FromStep], str]:
+    """A resolver: a step output of FROM_JOB (or the latest pipeline job sent from here)
+    as `azureml://jobs/<child job>/outputs/<output>`."""
+    children: Dict[str, str] = {}
+
+    def resolve(name: str, source: FromStep) -> str:
+        parent = req.from_job or latest_pipeline_job(project, spec.name)
+        if not parent:
+            raise UserError(
+                f"step {req.step!r} input {name!r} is output {source.output!r} of step"
+                f" {source.step!r}: pass FROM_JOB=<pipeline job name> (no make pipeline"
+                f' PIPELINE={spec.name} was submitted from here) or INPUTS="{name}=<path>"'
+            )
+        if not children:
+            with azure_errors(f"make step: reading pipeline job {parent}"):
+                children.update(child_jobs(connect_once(), parent))
+        shown = spec.steps[source.step].raw.get("display_name") or source.step
+        if shown not in children:
+            known = ", ".join(sorted(children)) or "none"
+            raise UserError(f"pipeline job {parent} has no step {shown!r} (its steps: {known})")
+        say(f"input {name}: output {source.output} of step {source.step} in {parent}")
+        return f"azureml://jobs/{children[shown]}/outputs/{source.output}"
+
+    return resolve
+
+
+def submit_step(project: Project, req: Request) -> int:
+    spec = load_pipeline(project, req.name)
+    step = find_step(spec, req.step)
+    overrides = parse_overrides(req.inputs, step.job)
+    clients: List[Any] = []
+
+    def connect_once() -> Any:
+        if not clients:
+            require_sdk(req.target)
+            clients.append(connect(project))
+        return clients[0]
+
+    resolver = upstream_paths(project, spec, req, connect_once)
+    sub = Submission(project, "steps", f"{spec.name}.{step.name}")
+    tags = submission_tags(project.root)
+    return _finish(
+        project,
+        sub,
+        lambda: native.step_job(project, spec, step, sub, overrides, resolver, tags),
+        req,
+        connect_once,
+    )
+
+
+SUBMITTERS = {"job": submit_job, "pipeline": submit_pipeline, "step": submit_step}
+
+
+def submit(project: Project, req: Request) -> int:
+    """Run one cloud target."""
+    if project.settings.get("AML_SDK", "v2") != "v2":
+        raise UserError(
+            f"AML_SDK={project.settings.get('AML_SDK')}: make {req.target} supports the v2"
+            " backend (azure-ai-ml) for now; set AML_SDK=v2 in config.env"
+        )
+    return SUBMITTERS[req.target](project, req)

@@ -1,0 +1,29 @@
+"""Tags every submission carries: which commit, whether the tree was dirty, who sent it."""
+
+import getpass
+import subprocess
+from pathlib import Path
+from typing import Dict
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def submission_tags(root: Path) -> Dict[str, str]:
+    """git_commit (or `none` outside git), git_dirty (true/false) and user."""
+    commit = _git(root, "rev-parse", "HEAD")
+    dirty = bool(_git(root, "status", "--porcelain")) if commit else False
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {
+        "git_commit": commit or "none",
+        "git_dirty": "true" if dirty else "false",
+        "user": user,
+    }

@@ -1,0 +1,158 @@
+"""`make validate`: every job.yaml and pipeline file, checked offline, then (when a
+workspace and a login are available) against the workspace.
+
+Offline: our own checks (undeclared `${{inputs.x}}`, bindings, names, missing
+local data), the SDK's load_job and validation of each job.yaml, and of each
+pipeline as the native pipeline job `make pipeline` would submit. Online: the
+computes, data assets and environments the jobs name exist. Every problem is
+listed (file:line: message); the exit code is 2 when there is any."""
+
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
+
+from amlops.cloud import native
+from amlops.cloud.sdk import load_native, require_sdk
+from amlops.cloud.submission import Submission
+from amlops.cloud.workspace import connect, find_workspace
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local_run import load_experiment
+from amlops.pipelinespec import load_pipeline
+from amlops.project import Project
+
+ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
+NO_TAGS: Dict[str, str] = {}
+
+
+@dataclass
+class Report:
+    """Problems found, and the workspace references to check (kind, name, version) -> users."""
+
+    problems: List[str] = field(default_factory=list)
+    references: Dict[Tuple[str, str, str], Set[str]] = field(default_factory=dict)
+
+    def note_references(self, native_job: Dict[str, Any], shown: str) -> None:
+        for kind, ref in _references(native_job):
+            match = ASSET.match(ref)
+            if match:
+                key = (kind, match.group("name"), match.group("version") or "")
+                self.references.setdefault(key, set()).add(shown)
+
+
+def _references(node: Any, key: str = "") -> Iterator[Tuple[str, str]]:
+    """(compute|environment|data, azureml:... reference) anywhere in a native job."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _references(v, str(k))
+        if isinstance(node.get("path"), str) and "type" in node:
+            yield "data", node["path"]
+    elif isinstance(node, str):
+        if key in ("compute", "default_compute"):
+            yield "compute", node
+        elif key == "environment":
+            yield "environment", node
+
+
+def _check(report: Report, check: Callable[[], Any]) -> Any:
+    """check(), or None with its problems recorded."""
+    try:
+        return check()
+    except UserError as err:
+        report.problems.extend(getattr(err, "problems", None) or [str(err)])
+        return None
+
+
+def _validate_job(project: Project, report: Report, scratch: Path, experiment: str) -> None:
+    shown = f"src/{experiment}/job.yaml"
+    spec = _check(report, lambda: load_experiment(project, experiment))
+    if spec is None or _check(report, lambda: load_native(spec.file, shown, spec.raw)) is None:
+        return
+    sub = Submission(project, "jobs", experiment, folder=scratch / "jobs" / experiment)
+    built = _check(report, lambda: native.command_job(project, spec, experiment, sub, {}, NO_TAGS))
+    if built is not None:
+        report.note_references(built, shown)
+        say(f"ok {shown}")
+
+
+def _validate_pipeline(project: Project, report: Report, scratch: Path, name: str) -> None:
+    shown = f"pipelines/{name}.yaml"
+    spec = _check(report, lambda: load_pipeline(project, name))
+    if spec is None:
+        return
+    sub = Submission(project, "pipelines", name, folder=scratch / "pipelines" / name)
+    built = _check(report, lambda: native.pipeline_job(project, spec, sub, {}, NO_TAGS))
+    if built is None:
+        return
+    path = sub.write(built)
+    if _check(report, lambda: load_native(path, f"{shown} (as a pipeline job)")) is not None:
+        report.note_references(built, shown)
+        say(f"ok {shown}")
+
+
+def validate_offline(project: Project, report: Report) -> None:
+    """Our checks plus the SDK's, for every experiment and pipeline."""
+    with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
+        for experiment in project.experiments():
+            _validate_job(project, report, Path(scratch), experiment)
+        for name in project.pipelines():
+            _validate_pipeline(project, report, Path(scratch), name)
+
+
+def _exists(client: Any, kind: str, name: str, version: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        if kind == "compute":
+            client.compute.get(name)
+            return True
+        operations = client.data if kind == "data" else client.environments
+        if version and version != "latest":
+            operations.get(name, version=version)
+        else:
+            operations.get(name, label="latest")
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def validate_online(project: Project, report: Report, client: Any, workspace: str) -> None:
+    """Every compute, data asset and environment named exists in the workspace."""
+    from amlops.cloud.sdk import azure_errors
+
+    for (kind, name, version), users in sorted(report.references.items()):
+        label = f"{name}:{version}" if version else name
+        with azure_errors(f"make validate: looking up {kind} {label}"):
+            found = _exists(client, kind, name, version)
+        if not found:
+            for shown in sorted(users):
+                report.problems.append(
+                    f"{shown}: {kind} {label!r} does not exist in workspace {workspace}"
+                )
+    say(f"checked {len(report.references)} compute/data/environment references in {workspace}")
+
+
+def run_validate(project: Project, offline: bool) -> int:
+    """Validate everything; print every problem; 0 when there is none."""
+    require_sdk("validate")
+    report = Report()
+    validate_offline(project, report)
+    if offline:
+        say("workspace checks skipped (OFFLINE=1)")
+    else:
+        try:
+            workspace = find_workspace(project)
+            client = connect(project, workspace)
+        except UserError as err:
+            say(f"workspace checks skipped: {err}")
+        else:
+            validate_online(project, report, client, workspace.name)
+    for problem in report.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if report.problems:
+        raise UserError(f"validate: {len(report.problems)} problem(s)")
+    say("validate: no problems")
+    return 0
