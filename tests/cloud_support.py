@@ -5,7 +5,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from tests.helpers import REPO, Baked, bake
 
@@ -68,13 +68,22 @@ class Recording:
         return [u["files"] for u in self.uploads if name_part in u["source"]]
 
 
-def cloud_make(project: Baked, tmp_path: Path, *args: str, scenario: str = "", **variables: str):
-    """Run a make target with the fake service; returns (result, Recording)."""
+def cloud_make(
+    project: Baked,
+    tmp_path: Path,
+    *args: str,
+    scenario: str = "",
+    state: Optional[Path] = None,
+    **variables: str,
+):
+    """Run a make target with the fake service; returns (result, Recording). With
+    `state`, the workspace's resources persist in that file from call to call."""
     record = tmp_path / f"record-{len(list(tmp_path.glob('record-*')))}"
     env = {
         "PYTHONPATH": str(FAKE_AZURE),
         "AMLOPS_FAKE_AZURE": str(record),
         "AMLOPS_FAKE_AZURE_SCENARIO": scenario,
+        "AMLOPS_FAKE_AZURE_STATE": str(state or ""),
     }
     saved = dict(project.env)
     project.env.update(env)

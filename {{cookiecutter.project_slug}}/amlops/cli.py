@@ -80,7 +80,7 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
 
 
 def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings: Any) -> None:
-    """job, pipeline, step and validate: the Azure ML targets."""
+    """job, pipeline, step, publish and validate: the Azure ML targets."""
 
     def flag(key: str) -> bool:
         return settings.flag(key) if settings else False
@@ -114,6 +114,30 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
         help="pipeline job whose outputs feed the step (FROM_JOB; default: the latest sent)",
     )
     cloud_options(step, "one of the step's inputs (INPUTS='data=azureml:...'); repeatable")
+    publish = pipeline_command(
+        "publish", "register the pipeline as a component and deploy it to a batch endpoint"
+    )
+    publish.add_argument(
+        "--version", default=setting("VERSION"), help="pipeline component version (VERSION)"
+    )
+    publish.add_argument(
+        "--endpoint", default=setting("ENDPOINT"), help="batch endpoint name (ENDPOINT)"
+    )
+    publish.add_argument(
+        "--schedule", default=setting("SCHEDULE"), help="also schedule it: a cron line (SCHEDULE)"
+    )
+    publish.add_argument(
+        "--default",
+        action="store_true",
+        default=flag("DEFAULT"),
+        help="make this the endpoint's default deployment (DEFAULT=1)",
+    )
+    publish.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=flag("DRY_RUN"),
+        help="write the YAML, publish nothing (DRY_RUN=1)",
+    )
     validate = command(
         "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
     )
@@ -133,6 +157,13 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return _pipeline_dispatch(args, project)
     if args.command in CLOUD_COMMANDS:
         return _cloud_dispatch(args, project)
+    if args.command == "publish":
+        from amlops.cloud.publish import PublishRequest, publish
+
+        request = PublishRequest(
+            args.pipeline, args.version, args.endpoint, args.schedule, args.default, args.dry_run
+        )
+        return publish(project, request)
     if args.command == "validate":
         from amlops.cloud.validate import run_validate
 

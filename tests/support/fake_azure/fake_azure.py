@@ -69,10 +69,14 @@ class FakeCredential:
 
 
 class Service:
-    """Answers by method and path; remembers PUT bodies so later GETs return them."""
+    """Answers by method and path; remembers PUT bodies so later GETs return them
+    (across processes too when AMLOPS_FAKE_AZURE_STATE names a JSON file)."""
 
     def __init__(self) -> None:
+        self.state = os.environ.get("AMLOPS_FAKE_AZURE_STATE")
         self.stored: Dict[str, Dict[str, Any]] = {}
+        if self.state and Path(self.state).is_file():
+            self.stored = json.loads(Path(self.state).read_text(encoding="utf-8"))
         self.job_puts = 0
         self.details_calls = 0
 
@@ -111,8 +115,11 @@ class Service:
                 "location": "westeurope",
                 "properties": {"computeType": "AmlCompute", "properties": {}},
             }
+        if method == "GET" and short in self.stored:
+            return 200, self.stored[short]
         if short.endswith("/versions") and method == "GET":
-            return 200, {"value": []}
+            prefix = short + "/"
+            return 200, {"value": [v for k, v in self.stored.items() if k.startswith(prefix)]}
         if short.startswith("datastores/") and method == "GET":
             return 200, _datastore(path)
         if short.endswith("/listSecrets"):
@@ -133,10 +140,18 @@ class Service:
         return 404, {"error": {"code": "NotFound", "message": f"{short} not found"}}
 
     def echo(self, path: str, short: str, body: Any) -> Dict[str, Any]:
-        answer = dict(body or {})
+        answer = json.loads(json.dumps(body or {}))
         answer["id"] = path.split("management.azure.com")[-1]
         answer["name"] = short.split("/")[-1]
+        if short.startswith(("batchEndpoints/", "schedules/")):
+            answer.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        if short.startswith("batchEndpoints/") and "/deployments/" not in short:
+            answer["properties"][
+                "scoringUri"
+            ] = f"https://{answer['name']}.westeurope.inference.ml.azure.com/jobs"
         self.stored[short] = answer
+        if self.state:
+            Path(self.state).write_text(json.dumps(self.stored), encoding="utf-8")
         return answer
 
     def put_job(self, path: str, short: str, body: Any, scenario: set) -> Tuple[int, Any]:

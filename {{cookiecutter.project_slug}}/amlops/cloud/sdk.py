@@ -166,19 +166,24 @@ def sdk_problems(err: Any, shown: str, raw: Any = None) -> List[str]:
     return problems
 
 
-def load_native(path: Path, shown: str, raw: Any = None) -> Any:
-    """azure.ai.ml.load_job on a YAML file plus the SDK's own offline checks;
-    `raw` (the file as load_yaml read it) gives line numbers to problems."""
-    from azure.ai.ml import load_job
+def load_native(path: Path, shown: str, raw: Any = None, loader: str = "load_job") -> Any:
+    """azure.ai.ml.load_job (or another `loader`: load_component, load_schedule, ...) on
+    a YAML file plus the SDK's own offline checks where the entity has them; `raw` (the
+    file as load_yaml read it) gives line numbers to problems."""
+    import azure.ai.ml
+    from azure.ai.ml.entities import _load_functions
     from azure.ai.ml.exceptions import ValidationException
     from marshmallow import ValidationError
 
+    # load_pipeline_component_batch_deployment is not exported by azure.ai.ml itself
+    load = getattr(azure.ai.ml, loader, None) or getattr(_load_functions, loader)
     try:
-        job = load_job(path)
-        result = job._validate()  # noqa: SLF001 - the SDK's offline semantic checks
+        job = load(path)
+        validate = getattr(job, "_validate", None)  # the SDK's offline semantic checks
+        result = validate() if validate else None
     except (ValidationError, ValidationException, ValueError) as err:
         raise SdkProblems(sdk_problems(err, shown, raw)) from None
-    if not result.passed:
+    if result is not None and not result.passed:
         problems: List[str] = []
         for path, message in result.error_messages.items():
             if _first_json(message) is not None:

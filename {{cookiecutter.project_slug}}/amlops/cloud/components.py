@@ -1,0 +1,137 @@
+"""A pipeline file as registrable Azure ML v2 components (plain dicts, written as YAML).
+
+Each experiment becomes a named command component (`<project>_<experiment>`), the
+pipeline a pipeline component (`<project>_<pipeline>`) whose nodes reference them
+by version. Versions are content addresses: the first 12 hex digits of a digest
+of the component and every file it uploads, so publishing unchanged code again
+names the same versions and registers nothing new. VERSION=... names the
+pipeline component's version instead."""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from amlops.cloud import native
+from amlops.cloud.submission import Submission
+from amlops.fingerprint import fingerprint
+from amlops.jobspec import InputSpec, JobSpec
+from amlops.pipelinespec import PipelineSpec
+from amlops.project import Project
+
+CONTENT_TAG = "amlops_content"
+# job.yaml fields that belong to the command component; the rest are node settings.
+COMPONENT_FIELDS = ("code", "command", "environment", "resources", "distribution", "properties")
+NODE_FIELDS = ("environment_variables", "limits", "identity", "queue_settings", "services")
+
+
+def component_name(*parts: str) -> str:
+    """A valid component name (lowercase letters, digits, _; starts with a letter)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", "_".join(parts).lower()).strip("_")
+    return name if name[:1].isalpha() else f"c_{name}"
+
+
+def content_digest(document: Dict[str, Any], *folders_digests: str) -> str:
+    """A digest of a component (without version and tags) and its uploaded files."""
+    stable = {k: v for k, v in document.items() if k not in ("version", "tags")}
+    digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode())
+    for folder_digest in folders_digests:
+        digest.update(folder_digest.encode())
+    return digest.hexdigest()
+
+
+def input_port(item: InputSpec) -> Dict[str, Any]:
+    """A component input declaration: the type, and a literal's value as default."""
+    port: Dict[str, Any] = {"type": item.type}
+    if not item.is_path and item.value is not None:
+        port["default"] = item.value
+    return port
+
+
+@dataclass
+class Registered:
+    """One component to register: its YAML document and where it goes."""
+
+    document: Dict[str, Any]
+    file_name: str
+    content: str
+
+    @property
+    def reference(self) -> str:
+        return f"azureml:{self.document['name']}:{self.document['version']}"
+
+
+def command_component(
+    project: Project, spec: JobSpec, experiment: str, sub: Submission
+) -> Registered:
+    """job.yaml as a command component; its version is its content address."""
+    body = native._body(spec, experiment, sub)  # noqa: SLF001 - shared with jobs
+    document: Dict[str, Any] = {
+        "$schema": native.SCHEMA.format("commandComponent"),
+        "type": "command",
+        "name": component_name(project.slug, experiment),
+        "display_name": experiment,
+    }
+    if spec.raw.get("description"):
+        document["description"] = spec.raw["description"]
+    document.update({key: body[key] for key in COMPONENT_FIELDS if key in body})
+    document["inputs"] = {name: input_port(item) for name, item in spec.inputs.items()}
+    document["outputs"] = {name: {"type": item.type} for name, item in spec.outputs.items()}
+    content = content_digest(
+        document,
+        fingerprint(sub.folder / "code" / experiment),
+        fingerprint(sub.folder / "environments" / experiment),
+    )
+    document["version"] = content[:12]
+    document["tags"] = {CONTENT_TAG: content, "experiment": experiment}
+    return Registered(document, f"component_{experiment}.yaml", content)
+
+
+@dataclass
+class PipelinePackage:
+    """Everything `make publish` registers: command components, the pipeline component,
+    and the pipeline job it was built from (for compute and the schedule's inputs)."""
+
+    commands: Dict[str, Registered]
+    pipeline: Registered
+    job: Dict[str, Any]
+
+
+def pipeline_component(
+    project: Project, spec: PipelineSpec, sub: Submission, version: str, tags: Dict[str, str]
+) -> PipelinePackage:
+    """The pipeline file as a pipeline component over registered command components."""
+    job = native.pipeline_job(project, spec, sub, {}, tags)
+    commands: Dict[str, Registered] = {}
+    for step in spec.steps.values():
+        if step.experiment not in commands:
+            commands[step.experiment] = command_component(project, step.job, step.experiment, sub)
+    document: Dict[str, Any] = {
+        "$schema": native.SCHEMA.format("pipelineComponent"),
+        "type": "pipeline",
+        "name": component_name(project.slug, spec.name),
+        "display_name": spec.raw.get("display_name") or spec.name,
+    }
+    if spec.raw.get("description"):
+        document["description"] = spec.raw["description"]
+    document["inputs"] = {name: input_port(item) for name, item in spec.inputs.items()}
+    document["outputs"] = {name: {"type": out["type"]} for name, out in job["outputs"].items()}
+    document["jobs"] = {}
+    for name, node in job["jobs"].items():
+        step = spec.steps[name]
+        entry: Dict[str, Any] = {
+            "component": commands[step.experiment].reference,
+            "display_name": node["display_name"],
+        }
+        for key in ("description", "compute", *NODE_FIELDS):
+            if key in node:
+                entry[key] = node[key]
+        entry["inputs"] = node["inputs"]
+        entry["outputs"] = node["outputs"]
+        document["jobs"][name] = entry
+    content = content_digest(document)
+    document["version"] = version or content[:12]
+    document["tags"] = {**tags, CONTENT_TAG: content, "pipeline": spec.name}
+    pipeline = Registered(document, "pipeline_component.yaml", content)
+    return PipelinePackage(commands, pipeline, job)
