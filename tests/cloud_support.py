@@ -1,8 +1,13 @@
 """Drive the baked project's cloud targets against the recording fake Azure ML service
 (tests/support/fake_azure) and read back what was sent."""
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
+import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -14,10 +19,10 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 SECRET = "s3cr3t-value-never-printed"
 
 
-def cloud_project(folder: Path) -> Baked:
-    """A baked default project in a git repository, with a workspace and a service
-    principal secret in .env (which the fake login never needs)."""
-    project = Baked(bake(folder))
+def cloud_project(folder: Path, **answers: str) -> Baked:
+    """A baked project (default answers unless given) in a git repository, with a
+    workspace and a service principal secret in .env (which the fake login never needs)."""
+    project = Baked(bake(folder, **answers))
     (project.path / ".env").write_text(
         f"AZURE_SUBSCRIPTION_ID={SUBSCRIPTION}\nAZURE_RESOURCE_GROUP=rg\n"
         f"AZURE_ML_WORKSPACE=ws\nAZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\n"
@@ -63,6 +68,10 @@ class Recording:
         assert len(puts) == 1, [r["url"] for r in self.puts("jobs")]
         return puts[0]["body"]
 
+    def v1(self, kind: str) -> List[Dict[str, Any]]:
+        """What the SDK v1 interceptors recorded, of one kind (job_submit, publish, ...)."""
+        return [r for r in self._lines("v1.jsonl") if r["kind"] == kind]
+
     def uploaded(self, name_part: str = "") -> List[Dict[str, str]]:
         """Uploaded file maps (relative path -> text) whose source contains `name_part`."""
         return [u["files"] for u in self.uploads if name_part in u["source"]]
@@ -98,3 +107,28 @@ def cloud_make(
 def submitted_folder(result_stdout: str, project: Baked) -> Path:
     """The submission folder of a DRY_RUN (its job.yaml path is the last stdout line)."""
     return (project.path / result_stdout.strip().splitlines()[-1]).parent
+
+
+def azure_extra(project: Path) -> List[str]:
+    """The baked project's `azure` extra (the cloud SDK it installs)."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    return list(pyproject["project"]["optional-dependencies"]["azure"])
+
+
+def v1_python(project: Path) -> Path:
+    """A Python with the v1 project's `azure` extra (azureml-core, azureml-pipeline)
+    and pyyaml, in its own venv (v1 and v2 must not share one). Cached by requirement
+    list under $AMLOPS_TEST_CACHE (default /tmp/amlops-test-cache)."""
+    requirements = sorted(azure_extra(project) + ["pyyaml>=6"])
+    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
+    venv = cache / f"v1-{key}"
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").is_file():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True, capture_output=True)
+        subprocess.run([*pip, *requirements], check=True, capture_output=True)
+        (venv / ".complete").write_text("\n".join(requirements))
+    return python

@@ -138,6 +138,13 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
         default=flag("DRY_RUN"),
         help="write the YAML, publish nothing (DRY_RUN=1)",
     )
+    command("install-sdk", "pip install the Azure ML SDK that AML_SDK names", exp=False)
+    command(
+        "datastore",
+        "register a blob container as a datastore (DATASTORE, ACCOUNT, CONTAINER;"
+        " key from AZURE_STORAGE_KEY in .env)",
+        exp=False,
+    )
     validate = command(
         "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
     )
@@ -157,6 +164,14 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return _pipeline_dispatch(args, project)
     if args.command in CLOUD_COMMANDS:
         return _cloud_dispatch(args, project)
+    if args.command == "datastore":
+        from amlops.cloud.datastore import register_datastore
+
+        return register_datastore(project)
+    if args.command == "install-sdk":
+        from amlops.cloud.packages import install_sdk
+
+        return install_sdk(project)
     if args.command == "publish":
         from amlops.cloud.publish import PublishRequest, publish
 

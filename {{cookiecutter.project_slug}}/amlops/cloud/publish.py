@@ -17,6 +17,7 @@ from amlops.cloud import native
 from amlops.cloud.components import CONTENT_TAG, PipelinePackage, Registered, pipeline_component
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
 from amlops.cloud.submission import Submission
+from amlops.cloud.submit import backend
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
@@ -226,7 +227,7 @@ def deploy(client: Any, docs: Documents, entities: Dict[str, Any], make_default:
 
 def publish(project: Project, req: PublishRequest) -> int:
     """`make publish`: write, validate, then register, deploy and schedule."""
-    if project.settings.get("AML_SDK", "v2") != "v2":
+    if backend(project) == "v1":
         from amlops.cloud.v1.publish import publish_v1
 
         return publish_v1(project, req)

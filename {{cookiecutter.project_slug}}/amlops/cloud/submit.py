@@ -110,7 +110,7 @@ def submit_job(project: Project, req: Request) -> int:
 
 def submit_pipeline(project: Project, req: Request) -> int:
     spec = load_pipeline(project, req.name)
-    overrides = _pipeline_overrides(spec, req.inputs)
+    overrides = pipeline_overrides(spec, req.inputs)
     sub = Submission(project, "pipelines", spec.name)
     tags = submission_tags(project.root)
     return _finish(
@@ -118,7 +118,7 @@ def submit_pipeline(project: Project, req: Request) -> int:
     )
 
 
-def _pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
+def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
     overrides: Dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -207,11 +207,18 @@ def submit_step(project: Project, req: Request) -> int:
 SUBMITTERS = {"job": submit_job, "pipeline": submit_pipeline, "step": submit_step}
 
 
+def backend(project: Project) -> str:
+    """AML_SDK: v2 (azure-ai-ml, the default) or v1 (azureml-core)."""
+    chosen = (project.settings.get("AML_SDK") or "v2").lower()
+    if chosen not in ("v1", "v2"):
+        raise UserError(f"AML_SDK={chosen!r}: use v2 (azure-ai-ml) or v1 (azureml-core)")
+    return chosen
+
+
 def submit(project: Project, req: Request) -> int:
-    """Run one cloud target."""
-    if project.settings.get("AML_SDK", "v2") != "v2":
-        raise UserError(
-            f"AML_SDK={project.settings.get('AML_SDK')}: make {req.target} supports the v2"
-            " backend (azure-ai-ml) for now; set AML_SDK=v2 in config.env"
-        )
+    """Run one cloud target on the chosen SDK."""
+    if backend(project) == "v1":
+        from amlops.cloud.v1.submit import SUBMITTERS_V1
+
+        return SUBMITTERS_V1[req.target](project, req)
     return SUBMITTERS[req.target](project, req)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 from amlops.cloud import native
 from amlops.cloud.sdk import load_native, require_sdk
 from amlops.cloud.submission import Submission
+from amlops.cloud.submit import backend
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
@@ -66,10 +67,17 @@ def _check(report: Report, check: Callable[[], Any]) -> Any:
         return None
 
 
-def _validate_job(project: Project, report: Report, scratch: Path, experiment: str) -> None:
+def _sdk_check(report: Report, sdk: bool, check: Callable[[], Any]) -> bool:
+    """The SDK's own validation (when azure-ai-ml is the backend); False on problems."""
+    return not sdk or _check(report, check) is not None
+
+
+def _validate_job(
+    project: Project, report: Report, scratch: Path, experiment: str, sdk: bool
+) -> None:
     shown = f"src/{experiment}/job.yaml"
     spec = _check(report, lambda: load_experiment(project, experiment))
-    if spec is None or _check(report, lambda: load_native(spec.file, shown, spec.raw)) is None:
+    if spec is None or not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, spec.raw)):
         return
     sub = Submission(project, "jobs", experiment, folder=scratch / "jobs" / experiment)
     built = _check(report, lambda: native.command_job(project, spec, experiment, sub, {}, NO_TAGS))
@@ -78,7 +86,9 @@ def _validate_job(project: Project, report: Report, scratch: Path, experiment: s
         say(f"ok {shown}")
 
 
-def _validate_pipeline(project: Project, report: Report, scratch: Path, name: str) -> None:
+def _validate_pipeline(
+    project: Project, report: Report, scratch: Path, name: str, sdk: bool
+) -> None:
     shown = f"pipelines/{name}.yaml"
     spec = _check(report, lambda: load_pipeline(project, name))
     if spec is None:
@@ -88,18 +98,18 @@ def _validate_pipeline(project: Project, report: Report, scratch: Path, name: st
     if built is None:
         return
     path = sub.write(built)
-    if _check(report, lambda: load_native(path, f"{shown} (as a pipeline job)")) is not None:
+    if _sdk_check(report, sdk, lambda: load_native(path, f"{shown} (as a pipeline job)")):
         report.note_references(built, shown)
         say(f"ok {shown}")
 
 
-def validate_offline(project: Project, report: Report) -> None:
-    """Our checks plus the SDK's, for every experiment and pipeline."""
+def validate_offline(project: Project, report: Report, sdk: bool = True) -> None:
+    """Our checks plus (with `sdk`) the SDK's, for every experiment and pipeline."""
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
         for experiment in project.experiments():
-            _validate_job(project, report, Path(scratch), experiment)
+            _validate_job(project, report, Path(scratch), experiment, sdk)
         for name in project.pipelines():
-            _validate_pipeline(project, report, Path(scratch), name)
+            _validate_pipeline(project, report, Path(scratch), name, sdk)
 
 
 def _exists(client: Any, kind: str, name: str, version: str) -> bool:
@@ -137,11 +147,15 @@ def validate_online(project: Project, report: Report, client: Any, workspace: st
 
 def run_validate(project: Project, offline: bool) -> int:
     """Validate everything; print every problem; 0 when there is none."""
-    require_sdk("validate")
+    v2 = backend(project) == "v2"
+    if v2:
+        require_sdk("validate")
+    else:
+        say("AML_SDK=v1: our checks only (the SDK v2 schema checks need azure-ai-ml)")
     report = Report()
-    validate_offline(project, report)
-    if offline:
-        say("workspace checks skipped (OFFLINE=1)")
+    validate_offline(project, report, sdk=v2)
+    if offline or not v2:
+        say("workspace checks skipped" + (" (OFFLINE=1)" if offline else " (AML_SDK=v1)"))
     else:
         try:
             workspace = find_workspace(project)

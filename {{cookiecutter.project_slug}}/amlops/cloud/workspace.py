@@ -62,17 +62,27 @@ def _from_config_json(path: Path, project: Project) -> Workspace:
         ) from None
 
 
+def refuse_committed_secret(project: Project, key: str) -> None:
+    """A secret in config.env (committed) is an error, never a value to use."""
+    if read_env_file(project.root / "config.env").get(key):
+        raise UserError(
+            f"config.env sets {key}, and config.env is committed: remove it,"
+            " rotate the secret, and put it in .env (git-ignored) or the environment"
+        )
+
+
+def secret(project: Project, key: str) -> str:
+    """A secret from the environment or .env only (never config.env, never printed)."""
+    refuse_committed_secret(project, key)
+    return os.environ.get(key) or read_env_file(project.root / ".env").get(key, "")
+
+
 def credential(project: Project) -> Any:
     """The credential for LOGIN (empty/auto: DefaultAzureCredential; device: device code)."""
     login = project.settings.get("LOGIN", "auto").lower()
     if login not in ("auto", "device"):
         raise UserError(f"LOGIN={login!r}: use auto (default) or device")
-    committed = read_env_file(project.root / "config.env")
-    if committed.get("AZURE_CLIENT_SECRET"):
-        raise UserError(
-            "config.env sets AZURE_CLIENT_SECRET, and config.env is committed: remove it,"
-            " rotate the secret, and put it in .env (git-ignored) or the environment"
-        )
+    refuse_committed_secret(project, "AZURE_CLIENT_SECRET")
     dotenv = read_env_file(project.root / ".env")
     for key in CREDENTIAL_VARIABLES:
         value = dotenv.get(key)

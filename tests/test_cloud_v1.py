@@ -1,0 +1,229 @@
+"""AML_SDK=v1 (azureml-core, azureml-pipeline, in their own venv): the run
+configuration, pipeline steps and publish calls are built by the real SDK with
+every workspace call intercepted (tests/support/fake_azure/fake_azureml_v1.py),
+and their wiring is compared with the v2 build of the same files."""
+
+import ast
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.cloud_support import azure_extra, cloud_make, cloud_project, v1_python
+from tests.helpers import Baked, bake, error_lines
+
+METADATA = "https://management.azure.com/metadata/endpoints"
+TRAIN_FILES = [
+    "common/__init__.py",
+    "common/tables.py",
+    "common/tracking.py",
+    "train/__init__.py",
+    "train/job.yaml",
+    "train/main.py",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    baked = cloud_project(tmp_path_factory.mktemp("v1"), aml_sdk="v1")
+    baked.python = str(v1_python(baked.path))
+    return baked
+
+
+def v1_make(project, tmp_path, *args, **variables):
+    return cloud_make(project, tmp_path, *args, PYTHON=project.python, **variables)
+
+
+def no_workspace_traffic(rec) -> None:
+    """Only the SDK's import-time cloud metadata fetch tried the network (refused)."""
+    tried = [r["url"] for r in rec.v1("network")]
+    assert all(url.startswith(METADATA) for url in tried), tried
+
+
+def as_v1(command: str, inputs: dict, outputs: dict) -> list:
+    """A v2 command as the v1 argument list it must become."""
+    argv = []
+    for token in shlex.split(command):
+        if token.startswith("${{inputs."):
+            argv.append(inputs[token[len("${{inputs.") : -2]])
+        elif token.startswith("${{outputs."):
+            argv.append(outputs[token[len("${{outputs.") : -2]])
+        else:
+            argv.append(token)
+    return argv
+
+
+def written_job(project, kind: str, name: str) -> dict:
+    folder = sorted((project.path / ".runs/azure" / kind / name).iterdir())[-1]
+    return yaml.safe_load((folder / "job.yaml").read_text())
+
+
+def test_v1_job_runs_the_v2_command_on_the_same_snapshot_and_data(project, tmp_path):
+    result, rec = v1_make(project, tmp_path, "job", EXP="train")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("https://ml.azure.com/runs/run_")
+    no_workspace_traffic(rec)
+    (job,) = rec.v1("job_submit")
+    v2 = written_job(project, "jobs", "train")  # the native v2 job, written first as with v2
+    (upload,) = rec.v1("data_upload")
+    assert list(upload["files"]) == ["wine.csv"] and upload["target"].startswith("amlops/inputs/")
+    data = {"input": "data", "mode": "mount", "dataset": f"upload:{upload['target']}"}
+    assert v2["inputs"]["data"]["mode"] == "ro_mount"  # read-only in both
+    expected = as_v1(
+        v2["command"],
+        {"data": data, "n_estimators": "100"},
+        {"model": {"output": "model", "mode": "mount"}},
+    )
+    assert job["command"] == expected
+    assert job["source_directory"] == TRAIN_FILES
+    assert job["compute"] == v2["compute"].split(":", 1)[1] == "cpu-cluster"
+    assert job["experiment"] == v2["experiment_name"]
+    assert job["tags"]["experiment"] == "train" and "git_commit" in job["tags"]
+    (context,) = rec.v1("build_context_upload")
+    assert set(context["files"]) == {"Dockerfile", "requirements.txt"}
+    assert (
+        context["files"]["Dockerfile"] == (project.path / "src/train/docker/Dockerfile").read_text()
+    )
+    assert job["environment"]["user_managed"] is True and job["environment"]["base_image"] is None
+
+
+def test_v1_pipeline_steps_keep_the_v2_bindings(project, tmp_path):
+    result, rec = v1_make(project, tmp_path, "pipeline")
+    assert result.returncode == 0, result.stderr
+    no_workspace_traffic(rec)
+    (submitted,) = rec.v1("pipeline_submit")
+    assert submitted["options"] == {"continue_on_step_failure": True}
+    v2 = written_job(project, "pipelines", "training")
+    steps = {step["name"]: step for step in submitted["steps"]}
+    assert list(steps) == list(v2["jobs"]) == ["prepare", "train"]
+    (upload,) = rec.v1("data_upload")
+    raw = {"input": "data", "mode": "mount", "dataset": f"upload:{upload['target']}"}
+    from_prepare = {
+        "input": "data",
+        "mode": "mount",
+        "from_step": "prepare",
+        "from_output": "prepared",
+    }
+    expected = {
+        "prepare": ({"data": raw}, {"prepared": {"output": "prepared", "mode": "mount"}}),
+        "train": (
+            {"data": from_prepare, "n_estimators": "200"},
+            {"model": {"output": "model", "mode": "mount"}},
+        ),
+    }
+    for name, node in v2["jobs"].items():
+        step = steps[name]
+        inputs, outputs = expected[name]
+        assert step["type"] == "CommandStep"  # `python -m ...` is not a script file
+        assert step["arguments"] == as_v1(node["command"], inputs, outputs)
+        assert step["allow_reuse"] is True and step["compute"] == "cpu-cluster"
+        assert step["outputs"] == list(outputs.values())
+        assert [i for i in step["inputs"]] == [v for v in inputs.values() if isinstance(v, dict)]
+        assert f"{name}/main.py" in step["source_directory"]
+    # the binding itself, as v2 writes it
+    assert (
+        v2["jobs"]["train"]["inputs"]["data"]["path"] == "${{parent.jobs.prepare.outputs.prepared}}"
+    )
+
+
+def test_v1_publish_endpoint_marker_and_versions(project, tmp_path):
+    state = tmp_path / "workspace.json"
+    marker = "workspaceblobstore/markers/training.csv"
+    first, rec = v1_make(project, tmp_path, "publish", state=state, PUBLISH_MARKER=marker)
+    assert first.returncode == 0, first.stderr
+    no_workspace_traffic(rec)
+    (published,) = rec.v1("publish")
+    assert published["name"] == "azure-ml-project-training"
+    assert published["continue_on_step_failure"] is True
+    assert [s["name"] for s in published["steps"]] == ["prepare", "train"]
+    (endpoint,) = rec.v1("endpoint_publish")
+    (upload,) = rec.v1("datastore_upload")
+    assert upload["datastore"] == "workspaceblobstore" and upload["target_path"] == "markers"
+    row = upload["files"]["training.csv"].splitlines()[1].split(",")
+    assert row[:4] == ["training", published["version"], endpoint["pipeline"], first.stdout.strip()]
+    assert f"published pipeline id: {endpoint['pipeline']}" in first.stderr
+
+    again, rec = v1_make(project, tmp_path, "publish", state=state)
+    assert again.returncode == 0, again.stderr
+    assert not rec.v1("publish") and not rec.v1("endpoint_add")
+    assert "is already published" in again.stderr
+
+    main = project.path / "src/train/main.py"
+    original = main.read_text()
+    main.write_text(original + "\n# tuned\n")
+    try:
+        changed, rec = v1_make(project, tmp_path, "publish", state=state)
+        assert changed.returncode == 0, changed.stderr
+        (new,) = rec.v1("publish")
+        assert new["version"] != published["version"]
+        assert rec.v1("endpoint_add") and not rec.v1("endpoint_default")
+        assert "DEFAULT=1" in changed.stderr
+        default, rec = v1_make(project, tmp_path, "publish", state=state, DEFAULT="1")
+        assert not rec.v1("publish") and rec.v1("endpoint_default")
+    finally:
+        main.write_text(original)
+
+
+def test_v1_step_takes_upstream_data_from_inputs_and_says_so_otherwise(project, tmp_path):
+    result, _ = v1_make(project, tmp_path, "step", STEP="train")
+    assert result.returncode != 0
+    (line,) = error_lines(result.stderr)
+    assert "AML_SDK=v1" in line and 'INPUTS="data=azureml://datastores/' in line
+    path = "azureml://datastores/workspaceblobstore/paths/prepared/wine"
+    result, rec = v1_make(project, tmp_path, "step", STEP="train", INPUTS=f"data={path}")
+    assert result.returncode == 0, result.stderr
+    (job,) = rec.v1("job_submit")
+    assert job["command"][job["command"].index("--data") + 1]["mode"] == "mount"
+    assert "--n-estimators" in job["command"] and "200" in job["command"]
+
+
+def test_v1_refuses_what_it_cannot_do_before_sending_anything(project, tmp_path):
+    result, rec = v1_make(project, tmp_path, "publish", PUBLISH_MARKER="markers.csv")
+    assert result.returncode != 0 and "PUBLISH_MARKER" in error_lines(result.stderr)[0]
+    result, rec = v1_make(project, tmp_path, "publish", SCHEDULE="0 6 * * *")
+    assert result.returncode != 0 and "SCHEDULE" in error_lines(result.stderr)[0]
+    assert not rec.v1("publish") and not rec.v1("workspace")
+
+
+@pytest.mark.parametrize(
+    "sdk,wanted,unwanted",
+    [
+        ("v1", {"azureml-core", "azureml-pipeline-core"}, "azure-ai-ml"),
+        ("v2", {"azure-ai-ml", "azure-identity"}, "azureml-core"),
+    ],
+)
+def test_the_baked_project_installs_only_its_sdk(tmp_path, sdk, wanted, unwanted):
+    project = bake(tmp_path, aml_sdk=sdk)
+    report = tmp_path / "report.json"
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
+    done = subprocess.run(
+        [*pip, "--report", str(report), *azure_extra(project)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert wanted <= names and unwanted not in names
+    # make setup installs by AML_SDK from amlops/cloud/packages.py: the same list
+    tree = ast.parse((project / "amlops/cloud/packages.py").read_text())
+    (packages,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "PACKAGES"
+    ]
+    assert packages[sdk] == azure_extra(project)
+
+
+def test_setup_refuses_an_environment_holding_the_other_sdk(tmp_path):
+    project = Baked(bake(tmp_path, aml_sdk="v1"))
+    # the test Python has azure-ai-ml (v2): installing v1 next to it is refused
+    done = subprocess.run(
+        [sys.executable, "-m", "amlops", "install-sdk"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    (line,) = error_lines(done.stderr)
+    assert "azure.ai.ml" in line and "rm -rf .venv && make setup" in line

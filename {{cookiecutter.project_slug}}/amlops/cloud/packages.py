@@ -1,0 +1,42 @@
+"""The Azure ML SDK packages of each backend, and `make setup`'s install of the chosen
+one. pyproject.toml's `azure` extra lists the backend chosen at bake time; AML_SDK in
+config.env may name the other, so setup installs by AML_SDK. The two SDKs must not
+share an environment (Microsoft's advice): a venv holding the other one is refused."""
+
+import importlib.util
+import subprocess
+import sys
+from typing import Dict, List
+
+from amlops.cloud.submit import backend
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.project import Project
+
+PACKAGES: Dict[str, List[str]] = {
+    "v2": ["azure-ai-ml>=1.20", "azure-identity>=1.15"],
+    "v1": ["azureml-core>=1.57", "azureml-pipeline>=1.57", "azure-identity>=1.15"],
+}
+# A module only the other backend's SDK installs.
+OTHER_SDK_MODULE = {"v2": "azureml.core", "v1": "azure.ai.ml"}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def install_sdk(project: Project) -> int:
+    """pip install the AML_SDK backend into this Python, unless the other one is there."""
+    chosen = backend(project)
+    other = OTHER_SDK_MODULE[chosen]
+    if _installed(other):
+        raise UserError(
+            f"AML_SDK={chosen} but this environment has {other} (the other Azure ML SDK):"
+            " recreate it with `rm -rf .venv && make setup`"
+        )
+    say(f"installing the Azure ML SDK {chosen}: {' '.join(PACKAGES[chosen])}")
+    command = [sys.executable, "-m", "pip", "install", *PACKAGES[chosen]]
+    return subprocess.run(command).returncode

@@ -1,0 +1,260 @@
+"""The native v2 job dicts (native.py) as SDK v1 objects, so both backends send the
+same command, inputs, outputs and bindings from the same files.
+
+- a command job -> ScriptRunConfig on the staged snapshot, the environment built
+  from the experiment's Docker context;
+- a data input -> a FileDataset `as_mount()` (read-only) or `as_download()`;
+  local data is uploaded once to the default datastore under a content address;
+- an output -> OutputFileDatasetConfig `as_mount()` (or `as_upload()`);
+- a pipeline step -> PythonScriptStep for `python <script>.py ...`, CommandStep
+  for any other command (`python -m pkg.main` included), `allow_reuse` on; a
+  step output feeds its consumers through `as_input()`."""
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from amlops.cloud.submission import Submission
+from amlops.errors import UserError
+from amlops.fingerprint import fingerprint
+
+EXPRESSION = re.compile(r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}")
+PARENT = re.compile(r"^\$\{\{\s*parent\.(inputs\.(\w+)|jobs\.(\w+)\.outputs\.(\w+))\s*\}\}$")
+DATASTORE_PATH = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+ASSET = re.compile(r"^azureml:([^:@/]+)(?::([^:@/]+)|@(\w+))?$")
+READ_MODES = {"": "mount", "ro_mount": "mount", "download": "download", "direct": "mount"}
+
+
+def _path_and_mode(entry: Any) -> tuple:
+    if isinstance(entry, dict):
+        return str(entry.get("path", "")), str(entry.get("mode", "") or ""), entry.get("type")
+    return str(entry), "", None
+
+
+class V1Builder:
+    """Turns native v2 jobs into v1 objects against one workspace."""
+
+    def __init__(self, workspace: Any, sub: Submission, slug: str, where: str) -> None:
+        self.workspace = workspace
+        self.sub = sub
+        self.slug = slug
+        self.where = where
+        self._environments: Dict[str, Any] = {}
+        self._uploads: Dict[str, Any] = {}
+
+    # -- data -------------------------------------------------------------------
+    def dataset(self, path: str, kind: Optional[str], name: str) -> Any:
+        """A FileDataset for a v2 input path."""
+        from azureml.core import Dataset, Datastore
+
+        if kind == "uri_file":
+            raise UserError(
+                f"{self.where}: input {name!r} is a uri_file; SDK v1 FileDatasets mount as"
+                " folders - declare it uri_folder (its folder) for AML_SDK=v1"
+            )
+        found = DATASTORE_PATH.match(path)
+        if found:
+            store = Datastore.get(self.workspace, found.group(1))
+            return Dataset.File.from_files((store, found.group(2)), validate=False)
+        asset = ASSET.match(path)
+        if asset:
+            version = asset.group(2) or asset.group(3) or "latest"
+            return Dataset.get_by_name(self.workspace, asset.group(1), version=version)
+        if path.startswith(("https://", "http://", "wasbs://", "abfss://")):
+            return Dataset.File.from_files(path, validate=False)
+        if path.startswith("azureml:"):
+            raise UserError(f"{self.where}: input {name!r}: {path!r} has no SDK v1 equivalent")
+        return self._upload((self.sub.folder / path).resolve())
+
+    def _upload(self, local: Path) -> Any:
+        """Upload local data once per content to `amlops/inputs/<digest>/`."""
+        from azureml.core import Dataset
+        from azureml.data.datapath import DataPath
+
+        key = str(local.resolve())
+        if key not in self._uploads:
+            digest = fingerprint(local)[:16]
+            store = self.workspace.get_default_datastore()
+            target = DataPath(store, f"amlops/inputs/{digest}/{local.name}")
+            self._uploads[key] = Dataset.File.upload_directory(
+                src_dir=str(local), target=target, overwrite=True, show_progress=False
+            )
+        return self._uploads[key]
+
+    def consume(self, dataset: Any, name: str, mode: str) -> Any:
+        """A dataset (or a step output) as a read-only mount or a download."""
+        if mode not in READ_MODES:
+            raise UserError(
+                f"{self.where}: input {name!r}: mode {mode!r} has no SDK v1 equivalent"
+                f" (use {', '.join(m for m in READ_MODES if m)})"
+            )
+        named = dataset.as_named_input(name) if hasattr(dataset, "as_named_input") else dataset
+        return named.as_download() if READ_MODES[mode] == "download" else named.as_mount()
+
+    @staticmethod
+    def output(name: str, entry: Any) -> Any:
+        from azureml.data import OutputFileDatasetConfig
+
+        mode = entry.get("mode", "") if isinstance(entry, dict) else ""
+        config = OutputFileDatasetConfig(name=name)
+        return config.as_upload() if mode == "upload" else config.as_mount()
+
+    # -- environment --------------------------------------------------------------
+    def environment(self, experiment: str, variables: Optional[Dict[str, str]] = None) -> Any:
+        """The experiment's Docker build context as a v1 Environment (built by Azure ML)."""
+        from azureml.core import Environment
+        from azureml.core.environment import DockerBuildContext
+
+        if experiment not in self._environments:
+            context = self.sub.folder / "environments" / experiment
+            if not (context / "Dockerfile").is_file():
+                raise UserError(
+                    f"{self.where}: AML_SDK=v1 builds the environment from src/{experiment}/docker/"
+                    " (environment: build: path: docker in job.yaml)"
+                )
+            env = Environment(name=f"{self.slug}-{experiment}")
+            env.docker.base_image = None
+            env.docker.build_context = DockerBuildContext.from_local_directory(
+                workspace=self.workspace, path=str(context), dockerfile_path="Dockerfile"
+            )
+            env.python.user_managed_dependencies = True  # the image has its own Python
+            self._environments[experiment] = env
+        env = self._environments[experiment]
+        if variables:
+            env.environment_variables = {str(k): str(v) for k, v in variables.items()}
+        return env
+
+    # -- commands -----------------------------------------------------------------
+    def command(self, text: str, values: Dict[str, Any]) -> List[Any]:
+        """The command as an argument list; each `${{inputs.x}}`/`${{outputs.y}}` becomes
+        its v1 object (alone in its argument) or its literal value."""
+        tokens: List[Any] = []
+        for token in shlex.split(text):
+            whole = EXPRESSION.fullmatch(token)
+            if whole:
+                tokens.append(values[f"{whole.group(1)}.{whole.group(2)}"])
+                continue
+
+            def literal(match: Any) -> str:
+                value = values[f"{match.group(1)}.{match.group(2)}"]
+                if not isinstance(value, (str, int, float, bool)):
+                    raise UserError(
+                        f"{self.where}: {token!r}: SDK v1 passes data paths as whole"
+                        " arguments; write `--flag ${{inputs.x}}`, not `--flag=${{inputs.x}}`"
+                    )
+                return str(value)
+
+            tokens.append(EXPRESSION.sub(literal, token))
+        return tokens
+
+    def job_values(self, native: Dict[str, Any]) -> Dict[str, Any]:
+        """`inputs.x` / `outputs.y` -> v1 objects or literals, for a command job."""
+        values: Dict[str, Any] = {}
+        for name, entry in native.get("inputs", {}).items():
+            path, mode, kind = _path_and_mode(entry)
+            if isinstance(entry, dict):
+                values[f"inputs.{name}"] = self.consume(self.dataset(path, kind, name), name, mode)
+            else:
+                values[f"inputs.{name}"] = _literal(entry)
+        for name, entry in native.get("outputs", {}).items():
+            values[f"outputs.{name}"] = self.output(name, entry)
+        return values
+
+    def script_run_config(self, native: Dict[str, Any], experiment: str) -> Any:
+        """`make job` / `make step`: a ScriptRunConfig on the staged snapshot."""
+        from azureml.core import ScriptRunConfig
+
+        values = self.job_values(native)
+        return ScriptRunConfig(
+            source_directory=str(self.sub.folder / native["code"]),
+            command=self.command(native["command"], values),
+            compute_target=native["compute"].split(":", 1)[-1],
+            environment=self.environment(experiment, native.get("environment_variables")),
+        )
+
+    def pipeline_steps(
+        self, native: Dict[str, Any], experiments: Dict[str, str], parameter: Callable
+    ) -> List[Any]:
+        """`make pipeline` / `make publish`: one step per node, bindings kept."""
+        from azureml.core.runconfig import RunConfiguration
+        from azureml.pipeline.steps import CommandStep, PythonScriptStep
+
+        parent_inputs: Dict[str, Any] = {}
+        for name, entry in native.get("inputs", {}).items():
+            if isinstance(entry, dict):
+                path, _, kind = _path_and_mode(entry)
+                parent_inputs[name] = self.dataset(path, kind, name)
+            else:
+                parent_inputs[name] = parameter(name, entry)
+        produced: Dict[str, Dict[str, Any]] = {}
+        default_compute = native["settings"]["default_compute"].split(":", 1)[-1]
+        steps = []
+        for step_name, node in native["jobs"].items():
+            values: Dict[str, Any] = {}
+            inputs, outputs = [], []
+            for name, entry in node.get("inputs", {}).items():
+                value = self._node_input(name, entry, parent_inputs, produced)
+                values[f"inputs.{name}"] = value
+                if not isinstance(value, (str, int, float, bool)) and hasattr(value, "mode"):
+                    inputs.append(value)
+            produced[step_name] = {}
+            for name, entry in node.get("outputs", {}).items():
+                bound = PARENT.match(entry) if isinstance(entry, str) else None
+                output_name = bound.group(1).split(".")[-1] if bound else name
+                config = self.output(output_name, entry if isinstance(entry, dict) else {})
+                produced[step_name][name] = config
+                values[f"outputs.{name}"] = config
+                outputs.append(config)
+            run_config = RunConfiguration()
+            run_config.environment = self.environment(
+                experiments[step_name], node.get("environment_variables")
+            )
+            arguments = self.command(node["command"], values)
+            common = dict(
+                name=step_name,
+                compute_target=str(node.get("compute", default_compute)).split(":", 1)[-1],
+                runconfig=run_config,
+                source_directory=str(self.sub.folder / node["code"]),
+                inputs=inputs,
+                outputs=outputs,
+                allow_reuse=True,
+            )
+            if (
+                len(arguments) > 1
+                and arguments[0] == "python"
+                and str(arguments[1]).endswith(".py")
+            ):
+                steps.append(
+                    PythonScriptStep(script_name=arguments[1], arguments=arguments[2:], **common)
+                )
+            else:
+                steps.append(CommandStep(command=arguments, **common))
+        return steps
+
+    def _node_input(
+        self,
+        name: str,
+        entry: Any,
+        parent_inputs: Dict[str, Any],
+        produced: Dict[str, Dict[str, Any]],
+    ) -> Any:
+        path, mode, kind = _path_and_mode(entry)
+        bound = PARENT.match(path)
+        if not bound:
+            if isinstance(entry, dict):
+                return self.consume(self.dataset(path, kind, name), name, mode)
+            return _literal(entry)
+        if bound.group(2):  # a pipeline input
+            source = parent_inputs[bound.group(2)]
+            if not hasattr(source, "as_named_input"):  # a PipelineParameter (literal)
+                return source
+            return self.consume(source, name, mode)
+        upstream = produced[bound.group(3)][bound.group(4)]
+        return self.consume(upstream.as_input(name=name), name, mode)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
