@@ -17,6 +17,15 @@ from tests.helpers import REPO, Baked, bake
 FAKE_AZURE = REPO / "tests" / "support" / "fake_azure"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 SECRET = "s3cr3t-value-never-printed"
+# The sample train experiment's code snapshot: src/train + src/common after .amlignore.
+TRAIN_FILES = [
+    "common/__init__.py",
+    "common/tables.py",
+    "common/tracking.py",
+    "train/__init__.py",
+    "train/job.yaml",
+    "train/main.py",
+]
 
 
 def cloud_project(folder: Path, **answers: str) -> Baked:

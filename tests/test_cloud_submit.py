@@ -7,7 +7,13 @@ import subprocess
 
 import pytest
 
-from tests.cloud_support import SECRET, cloud_make, cloud_project, submitted_folder
+from tests.cloud_support import (
+    SECRET,
+    TRAIN_FILES,
+    cloud_make,
+    cloud_project,
+    submitted_folder,
+)
 from tests.helpers import error_lines
 
 pytest.importorskip("azure.ai.ml")
@@ -17,15 +23,6 @@ from azure.ai.ml._restclient.arm_ml_service.models import (  # noqa: E402
     EnvironmentVersion,
     JobBase,
 )
-
-TRAIN_FILES = {
-    "common/__init__.py",
-    "common/tables.py",
-    "common/tracking.py",
-    "train/__init__.py",
-    "train/job.yaml",
-    "train/main.py",
-}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_job_uploads_the_staged_snapshot_and_puts_the_command_job(project, tmp_p
     assert result.returncode == 0, result.stderr
     # code: exactly src/train + src/common after .amlignore (no tests/, local.py, docker/)
     code = [u for u in rec.uploads if "/code/train" in u["source"]]
-    assert len(code) == 1 and set(code[0]["files"]) == TRAIN_FILES
+    assert len(code) == 1 and sorted(code[0]["files"]) == TRAIN_FILES
     assert not any(name.startswith(("data/", "notebooks/", ".runs/")) for name in code[0]["files"])
     # environment: the experiment's own Docker context, the one make local builds
     context = [u for u in rec.uploads if "/environments/train" in u["source"]]
@@ -130,7 +127,7 @@ def test_pipeline_puts_one_component_per_step_with_bindings_kept(project, tmp_pa
         for u in rec.uploads
         if "/code/" in u["source"]
     }
-    assert code["train"] == TRAIN_FILES
+    assert sorted(code["train"]) == TRAIN_FILES
     assert {f.split("/")[0] for f in code["prepare"]} == {"prepare", "common"}
 
 

@@ -12,18 +12,10 @@ import sys
 import pytest
 import yaml
 
-from tests.cloud_support import azure_extra, cloud_make, cloud_project, v1_python
+from tests.cloud_support import TRAIN_FILES, azure_extra, cloud_make, cloud_project, v1_python
 from tests.helpers import Baked, bake, error_lines
 
 METADATA = "https://management.azure.com/metadata/endpoints"
-TRAIN_FILES = [
-    "common/__init__.py",
-    "common/tables.py",
-    "common/tracking.py",
-    "train/__init__.py",
-    "train/job.yaml",
-    "train/main.py",
-]
 
 
 @pytest.fixture(scope="module")

@@ -85,22 +85,17 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     def flag(key: str) -> bool:
         return settings.flag(key) if settings else False
 
+    def switch(sub: argparse.ArgumentParser, key: str, text: str) -> None:
+        """--some-key, on by default when the setting KEY=1."""
+        option = "--" + key.lower().replace("_", "-")
+        sub.add_argument(option, action="store_true", default=flag(key), help=f"{text} ({key}=1)")
+
     def cloud_options(sub: argparse.ArgumentParser, inputs_help: str) -> None:
         sub.add_argument(
             "--input", action="append", default=None, metavar="NAME=VALUE", help=inputs_help
         )
-        sub.add_argument(
-            "--dry-run",
-            action="store_true",
-            default=flag("DRY_RUN"),
-            help="write the native v2 YAML, submit nothing (DRY_RUN=1)",
-        )
-        sub.add_argument(
-            "--stream",
-            action="store_true",
-            default=flag("STREAM"),
-            help="stream the logs; exit with the job's status (STREAM=1)",
-        )
+        switch(sub, "DRY_RUN", "write the native v2 YAML, submit nothing")
+        switch(sub, "STREAM", "stream the logs; exit with the job's status")
 
     job = command("job", "submit the experiment to Azure ML as a command job")
     cloud_options(job, "an input path (local or azureml:...) or literal (INPUTS='a=x')")
@@ -126,18 +121,8 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     publish.add_argument(
         "--schedule", default=setting("SCHEDULE"), help="also schedule it: a cron line (SCHEDULE)"
     )
-    publish.add_argument(
-        "--default",
-        action="store_true",
-        default=flag("DEFAULT"),
-        help="make this the endpoint's default deployment (DEFAULT=1)",
-    )
-    publish.add_argument(
-        "--dry-run",
-        action="store_true",
-        default=flag("DRY_RUN"),
-        help="write the YAML, publish nothing (DRY_RUN=1)",
-    )
+    switch(publish, "DEFAULT", "make this the endpoint's default deployment")
+    switch(publish, "DRY_RUN", "write the YAML, publish nothing")
     command("install-sdk", "pip install the Azure ML SDK that AML_SDK names", exp=False)
     command(
         "datastore",
@@ -148,12 +133,7 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     validate = command(
         "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
     )
-    validate.add_argument(
-        "--offline",
-        action="store_true",
-        default=flag("OFFLINE"),
-        help="skip the workspace checks (OFFLINE=1)",
-    )
+    switch(validate, "OFFLINE", "skip the workspace checks")
 
 
 def _dispatch(args: argparse.Namespace, project: Project) -> int:

@@ -87,7 +87,11 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
                 raise
             failure = " ".join(str(err).split())[:300]
         status = client.jobs.get(name).status
-    status = str(getattr(status, "value", status))
+    return final_status(sub, name, str(getattr(status, "value", status)), failure)
+
+
+def final_status(sub: Submission, name: str, status: str, failure: str = "") -> int:
+    """Record a streamed job's end; 0 when it completed, 1 (with one error line) otherwise."""
     sub.save(status=status)
     if status == COMPLETED:
         say(f"{name} completed")

@@ -4,16 +4,11 @@ The same native v2 job is built and written first (the submission folder, as
 with v2); the v1 objects are then made from it (build.py), so both backends
 send the same command, data and bindings. DRY_RUN=1 stops after writing."""
 
-import sys
 from typing import Any, Callable, Dict
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import (
-    COMPLETED,
-    Request,
-    pipeline_overrides,
-)
+from amlops.cloud.submit import Request, final_status, pipeline_overrides
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
@@ -64,11 +59,7 @@ def _submitted(project: Project, sub: Submission, run: Any, req: Request) -> int
             if type(err).__name__ != "ActivityFailedException":
                 raise
         status = run.get_status()
-    sub.save(status=status)
-    if status == COMPLETED:
-        return 0
-    print(f"error: run {run.id} ended {status}", file=sys.stderr)
-    return 1
+    return final_status(sub, run.id, status)
 
 
 def submit_job_v1(project: Project, req: Request) -> int:
