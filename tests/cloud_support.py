@@ -1,6 +1,7 @@
 """Drive the baked project's cloud targets against the recording fake Azure ML service
 (tests/support/fake_azure) and read back what was sent."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -133,11 +134,15 @@ def v1_python(project: Path) -> Path:
     cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
     venv = cache / f"v1-{key}"
     python = venv / "bin" / "python"
-    if not (venv / ".complete").is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True, capture_output=True)
-        subprocess.run([*pip, *requirements], check=True, capture_output=True)
-        (venv / ".complete").write_text("\n".join(requirements))
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"v1-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
+        if not (venv / ".complete").is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            for args in (["--upgrade", "pip"], requirements):
+                done = subprocess.run([*pip, *args], capture_output=True, text=True)
+                assert done.returncode == 0, f"pip install {args}: {done.stderr[-2000:]}"
+            (venv / ".complete").write_text("\n".join(requirements))
     return python
