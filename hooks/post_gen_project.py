@@ -1,12 +1,19 @@
-"""Prune the options not chosen and bake the first experiment."""
+"""Prune the options not chosen, bake the first experiment, and record where the
+project came from (.cruft.json) so `make update-template` can pull later changes."""
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 PROJECT = Path.cwd()
+
+# Never touched by template updates: the project's own code, data and runs.
+UPDATE_SKIPS = [".cruft.json", ".runs", "data", "notebooks", "pipelines", "src"]
+# Context keys that describe this one bake, not the answers.
+BAKE_ONLY = {"_output_dir", "_repo_dir", "_checkout"}
 
 CI_FILES = {
     "github": [".github"],
@@ -37,6 +44,34 @@ def bake_sample_experiments(first: str) -> None:
     create_experiment(PROJECT, first, quiet=True)
 
 
+def template_source() -> tuple:
+    """(where the template came from, its git commit or None)."""
+    template = str(ANSWERS.get("_template", ""))
+    repo_dir = str(ANSWERS.get("_repo_dir", ""))
+    remote = "://" in template or template.startswith(("gh:", "gl:", "bb:", "git@"))
+    source = template if remote or not repo_dir else str(Path(repo_dir).resolve())
+    done = subprocess.run(
+        ["git", "-C", repo_dir or ".", "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return source, (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def record_template(path: Path) -> None:
+    """Write .cruft.json: the template source, its commit and the answers (cruft's format)."""
+    source, commit = template_source()
+    answers = {k: v for k, v in ANSWERS.items() if k not in BAKE_ONLY}
+    state = {
+        "template": source,
+        "commit": commit,
+        "checkout": None,
+        "context": {"cookiecutter": answers},
+        "directory": None,
+        "skip": UPDATE_SKIPS,
+    }
+    path.write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
     prune_ci(ANSWERS["ci_provider"])
     bake_sample_experiments(ANSWERS["first_experiment"])
+    record_template(PROJECT / ".cruft.json")

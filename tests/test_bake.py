@@ -25,6 +25,7 @@ COMBINATIONS = [
 
 COMMON_FILES = {
     ".amlignore",
+    ".cruft.json",
     ".env.example",
     ".flake8",
     ".gitattributes",
