@@ -38,6 +38,7 @@ COMMON_FILES = {
     "data/README.md",
     "data/wine/wine.csv",
     "notebooks/README.md",
+    "notebooks/explore.ipynb",
     "src/common/__init__.py",
     "src/common/tables.py",
     "src/common/tracking.py",

@@ -20,7 +20,17 @@ TARGET = re.compile(r"^([a-z][\w-]*):", re.MULTILINE)
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
 ID_SECRETS = {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID"}
-EVERY_STAGE = {"setup", "lint", "test", "validate", "pipeline-local", "pipeline", "publish"}
+EVERY_STAGE = {
+    "setup",
+    "lint",
+    "test",
+    "validate",
+    "pipeline-local",
+    "notebooks",
+    "pipeline",
+    "publish",
+}
+CHECKS = ["setup", "lint", "test", "validate", "pipeline-local", "notebooks"]
 
 
 def makefile_targets(project: Path) -> set:
@@ -114,7 +124,9 @@ def test_github_workflow_stages_and_oidc_login(github):
     def runs(job: str) -> str:
         return "\n".join(step.get("run", "") for step in jobs[job]["steps"])
 
-    assert make_calls(runs("check")) == ["setup", "lint", "test", "validate", "pipeline-local"]
+    assert make_calls(runs("check")) == CHECKS
+    (junit,) = [s for s in jobs["check"]["steps"] if "junit" in s.get("uses", "")]
+    assert junit["if"] == "always()" and junit["with"]["report_paths"].endswith("junit.xml")
     assert "make validate OFFLINE=1" in runs("check")
     assert "make pipeline STREAM=1" in runs("submit")
     assert "make publish" in runs("publish")
@@ -147,7 +159,12 @@ def test_azure_devops_pipeline_stages_and_service_connection(devops):
             for step in steps
         )
 
-    assert make_calls(scripts("check")) == ["setup", "lint", "test", "validate", "pipeline-local"]
+    assert make_calls(scripts("check")) == CHECKS
+    (junit,) = [
+        s for s in stages["check"]["jobs"][0]["steps"] if s.get("task") == "PublishTestResults@2"
+    ]
+    assert junit["condition"] == "succeededOrFailed()"
+    assert junit["inputs"]["testResultsFiles"].endswith("junit.xml")
     assert "make pipeline STREAM=1" in scripts("submit")
     assert "make publish" in scripts("publish")
     assert "refs/heads/main" in stages["submit"]["condition"]

@@ -11,7 +11,7 @@ from amlops.errors import UserError
 from amlops.project import Project
 
 PIPELINE_COMMANDS = ("pipeline-local", "step-local", "pipeline-graph")
-CLOUD_COMMANDS = ("job", "pipeline", "step")
+CLOUD_COMMANDS = ("job", "pipeline", "step", "notebook-job")
 
 
 def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
@@ -60,6 +60,8 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     jupyter = command("jupyter", "open Jupyter Lab in the experiment image with run mounts")
     jupyter.add_argument("--port", default=setting("PORT", "8888"), help="host port (PORT)")
     commands.add_parser("experiments", help="list the experiments under src/")
+    notebooks = command("notebooks", "execute every notebook under notebooks/ with papermill")
+    runtime_options(notebooks, "unused")
     pipeline = pipeline_command("pipeline-local", "run a pipeline locally as a parallel DAG")
     runtime_options(pipeline, "override a pipeline input (INPUTS='raw=path'); repeatable")
     pipeline.add_argument(
@@ -99,6 +101,9 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
 
     job = command("job", "submit the experiment to Azure ML as a command job")
     cloud_options(job, "an input path (local or azureml:...) or literal (INPUTS='a=x')")
+    notebook = command("notebook-job", "submit one notebook as a command job in EXP's environment")
+    notebook.add_argument("--nb", default=setting("NB"), help="notebooks/<name>.ipynb (NB)")
+    cloud_options(notebook, "one of EXP's inputs (INPUTS='data=azureml:wine:1')")
     pipeline = pipeline_command("pipeline", "submit the pipeline to Azure ML as a pipeline job")
     cloud_options(pipeline, "override a pipeline input (INPUTS='raw=azureml:wine:1')")
     step = pipeline_command("step", "submit one pipeline step to Azure ML as a command job")
@@ -168,6 +173,12 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
 
         create_experiment(project.root, args.exp, kind=args.kind)
         return 0
+    if args.command == "notebooks":
+        from amlops.notebooks import run_notebooks
+
+        experiment = args.exp or project.settings.get("NOTEBOOK_EXP")
+        project.experiment_dir(experiment)
+        return run_notebooks(project, experiment, args.runtime)
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
         from amlops.images import engine_required
@@ -221,15 +232,19 @@ def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
 
     request = Request(
         target=args.command,
-        name=args.exp if args.command == "job" else args.pipeline,
+        name=args.exp if args.command in ("job", "notebook-job") else args.pipeline,
         inputs=_inputs(args, project),
         dry_run=args.dry_run,
         stream=args.stream,
         step=getattr(args, "step", ""),
         from_job=getattr(args, "from_job", ""),
     )
-    if args.command == "job":
+    if args.command in ("job", "notebook-job"):
         project.experiment_dir(args.exp)
+    if args.command == "notebook-job":
+        from amlops.cloud.notebook_job import submit_notebook
+
+        return submit_notebook(project, request, args.nb)
     return submit(project, request)
 
 

@@ -6,28 +6,15 @@ from pathlib import Path
 from typing import List
 
 from amlops.console import say
-from amlops.images import build_image, engine_required, image_exists
+from amlops.images import engine_required
 from amlops.local_run import job_environment, load_experiment, prepare_run
 from amlops.project import Project
 from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
 
-JUPYTER_DOCKERFILE = """ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-RUN python -m pip install --no-cache-dir jupyterlab
-"""
-
 
 def jupyter_image(runtime: DockerRuntime) -> str:
     """The experiment image plus JupyterLab, so the cloud image stays lean."""
-    tag = f"{runtime.tag}-jupyter"
-    if image_exists(tag):
-        return tag
-    context = runtime.project.runs / ".builds" / "jupyter"
-    context.mkdir(parents=True, exist_ok=True)
-    (context / "Dockerfile").write_text(JUPYTER_DOCKERFILE, encoding="utf-8")
-    log = context.parent / f"{tag.replace(':', '-')}.log"
-    build_image(tag, context, [f"BASE_IMAGE={runtime.tag}"], runtime.build_extra, log)
-    return tag
+    return runtime.with_packages("jupyter", ["jupyterlab"])
 
 
 def interactive_argv(

@@ -39,11 +39,16 @@ def prepare_run(
     overrides: Dict[str, str],
     in_container: bool,
     run_dir: Optional[Path] = None,
+    runs_under: str = "",
 ) -> Tuple[Path, ResolvedJob]:
-    """A run folder (new, or `run_dir`) with staged code and every input/output resolved.
+    """A run folder (`run_dir`, else new under `.runs/<runs_under or experiment>/`) with
+    staged code and every input/output resolved.
 
     Nothing is left behind when resolution fails (e.g. a missing input)."""
-    run_dir = make_run_dir(run_dir) if run_dir else new_run_dir(project.runs, experiment)
+    if run_dir:
+        run_dir = make_run_dir(run_dir)
+    else:
+        run_dir = new_run_dir(project.runs, runs_under or experiment)
     try:
         job = resolve_job(spec, project, run_dir / "outputs", overrides, in_container)
     except Exception:

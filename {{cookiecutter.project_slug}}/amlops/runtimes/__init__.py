@@ -1,7 +1,7 @@
 """Where an experiment's command runs locally: a Docker image or a venv."""
 
 from pathlib import Path
-from typing import Dict, Protocol
+from typing import Dict, List, Optional, Protocol
 
 from amlops.resolve import ResolvedJob
 
@@ -25,6 +25,10 @@ class Runtime(Protocol):
 
     def describe(self) -> str:
         """One line naming the environment, for progress output."""
+
+    def with_packages(self, suffix: str, packages: List[str]) -> Optional[str]:
+        """Add tools (papermill, JupyterLab) once, outside the job's own environment:
+        Docker returns a derived image's tag to run instead; a venv installs in place."""
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         """Run the job's command in `run_dir/src`; return its exit code.

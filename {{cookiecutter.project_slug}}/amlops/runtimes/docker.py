@@ -54,6 +54,21 @@ class DockerRuntime:
         build_image(self.tag, self.context, self.build_args, self.build_extra, log, echo)
         return True
 
+    def with_packages(self, suffix: str, packages: List[str]) -> str:
+        """The experiment image plus `packages` (tag `<tag>-<suffix>`), built once, so
+        tools like JupyterLab or papermill stay out of the image Azure ML runs."""
+        tag = f"{self.tag}-{suffix}"
+        if image_exists(tag):
+            return tag
+        context = self.project.runs / ".builds" / suffix
+        context.mkdir(parents=True, exist_ok=True)
+        dockerfile = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+        dockerfile += f"RUN python -m pip install --no-cache-dir {' '.join(packages)}\n"
+        (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+        log = context.parent / f"{tag.replace(':', '-')}.log"
+        build_image(tag, context, [f"BASE_IMAGE={self.tag}"], self.build_extra, log)
+        return tag
+
     def docker_argv(
         self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], interactive: bool
     ) -> List[str]:

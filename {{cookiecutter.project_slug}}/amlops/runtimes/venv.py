@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -86,6 +86,20 @@ class VenvRuntime:
                     raise UserError(f"venv runtime: {' '.join(step[-3:])} failed; log: {log}")
         (self.path / READY).write_text("ok\n", encoding="utf-8")
         return True
+
+    def with_packages(self, suffix: str, packages: List[str]) -> None:
+        """pip install `packages` into this venv once (a marker file remembers them)."""
+        marker = self.path / f".amlops-{suffix}"
+        if marker.is_file() and marker.read_text(encoding="utf-8") == " ".join(packages):
+            return
+        say(f"installing {' '.join(packages)} into {self.describe()}")
+        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--quiet", *packages]
+        done = subprocess.run(pip, capture_output=True, text=True)
+        if done.returncode:
+            raise UserError(
+                f"venv runtime: pip install {' '.join(packages)} failed: {done.stderr[-300:]}"
+            )
+        marker.write_text(" ".join(packages), encoding="utf-8")
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         before = {name: fingerprint(b.host) for name, b in job.inputs.items()}

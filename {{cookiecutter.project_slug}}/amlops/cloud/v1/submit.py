@@ -62,14 +62,12 @@ def _submitted(project: Project, sub: Submission, run: Any, req: Request) -> int
     return final_status(sub, run.id, status)
 
 
-def submit_job_v1(project: Project, req: Request) -> int:
-    spec = load_experiment(project, req.name)
-    overrides = parse_overrides(req.inputs, spec)
-    sub = Submission(project, "jobs", req.name)
-    tags = submission_tags(project.root)
-    job = _written(
-        project, sub, lambda: native.command_job(project, spec, req.name, sub, overrides, tags)
-    )
+def submit_command_v1(
+    project: Project, req: Request, sub: Submission, build: Callable[[], Dict[str, Any]]
+) -> int:
+    """Write the native command job `build` makes, then submit it as a ScriptRunConfig
+    in experiment req.name's environment."""
+    job = _written(project, sub, build)
     if req.dry_run:
         return _dry_run(project, sub)
     require_v1(req.target)
@@ -77,11 +75,23 @@ def submit_job_v1(project: Project, req: Request) -> int:
     from azureml.core import Experiment
 
     with v1_errors(f"make {req.target}"):
-        config = V1Builder(workspace, sub, project.slug, spec.shown_as).script_run_config(
-            job, req.name
-        )
+        shown = f"src/{req.name}/job.yaml"
+        config = V1Builder(workspace, sub, project.slug, shown).script_run_config(job, req.name)
         run = Experiment(workspace, job["experiment_name"]).submit(config, tags=job["tags"])
     return _submitted(project, sub, run, req)
+
+
+def submit_job_v1(project: Project, req: Request) -> int:
+    spec = load_experiment(project, req.name)
+    overrides = parse_overrides(req.inputs, spec)
+    sub = Submission(project, "jobs", req.name)
+    tags = submission_tags(project.root)
+    return submit_command_v1(
+        project,
+        req,
+        sub,
+        lambda: native.command_job(project, spec, req.name, sub, overrides, tags),
+    )
 
 
 def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: Any, job: Dict):
