@@ -129,6 +129,12 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     switch(publish, "DEFAULT", "make this the endpoint's default deployment")
     switch(publish, "DRY_RUN", "write the YAML, publish nothing")
     command("install-sdk", "pip install the Azure ML SDK that AML_SDK names", exp=False)
+    pull = command("data-pull", "download the Azure data job.yaml's inputs name into data/")
+    switch(pull, "FORCE", "replace existing local folders")
+    push = command("data-push", "upload a folder and register it as a data asset", exp=False)
+    push.add_argument("--dir", default=setting("DIR"), help="the local folder (DIR)")
+    push.add_argument("--name", default=setting("NAME"), help="the data asset's name (NAME)")
+    push.add_argument("--version", default=setting("VERSION"), help="its version (VERSION)")
     command(
         "datastore",
         "register a blob container as a datastore (DATASTORE, ACCOUNT, CONTAINER;"
@@ -153,6 +159,15 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         from amlops.cloud.datastore import register_datastore
 
         return register_datastore(project)
+    if args.command == "data-pull":
+        from amlops.cloud.data import data_pull
+
+        project.experiment_dir(args.exp)
+        return data_pull(project, args.exp, args.force)
+    if args.command == "data-push":
+        from amlops.cloud.data import data_push
+
+        return data_push(project, args.dir, args.name, args.version)
     if args.command == "install-sdk":
         from amlops.cloud.packages import install_sdk
 

@@ -71,7 +71,7 @@ def split_overrides(text: str) -> List[str]:
         raise UserError(f"INPUTS={text!r}: {err}") from None
 
 
-def _asset_name(path: str) -> Optional[str]:
+def asset_name(path: str) -> Optional[str]:
     match = ASSET_REF.match(path)
     return (match.group(1) or match.group(2)) if match else None
 
@@ -100,7 +100,7 @@ def locate_input(
         local = item.path[len("file:") :] if item.path.startswith("file:") else item.path
         candidate, how = base / local, "its local path:"
     else:
-        asset = _asset_name(item.path or "") or item.name
+        asset = asset_name(item.path or "") or item.name
         candidate, how = project.data / asset, f"data/{asset}/ by convention"
     candidate = candidate.resolve()
     if item.type == "uri_file" and candidate.is_dir():

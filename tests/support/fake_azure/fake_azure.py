@@ -120,10 +120,12 @@ class Service:
         if short.endswith("/versions") and method == "GET":
             prefix = short + "/"
             return 200, {"value": [v for k, v in self.stored.items() if k.startswith(prefix)]}
-        if short.startswith("datastores/") and method == "GET":
+        if short == "datastores" and method == "GET":  # the default datastore
+            return 200, {"value": [_datastore(path + "/workspaceblobstore")]}
+        if short.startswith("datastores/") and "/" not in short[11:] and method == "GET":
             return 200, _datastore(path)
         if short.endswith("/listSecrets"):
-            return 200, {"secretsType": "AccountKey", "key": "ZmFrZQ=="}
+            return 200, {"secretsType": "AccountKey", "key": _blob_key()}
         if short.endswith("/startPendingUpload"):
             return 200, {
                 "blobReferenceForConsumption": {
@@ -224,16 +226,33 @@ class Service:
         return 404, {"error": {"code": "NotFound", "message": short}}
 
 
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def _azurite_port() -> str:
+    """With AMLOPS_FAKE_AZURE_BLOB_PORT, the datastore is an Azurite blob service there."""
+    return os.environ.get("AMLOPS_FAKE_AZURE_BLOB_PORT", "")
+
+
+def _blob_key() -> str:
+    return AZURITE_KEY if _azurite_port() else "ZmFrZQ=="
+
+
 def _datastore(path: str) -> Dict[str, Any]:
+    port = _azurite_port()
     return {
-        "id": path.split("management.azure.com")[-1],
+        "id": path.split("management.azure.com")[-1].split("?")[0],
         "name": "workspaceblobstore",
         "properties": {
             "datastoreType": "AzureBlob",
-            "accountName": "acct",
-            "containerName": "cont",
-            "endpoint": "core.windows.net",
-            "protocol": "https",
+            "accountName": AZURITE_ACCOUNT if port else "acct",
+            "containerName": "data" if port else "cont",
+            # account URL: <protocol>://<account>.blob.<endpoint>, mapped to Azurite below
+            "endpoint": f"localhost:{port}" if port else "core.windows.net",
+            "protocol": "http" if port else "https",
             "isDefault": True,
             "credentials": {"credentialsType": "AccountKey"},
         },
@@ -302,6 +321,21 @@ def _record_upload(
     }
 
 
+def _resolve_blob_hosts_to_azurite() -> None:
+    """<account>.blob.localhost resolves to 127.0.0.1, where Azurite answers
+    production-style URLs (the account taken from the host name)."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".blob.localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+
+
 def install() -> None:
     import azure.ai.ml
     import azure.identity
@@ -309,6 +343,8 @@ def install() -> None:
     from azure.ai.ml._artifacts._blob_storage_helper import BlobStorageClient
     from azure.core.pipeline.transport import RequestsTransport
 
+    if _azurite_port():
+        _resolve_blob_hosts_to_azurite()
     azure.identity.DefaultAzureCredential = FakeCredential
     azure.identity.DeviceCodeCredential = FakeCredential
     service = Service()

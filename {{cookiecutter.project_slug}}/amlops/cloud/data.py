@@ -1,0 +1,198 @@
+"""`make data-pull EXP=x` and `make data-push DIR=... NAME=...` (SDK v2).
+
+data-pull: each path input of src/x/job.yaml that names Azure data (a data asset
+`azureml:<name>:<version>` / `@latest`, or `azureml://datastores/<store>/paths/<p>`)
+is downloaded to where `make local` looks for it: `data/<asset>/`, else
+`data/<input name>/`. Local paths are left alone.
+data-push: a local folder uploaded to the workspace's default datastore under
+`amlops/data/<NAME>/<version>/` and registered as data asset NAME, version VERSION
+or the next integer.
+
+Blobs move with azure-storage-blob, with the datastore's key or SAS when it has
+one, else your Azure login. An existing local folder is never overwritten without
+FORCE=1; a download goes to a temporary folder first, so a failure loses nothing."""
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+from amlops.cloud.sdk import azure_errors, require_sdk
+from amlops.cloud.submit import backend
+from amlops.cloud.workspace import connect, credential
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local_run import load_experiment
+from amlops.project import Project
+from amlops.resolve import asset_name
+
+DATASTORE_PATH = re.compile(r"azureml://(?:.*/)?datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")
+ASSET = re.compile(r"^azureml:(?!//)(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>\w+))?$")
+HTTPS_BLOB = re.compile(r"^https://(?P<host>[^/]+)/(?P<container>[^/]+)/?(?P<path>.*)$")
+
+
+@dataclass
+class BlobPlace:
+    """A folder (or file) in a blob container, and how to reach it."""
+
+    account_url: str
+    container: str
+    prefix: str
+    credential: Any
+
+    def container_client(self) -> Any:
+        from azure.storage.blob import ContainerClient
+
+        return ContainerClient(self.account_url, self.container, credential=self.credential)
+
+
+def _store_place(project: Project, client: Any, store_name: Optional[str], path: str) -> BlobPlace:
+    """A datastore path (the default datastore when `store_name` is None)."""
+    if store_name:
+        store = client.datastores.get(store_name, include_secrets=True)
+    else:
+        store = client.datastores.get_default(include_secrets=True)
+    if type(store).__name__ != "AzureBlobDatastore":
+        raise UserError(
+            f"datastore {store.name!r} is not Azure Blob storage; only blob is supported"
+        )
+    secrets = store.credentials
+    key = getattr(secrets, "account_key", None) or getattr(secrets, "sas_token", None)
+    secret: Any = key
+    if getattr(secrets, "account_key", None):
+        secret = {"account_name": store.account_name, "account_key": secrets.account_key}
+    account_url = f"{store.protocol or 'https'}://{store.account_name}.blob.{store.endpoint}"
+    return BlobPlace(
+        account_url, store.container_name, path.strip("/"), secret or credential(project)
+    )
+
+
+def place_of(project: Project, client: Any, path: str) -> BlobPlace:
+    """Where Azure data named like job.yaml names it lives."""
+    asset = ASSET.match(path)
+    if asset:
+        name = asset.group("name")
+        if asset.group("version"):
+            found = client.data.get(name, version=asset.group("version"))
+        else:
+            found = client.data.get(name, label=asset.group("label") or "latest")
+        path = str(found.path)
+    stored = DATASTORE_PATH.match(path)
+    if stored:
+        return _store_place(project, client, stored.group("store"), stored.group("path"))
+    direct = HTTPS_BLOB.match(path)
+    if direct:
+        account_url = f"https://{direct.group('host')}"
+        return BlobPlace(
+            account_url, direct.group("container"), direct.group("path"), credential(project)
+        )
+    raise UserError(f"{path!r}: not a data asset, datastore path or blob URL")
+
+
+def download(place: BlobPlace, target: Path) -> int:
+    """Every blob under the prefix into `target` (relative paths kept); the file count."""
+    container = place.container_client()
+    prefix = place.prefix
+    blobs = [b.name for b in container.list_blobs(name_starts_with=prefix)]
+    if not blobs:
+        raise UserError(f"nothing at {place.container}/{prefix}")
+    single = len(blobs) == 1 and blobs[0] == prefix  # a uri_file
+    for name in blobs:
+        relative = Path(name).name if single else name[len(prefix) :].lstrip("/")
+        if not relative or name.endswith("/"):
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "wb") as out:
+            container.download_blob(name).readinto(out)
+    return len(blobs)
+
+
+def _v2_only(project: Project, target: str) -> None:
+    if backend(project) != "v2":
+        raise UserError(f"make {target} uses the v2 SDK (azure-ai-ml); AML_SDK=v1 projects cannot")
+
+
+def data_pull(project: Project, experiment: str, force: bool) -> int:
+    """`make data-pull EXP=x`."""
+    _v2_only(project, "data-pull")
+    spec = load_experiment(project, experiment)
+    remote = [
+        item
+        for item in spec.inputs.values()
+        if item.is_path and (item.path or "").startswith("azureml:")
+    ]
+    if not remote:
+        say(f"{spec.shown_as} names no Azure data (its inputs are local or literal)")
+        return 0
+    targets = {
+        item.name: project.data / (asset_name(item.path or "") or item.name) for item in remote
+    }
+    taken = [project.relative(t) for t in targets.values() if t.exists() and any(t.iterdir())]
+    if taken and not force:
+        raise UserError(f"data-pull: {', '.join(taken)} already exist(s); FORCE=1 replaces them")
+    require_sdk("data-pull")
+    client = connect(project)
+    for item in remote:
+        target = targets[item.name]
+        with azure_errors(f"make data-pull: input {item.name}"):
+            place = place_of(project, client, item.path or "")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as scratch:
+                count = download(place, Path(scratch))
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.move(scratch, target)
+                Path(scratch).mkdir()  # TemporaryDirectory removes it on exit
+        say(f"input {item.name}: {count} file(s) from {item.path} -> {project.relative(target)}")
+    return 0
+
+
+def _next_version(client: Any, name: str) -> str:
+    numbers: List[int] = []
+    try:
+        numbers = [int(d.version) for d in client.data.list(name=name) if str(d.version).isdigit()]
+    except Exception as err:  # noqa: BLE001 - a new name has no versions to list
+        if type(err).__name__ != "ResourceNotFoundError":
+            raise
+    return str(max(numbers, default=0) + 1)
+
+
+def data_push(project: Project, folder: str, name: str, version: str) -> int:
+    """`make data-push DIR=... NAME=...`."""
+    _v2_only(project, "data-push")
+    if not folder or not name:
+        raise UserError("make data-push needs DIR=<local folder> NAME=<data asset name>")
+    source = (project.root / folder).resolve()
+    if not source.is_dir():
+        raise UserError(f"DIR={folder!r}: not a folder")
+    files = [p for p in sorted(source.rglob("*")) if p.is_file()]
+    if not files:
+        raise UserError(f"DIR={folder!r}: no files to upload")
+    require_sdk("data-push")
+    from azure.ai.ml.entities import Data
+
+    client = connect(project)
+    with azure_errors("make data-push"):
+        version = version or _next_version(client, name)
+        prefix = f"amlops/data/{name}/{version}"
+        place = _store_place(project, client, None, prefix)
+        container = place.container_client()
+        for path in files:
+            with open(path, "rb") as data:
+                blob = f"{prefix}/{path.relative_to(source).as_posix()}"
+                container.upload_blob(blob, data, overwrite=False)
+        store = client.datastores.get_default().name
+        asset = Data(
+            name=name,
+            version=version,
+            type="uri_folder",
+            path=f"azureml://datastores/{store}/paths/{prefix}/",
+            description=f"Uploaded from {project.relative(source)} by make data-push",
+        )
+        client.data.create_or_update(asset)
+    say(f"uploaded {len(files)} file(s) to {store}/{prefix}/")
+    print(f"azureml:{name}:{version}")
+    return 0
