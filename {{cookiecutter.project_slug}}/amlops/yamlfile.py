@@ -63,3 +63,12 @@ def dump_yaml(path: Path, data: Any) -> None:
     """Write `data` as block-style YAML in the given key order."""
     text = yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, width=1000)
     path.write_text(text, encoding="utf-8")
+
+
+def literal_value(text: str) -> Any:
+    """A command-line literal typed like YAML would (5 -> int, true -> bool), else text."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (str, int, float, bool)) else text

@@ -13,15 +13,13 @@
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import yaml
-
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
 from amlops.jobspec import JOB_FIELDS, InputSpec, JobSpec, OutputSpec
 from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
 from amlops.resolve import REMOTE_PREFIXES, locate_input
-from amlops.yamlfile import line_of, plain
+from amlops.yamlfile import line_of, literal_value, plain
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"
 # job.yaml fields rebuilt here; every other field is passed through unchanged.
@@ -69,15 +67,6 @@ def pipeline_compute(project: Project, spec: PipelineSpec) -> str:
             " config.env, or COMPUTE=<cluster>"
         )
     return compute_ref(chosen)
-
-
-def literal_value(text: str) -> Any:
-    """An INPUTS literal typed like YAML would (5 -> int, true -> bool)."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, (str, int, float, bool)) else text
 
 
 def _path_input(item: InputSpec, path: str) -> Dict[str, Any]:
