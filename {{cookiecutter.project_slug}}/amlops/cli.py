@@ -38,10 +38,13 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
         )
         return sub
 
-    def runtime_options(sub: argparse.ArgumentParser, inputs_help: str) -> None:
+    def runtime_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--runtime", default=setting("RUNTIME", "auto"), help="auto, docker or venv (RUNTIME)"
         )
+
+    def runtime_options(sub: argparse.ArgumentParser, inputs_help: str) -> None:
+        runtime_option(sub)
         sub.add_argument(
             "--input", action="append", default=None, metavar="NAME=VALUE", help=inputs_help
         )
@@ -61,7 +64,7 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     jupyter.add_argument("--port", default=setting("PORT", "8888"), help="host port (PORT)")
     commands.add_parser("experiments", help="list the experiments under src/")
     notebooks = command("notebooks", "execute every notebook under notebooks/ with papermill")
-    runtime_options(notebooks, "unused")
+    runtime_option(notebooks)
     pipeline = pipeline_command("pipeline-local", "run a pipeline locally as a parallel DAG")
     runtime_options(pipeline, "override a pipeline input (INPUTS='raw=path'); repeatable")
     pipeline.add_argument(

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
+from amlops.cloud.packages import backend
 from amlops.cloud.sdk import azure_errors, require_sdk
-from amlops.cloud.submit import backend
 from amlops.cloud.workspace import connect, credential
 from amlops.console import say
 from amlops.errors import UserError
@@ -59,14 +59,13 @@ def _store_place(project: Project, client: Any, store_name: Optional[str], path:
             f"datastore {store.name!r} is not Azure Blob storage; only blob is supported"
         )
     secrets = store.credentials
-    key = getattr(secrets, "account_key", None) or getattr(secrets, "sas_token", None)
-    secret: Any = key
+    secret: Any
     if getattr(secrets, "account_key", None):
         secret = {"account_name": store.account_name, "account_key": secrets.account_key}
+    else:  # a SAS token, or an identity-based datastore: your own login
+        secret = getattr(secrets, "sas_token", None) or credential(project)
     account_url = f"{store.protocol or 'https'}://{store.account_name}.blob.{store.endpoint}"
-    return BlobPlace(
-        account_url, store.container_name, path.strip("/"), secret or credential(project)
-    )
+    return BlobPlace(account_url, store.container_name, path.strip("/"), secret)
 
 
 def place_of(project: Project, client: Any, path: str) -> BlobPlace:
@@ -140,12 +139,15 @@ def data_pull(project: Project, experiment: str, force: bool) -> int:
         with azure_errors(f"make data-pull: input {item.name}"):
             place = place_of(project, client, item.path or "")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as scratch:
-                count = download(place, Path(scratch))
-                if target.exists():
-                    shutil.rmtree(target)
-                shutil.move(scratch, target)
-                Path(scratch).mkdir()  # TemporaryDirectory removes it on exit
+            scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pull-"))
+            try:
+                count = download(place, scratch)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)  # the old folder stays as it was
+                raise
+            if target.exists():
+                shutil.rmtree(target)
+            scratch.rename(target)
         say(f"input {item.name}: {count} file(s) from {item.path} -> {project.relative(target)}")
     return 0
 

@@ -7,7 +7,7 @@ never from config.env or any YAML - and is never printed."""
 import re
 from dataclasses import dataclass
 
-from amlops.cloud.submit import backend
+from amlops.cloud.packages import backend
 from amlops.cloud.workspace import secret
 from amlops.console import say
 from amlops.errors import UserError

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 from amlops.cloud import native
+from amlops.cloud.packages import backend
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import Request, _finish, backend
+from amlops.cloud.submit import Request, _finish
 from amlops.cloud.tags import submission_tags
 from amlops.errors import UserError
 from amlops.local_run import load_experiment

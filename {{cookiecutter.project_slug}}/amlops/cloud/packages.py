@@ -1,5 +1,5 @@
-"""The Azure ML SDK packages of each backend, and `make setup`'s install of the chosen
-one. pyproject.toml's `azure` extra lists the backend chosen at bake time; AML_SDK in
+"""Which Azure ML SDK backend a project uses (AML_SDK), its packages, and `make setup`'s
+install of them. pyproject.toml's `azure` extra lists the backend chosen at bake time; AML_SDK in
 config.env may name the other, so setup installs by AML_SDK. The two SDKs must not
 share an environment (Microsoft's advice): a venv holding the other one is refused."""
 
@@ -8,7 +8,6 @@ import subprocess
 import sys
 from typing import Dict, List
 
-from amlops.cloud.submit import backend
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
@@ -19,6 +18,14 @@ PACKAGES: Dict[str, List[str]] = {
 }
 # A module only the other backend's SDK installs.
 OTHER_SDK_MODULE = {"v2": "azureml.core", "v1": "azure.ai.ml"}
+
+
+def backend(project: Project) -> str:
+    """AML_SDK: v2 (azure-ai-ml, the default) or v1 (azureml-core)."""
+    chosen = (project.settings.get("AML_SDK") or "v2").lower()
+    if chosen not in PACKAGES:
+        raise UserError(f"AML_SDK={chosen!r}: use v2 (azure-ai-ml) or v1 (azureml-core)")
+    return chosen
 
 
 def _installed(module: str) -> bool:

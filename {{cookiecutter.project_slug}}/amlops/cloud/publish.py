@@ -15,9 +15,9 @@ from typing import Any, Dict, List, Optional
 
 from amlops.cloud import native
 from amlops.cloud.components import CONTENT_TAG, PipelinePackage, Registered, pipeline_component
-from amlops.cloud.sdk import azure_errors, load_native, require_sdk
+from amlops.cloud.packages import backend
+from amlops.cloud.sdk import EXIT_CONFLICT, azure_errors, load_native, require_sdk
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import backend
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
@@ -180,7 +180,7 @@ def register(client: Any, item: Registered, entity: Any) -> str:
         raise UserError(
             f"component {name} version {version} already exists with other content:"
             " pass another VERSION=... (or none, for a content version)",
-            5,
+            EXIT_CONFLICT,
         )
     return f"component {name}:{version} unchanged"
 

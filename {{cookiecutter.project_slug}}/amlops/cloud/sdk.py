@@ -31,6 +31,17 @@ def require_sdk(target: str) -> None:
         ) from None
 
 
+def exit_code_for_status(status: int) -> int:
+    """The exit code of a failed Azure call by HTTP status (0: no response at all)."""
+    if status in (401, 403):
+        return EXIT_AUTH
+    if status == 404:
+        return EXIT_NOT_FOUND
+    if status == 409:
+        return EXIT_CONFLICT
+    return EXIT_SERVICE if status >= 500 or status == 0 else 2
+
+
 def _service_message(err: Any) -> str:
     error = getattr(err, "error", None)
     message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
@@ -72,21 +83,18 @@ def azure_errors(action: str) -> Iterator[None]:
         ) from None
     except HttpResponseError as err:
         status = err.status_code or 0
-        if status in (401, 403):
-            raise UserError(
-                f"{action}: Azure refused the request ({status}): {_service_message(err)};"
-                " check your role on the workspace",
-                EXIT_AUTH,
-            ) from None
-        if status >= 500:
-            raise UserError(
-                f"{action}: Azure ML service error ({status}) after retries:"
-                f" {_service_message(err)}; try again later",
-                EXIT_SERVICE,
-            ) from None
-        raise UserError(
-            f"{action}: Azure ML rejected the request ({status}): {_service_message(err)}"
-        ) from None
+        # 404/409 arrive as their own exception types above; any other status is bad input
+        code = exit_code_for_status(status) if status else 2
+        if code == EXIT_AUTH:
+            message = f"Azure refused the request ({status}): {_service_message(err)};"
+            message += " check your role on the workspace"
+        elif code == EXIT_SERVICE:
+            message = f"Azure ML service error ({status}) after retries:"
+            message += f" {_service_message(err)}; try again later"
+        else:
+            code = 2
+            message = f"Azure ML rejected the request ({status}): {_service_message(err)}"
+        raise UserError(f"{action}: {message}", code) from None
 
 
 class SdkProblems(UserError):

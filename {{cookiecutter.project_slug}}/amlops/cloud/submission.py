@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
@@ -85,6 +85,17 @@ class Submission:
     def discard(self) -> None:
         """Remove the folder of a submission that could not be built."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def build(self, make: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+        """Write the native job `make()` returns; a folder that could not be built
+        (bad input, missing data) is removed, as nothing in it is worth keeping."""
+        try:
+            native = make()
+            self.write(native)
+        except BaseException:
+            self.discard()
+            raise
+        return native
 
     def write(self, native: Dict[str, Any]) -> Path:
         """Write the native YAML and the record; returns the YAML's path."""

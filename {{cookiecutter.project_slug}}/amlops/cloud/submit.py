@@ -7,9 +7,10 @@ what a real submission sends."""
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.cloud import native
+from amlops.cloud.packages import backend
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
 from amlops.cloud.submission import RECORD_FILE, Submission
 from amlops.cloud.tags import submission_tags
@@ -46,11 +47,8 @@ def _finish(
     get_client: Optional[Callable[[], Any]] = None,
 ) -> int:
     """Build the native job into `sub`, validate it, and submit it unless DRY_RUN."""
-    try:
-        path = sub.write(build())
-    except BaseException:
-        sub.discard()  # nothing was written worth keeping
-        raise
+    sub.build(build)
+    path = sub.job_file
     shown = project.relative(path)
     for experiment, files in sub.snapshots.items():
         say(f"code snapshot {experiment}: {len(files)} files (src/{experiment} + src/common)")
@@ -102,24 +100,35 @@ def final_status(sub: Submission, name: str, status: str, failure: str = "") -> 
     return 1
 
 
-def submit_job(project: Project, req: Request) -> int:
+Build = Callable[[], Dict[str, Any]]
+
+
+def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
+    """`make job`'s submission folder and how to build its native job (both SDKs)."""
     spec = load_experiment(project, req.name)
     overrides = parse_overrides(req.inputs, spec)
     sub = Submission(project, "jobs", req.name)
     tags = submission_tags(project.root)
-    return _finish(
-        project, sub, lambda: native.command_job(project, spec, req.name, sub, overrides, tags), req
-    )
+    return sub, lambda: native.command_job(project, spec, req.name, sub, overrides, tags)
 
 
-def submit_pipeline(project: Project, req: Request) -> int:
+def pipeline_plan(project: Project, req: Request) -> Tuple[PipelineSpec, Submission, Build]:
+    """`make pipeline`'s pipeline, submission folder and native job builder (both SDKs)."""
     spec = load_pipeline(project, req.name)
     overrides = pipeline_overrides(spec, req.inputs)
     sub = Submission(project, "pipelines", spec.name)
     tags = submission_tags(project.root)
-    return _finish(
-        project, sub, lambda: native.pipeline_job(project, spec, sub, overrides, tags), req
-    )
+    return spec, sub, lambda: native.pipeline_job(project, spec, sub, overrides, tags)
+
+
+def submit_job(project: Project, req: Request) -> int:
+    sub, build = job_plan(project, req)
+    return _finish(project, sub, build, req)
+
+
+def submit_pipeline(project: Project, req: Request) -> int:
+    _, sub, build = pipeline_plan(project, req)
+    return _finish(project, sub, build, req)
 
 
 def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
@@ -209,14 +218,6 @@ def submit_step(project: Project, req: Request) -> int:
 
 
 SUBMITTERS = {"job": submit_job, "pipeline": submit_pipeline, "step": submit_step}
-
-
-def backend(project: Project) -> str:
-    """AML_SDK: v2 (azure-ai-ml, the default) or v1 (azureml-core)."""
-    chosen = (project.settings.get("AML_SDK") or "v2").lower()
-    if chosen not in ("v1", "v2"):
-        raise UserError(f"AML_SDK={chosen!r}: use v2 (azure-ai-ml) or v1 (azureml-core)")
-    return chosen
 
 
 def submit(project: Project, req: Request) -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 from amlops.cloud import native
+from amlops.cloud.packages import backend
 from amlops.cloud.sdk import load_native, require_sdk
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import backend
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from amlops.cloud.sdk import EXIT_AUTH
 from amlops.errors import UserError
 from amlops.project import Project
 from amlops.settings import read_env_file
@@ -103,7 +104,9 @@ def check_login(cred: Any) -> None:
         cred.get_token(MANAGEMENT_SCOPE)
     except ClientAuthenticationError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"not logged in to Azure ({first[:160]}); {LOGIN_HELP}", 3) from None
+        raise UserError(
+            f"not logged in to Azure ({first[:160]}); {LOGIN_HELP}", EXIT_AUTH
+        ) from None
 
 
 def connect(project: Project, workspace: Optional[Workspace] = None) -> Any:

@@ -8,26 +8,15 @@ from typing import Any, Callable, Dict
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import Request, final_status, pipeline_overrides
+from amlops.cloud.submit import Request, final_status, job_plan, pipeline_plan
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
 from amlops.pipelinespec import FromStep, find_step, load_pipeline
 from amlops.project import Project
 from amlops.resolve import parse_overrides
-
-
-def _written(project: Project, sub: Submission, build: Callable[[], Dict[str, Any]]) -> Dict:
-    try:
-        job = build()
-        sub.write(job)
-    except BaseException:
-        sub.discard()
-        raise
-    return job
 
 
 def _dry_run(project: Project, sub: Submission) -> int:
@@ -63,11 +52,17 @@ def _submitted(project: Project, sub: Submission, run: Any, req: Request) -> int
 
 
 def submit_command_v1(
-    project: Project, req: Request, sub: Submission, build: Callable[[], Dict[str, Any]]
+    project: Project,
+    req: Request,
+    sub: Submission,
+    build: Callable[[], Dict[str, Any]],
+    experiment: str = "",
+    shown: str = "",
 ) -> int:
     """Write the native command job `build` makes, then submit it as a ScriptRunConfig
-    in experiment req.name's environment."""
-    job = _written(project, sub, build)
+    in `experiment`'s environment (default: req.name)."""
+    experiment = experiment or req.name
+    job = sub.build(build)
     if req.dry_run:
         return _dry_run(project, sub)
     require_v1(req.target)
@@ -75,23 +70,15 @@ def submit_command_v1(
     from azureml.core import Experiment
 
     with v1_errors(f"make {req.target}"):
-        shown = f"src/{req.name}/job.yaml"
-        config = V1Builder(workspace, sub, project.slug, shown).script_run_config(job, req.name)
+        builder = V1Builder(workspace, sub, project.slug, shown or f"src/{experiment}/job.yaml")
+        config = builder.script_run_config(job, experiment)
         run = Experiment(workspace, job["experiment_name"]).submit(config, tags=job["tags"])
     return _submitted(project, sub, run, req)
 
 
 def submit_job_v1(project: Project, req: Request) -> int:
-    spec = load_experiment(project, req.name)
-    overrides = parse_overrides(req.inputs, spec)
-    sub = Submission(project, "jobs", req.name)
-    tags = submission_tags(project.root)
-    return submit_command_v1(
-        project,
-        req,
-        sub,
-        lambda: native.command_job(project, spec, req.name, sub, overrides, tags),
-    )
+    sub, build = job_plan(project, req)
+    return submit_command_v1(project, req, sub, build)
 
 
 def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: Any, job: Dict):
@@ -105,11 +92,8 @@ def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: An
 
 
 def submit_pipeline_v1(project: Project, req: Request) -> int:
-    spec = load_pipeline(project, req.name)
-    overrides = pipeline_overrides(spec, req.inputs)
-    sub = Submission(project, "pipelines", spec.name)
-    tags = submission_tags(project.root)
-    job = _written(project, sub, lambda: native.pipeline_job(project, spec, sub, overrides, tags))
+    spec, sub, build = pipeline_plan(project, req)
+    job = sub.build(build)
     if req.dry_run:
         return _dry_run(project, sub)
     require_v1(req.target)
@@ -140,22 +124,14 @@ def submit_step_v1(project: Project, req: Request) -> int:
 
     sub = Submission(project, "steps", f"{spec.name}.{step.name}")
     tags = submission_tags(project.root)
-    job = _written(
+    return submit_command_v1(
         project,
+        req,
         sub,
         lambda: native.step_job(project, spec, step, sub, overrides, upstream, tags),
+        step.experiment,
+        spec.shown_as,
     )
-    if req.dry_run:
-        return _dry_run(project, sub)
-    require_v1(req.target)
-    workspace = connect_v1(project)
-    from azureml.core import Experiment
-
-    with v1_errors(f"make {req.target}"):
-        builder = V1Builder(workspace, sub, project.slug, spec.shown_as)
-        config = builder.script_run_config(job, step.experiment)
-        run = Experiment(workspace, job["experiment_name"]).submit(config, tags=job["tags"])
-    return _submitted(project, sub, run, req)
 
 
 SUBMITTERS_V1 = {"job": submit_job_v1, "pipeline": submit_pipeline_v1, "step": submit_step_v1}

@@ -4,6 +4,7 @@ service errors as one line with the same exit codes."""
 import contextlib
 from typing import Any, Iterator
 
+from amlops.cloud.sdk import EXIT_AUTH, exit_code_for_status
 from amlops.cloud.workspace import check_login, credential, find_workspace
 from amlops.errors import UserError
 from amlops.project import Project
@@ -37,16 +38,6 @@ def connect_v1(project: Project) -> Any:
     )
 
 
-def _code_for(status: int) -> int:
-    if status in (401, 403):
-        return 3
-    if status == 404:
-        return 4
-    if status == 409:
-        return 5
-    return 6 if status >= 500 or status == 0 else 2
-
-
 @contextlib.contextmanager
 def v1_errors(action: str) -> Iterator[None]:
     """azureml exceptions -> one line and the exit codes of the v2 targets."""
@@ -56,8 +47,8 @@ def v1_errors(action: str) -> Iterator[None]:
         yield
     except AuthenticationException as err:
         first = str(getattr(err, "message", err)).strip().splitlines()[0][:200]
-        raise UserError(f"{action}: not logged in to Azure ({first})", 3) from None
+        raise UserError(f"{action}: not logged in to Azure ({first})", EXIT_AUTH) from None
     except AzureMLException as err:
         status = int(getattr(err, "status_code", 0) or 0)
         first = " ".join(str(getattr(err, "message", err)).split())[:300]
-        raise UserError(f"{action}: {first}", _code_for(status)) from None
+        raise UserError(f"{action}: {first}", exit_code_for_status(status)) from None
