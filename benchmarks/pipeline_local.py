@@ -133,8 +133,8 @@ def main() -> None:
     write_dvc_yaml(project, python)
     dvc = dvc_command()
     run(dvc + ["init", "--no-scm", "-q"], project)
-    ours = [sys.executable, "-m", "amlops", "pipeline-local"]
-    ours_serial = ours + ["--jobs", "1"]
+    print(f"baseline: dvc {subprocess.check_output(dvc + ['--version'], text=True).strip()}")
+    ours = ["make", "--no-print-directory", "pipeline-local", f"PYTHON={sys.executable}"]
 
     def ours_cold(argv: List[str]) -> None:
         for folder in ("pipelines", ".reuse"):
@@ -150,8 +150,8 @@ def main() -> None:
     cold = interleaved(
         {
             "dvc repro (baseline)": dvc_cold,
-            "make pipeline-local (JOBS=2)": lambda: ours_cold(ours + ["--jobs", "2"]),
-            "make pipeline-local (JOBS=1)": lambda: ours_cold(ours_serial),
+            "make pipeline-local (JOBS=2)": lambda: ours_cold(ours + ["JOBS=2"]),
+            "make pipeline-local (JOBS=1)": lambda: ours_cold(ours + ["JOBS=1"]),
         },
         ROUNDS,
     )

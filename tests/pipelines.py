@@ -23,8 +23,11 @@ parser.add_argument("--out", required=True)
 parser.add_argument("--add", type=int, default=1)
 parser.add_argument("--sleep", type=float, default=0)
 parser.add_argument("--fail", type=int, default=0)
+parser.add_argument("--scribble", type=int, default=0)
 args = parser.parse_args()
 time.sleep(args.sleep)
+if args.scribble:  # try to change an upstream step's output
+    Path(args.inp[0], "scribble.txt").write_text("changed by a consumer")
 total = sum(int(Path(folder, "value.txt").read_text()) for folder in args.inp)
 value = total + args.add
 Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -80,9 +83,10 @@ def add_node_experiment(baked: Baked, name: str, inputs: List[str]) -> None:
         "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\n"
         "type: command\ncode: ..\n"
         f"command: python -m {name}.main {flags} --add ${{{{inputs.add}}}}"
-        " --sleep ${{inputs.sleep}} --fail ${{inputs.fail}} --out ${{outputs.out}}\n"
+        " --sleep ${{inputs.sleep}} --fail ${{inputs.fail}} --scribble ${{inputs.scribble}}"
+        " --out ${{outputs.out}}\n"
         "environment:\n  build:\n    path: docker\n"
-        f"inputs:\n{declared}  add: 1\n  sleep: 0.0\n  fail: 0\n"
+        f"inputs:\n{declared}  add: 1\n  sleep: 0.0\n  fail: 0\n  scribble: 0\n"
         "outputs:\n  out:\n    type: uri_folder\n"
     )
 

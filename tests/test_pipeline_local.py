@@ -145,6 +145,33 @@ def test_a_failing_step_stops_downstream_and_keeps_its_log(fresh):
     assert states(record2) == {"a": "reused", "b": "completed", "c": "reused", "d": "completed"}
 
 
+def test_a_consumer_cannot_change_its_producers_output(fresh):
+    scribbling = "right: ${{parent.jobs.c.outputs.out}}\n      scribble: 1\n"
+    fresh.edit("pipelines/diamond.yaml", "right: ${{parent.jobs.c.outputs.out}}\n", scribbling)
+    try:
+        result, record = run_diamond(fresh)
+    finally:
+        fresh.edit("pipelines/diamond.yaml", scribbling, "right: ${{parent.jobs.c.outputs.out}}\n")
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert states(record) == {"a": "completed", "b": "completed", "c": "completed", "d": "failed"}
+    log = (fresh.path / record["steps"]["d"]["step_dir"] / "logs" / "std_log.txt").read_text()
+    b_out = fresh.path / record["steps"]["b"]["outputs"]["out"]
+    if fresh.env["RUNTIME"] == "docker":
+        # Mounted read-only: the write fails inside the container, b's output is intact.
+        assert "Read-only file system" in log
+        assert not (b_out / "scribble.txt").exists()
+        expected = {"a": "reused", "b": "reused", "c": "reused", "d": "completed"}
+    else:
+        # A venv cannot stop the write; it is detected, and b is not reused from
+        # an output that no longer holds what b wrote.
+        assert "input(s) left changed during the run" in log
+        expected = {"a": "reused", "b": "completed", "c": "reused", "d": "completed"}
+    again, record2 = run_diamond(fresh)
+    assert again.returncode == 0, again.stderr
+    assert states(record2) == expected
+    assert output_value(fresh, record2, "d") == DIAMOND_VALUE
+
+
 def test_step_local_runs_one_step_on_the_latest_upstream_outputs(fresh):
     early = fresh.make("step-local", PIPELINE="diamond", STEP="d")
     assert early.returncode == 2
