@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO))
 
 from amlops.amlignore import IgnoreRules  # noqa: E402
 from amlops.errors import UserError  # noqa: E402
+from amlops.images import base_images  # noqa: E402
 from amlops.jobspec import load_job  # noqa: E402
 from amlops.makehelp import targets  # noqa: E402
 from amlops.project import Project  # noqa: E402
@@ -147,3 +148,26 @@ def test_jupyter_session_uses_a_derived_image_and_the_run_mounts(tmp_path, monke
     assert f"type=bind,source={data},target=/mnt/inputs/data,readonly" in mounts
     assert any(m.endswith("target=/mnt/outputs/model") for m in mounts)
     assert "--ServerApp.root_dir=/mnt/code" in argv
+
+
+DOCKERFILE = """# syntax note: a comment
+ARG BASE_IMAGE=mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+ARG TOOLS="python:3.11-slim"
+FROM --platform=linux/amd64 ${TOOLS} AS tools
+FROM scratch AS empty
+FROM $BASE_IMAGE
+COPY --from=tools /usr/bin/true /true
+FROM tools
+"""
+
+
+def test_base_images_substitutes_args_and_leaves_out_stages():
+    assert base_images(DOCKERFILE, []) == [
+        "python:3.11-slim",
+        "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+    ]
+    given_args = ["BASE_IMAGE=amlops-test-base:bookworm"]
+    assert base_images(DOCKERFILE, given_args)[1] == "amlops-test-base:bookworm"
+    continued = "ARG B=x:1\nFROM \\\n  ${B}\n"
+    assert base_images(continued, []) == ["x:1"]
+    assert base_images(continued, ["B=y:2"]) == ["y:2"]

@@ -67,7 +67,7 @@ CASES = {
         {"EXP": "train", "RUNTIME": "docker"},
         None,
         {"fake_docker": True},
-        "RUNTIME=docker but no Docker engine: Cannot connect to the Docker daemon",
+        "RUNTIME=docker but no Docker engine (Cannot connect to the Docker daemon",
     ),
     "no engine and no venv fallback": (
         {"EXP": "train", "VENV_PYTHON": "/nonexistent/python3"},

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import containers
+from tests.helpers import containers, error_lines
 
 pytestmark = pytest.mark.docker
 
@@ -125,3 +125,31 @@ def test_terminal_has_the_same_read_only_mounts(docker_baked):
     )
     assert "wine.csv" in result.stdout
     assert result.returncode != 0 and "Read-only file system" in result.stdout + result.stderr
+
+
+# A registry that refuses at once: no network needed to see a failed pull.
+UNPULLABLE = "localhost:1/amlops/unpullable:1"
+
+
+def test_an_unpullable_base_image_falls_back_to_venv_unless_docker_is_asked_for(docker_baked):
+    docker_baked.env.update(BASE_IMAGE=UNPULLABLE, RUNTIME="auto")
+    result = docker_baked.make("local", EXP="train")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"base image {UNPULLABLE} cannot be pulled (" in result.stderr
+    assert "connection refused" in result.stderr
+    assert "running in a Python venv instead" in result.stderr
+    record = json.loads((docker_baked.latest_run("train") / "run.json").read_text())
+    assert record["runtime"] == "venv"
+
+    pipeline = docker_baked.make("pipeline-local")
+    assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
+    assert pipeline.stderr.count("running in a Python venv instead") == 1
+    assert "venv runtime" in pipeline.stderr
+
+    forced = docker_baked.make("local", EXP="train", RUNTIME="docker")
+    assert forced.returncode == 2
+    (line,) = error_lines(forced.stderr)
+    assert f"RUNTIME=docker but base image {UNPULLABLE} cannot be pulled" in line
+    built = docker_baked.make("build-exp", EXP="train")
+    (line,) = error_lines(built.stderr)
+    assert f"make build-exp needs Docker, but base image {UNPULLABLE}" in line

@@ -5,24 +5,39 @@ import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List
+from typing import Dict, Iterator, List
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.procs import run_tee
 
 
-class EngineUnavailable(Exception):
+class DockerUnavailable(Exception):
+    """Docker cannot run experiments here; str() says why in a few words."""
+
+
+class EngineUnavailable(DockerUnavailable):
     """No Docker engine answers (no CLI, daemon down, or no permission)."""
+
+    def __str__(self) -> str:
+        return f"no Docker engine ({self.args[0]})"
+
+
+class BaseImageUnavailable(DockerUnavailable):
+    """A base image is neither present nor pullable (offline, private registry, typo)."""
+
+    def __str__(self) -> str:
+        image, why = self.args
+        return f"base image {image} cannot be pulled ({why})"
 
 
 @contextmanager
 def engine_required(target: str) -> Iterator[None]:
-    """Turn EngineUnavailable into the one-line error of a Docker-only make target."""
+    """Turn DockerUnavailable into the one-line error of a Docker-only make target."""
     try:
         yield
-    except EngineUnavailable as err:
-        raise UserError(f"make {target} needs a Docker engine: {err}") from None
+    except DockerUnavailable as err:
+        raise UserError(f"make {target} needs Docker, but {err}") from None
 
 
 def context_hash(context: Path, build_args: List[str]) -> str:
@@ -55,8 +70,7 @@ def check_engine() -> None:
     """Raise EngineUnavailable unless a Docker daemon answers."""
     result = _docker(["version", "--format", "{{.Server.Version}}"])
     if result.returncode != 0:
-        message = result.stderr.strip()
-        raise EngineUnavailable(message.splitlines()[-1] if message else "docker failed")
+        raise EngineUnavailable(_last_line(result.stderr))
 
 
 def image_exists(tag: str) -> bool:
@@ -64,10 +78,57 @@ def image_exists(tag: str) -> bool:
     result = _docker(["image", "inspect", "--format", "{{.Id}}", tag])
     if result.returncode == 0:
         return True
-    message = result.stderr.strip()
-    if "no such image" in message.lower():
+    if "no such image" in result.stderr.lower():
         return False
-    raise EngineUnavailable(message.splitlines()[-1] if message else "docker failed")
+    raise EngineUnavailable(_last_line(result.stderr))
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "docker failed"
+
+
+def base_images(dockerfile: str, build_args: List[str]) -> List[str]:
+    """The images the Dockerfile's FROM lines name, after ARG defaults and
+    `--build-arg` values are substituted; earlier stages and scratch left out."""
+    text = re.sub(r"\\\n", " ", dockerfile)
+    values: Dict[str, str] = {}
+    given = dict(arg.split("=", 1) for arg in build_args if "=" in arg)
+    images: List[str] = []
+    stages = {"scratch"}
+    seen_from = False
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        keyword = words[0].upper()
+        if keyword == "ARG" and not seen_from and len(words) > 1:
+            name, _, default = words[1].partition("=")
+            values[name] = given.get(name, default.strip("\"'"))
+        elif keyword == "FROM":
+            seen_from = True
+            words = [w for w in words[1:] if not w.startswith("--")]
+            if not words:
+                continue
+            image = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), words[0])
+            if len(words) >= 3 and words[1].upper() == "AS":
+                stages.add(words[2].lower())
+            if image and image.lower() not in stages and image not in images:
+                images.append(image)
+    return images
+
+
+def pull_missing(images: List[str], log: Path, echo: bool = True) -> None:
+    """`docker pull` each image that is not present; BaseImageUnavailable if one fails."""
+    for image in images:
+        if image_exists(image):
+            continue
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if echo:
+            say(f"pulling base image {image} (log: {log})")
+        if run_tee(["docker", "pull", image], log, echo=echo) != 0:
+            why = _last_line(log.read_text(errors="replace"))
+            raise BaseImageUnavailable(image, why.replace("Error response from daemon: ", ""))
 
 
 def build_image(

@@ -203,7 +203,9 @@ def run_pipeline_local(
     spec = load_pipeline(project, name)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
-    kind = pick_runtime_kind(project, runtime_choice)
+    kind = pick_runtime_kind(
+        project, runtime_choice, (spec.steps[n].experiment for n in spec.order)
+    )
     run = PipelineRun(project, spec, kind, force, parents)
     say(
         f"pipeline {spec.name}: {len(spec.order)} steps, {kind} runtime, up to {jobs} at once"

@@ -1,8 +1,11 @@
-"""Pick the local runtime: Docker when an engine answers, else a venv (with a notice)."""
+"""Pick the local runtime: Docker when an engine answers and the base images can be
+had, else a venv (with a notice)."""
+
+from typing import Iterable
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.images import EngineUnavailable, check_engine
+from amlops.images import DockerUnavailable, check_engine
 from amlops.project import Project
 from amlops.runtimes import Runtime
 from amlops.runtimes.docker import DockerRuntime
@@ -10,7 +13,7 @@ from amlops.runtimes.venv import VenvRuntime
 
 RUNTIMES = ("auto", "docker", "venv")
 FALLBACK_NOTICE = (
-    "no Docker engine ({why}); running in a Python venv instead"
+    "{why}; running in a Python venv instead"
     " (RUNTIME=venv; inputs are checked unchanged after the run)"
 )
 
@@ -20,18 +23,18 @@ def _check_choice(choice: str) -> None:
         raise UserError(f"RUNTIME={choice!r}: use one of {', '.join(RUNTIMES)}")
 
 
-def _without_engine(
-    project: Project, experiment: str, err: EngineUnavailable, choice: str
+def _without_docker(
+    project: Project, experiment: str, err: DockerUnavailable, choice: str
 ) -> VenvRuntime:
-    """No engine answered: refuse RUNTIME=docker, else the venv fallback (with a notice)."""
+    """Docker cannot run it: refuse RUNTIME=docker, else the venv fallback (with a notice)."""
     if choice == "docker":
-        raise UserError(f"RUNTIME=docker but no Docker engine: {err}") from None
+        raise UserError(f"RUNTIME=docker but {err}") from None
     venv = VenvRuntime(project, experiment)
     _venv_or_fail(venv, str(err), choice)
     return venv
 
 
-def _venv_or_fail(venv: VenvRuntime, engine_error: str, choice: str) -> None:
+def _venv_or_fail(venv: VenvRuntime, docker_error: str, choice: str) -> None:
     """Refuse when the venv fallback cannot work either; else say we fall back."""
     why_not = venv.unavailable()
     if choice == "venv":
@@ -39,8 +42,8 @@ def _venv_or_fail(venv: VenvRuntime, engine_error: str, choice: str) -> None:
             raise UserError(f"RUNTIME=venv: {why_not}")
         return
     if why_not:
-        raise UserError(f"no Docker engine ({engine_error}) and no venv fallback: {why_not}")
-    say(FALLBACK_NOTICE.format(why=engine_error))
+        raise UserError(f"{docker_error} and no venv fallback: {why_not}")
+    say(FALLBACK_NOTICE.format(why=docker_error))
 
 
 def runtime_for(kind: str, project: Project, experiment: str) -> Runtime:
@@ -53,17 +56,22 @@ def runtime_for(kind: str, project: Project, experiment: str) -> Runtime:
     return VenvRuntime(project, experiment)
 
 
-def pick_runtime_kind(project: Project, choice: str) -> str:
-    """'docker' or 'venv' for a whole pipeline; asks the engine once."""
+def pick_runtime_kind(project: Project, choice: str, experiments: Iterable[str]) -> str:
+    """'docker' or 'venv' for a whole pipeline: asks the engine once and pulls the
+    missing base images of the experiments' unbuilt images before any step starts."""
     _check_choice(choice)
     if choice == "venv":
         _venv_or_fail(VenvRuntime(project, ""), "", choice)
         return "venv"
     try:
         check_engine()
+        for experiment in dict.fromkeys(experiments):
+            docker = runtime_for("docker", project, experiment)
+            if not docker.ready():
+                docker.pull_base()
         return "docker"
-    except EngineUnavailable as err:
-        _without_engine(project, "", err, choice)
+    except DockerUnavailable as err:
+        _without_docker(project, "", err, choice)
         return "venv"
 
 
@@ -78,7 +86,7 @@ def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
         try:
             docker.prepare()
             return docker
-        except EngineUnavailable as err:
-            venv = _without_engine(project, experiment, err, choice)
+        except DockerUnavailable as err:
+            venv = _without_docker(project, experiment, err, choice)
     venv.prepare()
     return venv

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from amlops.images import build_image, context_hash, image_exists, image_name
+from amlops.images import (
+    base_images,
+    build_image,
+    context_hash,
+    image_exists,
+    image_name,
+    pull_missing,
+)
 from amlops.procs import run_tee
 from amlops.project import Project
 from amlops.resolve import ResolvedJob
@@ -46,12 +53,27 @@ class DockerRuntime:
     def ready(self) -> bool:
         return image_exists(self.tag)
 
+    @property
+    def build_log(self) -> Path:
+        return self.project.runs / ".builds" / f"{self.tag.replace(':', '-')}.log"
+
+    def pull_base(self, echo: bool = True) -> None:
+        """Pull the Dockerfile's missing base images, so that an unreachable
+        registry is told apart from a failing build (BaseImageUnavailable)."""
+        given = self.build_args + [
+            value
+            for flag, value in zip(self.build_extra, self.build_extra[1:])
+            if flag == "--build-arg"
+        ]
+        dockerfile = (self.context / "Dockerfile").read_text(encoding="utf-8")
+        pull_missing(base_images(dockerfile, given), self.build_log, echo)
+
     def prepare(self, echo: bool = True) -> bool:
         """Build the image unless its tag exists; True when a build ran."""
         if self.ready():
             return False
-        log = self.project.runs / ".builds" / f"{self.tag.replace(':', '-')}.log"
-        build_image(self.tag, self.context, self.build_args, self.build_extra, log, echo)
+        self.pull_base(echo)
+        build_image(self.tag, self.context, self.build_args, self.build_extra, self.build_log, echo)
         return True
 
     def with_packages(self, suffix: str, packages: List[str]) -> str:
