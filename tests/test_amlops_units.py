@@ -16,11 +16,11 @@ sys.path.insert(0, str(REPO))
 
 from amlops.amlignore import IgnoreRules  # noqa: E402
 from amlops.errors import UserError  # noqa: E402
-from amlops.images import base_images  # noqa: E402
 from amlops.jobspec import load_job  # noqa: E402
+from amlops.local.images import base_images  # noqa: E402
+from amlops.local.resolve import resolve_job  # noqa: E402
 from amlops.makehelp import targets  # noqa: E402
 from amlops.project import Project  # noqa: E402
-from amlops.resolve import resolve_job  # noqa: E402
 from amlops.settings import Settings, read_env_file  # noqa: E402
 from local_extensions import escaped  # noqa: E402
 
@@ -134,7 +134,7 @@ def test_makehelp_reads_target_comments(tmp_path):
 
 
 def test_jupyter_session_uses_a_derived_image_and_the_run_mounts(tmp_path, monkeypatch):
-    from amlops import interactive
+    from amlops.local import interactive
     from tests.helpers import bake
 
     project = Project(bake(tmp_path))

@@ -95,7 +95,9 @@ def test_the_runner_takes_job_parameters_as_name_value_pairs(tmp_path, monkeypat
 
     from tests.helpers import REPO
 
-    runner = runpy.run_path(str(REPO / "{{cookiecutter.project_slug}}/amlops/notebook_runner.py"))
+    runner = runpy.run_path(
+        str(REPO / "{{cookiecutter.project_slug}}/amlops/notebooks/notebook_runner.py")
+    )
     seen = {}
 
     def execute(notebook, out, parameters):

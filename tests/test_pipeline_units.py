@@ -13,8 +13,8 @@ from tests.helpers import TEMPLATE_PROJECT
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
 from amlops.fingerprint import FileHashes, fingerprint  # noqa: E402
-from amlops.progress import StepBoard  # noqa: E402
-from amlops.scheduler import Outcome, run_dag  # noqa: E402
+from amlops.pipelines.progress import StepBoard  # noqa: E402
+from amlops.pipelines.scheduler import Outcome, run_dag  # noqa: E402
 
 DIAMOND = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": set()}
 ORDER = ["a", "b", "c", "d", "e"]
@@ -133,8 +133,8 @@ def test_progress_redraws_in_place_on_a_terminal(monkeypatch):
 
 
 def test_a_reused_run_must_still_hold_the_outputs_it_finished_with(tmp_path):
+    from amlops.pipelines.reuse import ReuseCache
     from amlops.project import Project
-    from amlops.reuse import ReuseCache
 
     project = Project(tmp_path)
     out = tmp_path / ".runs" / "step" / "outputs" / "model"

@@ -192,15 +192,15 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         create_experiment(project.root, args.exp, kind=args.kind)
         return 0
     if args.command == "notebooks":
-        from amlops.notebooks import run_notebooks
+        from amlops.notebooks.run import run_notebooks
 
         experiment = args.exp or project.settings.get("NOTEBOOK_EXP")
         project.experiment_dir(experiment)
         return run_notebooks(project, experiment, args.runtime)
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
-        from amlops.images import engine_required
-        from amlops.runtimes.docker import DockerRuntime
+        from amlops.local.images import engine_required
+        from amlops.local.runtimes.docker import DockerRuntime
 
         runtime = DockerRuntime(project, args.exp)
         with engine_required("build-exp"):
@@ -208,10 +208,10 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         print(f"amlops: image {runtime.tag} {'built' if built else 'up to date'}")
         return 0
     if args.command == "local":
-        from amlops.local_run import run_local
+        from amlops.local.run import run_local
 
         return run_local(project, args.exp, args.runtime, _inputs(args, project))
-    from amlops.interactive import run_interactive
+    from amlops.local.interactive import run_interactive
 
     return run_interactive(
         project, args.exp, args.command, getattr(args, "cmd", ""), getattr(args, "port", "")
@@ -220,7 +220,7 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
 
 def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
     """INPUTS from the settings, then --input flags (later ones win)."""
-    from amlops.resolve import split_overrides
+    from amlops.local.resolve import split_overrides
 
     flags = args.input if args.input is not None else []
     return split_overrides(project.settings.get("INPUTS")) + flags
@@ -228,17 +228,17 @@ def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
 
 def _pipeline_dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "pipeline-graph":
-        from amlops.pipeline_graph import mermaid
-        from amlops.pipelinespec import load_pipeline
+        from amlops.pipelines.graph import mermaid
+        from amlops.pipelines.spec import load_pipeline
 
         print(mermaid(load_pipeline(project, args.pipeline)), end="")
         return 0
     if args.command == "step-local":
-        from amlops.step_local import run_step_local
+        from amlops.pipelines.step_local import run_step_local
 
         inputs = _inputs(args, project)
         return run_step_local(project, args.pipeline, args.step, args.runtime, inputs)
-    from amlops.pipeline_local import parse_jobs, run_pipeline_local
+    from amlops.pipelines.run_local import parse_jobs, run_pipeline_local
 
     jobs = parse_jobs(args.jobs)
     inputs = _inputs(args, project)

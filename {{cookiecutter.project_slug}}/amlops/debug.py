@@ -9,10 +9,10 @@ from typing import List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
+from amlops.jobspec import load_experiment
+from amlops.local.resolve import parse_overrides, resolve_job, split_overrides
+from amlops.local.runs import new_run_dir
 from amlops.project import Project
-from amlops.resolve import parse_overrides, resolve_job, split_overrides
-from amlops.runs import new_run_dir
 
 
 def script_arguments(command: str) -> List[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 
 from amlops.errors import UserError
+from amlops.project import Project
 from amlops.yamlfile import line_of, load_yaml
 
 PATH_TYPES = {
@@ -218,3 +219,9 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
     )
     check_references(spec)
     return spec
+
+
+def load_experiment(project: Project, experiment: str) -> JobSpec:
+    """The checked job.yaml of src/<experiment>."""
+    folder = project.experiment_dir(experiment)
+    return load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")

@@ -17,7 +17,7 @@ from amlops.cloud import native
 from amlops.cloud.submission import Submission
 from amlops.fingerprint import fingerprint
 from amlops.jobspec import InputSpec, JobSpec
-from amlops.pipelinespec import PipelineSpec
+from amlops.pipelines.spec import PipelineSpec
 from amlops.project import Project
 
 CONTENT_TAG = "amlops_content"

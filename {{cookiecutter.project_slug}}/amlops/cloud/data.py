@@ -24,9 +24,9 @@ from amlops.cloud.sdk import azure_errors, require_sdk
 from amlops.cloud.workspace import connect, credential
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
+from amlops.jobspec import load_experiment
+from amlops.local.resolve import asset_name
 from amlops.project import Project
-from amlops.resolve import asset_name
 
 DATASTORE_PATH = re.compile(r"azureml://(?:.*/)?datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")
 ASSET = re.compile(r"^azureml:(?!//)(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>\w+))?$")

@@ -16,9 +16,9 @@ from typing import Any, Callable, Dict, Optional
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
 from amlops.jobspec import JOB_FIELDS, InputSpec, JobSpec, OutputSpec
-from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
+from amlops.local.resolve import REMOTE_PREFIXES, locate_input
+from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
-from amlops.resolve import REMOTE_PREFIXES, locate_input
 from amlops.yamlfile import line_of, literal_value, plain
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"

@@ -16,10 +16,10 @@ from amlops.cloud.submission import Submission
 from amlops.cloud.submit import Request, _finish
 from amlops.cloud.tags import submission_tags
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
-from amlops.notebooks import PAPERMILL, RUNNER
+from amlops.jobspec import load_experiment
+from amlops.local.resolve import parse_overrides
+from amlops.notebooks.run import PAPERMILL, RUNNER
 from amlops.project import Project
-from amlops.resolve import parse_overrides
 
 
 def notebook_path(project: Project, name: str) -> Path:

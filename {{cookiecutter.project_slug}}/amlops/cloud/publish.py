@@ -23,7 +23,7 @@ from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
-from amlops.pipelinespec import PipelineSpec, load_pipeline
+from amlops.pipelines.spec import PipelineSpec, load_pipeline
 from amlops.project import Project
 from amlops.yamlfile import dump_yaml
 

@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, List, Optional
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
+from amlops.local.runs import unique_folder
 from amlops.project import Project
-from amlops.runs import unique_folder
 from amlops.staging import stage_code
 from amlops.yamlfile import dump_yaml, line_of
 

@@ -17,10 +17,10 @@ from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
-from amlops.pipelinespec import FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.jobspec import load_experiment
+from amlops.local.resolve import parse_overrides
+from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
-from amlops.resolve import parse_overrides
 
 COMPLETED = "Completed"
 TERMINAL_FAILURES = {"Failed", "Canceled", "NotResponding"}

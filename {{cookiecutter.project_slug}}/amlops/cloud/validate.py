@@ -21,8 +21,8 @@ from amlops.cloud.submission import Submission
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import load_experiment
-from amlops.pipelinespec import load_pipeline
+from amlops.jobspec import load_experiment
+from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
 
 ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")

@@ -14,9 +14,9 @@ from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.pipelinespec import FromStep, find_step, load_pipeline
+from amlops.local.resolve import parse_overrides
+from amlops.pipelines.spec import FromStep, find_step, load_pipeline
 from amlops.project import Project
-from amlops.resolve import parse_overrides
 
 
 def _dry_run(project: Project, sub: Submission) -> int:

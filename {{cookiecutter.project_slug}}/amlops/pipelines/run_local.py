@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from amlops.bindings import check_local_data, parent_values, step_overrides
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
-from amlops.local_run import execute, prepare_run
-from amlops.pipelinespec import FromStep, PipelineSpec, load_pipeline
-from amlops.procs import INTERRUPTED, stop_all
-from amlops.progress import StepBoard
+from amlops.local.procs import INTERRUPTED, stop_all
+from amlops.local.resolve import bind_inputs, parse_overrides
+from amlops.local.run import execute, prepare_run
+from amlops.local.runs import RUN_FILE, unique_folder
+from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
+from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
+from amlops.pipelines.progress import StepBoard
+from amlops.pipelines.reuse import ReuseCache
+from amlops.pipelines.scheduler import Outcome, run_dag
+from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
-from amlops.resolve import bind_inputs, parse_overrides
-from amlops.reuse import ReuseCache
-from amlops.runs import RUN_FILE, unique_folder
-from amlops.runtime_choice import pick_runtime_kind, runtime_for
-from amlops.scheduler import Outcome, run_dag
 
 PIPELINE_FILE = "pipeline.json"
 

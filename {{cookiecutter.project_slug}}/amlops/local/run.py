@@ -5,21 +5,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
-from amlops.jobspec import JobSpec, load_job
-from amlops.procs import INTERRUPTED
+from amlops.jobspec import JobSpec, load_experiment
+from amlops.local.procs import INTERRUPTED
+from amlops.local.resolve import ResolvedJob, bind_inputs, parse_overrides, resolve_job
+from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
+from amlops.local.runtimes import Runtime
 from amlops.project import Project
-from amlops.resolve import ResolvedJob, bind_inputs, parse_overrides, resolve_job
-from amlops.runs import RunRecord, make_run_dir, new_run_dir
-from amlops.runtimes import Runtime
 from amlops.staging import stage_code
 
 PASSED_THROUGH = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
-
-
-def load_experiment(project: Project, experiment: str) -> JobSpec:
-    """The checked job.yaml of src/<experiment>."""
-    folder = project.experiment_dir(experiment)
-    return load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")
 
 
 def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
@@ -98,7 +92,7 @@ def run_experiment(
     **fields: Any,
 ) -> int:
     """Build, stage and run one experiment with its output on the console."""
-    from amlops.runtime_choice import prepared_runtime
+    from amlops.local.runtime_choice import prepared_runtime
 
     experiment = spec.file.parent.name
     # Bad overrides and missing input data fail before any image or venv build.

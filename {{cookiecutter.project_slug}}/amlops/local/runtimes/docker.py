@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from amlops.images import (
+from amlops.local.images import (
     base_images,
     build_image,
     context_hash,
@@ -16,9 +16,9 @@ from amlops.images import (
     image_name,
     pull_missing,
 )
-from amlops.procs import run_tee
+from amlops.local.procs import run_tee
+from amlops.local.resolve import ResolvedJob
 from amlops.project import Project
-from amlops.resolve import ResolvedJob
 
 CODE_MOUNT = "/mnt/code"
 LOG_MOUNT = "/mnt/logs"

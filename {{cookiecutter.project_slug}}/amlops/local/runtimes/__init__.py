@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Dict, List, Optional, Protocol
 
-from amlops.resolve import ResolvedJob
+from amlops.local.resolve import ResolvedJob
 
 
 class Runtime(Protocol):

@@ -17,10 +17,11 @@ from xml.etree import ElementTree
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import job_environment, load_experiment, prepare_run
+from amlops.jobspec import load_experiment
+from amlops.local.run import job_environment, prepare_run
+from amlops.local.runs import RunRecord
+from amlops.local.runtime_choice import prepared_runtime
 from amlops.project import Project
-from amlops.runs import RunRecord
-from amlops.runtime_choice import prepared_runtime
 from amlops.yamlfile import literal_value
 
 PAPERMILL = ["papermill>=2.5", "ipykernel>=6"]

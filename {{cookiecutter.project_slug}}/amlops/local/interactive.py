@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import List
 
 from amlops.console import say
-from amlops.images import engine_required
-from amlops.local_run import job_environment, load_experiment, prepare_run
+from amlops.jobspec import load_experiment
+from amlops.local.images import engine_required
+from amlops.local.run import job_environment, prepare_run
+from amlops.local.runtimes.docker import CODE_MOUNT, DockerRuntime
 from amlops.project import Project
-from amlops.runtimes.docker import CODE_MOUNT, DockerRuntime
 
 
 def jupyter_image(runtime: DockerRuntime) -> str:

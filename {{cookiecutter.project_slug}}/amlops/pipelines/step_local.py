@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import List
 
-from amlops.bindings import parent_values, step_overrides
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local_run import run_experiment
-from amlops.pipeline_local import PIPELINE_FILE, pipeline_runs_root
-from amlops.pipelinespec import FromParent, FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.local.resolve import parse_overrides
+from amlops.local.run import run_experiment
+from amlops.pipelines.bindings import parent_values, step_overrides
+from amlops.pipelines.run_local import PIPELINE_FILE, pipeline_runs_root
+from amlops.pipelines.scheduler import OK_STATES
+from amlops.pipelines.spec import FromParent, FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
-from amlops.resolve import parse_overrides
-from amlops.scheduler import OK_STATES
 
 
 def latest_output(project: Project, spec: PipelineSpec, source: FromStep) -> Path:

@@ -5,11 +5,11 @@ from typing import Iterable
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.images import DockerUnavailable, check_engine
+from amlops.local.images import DockerUnavailable, check_engine
+from amlops.local.runtimes import Runtime
+from amlops.local.runtimes.docker import DockerRuntime
+from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
-from amlops.runtimes import Runtime
-from amlops.runtimes.docker import DockerRuntime
-from amlops.runtimes.venv import VenvRuntime
 
 RUNTIMES = ("auto", "docker", "venv")
 FALLBACK_NOTICE = (

@@ -2,7 +2,7 @@
 
 from typing import List
 
-from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec
+from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec
 
 
 def _text(value: object) -> str:

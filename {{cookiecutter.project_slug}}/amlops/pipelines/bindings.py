@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Set
 
 from amlops.jobspec import InputSpec
-from amlops.pipelinespec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
+from amlops.local.resolve import literal_text, locate_input
+from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
-from amlops.resolve import literal_text, locate_input
 
 UpstreamOutput = Callable[[str, FromStep], Path]
 

@@ -14,9 +14,9 @@ from typing import Dict, List
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
-from amlops.procs import run_tee
+from amlops.local.procs import run_tee
+from amlops.local.resolve import ResolvedJob
 from amlops.project import Project
-from amlops.resolve import ResolvedJob
 
 READY = ".amlops-ready"
 

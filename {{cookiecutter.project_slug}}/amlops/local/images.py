@@ -9,7 +9,7 @@ from typing import Dict, Iterator, List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.procs import run_tee
+from amlops.local.procs import run_tee
 
 
 class DockerUnavailable(Exception):

@@ -1,0 +1,1 @@
+"""`make notebooks`: executing notebooks in an experiment's environment."""
