@@ -1,6 +1,7 @@
 """Print `make help` from the `target: ## description` comments of Makefiles."""
 
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import List, Tuple
@@ -29,4 +30,5 @@ def main(argv: List[str]) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `make help | head` ends quietly
     sys.exit(main(sys.argv[1:]))
