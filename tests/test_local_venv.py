@@ -1,7 +1,9 @@
 """`make local` without Docker: the venv runtime, and the automatic fallback."""
 
 import json
+from pathlib import Path
 
+from tests.helpers import error_lines
 from tests.test_bad_input import fake_docker
 from tests.test_local_docker import set_command
 
@@ -55,3 +57,19 @@ def test_local_py_runs_main_on_the_host_with_the_same_arguments(baked):
     run = baked.latest_run("train")
     assert (run / "outputs" / "model" / "model.pkl").is_file()
     assert (run / "logs" / "metrics.json").is_file()
+
+
+def test_a_requirement_pip_cannot_install_is_one_line_naming_it(baked):
+    missing = "amlops-test-no-such-package-7c1f==0.0.1"
+    requirements = baked.path / "src/train/docker/requirements.txt"
+    requirements.write_text(requirements.read_text() + f"{missing}\n")
+    result = baked.make("local", EXP="train", RUNTIME="venv")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert "venv runtime: pip install -r src/train/docker/requirements.txt failed (exit 1)" in line
+    assert missing in line
+    log = Path(line.split("; log: ")[1])
+    assert log.parent == Path(baked.env["VENV_DIR"]) and missing in log.read_text()
+    assert "Traceback" not in result.stderr
+    assert baked.run_dirs("train") == [], "nothing ran"
+    assert not log.with_suffix("").exists(), "a half-built venv is removed, so the next run retries"

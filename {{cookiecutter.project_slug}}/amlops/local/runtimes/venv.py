@@ -74,16 +74,23 @@ class VenvRuntime:
         log = self.path.with_suffix(".log")
         if echo:
             say(f"building {self.describe()} (log: {log})")
-        steps = [[self.python, "-m", "venv", str(self.path)]]
         pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-        steps.append(pip + ["--upgrade", "pip"])
+        steps = {
+            f"{self.python} -m venv": [self.python, "-m", "venv", str(self.path)],
+            "pip install --upgrade pip": pip + ["--upgrade", "pip"],
+        }
         if self.requirements.is_file():
-            steps.append(pip + ["-r", str(self.requirements)])
+            shown = f"pip install -r {self.project.relative(self.requirements)}"
+            steps[shown] = pip + ["-r", str(self.requirements)]
         with open(log, "w", encoding="utf-8") as handle:
-            for step in steps:
-                if subprocess.run(step, stdout=handle, stderr=subprocess.STDOUT).returncode:
+            for shown, argv in steps.items():
+                code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT).returncode
+                if code:
                     shutil.rmtree(self.path, ignore_errors=True)
-                    raise UserError(f"venv runtime: {' '.join(step[-3:])} failed; log: {log}")
+                    raise UserError(
+                        f"venv runtime: {shown} failed (exit {code}): {_last_error(log)};"
+                        f" log: {self.project.relative(log)}"
+                    )
         (self.path / READY).write_text("ok\n", encoding="utf-8")
         return True
 
@@ -128,3 +135,10 @@ class VenvRuntime:
                 handle.write(message)
             return code or 1
         return code
+
+
+def _last_error(log: Path) -> str:
+    """pip's last `ERROR:` line (what was not found or failed to build), else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or ["no output"])[-1]
