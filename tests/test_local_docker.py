@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,18 @@ def test_an_unpullable_base_image_falls_back_to_venv_unless_docker_is_asked_for(
     built = docker_baked.make("build-exp", EXP="train")
     (line,) = error_lines(built.stderr)
     assert f"make build-exp needs Docker, but base image {UNPULLABLE}" in line
+
+
+def test_a_failing_image_build_is_one_line_with_the_telling_error(docker_baked):
+    missing = f"amlops-test-no-such-package-{uuid.uuid4().hex[:8]}==0.0.1"
+    requirements = docker_baked.path / "src/train/docker/requirements.txt"
+    requirements.write_text(requirements.read_text() + f"{missing}\n")
+    result = docker_baked.make("local", EXP="train")
+    assert result.returncode != 0
+    (line,) = error_lines(result.stderr)
+    assert "docker build of " in line and "src/train/docker failed (exit 1)" in line
+    assert f"No matching distribution found for {missing}" in line
+    log = Path(line.split("; log: ")[1])
+    assert missing in log.read_text()
+    assert "Traceback" not in result.stderr
+    assert docker_baked.run_dirs("train") == [], "nothing ran"

@@ -9,7 +9,7 @@ from typing import Dict, Iterator, List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.procs import run_tee
+from amlops.local.procs import run_tee, telling_line
 
 
 class DockerUnavailable(Exception):
@@ -127,7 +127,7 @@ def pull_missing(images: List[str], log: Path, echo: bool = True) -> None:
         if echo:
             say(f"pulling base image {image} (log: {log})")
         if run_tee(["docker", "pull", image], log, echo=echo) != 0:
-            why = _last_line(log.read_text(errors="replace"))
+            why = telling_line(log)
             raise BaseImageUnavailable(image, why.replace("Error response from daemon: ", ""))
 
 
@@ -144,4 +144,7 @@ def build_image(
         say(f"building image {tag} (log: {log})")
     code = run_tee(argv, log, echo=echo)
     if code != 0:
-        raise UserError(f"docker build of {context} failed (exit {code}); log: {log}", code)
+        raise UserError(
+            f"docker build of {context} failed (exit {code}): {telling_line(log)}; log: {log}",
+            code,
+        )

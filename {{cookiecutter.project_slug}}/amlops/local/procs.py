@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from amlops.console import strip_ansi
+
 INTERRUPTED = 130
 
 _live: Dict[int, Tuple["subprocess.Popen[bytes]", Optional[Callable[[], None]]]] = {}
@@ -91,3 +93,12 @@ def run_tee(
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
             proc.stdout.close()
+
+
+def telling_line(log_path: Path) -> str:
+    """The line of a failed tool's log that says most: its last `ERROR:` line (pip's
+    "No matching distribution found for ..."), else its last line."""
+    text = strip_ansi(log_path.read_text(encoding="utf-8", errors="replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or ["no output"])[-1]

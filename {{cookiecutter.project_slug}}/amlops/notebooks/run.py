@@ -9,13 +9,12 @@ The run folder `.runs/notebooks/<run-id>/` keeps the executed copies
 failing cell's traceback) and the log. Any failing notebook fails the target."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List
 from xml.etree import ElementTree
 
-from amlops.console import say
+from amlops.console import say, strip_ansi
 from amlops.errors import UserError
 from amlops.jobspec import load_experiment
 from amlops.local.run import job_environment, prepare_run
@@ -26,7 +25,6 @@ from amlops.yamlfile import literal_value
 
 PAPERMILL = ["papermill>=2.5", "ipykernel>=6"]
 RUNNER = Path(__file__).with_name("notebook_runner.py")
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SKIPPED = {".ipynb_checkpoints"}
 
 
@@ -66,7 +64,7 @@ def junit_xml(results: List[Dict[str, Any]]) -> str:
             node = ElementTree.SubElement(
                 case, "failure", message=f"cell {failure['cell']}: {failure['error']}"
             )
-            node.text = ANSI.sub("", failure["traceback"])
+            node.text = strip_ansi(failure["traceback"])
     return ElementTree.tostring(suite, encoding="unicode") + "\n"
 
 

@@ -14,7 +14,7 @@ from typing import Dict, List
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
-from amlops.local.procs import run_tee
+from amlops.local.procs import run_tee, telling_line
 from amlops.local.resolve import ResolvedJob
 from amlops.project import Project
 
@@ -88,7 +88,7 @@ class VenvRuntime:
                 if code:
                     shutil.rmtree(self.path, ignore_errors=True)
                     raise UserError(
-                        f"venv runtime: {shown} failed (exit {code}): {_last_error(log)};"
+                        f"venv runtime: {shown} failed (exit {code}): {telling_line(log)};"
                         f" log: {self.project.relative(log)}"
                     )
         (self.path / READY).write_text("ok\n", encoding="utf-8")
@@ -135,10 +135,3 @@ class VenvRuntime:
                 handle.write(message)
             return code or 1
         return code
-
-
-def _last_error(log: Path) -> str:
-    """pip's last `ERROR:` line (what was not found or failed to build), else its last line."""
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    return (errors or lines or ["no output"])[-1]
