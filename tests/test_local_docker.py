@@ -169,3 +169,23 @@ def test_a_failing_image_build_is_one_line_with_the_telling_error(docker_baked):
     assert missing in log.read_text()
     assert "Traceback" not in result.stderr
     assert docker_baked.run_dirs("train") == [], "nothing ran"
+
+
+def test_prune_removes_the_images_this_project_built_that_are_no_longer_current(docker_baked):
+    notes = docker_baked.path / "src/train/docker/notes.txt"
+    notes.write_text(uuid.uuid4().hex)  # a tag no earlier test built
+    first = docker_baked.make("build-exp", EXP="train")
+    assert first.returncode == 0, first.stderr
+    old_tag = built_tag(first.stdout)
+    notes.write_text(uuid.uuid4().hex)
+    second = docker_baked.make("build-exp", EXP="train")
+    new_tag = built_tag(second.stdout)
+    assert new_tag != old_tag
+    listed = docker_baked.make("prune")
+    assert f"would remove  image {old_tag}" in listed.stdout, listed.stdout + listed.stderr
+    assert new_tag not in listed.stdout
+    removed = docker_baked.make("prune", YES="1")
+    assert removed.returncode == 0, removed.stderr
+    assert image_id(old_tag) is None and image_id(new_tag) is not None
+    logs = [p.name for p in (docker_baked.path / ".runs/.builds").glob("*.log")]
+    assert logs == [new_tag.replace(":", "-") + ".log"]

@@ -80,6 +80,16 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     step.add_argument("--step", default=setting("STEP"), help="the step's name (STEP)")
     runtime_options(step, "override one of the step's inputs (INPUTS='data=path'); repeatable")
     pipeline_command("pipeline-graph", "print the pipeline's DAG as a Mermaid flowchart")
+    prune = commands.add_parser("prune", help="list, or remove, old runs, venvs and images")
+    prune.add_argument(
+        "--keep", default=setting("KEEP", "10"), help="newest runs kept of each kind (KEEP)"
+    )
+    prune.add_argument(
+        "--yes",
+        action="store_true",
+        default=settings.flag("YES") if settings else False,
+        help="remove them; without it prune only lists (YES=1)",
+    )
     _cloud_commands(command, pipeline_command, setting, settings)
     return parser
 
@@ -154,6 +164,10 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "experiments":
         print("\n".join(project.experiments()))
         return 0
+    if args.command == "prune":
+        from amlops.local.prune import parse_keep, prune
+
+        return prune(project, parse_keep(args.keep), args.yes)
     if args.command in PIPELINE_COMMANDS:
         return _pipeline_dispatch(args, project)
     if args.command in CLOUD_COMMANDS:

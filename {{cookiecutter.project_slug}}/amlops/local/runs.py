@@ -9,6 +9,7 @@ from typing import Any, Dict
 from amlops.jsonfile import write_json
 
 RUN_FILE = "run.json"
+PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
 
 
 def new_run_dir(runs_root: Path, experiment: str) -> Path:

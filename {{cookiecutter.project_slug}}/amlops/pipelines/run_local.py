@@ -18,7 +18,7 @@ from amlops.jsonfile import write_json
 from amlops.local.procs import INTERRUPTED, stop_all
 from amlops.local.resolve import bind_inputs, parse_overrides
 from amlops.local.run import execute, prepare_run
-from amlops.local.runs import RUN_FILE, unique_folder
+from amlops.local.runs import PIPELINE_FILE, RUN_FILE, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.progress import StepBoard
@@ -26,8 +26,6 @@ from amlops.pipelines.reuse import ReuseCache
 from amlops.pipelines.scheduler import Outcome, run_dag
 from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
-
-PIPELINE_FILE = "pipeline.json"
 
 
 def pipeline_runs_root(project: Project, name: str) -> Path:

@@ -11,8 +11,9 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.local.resolve import parse_overrides
 from amlops.local.run import run_experiment
+from amlops.local.runs import PIPELINE_FILE
 from amlops.pipelines.bindings import parent_values, step_overrides
-from amlops.pipelines.run_local import PIPELINE_FILE, pipeline_runs_root
+from amlops.pipelines.run_local import pipeline_runs_root
 from amlops.pipelines.scheduler import OK_STATES
 from amlops.pipelines.spec import FromParent, FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project

@@ -1,0 +1,77 @@
+"""`make prune`: lists old runs and unused venvs, removes them only with YES=1, and
+never a run that a kept pipeline run reuses or one still running."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Baked, bake, error_lines
+from tests.pipelines import add_diamond, latest_record, pipeline_runs, states
+
+
+@pytest.fixture
+def project(tmp_path) -> Baked:
+    """The diamond pipeline with project-local venvs (no shared VENV_DIR)."""
+    baked = Baked(bake(tmp_path), env={"RUNTIME": "venv", "JOBS": "2"})
+    add_diamond(baked)
+    return baked
+
+
+def reuse_targets(baked: Baked):
+    records = (baked.path / ".runs/.reuse").glob("*.json")
+    entries = [json.loads(p.read_text()) for p in records if p.name != "file-hashes.json"]
+    return [baked.path / e["step_dir"] for e in entries]
+
+
+def test_prune_lists_then_removes_and_keeps_reused_and_running_runs(project):
+    for _ in range(2):
+        assert project.make("pipeline-local", PIPELINE="diamond").returncode == 0
+    first_pipeline, second_pipeline = pipeline_runs(project, "diamond")
+    assert set(states(latest_record(project, "diamond")).values()) == {"reused"}
+    for _ in range(3):
+        assert project.make("local", EXP="first", INPUTS="data=data/seed").returncode == 0
+    running, middle, newest = project.run_dirs("first")
+    record = json.loads((running / "run.json").read_text())
+    (running / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    stale_venv = project.path / ".runs/.venvs/0123456789ab"
+    (stale_venv / "bin").mkdir(parents=True)
+    (stale_venv / "bin" / "python").write_bytes(b"x" * 2048)
+    stale_venv.with_suffix(".log").write_text("old build\n")
+
+    listed = project.make("prune", KEEP="1")
+    assert listed.returncode == 0, listed.stderr
+    shown = [line.split()[2] for line in listed.stdout.splitlines() if "would remove" in line]
+    assert shown == [str(middle.relative_to(project.path)), ".runs/.venvs/0123456789ab"]
+    assert "`make prune YES=1` removes them" in listed.stderr
+    assert middle.is_dir() and stale_venv.is_dir(), "listing removes nothing"
+
+    removed = project.make("prune", KEEP="1", YES="1")
+    assert removed.returncode == 0, removed.stderr
+    assert "prune: removed 2 items" in removed.stderr
+    assert not middle.exists() and not stale_venv.exists()
+    assert not stale_venv.with_suffix(".log").exists()
+    assert running.is_dir() and newest.is_dir(), "running and newest runs are kept"
+    assert first_pipeline.is_dir(), "the kept pipeline run reuses its outputs"
+    again = project.make("pipeline-local", PIPELINE="diamond")
+    assert again.returncode == 0 and set(states(latest_record(project, "diamond")).values()) == {
+        "reused"
+    }
+
+    # KEEP=0 keeps only what runs; the reuse records of removed runs go with them.
+    assert project.make("prune", KEEP="0", YES="1").returncode == 0
+    assert project.run_dirs("first") == [running]
+    assert pipeline_runs(project, "diamond") == []
+    assert reuse_targets(project) == []
+    rerun = project.make("pipeline-local", PIPELINE="diamond")
+    assert rerun.returncode == 0, rerun.stderr
+    assert set(states(latest_record(project, "diamond")).values()) == {"completed"}
+    assert all(Path(p).is_dir() for p in reuse_targets(project))
+    assert second_pipeline not in pipeline_runs(project, "diamond")
+
+
+def test_prune_refuses_a_bad_keep(project):
+    result = project.make("prune", KEEP="some")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert "KEEP='some': use a whole number" in line

@@ -1,0 +1,227 @@
+"""`make prune`: free the disk space held by old run folders, venvs and images.
+
+Keeps the newest KEEP runs of every experiment, pipeline, notebook set and Azure
+submission, every run whose outputs a kept pipeline run reuses, and anything
+still running. Also offers venvs under .runs/.venvs that no experiment's
+requirements match and images this project built that are no longer current.
+Lists what it would remove; removes only with YES=1."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
+from amlops.local.runs import PIPELINE_FILE, read_record
+from amlops.local.runtimes.docker import DockerRuntime
+from amlops.local.runtimes.venv import VenvRuntime
+from amlops.project import Project
+
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+@dataclass
+class Removable:
+    """One thing prune would remove: shown as `what`, `size` bytes (at most)."""
+
+    what: str
+    size: int
+    remove: Callable[[], None]
+    run: Optional[Path] = None  # a run folder: its reuse records go with it
+
+
+def parse_keep(text: str) -> int:
+    if not text.isdigit():
+        raise UserError(f"KEEP={text!r}: use a whole number (runs kept per experiment)")
+    return int(text)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _human(size: float) -> str:
+    unit = "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            break
+        size /= 1024
+    return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
+def run_collections(folder: Path) -> Iterator[List[Path]]:
+    """Folders of run folders (`.runs/train/`, `.runs/pipelines/x/`, ...), oldest first."""
+    children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    runs = [p for p in children if RUN_ID.match(p.name)]
+    if runs:
+        # Names resolve seconds only; the record's start time orders runs within one.
+        yield sorted(runs, key=lambda p: (p.name[:15], _record(p).get("started") or 0))
+    for child in children:
+        if not RUN_ID.match(child.name):
+            yield from run_collections(child)
+
+
+def _record(run: Path) -> Dict[str, Any]:
+    """pipeline.json of a pipeline run, else its run.json; {} when neither is readable."""
+    pipeline = run / PIPELINE_FILE
+    if pipeline.is_file():
+        try:
+            return json.loads(pipeline.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+    return read_record(run)
+
+
+def _reused_runs(project: Project, kept: List[Path]) -> Set[Path]:
+    """Run folders whose outputs the kept pipeline runs use in place of a step."""
+    used = set()
+    for run in kept:
+        for step in _record(run).get("steps", {}).values():
+            if step.get("reused_from"):
+                used.add((project.root / step["reused_from"]).parent.resolve())
+    return used
+
+
+def stale_runs(project: Project, keep: int) -> List[Path]:
+    """Run folders beyond the newest `keep` of their kind, neither reused nor running."""
+    if not project.runs.is_dir():
+        return []
+    collections = list(run_collections(project.runs))
+    kept = [run for runs in collections for run in (runs[-keep:] if keep else [])]
+    protected = _reused_runs(project, kept)
+    stale = []
+    for runs in collections:
+        for run in runs[: max(len(runs) - keep, 0)]:
+            if run.resolve() in protected or _record(run).get("status") == "running":
+                continue
+            stale.append(run)
+    return stale
+
+
+def _forget_reuse(project: Project, removed: List[Path]) -> None:
+    """Drop reuse records that point into removed run folders."""
+    gone = {run.resolve() for run in removed}
+    for entry in (project.runs / ".reuse").glob("*.json"):
+        try:
+            step_dir = json.loads(entry.read_text(encoding="utf-8")).get("step_dir")
+        except (OSError, ValueError):
+            continue
+        if step_dir and (project.root / step_dir).resolve().parent in gone:
+            entry.unlink()
+
+
+def stale_venvs(project: Project) -> List[Path]:
+    """Venvs in .runs/.venvs that no current experiment's requirements hash to.
+
+    A shared VENV_DIR is left alone: other projects may use its venvs."""
+    if project.settings.get("VENV_DIR"):
+        return []
+    root = project.runs / ".venvs"
+    current = {VenvRuntime(project, e).path.name for e in project.experiments()}
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current)
+
+
+def stale_images(project: Project) -> List[Tuple[str, Path]]:
+    """(tag, build log) of images this project built (it keeps a log per build in
+    .runs/.builds/) that are not an experiment's current tag or derived from it.
+
+    Images of another clone with the same project slug are not this project's to
+    remove, hence the build logs rather than the repository names."""
+    builds = project.runs / ".builds"
+    if not builds.is_dir():
+        return []
+    try:
+        check_engine()
+    except DockerUnavailable:
+        return []
+    stale = []
+    for experiment in project.experiments():
+        repo = image_name(project.slug, experiment)
+        current = DockerRuntime(project, experiment).tag.split(":")[1]
+        built = re.compile(rf"^{re.escape(repo)}-([0-9a-f]{{12}}(?:-[a-z0-9_.-]+)?)\.log$")
+        for log in sorted(builds.glob(f"{repo}-*.log")):
+            match = built.match(log.name)
+            if not match or match.group(1).split("-")[0] == current:
+                continue
+            tag = f"{repo}:{match.group(1)}"
+            if image_exists(tag):
+                stale.append((tag, log))
+    return stale
+
+
+def _image_size(tag: str) -> int:
+    done = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Size}}", tag], capture_output=True, text=True
+    )
+    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def _remove_image(tag: str, log: Path) -> None:
+    done = subprocess.run(["docker", "image", "rm", tag], capture_output=True, text=True)
+    if done.returncode:
+        say(f"kept image {tag}: {done.stderr.strip().splitlines()[-1]}")
+    else:
+        log.unlink(missing_ok=True)
+
+
+def _remove_venv(venv: Path) -> None:
+    shutil.rmtree(venv)
+    venv.with_suffix(".log").unlink(missing_ok=True)
+
+
+def removables(project: Project, keep: int) -> List[Removable]:
+    """Everything prune would remove, in the order it is shown."""
+    found = [
+        Removable(project.relative(run), _size(run), partial(shutil.rmtree, run), run)
+        for run in stale_runs(project, keep)
+    ]
+    found += [
+        Removable(project.relative(venv), _size(venv), partial(_remove_venv, venv))
+        for venv in stale_venvs(project)
+    ]
+    found += [
+        Removable(f"image {tag}", _image_size(tag), partial(_remove_image, tag, log))
+        for tag, log in stale_images(project)
+    ]
+    return found
+
+
+def prune(project: Project, keep: int, yes: bool) -> int:
+    """List (or, with `yes`, remove) what old runs, venvs and images hold."""
+    found = removables(project, keep)
+    say(
+        f"prune: keeping the newest {keep} runs of each experiment, pipeline and submission,"
+        " the runs those reuse, running runs, and the venvs and images experiments use now"
+    )
+    if not found:
+        say("prune: nothing to remove")
+        return 0
+    width = max(len(item.what) for item in found)
+    for item in found:
+        action = "remove" if yes else "would remove"
+        print(f"  {action}  {item.what.ljust(width)}  {_human(item.size)}", flush=True)
+        if yes:
+            item.remove()
+    total = _human(sum(item.size for item in found))
+    if not yes:
+        say(f"prune: {len(found)} items, up to {total}; `make prune YES=1` removes them")
+        return 0
+    _forget_reuse(project, [item.run for item in found if item.run])
+    say(f"prune: removed {len(found)} items, up to {total}")
+    return 0
