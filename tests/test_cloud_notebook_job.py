@@ -22,11 +22,17 @@ def test_the_notebook_runs_with_the_experiments_inputs_and_environment(project, 
     result, rec = cloud_make(project, tmp_path, "notebook-job", NB=NB, EXP="train")
     assert result.returncode == 0, result.stderr
     job = JobBase(rec.job_body()).properties
-    assert job.command.endswith(
+    assert job.command == (
         f"python notebook_runner.py {NB} -- data ${{{{inputs.data}}}}"
         " n_estimators ${{inputs.n_estimators}} model ${{outputs.model}}"
+    ), "papermill comes with the image, not a pip install at job start"
+    (context,) = rec.uploaded("/environments/train")
+    dockerfile = (project.path / "src/train/docker/Dockerfile").read_text()
+    assert context["Dockerfile"].startswith(dockerfile.rstrip("\n"))
+    assert context["Dockerfile"].endswith(
+        "RUN python -m pip install --no-cache-dir 'papermill>=2.5' 'ipykernel>=6'\n"
     )
-    assert job.command.startswith("python -m pip install --quiet 'papermill>=2.5'")
+    assert "papermill" not in dockerfile, "the experiment's own Dockerfile is untouched"
     assert job.tags["notebook"] == NB and job.display_name == "explore (train)"
     assert type(job.inputs["data"]).__name__ == "UriFolderJobInput"
     assert "/environments/CliV2AnonymousEnvironment/" in job.environment_id
@@ -53,3 +59,20 @@ def test_v1_submits_the_notebook_as_a_script_run(tmp_path):
     data = [t for t in tokens if isinstance(t, dict) and t.get("input") == "data"]
     assert data and data[0]["mode"] == "mount"
     assert NB in job["source_directory"]
+    assert "pip" not in [t for t in tokens if isinstance(t, str)]
+    (staged,) = (baked.path / ".runs/azure/notebooks/explore").glob("*/environments/train")
+    assert "'papermill>=2.5'" in (staged / "Dockerfile").read_text()
+
+
+def test_a_registered_environment_gets_papermill_at_job_start(project, tmp_path):
+    block = "environment:\n  build:\n    path: docker\n"
+    project.edit("src/train/job.yaml", block, "environment: azureml:team-env:3\n")
+    try:
+        result, rec = cloud_make(project, tmp_path, "notebook-job", NB=NB, EXP="train")
+    finally:
+        project.edit("src/train/job.yaml", "environment: azureml:team-env:3\n", block)
+    assert result.returncode == 0, result.stderr
+    job = JobBase(rec.job_body()).properties
+    assert job.command.startswith("python -m pip install --quiet 'papermill>=2.5'")
+    assert job.environment_id.endswith("team-env/versions/3")
+    assert rec.uploaded("/environments/") == [], "no build context to add papermill to"

@@ -2,9 +2,13 @@
 job in experiment e's environment (its Docker context) and compute, on e's inputs.
 
 The job's code is e's staged snapshot plus the notebook and the same runner
-`make notebooks` uses; its command installs papermill, then executes the notebook
-with e's inputs and outputs as parameters. The executed notebook lands in the job's
-`outputs/notebooks/` (Azure ML keeps ./outputs); a failing notebook fails the job."""
+`make notebooks` uses; its command executes the notebook with e's inputs and
+outputs as parameters. Papermill is added to the staged copy of e's Dockerfile, so
+Azure ML builds it into the job's image, like the local `<tag>-notebooks` image,
+and the compute needs no network at job start; only for an environment that is not
+a build context (a registered one, or an image) is it pip-installed by the command.
+The executed notebook lands in the job's `outputs/notebooks/` (Azure ML keeps
+./outputs); a failing notebook fails the job."""
 
 import shutil
 from pathlib import Path
@@ -33,12 +37,29 @@ def notebook_path(project: Project, name: str) -> Path:
     return path
 
 
-def notebook_command(relative: str, job: Dict[str, Any]) -> str:
-    """pip install papermill, then run the notebook with the job's inputs and outputs."""
+def add_papermill_to_image(sub: Submission, job: Dict[str, Any]) -> bool:
+    """Append a papermill layer to the staged Dockerfile of the job's build context;
+    False when the environment is not a local build context."""
+    environment = job.get("environment")
+    build = environment.get("build") if isinstance(environment, dict) else None
+    if not isinstance(build, dict) or not build.get("path"):
+        return False
+    dockerfile = sub.folder / build["path"] / build.get("dockerfile_path", "Dockerfile")
+    layer = "RUN python -m pip install --no-cache-dir " + " ".join(f"'{p}'" for p in PAPERMILL)
+    text = dockerfile.read_text(encoding="utf-8").rstrip("\n")
+    dockerfile.write_text(f"{text}\n\n# added by make notebook-job\n{layer}\n", encoding="utf-8")
+    return True
+
+
+def notebook_command(relative: str, job: Dict[str, Any], install: bool) -> str:
+    """Run the notebook with the job's inputs and outputs (pip install papermill first
+    when `install`)."""
     pairs = [f"{name} ${{{{inputs.{name}}}}}" for name in job.get("inputs", {})]
     pairs += [f"{name} ${{{{outputs.{name}}}}}" for name in job.get("outputs", {})]
-    install = "python -m pip install --quiet " + " ".join(f"'{p}'" for p in PAPERMILL)
-    return f"{install} && python {RUNNER.name} {relative} -- {' '.join(pairs)}"
+    run = f"python {RUNNER.name} {relative} -- {' '.join(pairs)}"
+    if not install:
+        return run
+    return "python -m pip install --quiet " + " ".join(f"'{p}'" for p in PAPERMILL) + f" && {run}"
 
 
 def build_notebook_job(
@@ -52,7 +73,8 @@ def build_notebook_job(
     (code / relative).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(notebook, code / relative)
     shutil.copy2(RUNNER, code / RUNNER.name)
-    job["command"] = notebook_command(relative, job)
+    in_image = add_papermill_to_image(sub, job)
+    job["command"] = notebook_command(relative, job, install=not in_image)
     job["display_name"] = f"{notebook.stem} ({req.name})"
     job["tags"]["notebook"] = relative
     return job
