@@ -74,10 +74,12 @@ class Baked:
         runs = self.run_dirs(experiment)
         return runs[-1] if runs else None
 
-    def start(self, command: str, **variables: str) -> "subprocess.Popen[str]":
+    def start(
+        self, command: str, python: str = sys.executable, **variables: str
+    ) -> "subprocess.Popen[str]":
         """Start `python -m amlops <command>` in the background (to interrupt it)."""
         return subprocess.Popen(
-            [sys.executable, "-m", "amlops", command],
+            [python, "-m", "amlops", command],
             cwd=self.path,
             env={**os.environ, **self.env, **variables},
             stdout=subprocess.PIPE,

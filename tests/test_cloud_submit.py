@@ -3,13 +3,16 @@ bodies (decoded with the SDK's own REST models), the uploaded files, DRY_RUN
 round trips, and the failure paths."""
 
 import json
+import signal
 import subprocess
 
 import pytest
 
 from tests.cloud_support import (
+    FAKE_AZURE,
     SECRET,
     TRAIN_FILES,
+    Recording,
     cloud_make,
     cloud_project,
     submitted_folder,
@@ -283,3 +286,45 @@ def test_workspace_from_config_json_and_no_secret_from_committed_files(tmp_path)
     assert "config.env sets AZURE_CLIENT_SECRET" in line and ".env" in line
     assert SECRET not in result.stdout + result.stderr
     assert rec.requests == []
+
+
+def test_stream_follows_a_running_job_and_prints_each_log_line_once(project, tmp_path):
+    result, rec = cloud_make(
+        project, tmp_path, "job", EXP="train", STREAM="1", scenario="job_running"
+    )
+    assert result.returncode == 0, result.stderr
+    name = rec.puts("jobs")[0]["url"].split("/jobs/")[1].split("?")[0]
+    polls = [r for r in rec.requests if r["url"].split("?")[0].endswith(f"/runs/{name}/details")]
+    assert len(polls) == 3, "Running, Running, then Completed"
+    lines = result.stdout.splitlines()
+    assert lines.count("epoch 1") == 1 and lines.count("epoch 2") == 1
+    assert lines.index("epoch 1") < lines.index("epoch 2")
+    assert f"{name} completed" in result.stderr
+
+
+def test_ctrl_c_while_streaming_stops_the_stream_not_the_job(project, tmp_path):
+    record = tmp_path / "record"
+    fake = {
+        "PYTHONPATH": str(FAKE_AZURE),
+        "AMLOPS_FAKE_AZURE": str(record),
+        "AMLOPS_FAKE_AZURE_SCENARIO": "job_running",
+    }
+    proc = project.start("job", EXP="train", STREAM="1", **fake)
+    rec = Recording(record)
+    polling = project.wait_for(
+        lambda: record.joinpath("requests.jsonl").is_file()
+        and any(r["url"].split("?")[0].endswith("/details") for r in rec.requests),
+        seconds=60,
+    )
+    assert polling, "the stream never started"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    name = rec.puts("jobs")[0]["url"].split("/jobs/")[1].split("?")[0]
+    assert f"stopped streaming; {name} keeps running in Azure ML" in err
+    assert f"az ml job stream --name {name}" in err
+    assert "Traceback" not in err
+    assert not [r for r in rec.requests if "cancel" in r["url"]], "the job is not canceled"
+    records = [json.loads(p.read_text()) for p in project.path.glob(".runs/azure/*/*/*/*.json")]
+    (mine,) = [r for r in records if r.get("job_name") == name]
+    assert mine["status"] == "submitted; streaming stopped"

@@ -6,13 +6,21 @@ and their wiring is compared with the v2 build of the same files."""
 import ast
 import json
 import shlex
+import signal
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from tests.cloud_support import TRAIN_FILES, azure_extra, cloud_make, cloud_project, v1_python
+from tests.cloud_support import (
+    FAKE_AZURE,
+    TRAIN_FILES,
+    azure_extra,
+    cloud_make,
+    cloud_project,
+    v1_python,
+)
 from tests.helpers import Baked, bake, error_lines
 
 METADATA = "https://management.azure.com/metadata/endpoints"
@@ -219,3 +227,23 @@ def test_setup_refuses_an_environment_holding_the_other_sdk(tmp_path):
     assert done.returncode == 2
     (line,) = error_lines(done.stderr)
     assert "azure.ai.ml" in line and "rm -rf .venv && make setup" in line
+
+
+def test_ctrl_c_while_streaming_a_v1_run_stops_the_stream_not_the_run(project, tmp_path):
+    fake = {
+        "PYTHONPATH": str(FAKE_AZURE),
+        "AMLOPS_FAKE_AZURE": str(tmp_path / "record"),
+        "AMLOPS_FAKE_AZURE_SCENARIO": "job_running",
+    }
+    proc = project.start("job", python=project.python, EXP="train", STREAM="1", **fake)
+    lines = []
+    for line in proc.stdout:  # the run is streaming once its output arrives
+        lines.append(line)
+        if line.strip() == "training...":
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(lines) + out + err
+    assert "stopped streaming; run_" in err and "keeps running in Azure ML" in err
+    assert "https://ml.azure.com/runs/" in err, "says where to follow the run"
+    assert "Traceback" not in err

@@ -11,7 +11,7 @@ install() patches, in the process under test:
 Records go to $AMLOPS_FAKE_AZURE/requests.jsonl and uploads.jsonl.
 
 AMLOPS_FAKE_AZURE_SCENARIO is a comma-separated list of: nologin, put401,
-put404, put409, put500once, put500always (for the job PUT), job_failed,
+put404, put409, put500once, put500always (for the job PUT), job_failed, job_running,
 missing_compute (GET compute 404). AMLOPS_FAKE_AZURE_CHILDREN is a JSON object
 step -> child job name for run-history children of any pipeline job."""
 
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 LOG_URL = "https://acct.blob.core.windows.net/logs/std_log.txt?sig=s"
+FINALIZING = "The activity completed successfully. Finalizing run...\n"
+RUNNING_POLLS = 2  # scenario job_running: run details say Running this many times first
 REGION_API = "https://westeurope.api.azureml.ms"
 
 
@@ -86,7 +88,10 @@ class Service:
         if path.endswith("/discovery"):
             return 200, {"api": REGION_API, "history": REGION_API, "catalog": REGION_API}
         if path.startswith("https://acct.blob.core.windows.net/logs/"):
-            return 200, "training...\nThe activity completed successfully. Finalizing run...\n"
+            if "job_running" in scenario:  # the log grows while the job runs
+                done = self.details_calls > RUNNING_POLLS
+                return 200, "epoch 1\n" + ("epoch 2\n" + FINALIZING if done else "")
+            return 200, "training...\n" + FINALIZING
         short = (
             path.split("/workspaces/", 1)[-1].split("/", 1)[-1] if "/workspaces/" in path else ""
         )
@@ -194,6 +199,8 @@ class Service:
             }
         stored = json.loads(json.dumps(stored))
         stored["properties"]["status"] = "Failed" if "job_failed" in scenario else "Completed"
+        if "job_running" in scenario and self.details_calls <= RUNNING_POLLS:
+            stored["properties"]["status"] = "Running"
         return 200, stored
 
     def history(self, short: str, scenario: set) -> Tuple[int, Any]:
@@ -215,6 +222,8 @@ class Service:
         if short.endswith("/details"):
             self.details_calls += 1
             status = "Failed" if "job_failed" in scenario else "Completed"
+            if "job_running" in scenario and self.details_calls <= RUNNING_POLLS:
+                status = "Running"
             details = {
                 "runId": short.split("/")[-2],
                 "status": status,

@@ -13,6 +13,7 @@ Endpoint state persists in $AMLOPS_FAKE_AZURE_STATE (for republish tests)."""
 import json
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List
@@ -143,7 +144,18 @@ class FakeRun:
         return f"https://ml.azure.com/runs/{self.id}?wsid=fake"
 
     def wait_for_completion(self, show_output: bool = False) -> None:
-        print("training...")
+        print("training...", flush=True)
+        if "job_running" not in os.environ.get("AMLOPS_FAKE_AZURE_SCENARIO", ""):
+            return
+        try:  # a run that keeps going until Ctrl-C, reported as azureml-core's Run does
+            time.sleep(120)
+        except KeyboardInterrupt:
+            from azureml.exceptions import ExperimentExecutionException
+
+            raise ExperimentExecutionException(
+                "The output streaming for the run interrupted.\n"
+                "But the run is still executing on the compute target."
+            )
 
     def get_status(self) -> str:
         return (

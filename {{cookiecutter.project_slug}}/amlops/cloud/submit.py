@@ -18,6 +18,7 @@ from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import load_experiment
+from amlops.local.procs import INTERRUPTED
 from amlops.local.resolve import parse_overrides
 from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
@@ -80,12 +81,29 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
     with azure_errors(f"make {req.target} STREAM=1"):
         try:
             client.jobs.stream(name)
+        except KeyboardInterrupt:
+            return stopped_streaming(sub, name, f"az ml job stream --name {name}")
         except Exception as err:  # the SDK raises JobException on a failed job
             if type(err).__name__ != "JobException":
                 raise
+            if stream_interrupted(err):
+                return stopped_streaming(sub, name, f"az ml job stream --name {name}")
             failure = " ".join(str(err).split())[:300]
         status = client.jobs.get(name).status
     return final_status(sub, name, str(getattr(status, "value", status)), failure)
+
+
+def stream_interrupted(err: BaseException) -> bool:
+    """Whether the SDK raised `err` for a Ctrl-C: both SDKs turn KeyboardInterrupt into
+    their own exception ("the run is still executing")."""
+    return isinstance(err.__cause__ or err.__context__, KeyboardInterrupt)
+
+
+def stopped_streaming(sub: Submission, name: str, follow: str) -> int:
+    """Ctrl-C ends the stream, not the job: say so and how to follow it again; 130."""
+    sub.save(status="submitted; streaming stopped")
+    say(f"stopped streaming; {name} keeps running in Azure ML (follow it: {follow})")
+    return INTERRUPTED
 
 
 def final_status(sub: Submission, name: str, status: str, failure: str = "") -> int:

@@ -8,7 +8,14 @@ from typing import Any, Callable, Dict
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import Request, final_status, job_plan, pipeline_plan
+from amlops.cloud.submit import (
+    Request,
+    final_status,
+    job_plan,
+    pipeline_plan,
+    stopped_streaming,
+    stream_interrupted,
+)
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
@@ -44,7 +51,11 @@ def _submitted(project: Project, sub: Submission, run: Any, req: Request) -> int
     with v1_errors(f"make {req.target} STREAM=1"):
         try:
             run.wait_for_completion(show_output=True)
+        except KeyboardInterrupt:
+            return stopped_streaming(sub, run.id, url or "Azure ML studio")
         except Exception as err:  # the SDK raises on a failed run
+            if stream_interrupted(err):
+                return stopped_streaming(sub, run.id, url or "Azure ML studio")
             if type(err).__name__ != "ActivityFailedException":
                 raise
         status = run.get_status()
