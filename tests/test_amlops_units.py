@@ -171,3 +171,30 @@ def test_base_images_substitutes_args_and_leaves_out_stages():
     continued = "ARG B=x:1\nFROM \\\n  ${B}\n"
     assert base_images(continued, []) == ["x:1"]
     assert base_images(continued, ["B=y:2"]) == ["y:2"]
+
+
+def test_prune_reports_what_it_could_not_remove_and_goes_on(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from amlops.local import prune
+
+    removed = []
+
+    def refuse() -> None:
+        raise PermissionError(13, "Permission denied", "/x/outputs/model.pkl")
+
+    items = [
+        prune.Removable(".runs/train/a", 10, refuse),
+        prune.Removable(".runs/train/b", 20, lambda: removed.append("b")),
+    ]
+    monkeypatch.setattr(prune, "removables", lambda project, keep: items)
+    project = SimpleNamespace(runs=tmp_path, root=tmp_path)
+    with pytest.raises(UserError) as err:
+        prune.prune(project, 1, yes=True)
+    assert removed == ["b"], "one failure does not stop the rest"
+    assert (
+        "could not remove 1 item(s): .runs/train/a (Permission denied: /x/outputs/model.pkl)"
+        in (str(err.value))
+    )
+    assert prune.prune(project, 1, yes=False) == 0 and removed == ["b"], "listing removes nothing"
+    assert "would remove  .runs/train/b  20 B" in capsys.readouterr().out

@@ -213,15 +213,21 @@ def prune(project: Project, keep: int, yes: bool) -> int:
         say("prune: nothing to remove")
         return 0
     width = max(len(item.what) for item in found)
+    failed = []
     for item in found:
         action = "remove" if yes else "would remove"
         print(f"  {action}  {item.what.ljust(width)}  {_human(item.size)}", flush=True)
         if yes:
-            item.remove()
+            try:
+                item.remove()
+            except OSError as err:  # e.g. files a container wrote as another user
+                failed.append(f"{item.what} ({err.strerror}: {err.filename})")
     total = _human(sum(item.size for item in found))
     if not yes:
         say(f"prune: {len(found)} items, up to {total}; `make prune YES=1` removes them")
         return 0
     _forget_reuse(project, [item.run for item in found if item.run])
+    if failed:
+        raise UserError(f"prune could not remove {len(failed)} item(s): {'; '.join(failed)}")
     say(f"prune: removed {len(found)} items, up to {total}")
     return 0
