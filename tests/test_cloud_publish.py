@@ -2,6 +2,9 @@
 endpoint, deployment and schedule PUTs (decoded with the SDK's REST models), an
 idempotent republish, new versions only for changed code, and DRY_RUN."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.cloud_support import cloud_make, cloud_project
@@ -167,7 +170,12 @@ def test_dry_run_writes_loadable_yaml_and_calls_nothing(project, tmp_path):
         load_schedule,
     )
 
-    result, rec = cloud_make(project, tmp_path, "publish", DRY_RUN="1", SCHEDULE="0 6 * * *")
+    literal = "\ninputs:\n  trees: 150\n"  # a literal pipeline input for invoke.json
+    project.edit("pipelines/training.yaml", "\ninputs:\n", literal)
+    try:
+        result, rec = cloud_make(project, tmp_path, "publish", DRY_RUN="1", SCHEDULE="0 6 * * *")
+    finally:
+        project.edit("pipelines/training.yaml", literal, "\ninputs:\n")
     assert result.returncode == 0, result.stderr
     assert not rec.requests and not rec.uploads
     folder = project.path / result.stdout.strip().splitlines()[-1]
@@ -180,5 +188,27 @@ def test_dry_run_writes_loadable_yaml_and_calls_nothing(project, tmp_path):
     schedule = load_schedule(folder / "schedule.yaml")
     assert schedule.trigger.expression == "0 6 * * *"
     assert schedule.create_job.component.endswith(f"{pipeline.name}:{pipeline.version}")
-    assert (folder / "invoke.json").is_file()
+    invoke = json.loads((folder / "invoke.json").read_text())
+    assert invoke == sdk_invoke_body(pipeline)
+    assert invoke["properties"]["inputData"]["trees"] == {"jobInputType": "Literal", "value": 150}
     assert "az ml batch-deployment create -f" in result.stderr
+
+
+def sdk_invoke_body(pipeline) -> dict:
+    """What `ml_client.batch_endpoints.invoke(inputs=...)` sends for the pipeline
+    component's inputs (its default values), built by the SDK's own BatchJobSchema."""
+    from azure.ai.ml import Input
+    from azure.ai.ml._schema._deployment.batch.batch_job import BatchJobSchema
+    from azure.ai.ml.constants._common import BASE_PATH_CONTEXT_KEY, PARAMS_OVERRIDE_KEY
+    from azure.ai.ml.constants._endpoint import EndpointYamlFields
+
+    local = "azureml://datastores/<datastore>/paths/<folder>"
+    inputs = {}
+    for name, spec in pipeline.inputs.items():
+        if spec.type in ("uri_folder", "uri_file", "mltable"):
+            inputs[name] = Input(type=spec.type, path=local)
+        else:
+            inputs[name] = Input(type=spec.type, default=spec.default)
+    override = [{EndpointYamlFields.BATCH_JOB_INPUT_DATA: inputs}]
+    context = {BASE_PATH_CONTEXT_KEY: Path("."), PARAMS_OVERRIDE_KEY: override}
+    return {"properties": BatchJobSchema(context=context).load(data={})}

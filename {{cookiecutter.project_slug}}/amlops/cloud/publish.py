@@ -116,7 +116,8 @@ def build(project: Project, spec: PipelineSpec, sub: Submission, req: PublishReq
 
 
 def invoke_body(spec: PipelineSpec, job: Dict[str, Any]) -> Dict[str, Any]:
-    """A sample REST body for the batch endpoint: the pipeline file's inputs."""
+    """A sample REST body for the batch endpoint, the pipeline file's inputs in the
+    wire format `ml_client.batch_endpoints.invoke` sends (camelCase, typed literals)."""
     kinds = {"uri_folder": "UriFolder", "uri_file": "UriFile", "mltable": "MLTable"}
     data: Dict[str, Any] = {}
     for name, item in spec.inputs.items():
@@ -125,10 +126,10 @@ def invoke_body(spec: PipelineSpec, job: Dict[str, Any]) -> Dict[str, Any]:
             path = value.get("path") if isinstance(value, dict) else value
             if not str(path).startswith(("azureml:", "https:", "wasbs:", "abfss:")):
                 path = "azureml://datastores/<datastore>/paths/<folder>"  # a local path
-            data[name] = {"JobInputType": kinds.get(item.type, item.type), "Uri": path}
+            data[name] = {"jobInputType": kinds.get(item.type, item.type), "uri": path}
         else:
-            data[name] = {"JobInputType": "Literal", "Value": str(value)}
-    return {"properties": {"InputData": data}}
+            data[name] = {"jobInputType": "Literal", "value": value}
+    return {"properties": {"inputData": data}}
 
 
 def write(sub: Submission, docs: Documents, spec: PipelineSpec) -> List[str]:
