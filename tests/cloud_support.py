@@ -87,6 +87,16 @@ class Recording:
         return [u["files"] for u in self.uploads if name_part in u["source"]]
 
 
+def fake_env(record: Path, scenario: str = "", state: Optional[Path] = None) -> Dict[str, str]:
+    """Environment that puts the fake service in front of the SDK, recording into `record`."""
+    return {
+        "PYTHONPATH": str(FAKE_AZURE),
+        "AMLOPS_FAKE_AZURE": str(record),
+        "AMLOPS_FAKE_AZURE_SCENARIO": scenario,
+        "AMLOPS_FAKE_AZURE_STATE": str(state or ""),
+    }
+
+
 def cloud_make(
     project: Baked,
     tmp_path: Path,
@@ -98,12 +108,7 @@ def cloud_make(
     """Run a make target with the fake service; returns (result, Recording). With
     `state`, the workspace's resources persist in that file from call to call."""
     record = tmp_path / f"record-{len(list(tmp_path.glob('record-*')))}"
-    env = {
-        "PYTHONPATH": str(FAKE_AZURE),
-        "AMLOPS_FAKE_AZURE": str(record),
-        "AMLOPS_FAKE_AZURE_SCENARIO": scenario,
-        "AMLOPS_FAKE_AZURE_STATE": str(state or ""),
-    }
+    env = fake_env(record, scenario, state)
     saved = dict(project.env)
     project.env.update(env)
     try:

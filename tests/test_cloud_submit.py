@@ -9,12 +9,12 @@ import subprocess
 import pytest
 
 from tests.cloud_support import (
-    FAKE_AZURE,
     SECRET,
     TRAIN_FILES,
     Recording,
     cloud_make,
     cloud_project,
+    fake_env,
     submitted_folder,
 )
 from tests.helpers import error_lines
@@ -304,11 +304,7 @@ def test_stream_follows_a_running_job_and_prints_each_log_line_once(project, tmp
 
 def test_ctrl_c_while_streaming_stops_the_stream_not_the_job(project, tmp_path):
     record = tmp_path / "record"
-    fake = {
-        "PYTHONPATH": str(FAKE_AZURE),
-        "AMLOPS_FAKE_AZURE": str(record),
-        "AMLOPS_FAKE_AZURE_SCENARIO": "job_running",
-    }
+    fake = fake_env(record, "job_running")
     proc = project.start("job", EXP="train", STREAM="1", **fake)
     rec = Recording(record)
     polling = project.wait_for(

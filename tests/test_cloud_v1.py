@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from tests.cloud_support import (
-    FAKE_AZURE,
     TRAIN_FILES,
     azure_extra,
     cloud_make,
     cloud_project,
+    fake_env,
     v1_python,
 )
 from tests.helpers import Baked, bake, error_lines
@@ -230,11 +230,7 @@ def test_setup_refuses_an_environment_holding_the_other_sdk(tmp_path):
 
 
 def test_ctrl_c_while_streaming_a_v1_run_stops_the_stream_not_the_run(project, tmp_path):
-    fake = {
-        "PYTHONPATH": str(FAKE_AZURE),
-        "AMLOPS_FAKE_AZURE": str(tmp_path / "record"),
-        "AMLOPS_FAKE_AZURE_SCENARIO": "job_running",
-    }
+    fake = fake_env(tmp_path / "record", "job_running")
     proc = project.start("job", python=project.python, EXP="train", STREAM="1", **fake)
     lines = []
     for line in proc.stdout:  # the run is streaming once its output arrives
