@@ -10,6 +10,7 @@ a build context (a registered one, or an image) is it pip-installed by the comma
 The executed notebook lands in the job's `outputs/notebooks/` (Azure ML keeps
 ./outputs); a failing notebook fails the job."""
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any, Dict
@@ -21,6 +22,7 @@ from amlops.cloud.submit import Request, _finish
 from amlops.cloud.tags import submission_tags
 from amlops.errors import UserError
 from amlops.jobspec import load_experiment
+from amlops.local.images import pip_install_layer
 from amlops.local.resolve import parse_overrides
 from amlops.notebooks.run import PAPERMILL, RUNNER
 from amlops.project import Project
@@ -45,8 +47,8 @@ def add_papermill_to_image(sub: Submission, job: Dict[str, Any]) -> bool:
     if not isinstance(build, dict) or not build.get("path"):
         return False
     dockerfile = sub.folder / build["path"] / build.get("dockerfile_path", "Dockerfile")
-    layer = "RUN python -m pip install --no-cache-dir " + " ".join(f"'{p}'" for p in PAPERMILL)
     text = dockerfile.read_text(encoding="utf-8").rstrip("\n")
+    layer = pip_install_layer(PAPERMILL)
     dockerfile.write_text(f"{text}\n\n# added by make notebook-job\n{layer}\n", encoding="utf-8")
     return True
 
@@ -59,7 +61,7 @@ def notebook_command(relative: str, job: Dict[str, Any], install: bool) -> str:
     run = f"python {RUNNER.name} {relative} -- {' '.join(pairs)}"
     if not install:
         return run
-    return "python -m pip install --quiet " + " ".join(f"'{p}'" for p in PAPERMILL) + f" && {run}"
+    return f"python -m pip install --quiet {shlex.join(PAPERMILL)} && {run}"
 
 
 def build_notebook_job(

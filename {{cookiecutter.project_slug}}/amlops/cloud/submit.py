@@ -81,22 +81,20 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
     with azure_errors(f"make {req.target} STREAM=1"):
         try:
             client.jobs.stream(name)
-        except KeyboardInterrupt:
-            return stopped_streaming(sub, name, f"az ml job stream --name {name}")
-        except Exception as err:  # the SDK raises JobException on a failed job
-            if type(err).__name__ != "JobException":
-                raise
+        except BaseException as err:  # the SDK raises JobException on a failed job
             if stream_interrupted(err):
                 return stopped_streaming(sub, name, f"az ml job stream --name {name}")
+            if type(err).__name__ != "JobException":
+                raise
             failure = " ".join(str(err).split())[:300]
         status = client.jobs.get(name).status
     return final_status(sub, name, str(getattr(status, "value", status)), failure)
 
 
 def stream_interrupted(err: BaseException) -> bool:
-    """Whether the SDK raised `err` for a Ctrl-C: both SDKs turn KeyboardInterrupt into
-    their own exception ("the run is still executing")."""
-    return isinstance(err.__cause__ or err.__context__, KeyboardInterrupt)
+    """Whether `err` is a Ctrl-C while streaming: KeyboardInterrupt itself, or the
+    exception both SDKs turn it into ("the run is still executing")."""
+    return any(isinstance(e, KeyboardInterrupt) for e in (err, err.__cause__, err.__context__))
 
 
 def stopped_streaming(sub: Submission, name: str, follow: str) -> int:

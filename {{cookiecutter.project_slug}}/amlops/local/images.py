@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+import shlex
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Dict, Iterator, List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.procs import run_tee, telling_line
+from amlops.local.procs import run_tee, telling_line, telling_log_line
 
 
 class DockerUnavailable(Exception):
@@ -70,7 +71,7 @@ def check_engine() -> None:
     """Raise EngineUnavailable unless a Docker daemon answers."""
     result = _docker(["version", "--format", "{{.Server.Version}}"])
     if result.returncode != 0:
-        raise EngineUnavailable(_last_line(result.stderr))
+        raise EngineUnavailable(telling_line(result.stderr, "docker failed"))
 
 
 def image_exists(tag: str) -> bool:
@@ -80,12 +81,7 @@ def image_exists(tag: str) -> bool:
         return True
     if "no such image" in result.stderr.lower():
         return False
-    raise EngineUnavailable(_last_line(result.stderr))
-
-
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else "docker failed"
+    raise EngineUnavailable(telling_line(result.stderr, "docker failed"))
 
 
 def base_images(dockerfile: str, build_args: List[str]) -> List[str]:
@@ -127,8 +123,14 @@ def pull_missing(images: List[str], log: Path, echo: bool = True) -> None:
         if echo:
             say(f"pulling base image {image} (log: {log})")
         if run_tee(["docker", "pull", image], log, echo=echo) != 0:
-            why = telling_line(log)
+            why = telling_log_line(log)
             raise BaseImageUnavailable(image, why.replace("Error response from daemon: ", ""))
+
+
+def pip_install_layer(packages: List[str]) -> str:
+    """A Dockerfile line that pip-installs `packages`, each quoted so that a pin like
+    `papermill>=2.5` reaches pip instead of being a shell redirection."""
+    return f"RUN python -m pip install --no-cache-dir {shlex.join(packages)}"
 
 
 def build_image(
@@ -145,6 +147,6 @@ def build_image(
     code = run_tee(argv, log, echo=echo)
     if code != 0:
         raise UserError(
-            f"docker build of {context} failed (exit {code}): {telling_line(log)}; log: {log}",
+            f"docker build of {context} failed (exit {code}): {telling_log_line(log)}; log: {log}",
             code,
         )

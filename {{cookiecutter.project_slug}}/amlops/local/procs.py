@@ -95,10 +95,14 @@ def run_tee(
             proc.stdout.close()
 
 
-def telling_line(log_path: Path) -> str:
-    """The line of a failed tool's log that says most: its last `ERROR:` line (pip's
+def telling_line(text: str, default: str = "no output") -> str:
+    """The line of a failed tool's output that says most: its last `ERROR:` line (pip's
     "No matching distribution found for ..."), else its last line."""
-    text = strip_ansi(log_path.read_text(encoding="utf-8", errors="replace"))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
-    return (errors or lines or ["no output"])[-1]
+    return (errors or lines or [default])[-1]
+
+
+def telling_log_line(log_path: Path) -> str:
+    """telling_line() of a log file."""
+    return telling_line(log_path.read_text(encoding="utf-8", errors="replace"))

@@ -19,12 +19,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
-from amlops.local.runs import PIPELINE_FILE, read_record
+from amlops.local.runs import PIPELINE_FILE, RUN_ID, read_record
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
-
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
 @dataclass
@@ -131,9 +129,9 @@ def stale_venvs(project: Project) -> List[Path]:
     if project.settings.get("VENV_DIR"):
         return []
     root = project.runs / ".venvs"
-    current = {VenvRuntime(project, e).path.name for e in project.experiments()}
     if not root.is_dir():
         return []
+    current = {VenvRuntime(project, e).path.name for e in project.experiments()}
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current)
 
 

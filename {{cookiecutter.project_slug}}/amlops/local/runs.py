@@ -1,6 +1,7 @@
 """Run folders: one new folder per run, never reused, kept on failure."""
 
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from amlops.jsonfile import write_json
 
 RUN_FILE = "run.json"
 PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # the names unique_folder() makes
 
 
 def new_run_dir(runs_root: Path, experiment: str) -> Path:
@@ -18,7 +20,8 @@ def new_run_dir(runs_root: Path, experiment: str) -> Path:
 
 
 def unique_folder(parent: Path) -> Path:
-    """Create and return `parent/<timestamp>-<random>/`; names sort by start second."""
+    """Create and return `parent/<timestamp>-<random>/` (a RUN_ID); names sort by start
+    second."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
         folder = parent / f"{stamp}-{secrets.token_hex(3)}"

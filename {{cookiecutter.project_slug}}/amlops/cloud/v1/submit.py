@@ -51,9 +51,7 @@ def _submitted(project: Project, sub: Submission, run: Any, req: Request) -> int
     with v1_errors(f"make {req.target} STREAM=1"):
         try:
             run.wait_for_completion(show_output=True)
-        except KeyboardInterrupt:
-            return stopped_streaming(sub, run.id, url or "Azure ML studio")
-        except Exception as err:  # the SDK raises on a failed run
+        except BaseException as err:  # the SDK raises on a failed run
             if stream_interrupted(err):
                 return stopped_streaming(sub, run.id, url or "Azure ML studio")
             if type(err).__name__ != "ActivityFailedException":

@@ -14,6 +14,7 @@ from amlops.local.images import (
     context_hash,
     image_exists,
     image_name,
+    pip_install_layer,
     pull_missing,
 )
 from amlops.local.procs import run_tee
@@ -85,7 +86,7 @@ class DockerRuntime:
         context = self.project.runs / ".builds" / suffix
         context.mkdir(parents=True, exist_ok=True)
         dockerfile = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
-        dockerfile += f"RUN python -m pip install --no-cache-dir {' '.join(packages)}\n"
+        dockerfile += pip_install_layer(packages) + "\n"
         (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
         log = context.parent / f"{tag.replace(':', '-')}.log"
         build_image(tag, context, [f"BASE_IMAGE={self.tag}"], self.build_extra, log)

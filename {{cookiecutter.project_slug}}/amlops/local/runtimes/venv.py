@@ -14,7 +14,7 @@ from typing import Dict, List
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
-from amlops.local.procs import run_tee, telling_line
+from amlops.local.procs import run_tee, telling_log_line
 from amlops.local.resolve import ResolvedJob
 from amlops.project import Project
 
@@ -88,7 +88,7 @@ class VenvRuntime:
                 if code:
                     shutil.rmtree(self.path, ignore_errors=True)
                     raise UserError(
-                        f"venv runtime: {shown} failed (exit {code}): {telling_line(log)};"
+                        f"venv runtime: {shown} failed (exit {code}): {telling_log_line(log)};"
                         f" log: {self.project.relative(log)}"
                     )
         (self.path / READY).write_text("ok\n", encoding="utf-8")
