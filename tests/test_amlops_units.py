@@ -43,14 +43,37 @@ def test_env_file_parsing_and_layering(tmp_path):
         read_env_file(tmp_path / "bad.env")
 
 
-def test_amlignore_rules():
+def test_amlignore_rules_are_gitignore_rules_like_the_sdks():
     rules = IgnoreRules(["tests/", "*.log", "!keep.log", "exp/secret.txt"])
-    assert rules.ignored("exp/tests", is_dir=True)
+    assert rules.ignored("exp/tests/test_x.py", is_dir=False)
     assert not rules.ignored("exp/tests", is_dir=False)
     assert rules.ignored("exp/run.log", is_dir=False)
     assert not rules.ignored("exp/keep.log", is_dir=False)
     assert rules.ignored("exp/secret.txt", is_dir=False)
-    assert rules.ignored("common/__pycache__", is_dir=True)
+    assert rules.ignored("common/__pycache__/x.pyc", is_dir=False)
+    # a `!pattern` may re-include a file inside an ignored folder (the SDK checks each
+    # file), so folders are only pruned when there is no negation
+    assert not rules.ignored("exp/tests", is_dir=True)
+    assert IgnoreRules(["tests/"]).ignored("exp/tests", is_dir=True)
+    anchored = IgnoreRules(["train/*.csv", "/local.py"])
+    assert anchored.ignored("train/a.csv", is_dir=False)
+    assert not anchored.ignored("train/assets/lookup.csv", is_dir=False)
+    assert anchored.ignored("local.py", is_dir=False)
+    assert not anchored.ignored("train/local.py", is_dir=False)
+
+
+def test_code_root_ignore_file_is_amlignore_else_gitignore(tmp_path):
+    project_ignore = tmp_path / "project.amlignore"
+    project_ignore.write_text("*.tmp\n")
+    root = tmp_path / "code"
+    root.mkdir()
+    (root / ".gitignore").write_text(".venv/\n*.ckpt\n")
+    rules = IgnoreRules.for_snapshot(project_ignore, root)
+    assert rules.ignored("a.tmp", False) and rules.ignored("model.ckpt", False)
+    assert rules.ignored(".venv", True)
+    (root / ".amlignore").write_text("*.bin\n")
+    rules = IgnoreRules.for_snapshot(project_ignore, root)
+    assert rules.ignored("x.bin", False) and not rules.ignored("model.ckpt", False)
 
 
 def make_project(tmp_path, job_text):
@@ -62,6 +85,7 @@ def make_project(tmp_path, job_text):
 
 
 JOB = """
+environment: {image: python:3.11-slim}
 command: >-
   python -m exp.main --a ${{inputs.a}} --b ${{inputs.b}} --c ${{inputs.c}}
   --f ${{inputs.f}} --n ${{inputs.n}} --flag ${{inputs.flag}} --out ${{outputs.out}}
@@ -98,16 +122,37 @@ def test_input_resolution_order_and_substitution(tmp_path):
     assert host.outputs["out"].host == tmp_path / "out" / "out"
 
 
+ENV = "environment: {image: python:3.11-slim}\n"
+
+
 @pytest.mark.parametrize(
     "text,message",
     [
         ("command: x\ntype: pipeline\n", "job.yaml:2: type must be 'command'"),
         ("inputs: {}\n", "'command' must be a non-empty string"),
-        ("command: x ${{outputs.o}}\n", "outputs declares no 'o'"),
-        ("command: x ${{parent.inputs.a}}\n", "only ${{inputs.<name>}}"),
+        ("command: x ${{outputs.o}}\n" + ENV, "outputs declares no 'o'"),
+        ("command: x ${{parent.inputs.a}}\n" + ENV, "only ${{inputs.<name>}}"),
         ("command: x\ninputs:\n  a: {type: table}\n", "job.yaml:3: input 'a': unknown type"),
         ("command: x\ninputs: [a]\n", "job.yaml:2: 'inputs' must be a mapping"),
         ("- a\n", "expected a mapping"),
+        ("command: x\n", "job.yaml:1: environment: is required"),
+        ("command: x\nenvironment: {image: a, build: {path: .}}\n", "not both"),
+        ("command: x\nenvironment: 'azureml:'\n", "is not a form Azure ML accepts"),
+        (
+            "command: x\nenvironment: {build: {path: nowhere}}\n",
+            "build path 'nowhere' does not exist",
+        ),
+        (
+            "command: x\nenvironment: {image: a, conda_file: c.yml}\n",
+            "conda_file 'c.yml' does not exist",
+        ),
+        (
+            "command: x\ninputs:\n  a: {type: uri_folder, mode: rw_mount}\n" + ENV,
+            "unknown mode 'rw_mount'",
+        ),
+        ("command: x\ndistribution: {type: horovod}\n" + ENV, "use pytorch, mpi or tensorflow"),
+        ("command: x\ntype: sweep\n", "sweep jobs are not supported"),
+        ("command: python -m a-b.main\n" + ENV, "python -m a-b.main cannot work"),
     ],
 )
 def test_job_checks_name_file_and_line(tmp_path, text, message):
@@ -119,7 +164,7 @@ def test_job_checks_name_file_and_line(tmp_path, text, message):
 
 def test_uri_file_folder_must_hold_one_file(tmp_path):
     project, job_file = make_project(
-        tmp_path, "command: x ${{inputs.f}}\ninputs:\n  f: {type: uri_file}\n"
+        tmp_path, "command: x ${{inputs.f}}\ninputs:\n  f: {type: uri_file}\n" + ENV
     )
     (tmp_path / "data/f").mkdir(parents=True)
     spec = load_job(job_file, "job.yaml")
@@ -146,7 +191,11 @@ def test_jupyter_session_uses_a_derived_image_and_the_run_mounts(tmp_path, monke
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
     data = str(Path(project.root) / "data" / "wine")
     assert f"type=bind,source={data},target=/mnt/inputs/data,readonly" in mounts
-    assert any(m.endswith("target=/mnt/outputs/model") for m in mounts)
+    outputs = str(Path(project.root) / ".runs")
+    assert any(
+        m.startswith(f"type=bind,source={outputs}") and m.endswith("target=/mnt/outputs")
+        for m in mounts
+    )
     assert "--ServerApp.root_dir=/mnt/code" in argv
 
 

@@ -24,7 +24,7 @@ def fake_docker(folder):
 
 CASES = {
     "missing EXP": ({}, None, {}, "EXP is required"),
-    "bad EXP": ({"EXP": "My-Exp"}, None, {}, "invalid EXP 'My-Exp'"),
+    "bad EXP": ({"EXP": "../etc"}, None, {}, "invalid EXP '../etc'"),
     "unknown experiment": ({"EXP": "nope"}, None, {}, "unknown experiment 'nope'"),
     "yaml syntax": (
         {"EXP": "train"},

@@ -106,7 +106,7 @@ def test_publish_registers_components_deploys_and_schedules(project, tmp_path):
     assert job.component_id.endswith(
         f"/components/azure_ml_project_training/versions/{pipeline_version}"
     )
-    assert job.settings["default_compute"].endswith("/computes/cpu-cluster")
+    assert "default_compute" not in job.settings  # the nodes keep their jobs' compute
 
     scoring = f"https://{ENDPOINT}.westeurope.inference.ml.azure.com/jobs"
     assert result.stdout.strip() == scoring

@@ -112,7 +112,9 @@ def test_pipeline_puts_one_component_per_step_with_bindings_kept(project, tmp_pa
     job = JobBase(rec.job_body()).properties
     assert type(job).__name__ == "PipelineJob"
     assert job.settings["continue_on_step_failure"] is True
-    assert job.settings["default_compute"].endswith("/computes/cpu-cluster")
+    # no default compute is set anywhere: each node keeps its job file's compute
+    assert "default_compute" not in job.settings
+    assert job.jobs["train"]["computeId"].endswith("cpu-cluster")
     assert job.experiment_name == "azure-ml-project-training"
     assert job.inputs["raw_data"].uri.startswith("azureml://datastores/workspaceblobstore/")
     prepare, train = job.jobs["prepare"], job.jobs["train"]

@@ -46,7 +46,7 @@ def test_nested_sdk_messages_become_one_line_per_problem_with_the_line(tmp_path)
     assert sdk_problems("plain\nfailure", "f.yaml") == ["f.yaml: plain failure"]
 
 
-def test_compute_comes_from_compute_then_job_yaml_then_config(baked, monkeypatch):
+def test_compute_comes_from_compute_then_job_file_then_config_else_serverless(baked, monkeypatch):
     spec = load_job(baked.path / "src/train/job.yaml")
     monkeypatch.delenv("COMPUTE", raising=False)
     assert job_compute(Project(baked.path), spec) == "azureml:cpu-cluster"
@@ -57,8 +57,7 @@ def test_compute_comes_from_compute_then_job_yaml_then_config(baked, monkeypatch
     assert job_compute(Project(baked.path), spec) == "azureml:gpu"
     monkeypatch.delenv("COMPUTE")
     monkeypatch.setenv("AML_COMPUTE", "")
-    with pytest.raises(UserError, match="no compute"):
-        job_compute(Project(baked.path), spec)
+    assert job_compute(Project(baked.path), spec) is None  # serverless
 
 
 def test_two_pipeline_outputs_cannot_take_the_same_step_output(baked, tmp_path):

@@ -29,13 +29,15 @@ def test_every_problem_is_listed_with_file_and_line(baked, tmp_path):
     assert "Traceback" not in result.stderr
     lines = error_lines(result.stderr)
     assert lines[-1] == "error: validate: 3 problem(s)"
-    broken, sdk, pipeline = lines[:3]
+    broken, ours, pipeline = lines[:3]
     assert broken.startswith("error: src/broken/job.yaml:10: command uses ${{inputs.n_trees}}")
     last = len((baked.path / "src/prepare/job.yaml").read_text().splitlines())
-    assert sdk == (
-        f"error: src/prepare/job.yaml:{last}: resources.instance_count: Not a valid integer."
+    assert ours == (
+        f"error: src/prepare/job.yaml:{last}: resources.instance_count must be a whole number"
+        " >= 1, got 'many'"
     )
-    assert pipeline.startswith("error: pipelines/training.yaml:26: step 'train' input 'data'")
+    # the pipeline names the step whose job file is broken (its binding problem comes next)
+    assert pipeline.startswith("error: pipelines/training.yaml:19: step 'prepare': src/prepare/")
     assert "ok src/train/job.yaml" in result.stderr
 
 

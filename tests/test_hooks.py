@@ -44,7 +44,10 @@ def test_good_azure_answers_are_accepted(tmp_path):
     config = (project / "config.env").read_text()
     assert "AZURE_SUBSCRIPTION_ID=0b2e4c8a-1234-4cde-9abc-0123456789ab\n" in config
     assert "AZURE_RESOURCE_GROUP=rg-ml_(prod).eu\n" in config
-    assert "AML_COMPUTE=gpu-a100\n" in config
+    # the answer names the compute of the sample job files and of make new-exp's;
+    # no project-wide compute is set, so a job without one stays serverless
+    assert "EXPERIMENT_COMPUTE=gpu-a100\n" in config and "AML_COMPUTE=\n" in config
+    assert "compute: azureml:gpu-a100\n" in (project / "src/train/job.yaml").read_text()
 
 
 HOSTILE = [

@@ -213,10 +213,11 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         return run_notebooks(project, experiment, args.runtime)
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
+        from amlops.jobspec import load_experiment
         from amlops.local.images import engine_required
         from amlops.local.runtimes.docker import DockerRuntime
 
-        runtime = DockerRuntime(project, args.exp)
+        runtime = DockerRuntime(project, load_experiment(project, args.exp))
         with engine_required("build-exp"):
             built = runtime.prepare()
         print(f"amlops: image {runtime.tag} {'built' if built else 'up to date'}")
@@ -234,7 +235,7 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
 
 def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
     """INPUTS from the settings, then --input flags (later ones win)."""
-    from amlops.local.resolve import split_overrides
+    from amlops.inputs import split_overrides
 
     flags = args.input if args.input is not None else []
     return split_overrides(project.settings.get("INPUTS")) + flags

@@ -1,7 +1,10 @@
-"""A job.yaml (Azure ML v2 command job) read and checked for what runs need.
+"""An Azure ML v2 command job file (job.yaml / job.yml), read and checked for what runs need.
 
-These checks are our own and offline; they catch what the SDK's own
-validation misses (a `${{inputs.x}}` naming an undeclared input)."""
+The one reader of the command-job schema
+(https://azuremlschemas.azureedge.net/latest/commandJob.schema.json): local
+runs, `make validate` and submission all take a JobSpec from here. The checks
+are our own and offline; they catch what the SDK's validation misses (a
+`${{inputs.x}}` naming an undeclared input outside `$[[...]]`)."""
 
 import difflib
 import re
@@ -9,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 
+from amlops.environment import EnvironmentSpec, parse_environment
 from amlops.errors import UserError
+from amlops.expressions import REFERENCE, expressions, optional_parts, required_part
 from amlops.project import Project
-from amlops.yamlfile import line_of, load_yaml
+from amlops.yamlfile import line_of, load_yaml, plain
 
 PATH_TYPES = {
     "uri_folder",
@@ -22,6 +27,12 @@ PATH_TYPES = {
     "triton_model",
 }
 LITERAL_TYPES = {"string", "integer", "number", "boolean"}
+# Data modes (https://learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2;
+# the SDK refuses rw_mount for an input and takes `mount` for rw_mount on an output):
+# a downloaded input is the job's own writable copy; the other input modes are read-only.
+INPUT_MODES = {"ro_mount", "download", "direct", "eval_mount", "eval_download"}
+COPIED_INPUT_MODES = {"download", "eval_download"}
+OUTPUT_MODES = {"rw_mount", "mount", "upload", "direct"}
 # Fields every Azure ML job file (command or pipeline) may have.
 COMMON_JOB_FIELDS = {
     "$schema",
@@ -49,9 +60,17 @@ JOB_FIELDS = COMMON_JOB_FIELDS | {
     "queue_settings",
     "parent_job_name",
 }
+DISTRIBUTION_FIELDS = {
+    "pytorch": {"type", "process_count_per_instance"},
+    "mpi": {"type", "process_count_per_instance"},
+    "tensorflow": {"type", "worker_count", "parameter_server_count"},
+}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-REFERENCE = re.compile(r"(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)")
+# Azure ML's rule for experiment (and job) names, as the service states it: 1-256
+# letters, digits, `-` and `_`, starting with a letter or digit.
+AZURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}")
+# `python [options] -m <module>` (any python executable) in a command.
+PYTHON_MODULE = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?python[0-9.]*(?:\s+-[A-Za-z]+)*\s+-m\s+(\S+)")
 
 
 @dataclass
@@ -64,41 +83,77 @@ class InputSpec:
     path: Optional[str] = None
     mode: str = ""
     line: int = 0
+    optional: bool = False
+    raw: Any = None
 
     @property
     def is_path(self) -> bool:
         return self.type in PATH_TYPES
 
+    @property
+    def has_value(self) -> bool:
+        """Whether the file gives it a value or path (an unset optional input has none)."""
+        return (self.path if self.is_path else self.value) is not None
+
 
 @dataclass
 class OutputSpec:
-    """One declared output."""
+    """One declared output, with every field the file gives (path, name, version...)."""
 
     name: str
     type: str = "uri_folder"
     mode: str = ""
     line: int = 0
+    raw: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Distribution:
+    """`distribution:` of a job: how many processes Azure ML starts per instance."""
+
+    type: str
+    process_count_per_instance: int = 1
+    worker_count: int = 1
+    parameter_server_count: int = 0
+    line: int = 0
 
 
 @dataclass
 class JobSpec:
-    """The parts of a command job that local and cloud runs share."""
+    """A checked command job file. Paths in it are relative to `file`'s folder."""
 
     file: Path
     shown_as: str
     command: str
+    environment: EnvironmentSpec
+    code: Optional[str] = None
     inputs: Dict[str, InputSpec] = field(default_factory=dict)
     outputs: Dict[str, OutputSpec] = field(default_factory=dict)
     environment_variables: Dict[str, str] = field(default_factory=dict)
+    distribution: Optional[Distribution] = None
+    instance_count: int = 1
     raw: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the job file: `code:`, `path:` and environment paths start here."""
+        return self.file.parent
+
+    @property
+    def experiment(self) -> str:
+        """The name of the job file's folder (src/<experiment>/job.yaml)."""
+        return self.file.parent.name
 
     def where(self, line: int) -> str:
         """`file:line` for messages."""
         return f"{self.shown_as}:{line}" if line else self.shown_as
 
     def references(self) -> List[str]:
-        """Every `inputs.x` / `outputs.y` the command refers to, in order."""
-        return [expr for expr in EXPRESSION.findall(self.command)]
+        """Every `${{...}}` expression in the command, in order."""
+        return expressions(self.command)
+
+    def field_line(self, key: str) -> int:
+        return line_of(self.raw, key)
 
 
 def fail_at(spec_file: str, line: int, message: str) -> UserError:
@@ -116,65 +171,153 @@ def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schem
             raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
 
 
-def _check_fields(raw: Dict[str, Any], shown: str) -> None:
-    check_known_fields(raw, JOB_FIELDS, shown, "commandJob schema")
-    if raw.get("type", "command") != "command":
-        raise fail_at(shown, line_of(raw, "type"), f"type must be 'command', got {raw['type']!r}")
+def _check_type(raw: Dict[str, Any], shown: str) -> None:
+    kind = raw.get("type", "command")
+    if kind == "command":
+        return
+    line = line_of(raw, "type")
+    if kind == "sweep":
+        raise fail_at(
+            shown,
+            line,
+            "type: sweep: sweep jobs are not supported by this project's targets yet;"
+            " submit it yourself with az ml job create -f <file>",
+        )
+    raise fail_at(shown, line, f"type must be 'command' for a job file here, got {kind!r}")
+
+
+def _check_command(raw: Dict[str, Any], shown: str) -> str:
     command = raw.get("command")
     if not isinstance(command, str) or not command.strip():
         raise fail_at(shown, line_of(raw, "command"), "'command' must be a non-empty string")
+    for module in PYTHON_MODULE.findall(required_part(command)):
+        bad = [part for part in module.split(".") if not IDENTIFIER.fullmatch(part)]
+        if bad and "${{" not in module:
+            raise fail_at(
+                shown,
+                line_of(raw, "command"),
+                f"python -m {module} cannot work: {bad[0]!r} is not a Python module name"
+                " (letters, digits, _); run the script by path instead"
+                f" (python {module.replace('.', '/')}.py) or rename the folder",
+            )
+    return command.strip()
+
+
+def check_names(raw: Dict[str, Any], shown: str) -> None:
+    """`name` and `experiment_name` follow Azure ML's naming rule (AZURE_NAME)."""
+    for key in ("name", "experiment_name"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not AZURE_NAME.fullmatch(value):
+            raise fail_at(
+                shown,
+                line_of(raw, key),
+                f"{key} {value!r}: Azure ML allows letters, digits, '-' and '_',"
+                " starting with a letter or digit, at most 256 characters",
+            )
 
 
 def parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
-    """One `inputs:` entry of a job or pipeline file."""
+    """One `inputs:` entry of a job, component or pipeline file."""
     if not IDENTIFIER.fullmatch(str(name)):
         raise fail_at(shown, line, f"input name {name!r} must be letters, digits or _")
     if not isinstance(value, dict):
         kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
-        return InputSpec(name, kind, value=value, line=line)
+        return InputSpec(name, kind, value=value, line=line, raw=value)
     kind = str(value.get("type", "uri_folder"))
+    optional = bool(value.get("optional", False))
     if kind in LITERAL_TYPES:
         literal = value.get("value", value.get("default"))
-        return InputSpec(name, kind, value=literal, line=line)
+        return InputSpec(name, kind, value=literal, line=line, optional=optional, raw=value)
     if kind not in PATH_TYPES:
         allowed = ", ".join(sorted(PATH_TYPES | LITERAL_TYPES))
         raise fail_at(shown, line, f"input {name!r}: unknown type {kind!r} (use {allowed})")
+    mode = str(value.get("mode", "") or "")
+    if mode and mode not in INPUT_MODES:
+        modes = ", ".join(sorted(INPUT_MODES))
+        raise fail_at(shown, line, f"input {name!r}: unknown mode {mode!r} (use {modes})")
     path = value.get("path")
     return InputSpec(
         name,
         kind,
         path=None if path is None else str(path),
-        mode=str(value.get("mode", "")),
+        mode=mode,
         line=line,
+        optional=optional,
+        raw=value,
     )
 
 
-def _parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
+def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
+    """One `outputs:` entry; every field is kept for submission."""
     if not IDENTIFIER.fullmatch(str(name)):
         raise fail_at(shown, line, f"output name {name!r} must be letters, digits or _")
     value = value or {}
     if not isinstance(value, dict):
-        raise fail_at(shown, line, f"output {name!r} must be a mapping (type, mode)")
+        raise fail_at(shown, line, f"output {name!r} must be a mapping (type, mode, path)")
     kind = str(value.get("type", "uri_folder"))
     if kind not in PATH_TYPES:
         raise fail_at(shown, line, f"output {name!r}: unknown type {kind!r}")
-    return OutputSpec(name, kind, mode=str(value.get("mode", "")), line=line)
+    mode = str(value.get("mode", "") or "")
+    if mode and mode not in OUTPUT_MODES:
+        modes = ", ".join(sorted(OUTPUT_MODES))
+        raise fail_at(shown, line, f"output {name!r}: unknown mode {mode!r} (use {modes})")
+    return OutputSpec(name, kind, mode=mode, line=line, raw=plain(value))
 
 
 def section(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
     """`raw[key]` as a mapping (empty when absent)."""
-    section = raw.get(key) or {}
-    if not isinstance(section, dict):
+    found = raw.get(key) or {}
+    if not isinstance(found, dict):
         raise fail_at(shown, line_of(raw, key), f"'{key}' must be a mapping")
-    return section
+    return found
+
+
+def _positive(
+    raw: Dict[str, Any], key: str, shown: str, default: int, minimum: int = 1, within: str = ""
+) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise fail_at(
+            shown,
+            line_of(raw, key),
+            f"{within}{key} must be a whole number >= {minimum}, got {value!r}",
+        )
+    return value
+
+
+def parse_distribution(raw: Dict[str, Any], shown: str) -> Optional[Distribution]:
+    """`distribution:` (pytorch, mpi or tensorflow), or None."""
+    if "distribution" not in raw:
+        return None
+    dist = section(raw, "distribution", shown)
+    line = line_of(raw, "distribution")
+    kind = str(dist.get("type", ""))
+    if kind not in DISTRIBUTION_FIELDS:
+        raise fail_at(shown, line, f"distribution type {kind!r}: use pytorch, mpi or tensorflow")
+    check_known_fields(dist, DISTRIBUTION_FIELDS[kind], shown, f"{kind} distribution")
+    return Distribution(
+        type=kind,
+        process_count_per_instance=_positive(
+            dist, "process_count_per_instance", shown, 1, within="distribution."
+        ),
+        worker_count=_positive(dist, "worker_count", shown, 1, within="distribution."),
+        parameter_server_count=_positive(
+            dist, "parameter_server_count", shown, 0, minimum=0, within="distribution."
+        ),
+        line=line,
+    )
 
 
 def check_references(spec: JobSpec) -> None:
-    """Every `${{...}}` in the command names a declared input or output."""
+    """Every `${{...}}` outside `$[[...]]` names a declared input or output; inside
+    `$[[...]]` an undeclared input is allowed (the segment is dropped)."""
     line = line_of(spec.raw, "command")
+    optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
     for expression in spec.references():
         match = REFERENCE.fullmatch(expression)
-        if not match:
+        if not match or match.group(1) == "search_space":
             raise fail_at(
                 spec.shown_as,
                 line,
@@ -183,7 +326,7 @@ def check_references(spec: JobSpec) -> None:
             )
         kind, name = match.groups()
         declared = spec.inputs if kind == "inputs" else spec.outputs
-        if name not in declared:
+        if name not in declared and expression not in optional:
             names = ", ".join(sorted(declared)) or "none"
             raise fail_at(
                 spec.shown_as,
@@ -191,30 +334,57 @@ def check_references(spec: JobSpec) -> None:
                 f"command uses ${{{{{kind}.{name}}}}} but {kind} declares no"
                 f" {name!r} (declared: {names}); add it under {kind}:",
             )
+    for expression in expressions(required_part(spec.command)):
+        kind, _, name = expression.partition(".")
+        item = spec.inputs.get(name) if kind == "inputs" else None
+        if item is not None and item.optional and not item.has_value:
+            raise fail_at(
+                spec.shown_as,
+                line,
+                f"command uses optional input {name!r} outside $[[...]]: wrap it,"
+                f" e.g. $[[--{name} ${{{{inputs.{name}}}}}]], or give it a value",
+            )
 
 
 def load_job(path: Path, shown_as: str = "") -> JobSpec:
-    """Read and check one job.yaml."""
+    """Read and check one command job file; UserError (file:line: ...) on a problem."""
     shown = shown_as or str(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
         raise fail_at(shown, 1, "expected a mapping of command job fields")
-    _check_fields(raw, shown)
+    _check_type(raw, shown)
+    check_known_fields(raw, JOB_FIELDS, shown, "commandJob schema")
+    command = _check_command(raw, shown)
+    check_names(raw, shown)
     inputs_raw = section(raw, "inputs", shown)
     outputs_raw = section(raw, "outputs", shown)
     env_raw = section(raw, "environment_variables", shown)
+    resources = section(raw, "resources", shown)
+    code = raw.get("code")
+    if code is not None and (not isinstance(code, str) or not code.strip()):
+        raise fail_at(shown, line_of(raw, "code"), "code: must be a path (e.g. code: .)")
+    inputs = {
+        str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
+    }
+    outputs = {
+        str(n): parse_output(n, v, line_of(outputs_raw, n), shown) for n, v in outputs_raw.items()
+    }
+    distribution = parse_distribution(raw, shown)
+    instance_count = _positive(resources, "instance_count", shown, 1, within="resources.")
+    environment = parse_environment(
+        raw.get("environment"), path, f"{shown}:{line_of(raw, 'environment') or 1}"
+    )
     spec = JobSpec(
         file=path,
         shown_as=shown,
-        command=raw["command"].strip(),
-        inputs={
-            str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
-        },
-        outputs={
-            str(n): _parse_output(n, v, line_of(outputs_raw, n), shown)
-            for n, v in outputs_raw.items()
-        },
+        command=command,
+        environment=environment,
+        code=code,
+        inputs=inputs,
+        outputs=outputs,
         environment_variables={str(k): str(v) for k, v in env_raw.items()},
+        distribution=distribution,
+        instance_count=instance_count,
         raw=raw,
     )
     check_references(spec)
@@ -222,6 +392,6 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
 
 
 def load_experiment(project: Project, experiment: str) -> JobSpec:
-    """The checked job.yaml of src/<experiment>."""
-    folder = project.experiment_dir(experiment)
-    return load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")
+    """The checked job file of src/<experiment>."""
+    path = project.job_file(experiment)
+    return load_job(path, project.relative(path))

@@ -12,7 +12,7 @@ from typing import List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.names import check_experiment_name
+from amlops.names import check_package_name
 from amlops.settings import Settings
 
 TEMPLATE = Path("templates") / "experiment"
@@ -29,7 +29,7 @@ def kinds(root: Path) -> List[str]:
 
 def create_experiment(root: Path, name: str, quiet: bool = False, kind: str = BASE_KIND) -> Path:
     """Render the experiment sub-template as src/<name>; refuse an existing name."""
-    check_experiment_name(name)
+    check_package_name(name)
     target = root / "src" / name
     if target.exists():
         raise UserError(f"src/{name} already exists; pick another EXP or remove it first")
@@ -46,7 +46,7 @@ def create_experiment(root: Path, name: str, quiet: bool = False, kind: str = BA
         extra_context={
             "exp_name": name,
             "project_slug": settings.get("PROJECT_SLUG", root.name),
-            "compute": settings.get("AML_COMPUTE", "cpu-cluster"),
+            "compute": settings.get("EXPERIMENT_COMPUTE"),
         },
     )
     # Render into a scratch folder beside src/<name>, then move it in one step:

@@ -6,8 +6,18 @@ from pathlib import Path
 from typing import List, Optional
 
 from amlops.errors import UserError
-from amlops.names import PIPELINE_NAME, check_experiment_name
+from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
 from amlops.settings import Settings
+
+JOB_FILES = ("job.yaml", "job.yml")
+
+
+def job_file_in(folder: Path) -> Optional[Path]:
+    """The job file of a folder: job.yaml, else job.yml, else None."""
+    for name in JOB_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,33 @@ class Project:
     def slug(self) -> str:
         return self.settings.get("PROJECT_SLUG", self.root.name.lower())
 
+    def experiment_folders(self) -> List[Path]:
+        """Every folder under src/ with a job file, whether or not its name is valid."""
+        if not self.src.is_dir():
+            return []
+        return sorted(p for p in self.src.iterdir() if p.is_dir() and job_file_in(p))
+
     def experiments(self) -> List[str]:
-        """Names of the folders under src/ that hold a job.yaml."""
-        return sorted(p.parent.name for p in self.src.glob("*/job.yaml"))
+        """The experiments: exactly the names EXP accepts (src/<name>/job.yaml or job.yml)."""
+        return [p.name for p in self.experiment_folders() if not experiment_name_problem(p.name)]
 
     def experiment_dir(self, name: str) -> Path:
         """src/<name>, checked to be a valid, existing experiment."""
         check_experiment_name(name)
         folder = self.src / name
-        if not (folder / "job.yaml").is_file():
+        if job_file_in(folder) is None:
             known = ", ".join(self.experiments()) or "none yet"
             raise UserError(
-                f"unknown experiment {name!r}: no src/{name}/job.yaml"
+                f"unknown experiment {name!r}: no src/{name}/job.yaml or job.yml"
                 f" (experiments: {known}; create one with make new-exp EXP={name})"
             )
         return folder
+
+    def job_file(self, name: str) -> Path:
+        """src/<name>/job.yaml (or job.yml) of a valid, existing experiment."""
+        found = job_file_in(self.experiment_dir(name))
+        assert found is not None  # experiment_dir() checked it
+        return found
 
     @property
     def pipelines_dir(self) -> Path:

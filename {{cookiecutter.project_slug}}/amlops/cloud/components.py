@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
@@ -66,7 +66,7 @@ def command_component(
     project: Project, spec: JobSpec, experiment: str, sub: Submission
 ) -> Registered:
     """job.yaml as a command component; its version is its content address."""
-    body = native._body(spec, experiment, sub)  # noqa: SLF001 - shared with jobs
+    body = native.job_body(spec, sub)
     document: Dict[str, Any] = {
         "$schema": native.SCHEMA.format("commandComponent"),
         "type": "command",
@@ -78,14 +78,27 @@ def command_component(
     document.update({key: body[key] for key in COMPONENT_FIELDS if key in body})
     document["inputs"] = {name: input_port(item) for name, item in spec.inputs.items()}
     document["outputs"] = {name: {"type": item.type} for name, item in spec.outputs.items()}
-    content = content_digest(
-        document,
-        fingerprint(sub.folder / "code" / experiment),
-        fingerprint(sub.folder / "environments" / experiment),
-    )
+    content = content_digest(document, *_uploaded_digests(sub, body))
     document["version"] = content[:12]
     document["tags"] = {CONTENT_TAG: content, "experiment": experiment}
     return Registered(document, f"component_{experiment}.yaml", content)
+
+
+def _uploaded_digests(sub: Submission, body: Dict[str, Any]) -> List[str]:
+    """Digests of the local folders a component uploads (its code, its environment's)."""
+    folders = []
+    if isinstance(body.get("code"), str) and (sub.folder / body["code"]).is_dir():
+        folders.append(sub.folder / body["code"])
+    environment = body.get("environment")
+    if isinstance(environment, str) and environment.startswith("file:"):
+        folders.append((sub.folder / environment[len("file:") :]).parent)
+    elif isinstance(environment, dict):
+        build = environment.get("build") or {}
+        if isinstance(build, dict) and build.get("path"):
+            folders.append(sub.folder / build["path"])
+        if isinstance(environment.get("conda_file"), str):
+            folders.append(sub.folder / environment["conda_file"])
+    return [fingerprint(folder) for folder in folders]
 
 
 @dataclass

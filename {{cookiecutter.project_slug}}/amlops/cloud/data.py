@@ -24,8 +24,8 @@ from amlops.cloud.sdk import azure_errors, require_sdk
 from amlops.cloud.workspace import connect, credential
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.inputs import asset_name
 from amlops.jobspec import load_experiment
-from amlops.local.resolve import asset_name
 from amlops.project import Project
 
 DATASTORE_PATH = re.compile(r"azureml://(?:.*/)?datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")

@@ -1,41 +1,37 @@
-"""Our job.yaml and pipeline files as native Azure ML v2 jobs (plain dicts, written as YAML).
+"""Job and pipeline files as the native Azure ML v2 jobs that are sent (plain dicts,
+written as YAML by submission.py).
 
-- a command job: job.yaml with code = the staged snapshot, environment = the
-  copied build context, compute resolved, local input paths made relative to
-  the submission folder;
-- a pipeline job: each step an inline command node built the same way from its
-  experiment, bindings kept as `${{parent...}}` expressions, pipeline outputs
-  bound from the producing node, `default_compute` and
-  `continue_on_step_failure` always set (so the cloud and `make pipeline-local`
-  agree), reuse left on;
-- a step job: one step as a command job, its upstream inputs given as paths."""
+A command job is sent as its file says, field for field. The documented
+rewrites, and nothing else:
+- `code:` points to the staged snapshot in the submission folder (staging.py);
+- a local build context, conda file or environment file is copied into the
+  submission folder and the path points there (a reference is unchanged);
+- a local input `path:` is made relative to the submission folder (the SDK
+  uploads it); INPUTS=... replaces an input's value or path;
+- added when absent: `$schema`, `experiment_name` (`<project>-<experiment>`);
+  added to `tags`: git_commit, git_dirty, user and the experiment;
+- `compute:` is COMPUTE=... when given (for one call), else the file's, else
+  AML_COMPUTE from config.env when set, else none: serverless compute.
+Pipelines: each step becomes an inline command node built the same way from
+its job file (less the job-only fields `$schema`, `name`, `experiment_name`);
+bindings stay `${{parent...}}` expressions; a node keeps its job's compute
+unless the pipeline step or COMPUTE sets one. A step job: one step as a
+command job, its upstream inputs given as paths."""
 
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
-from amlops.jobspec import JOB_FIELDS, InputSpec, JobSpec, OutputSpec
-from amlops.local.resolve import REMOTE_PREFIXES, locate_input
+from amlops.inputs import REMOTE_PREFIXES, literal_problem, locate_input
+from amlops.jobspec import InputSpec, JobSpec, OutputSpec
 from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
 from amlops.yamlfile import line_of, literal_value, plain
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"
-# job.yaml fields rebuilt here; every other field is passed through unchanged.
-REBUILT = {
-    "$schema",
-    "type",
-    "name",
-    "code",
-    "environment",
-    "compute",
-    "inputs",
-    "outputs",
-    "experiment_name",
-    "tags",
-}
-PASSED_THROUGH = sorted(JOB_FIELDS - REBUILT)
+# Fields of a job file that a pipeline node cannot have.
+JOB_ONLY = ("$schema", "name", "experiment_name", "parent_job_name")
 UpstreamPath = Callable[[str, FromStep], str]
 
 
@@ -44,35 +40,36 @@ def compute_ref(name: str) -> str:
     return name if name.startswith("azureml:") else f"azureml:{name}"
 
 
-def job_compute(project: Project, spec: JobSpec) -> str:
-    """COMPUTE, else job.yaml's compute, else AML_COMPUTE from config.env."""
+def job_compute(project: Project, spec: JobSpec) -> Optional[str]:
+    """COMPUTE, else the job file's compute (as written), else AML_COMPUTE; None means
+    serverless compute."""
     settings = project.settings
-    chosen = settings.get("COMPUTE") or str(spec.raw.get("compute") or "")
-    chosen = chosen or settings.get("AML_COMPUTE")
-    if not chosen:
-        raise UserError(
-            f"{spec.where(0)}: no compute: set compute: in job.yaml, AML_COMPUTE in"
-            " config.env, or COMPUTE=<cluster>"
-        )
-    return compute_ref(chosen)
+    if settings.get("COMPUTE"):
+        return compute_ref(settings.get("COMPUTE"))
+    if spec.raw.get("compute"):
+        return str(spec.raw["compute"])
+    if settings.get("AML_COMPUTE"):
+        return compute_ref(settings.get("AML_COMPUTE"))
+    return None
 
 
-def pipeline_compute(project: Project, spec: PipelineSpec) -> str:
-    """COMPUTE, else the pipeline's settings.default_compute, else AML_COMPUTE."""
+def pipeline_compute(project: Project, spec: PipelineSpec) -> Optional[str]:
+    """COMPUTE, else the pipeline's settings.default_compute, else AML_COMPUTE, else None."""
     settings = project.settings
-    chosen = settings.get("COMPUTE") or spec.default_compute or settings.get("AML_COMPUTE")
-    if not chosen:
-        raise UserError(
-            f"{spec.shown_as}: no compute: set settings.default_compute, AML_COMPUTE in"
-            " config.env, or COMPUTE=<cluster>"
-        )
-    return compute_ref(chosen)
+    if settings.get("COMPUTE"):
+        return compute_ref(settings.get("COMPUTE"))
+    if spec.default_compute:
+        return spec.default_compute
+    if settings.get("AML_COMPUTE"):
+        return compute_ref(settings.get("AML_COMPUTE"))
+    return None
 
 
-def _path_input(item: InputSpec, path: str) -> Dict[str, Any]:
-    entry: Dict[str, Any] = {"type": item.type, "path": path}
-    if item.mode:
-        entry["mode"] = item.mode
+def _with_path(item: InputSpec, path: str) -> Dict[str, Any]:
+    """The input's own mapping (mode, description...) with `path` set."""
+    entry: Dict[str, Any] = plain(item.raw) if isinstance(item.raw, dict) else {}
+    entry.setdefault("type", item.type)
+    entry["path"] = path
     return entry
 
 
@@ -84,56 +81,65 @@ def cloud_input(
     sub: Submission,
     override: Optional[str] = None,
 ) -> Any:
-    """One input as the native YAML gives it: a literal, a remote path, or a local path
-    (checked to exist; the SDK uploads it as an anonymous data asset)."""
+    """One input as sent: the file's entry unchanged, except a local path (checked to
+    exist, made relative to the submission folder) or an INPUTS override."""
     if not item.is_path:
-        if override is not None:
-            return literal_value(override)
-        if item.value is None:
-            raise UserError(
-                f"{where}: input {item.name!r} has no value;"
-                f' set value: or pass INPUTS="{item.name}=<value>"'
-            )
-        return item.value
+        if override is None:
+            if item.value is None and not item.optional:
+                raise UserError(
+                    f"{where}: input {item.name!r} has no value;"
+                    f' set value: or pass INPUTS="{item.name}=<value>"'
+                )
+            return plain(item.raw)
+        value = literal_value(override)
+        problem = literal_problem(item, value)
+        if problem:
+            raise UserError(f"INPUTS {item.name}={override}: {problem} ({where})")
+        if isinstance(item.raw, dict):
+            return {**plain(item.raw), "value": value}
+        return value
     path = override if override is not None else item.path
     if not path:
+        if item.optional:
+            return plain(item.raw)
         raise UserError(
             f"{where}: input {item.name!r} has no path; set path: (a local path or"
             f' azureml:<asset>:<version>) or pass INPUTS="{item.name}=<path>"'
         )
     if path.startswith(REMOTE_PREFIXES):
-        return _path_input(item, path)
+        return plain(item.raw) if override is None else _with_path(item, path)
     local = InputSpec(item.name, item.type, path=path if override is None else None)
     found = locate_input(local, base, where, project, override)
-    return _path_input(item, sub.local_path(found))
+    return _with_path(item, sub.local_path(found))
 
 
 def _outputs(spec: JobSpec, bound: Dict[str, str]) -> Dict[str, Any]:
-    """job.yaml's outputs; those in `bound` become `${{parent.outputs.<name>}}`."""
+    """The file's outputs as written; those in `bound` become `${{parent.outputs.<name>}}`."""
     outputs: Dict[str, Any] = {}
     for name, item in spec.outputs.items():
         if name in bound:
             outputs[name] = "${{parent.outputs.%s}}" % bound[name]
-            continue
-        entry: Dict[str, Any] = {"type": item.type}
-        if item.mode:
-            entry["mode"] = item.mode
-        outputs[name] = entry
+        else:
+            outputs[name] = plain(spec.raw["outputs"][name]) if spec.raw["outputs"][name] else {}
     return outputs
 
 
-def _body(spec: JobSpec, experiment: str, sub: Submission) -> Dict[str, Any]:
-    """The fields of a command job or node that come straight from job.yaml."""
-    body: Dict[str, Any] = {"type": "command"}
-    for key in ("display_name", "description"):
-        if key in spec.raw:
-            body[key] = spec.raw[key]
-    body["code"] = sub.code(experiment)
-    body["command"] = spec.command
-    body["environment"] = sub.environment(experiment, spec)
-    for key in PASSED_THROUGH:
-        if key in spec.raw and key not in body:
-            body[key] = plain(spec.raw[key])
+def job_body(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
+    """Every field of the job file in its order, `code` and `environment` rewritten
+    (see the module docstring); inputs/outputs are filled in by the callers."""
+    body: Dict[str, Any] = {}
+    for key, value in spec.raw.items():
+        if key == "code":
+            code = sub.code(spec)
+            if code is not None:
+                body["code"] = code
+        elif key == "environment":
+            body["environment"] = sub.environment(spec)
+        elif key == "command":
+            body["command"] = spec.command
+        else:
+            body[key] = plain(value)
+    body.setdefault("type", "command")
     return body
 
 
@@ -143,27 +149,36 @@ def _tags(spec_tags: Any, extra: Dict[str, str]) -> Dict[str, str]:
     return tags
 
 
+def _job_inputs(
+    project: Project, spec: JobSpec, sub: Submission, overrides: Dict[str, str]
+) -> Dict[str, Any]:
+    return {
+        name: cloud_input(
+            item, spec.folder, spec.where(item.line), project, sub, overrides.get(name)
+        )
+        for name, item in spec.inputs.items()
+    }
+
+
 def command_job(
     project: Project,
     spec: JobSpec,
-    experiment: str,
     sub: Submission,
     overrides: Dict[str, str],
     tags: Dict[str, str],
 ) -> Dict[str, Any]:
-    """`make job EXP=x`: job.yaml as a native command job."""
+    """`make job EXP=x`: the job file as a native command job."""
     native: Dict[str, Any] = {"$schema": SCHEMA.format("commandJob")}
-    native.update(_body(spec, experiment, sub))
-    native["experiment_name"] = spec.raw.get("experiment_name") or f"{project.slug}-{experiment}"
-    native["compute"] = job_compute(project, spec)
-    native["tags"] = _tags(spec.raw.get("tags"), {**tags, "experiment": experiment})
-    native["inputs"] = {
-        name: cloud_input(
-            item, spec.file.parent, spec.where(item.line), project, sub, overrides.get(name)
-        )
-        for name, item in spec.inputs.items()
-    }
-    native["outputs"] = _outputs(spec, {})
+    native.update(job_body(spec, sub))
+    native.setdefault("experiment_name", f"{project.slug}-{spec.experiment}")
+    compute = job_compute(project, spec)
+    if compute:
+        native["compute"] = compute
+    native["tags"] = _tags(spec.raw.get("tags"), {**tags, "experiment": spec.experiment})
+    if spec.inputs or "inputs" in spec.raw:
+        native["inputs"] = _job_inputs(project, spec, sub, overrides)
+    if spec.outputs or "outputs" in spec.raw:
+        native["outputs"] = _outputs(spec, {})
     return native
 
 
@@ -191,17 +206,28 @@ def _node_input(
     where = f"{spec.shown_as}: step {step.name!r}"
     if source is None:
         where = f"{where}: {step.job.where(item.line)}"
-        return cloud_input(item, step.job.file.parent, where, project, sub)
+        return cloud_input(item, step.job.folder, where, project, sub)
     if isinstance(source, Literal):
         return source.value
     if isinstance(source, FromPath):
-        bound = InputSpec(name, item.type, path=source.path, mode=item.mode)
+        bound = InputSpec(name, item.type, path=source.path, mode=item.mode, raw=item.raw)
         return cloud_input(bound, spec.file.parent, where, project, sub)
     if isinstance(source, FromParent):
         expression = "${{parent.inputs.%s}}" % source.name
     else:
         expression = "${{parent.jobs.%s.outputs.%s}}" % (source.step, source.output)
-    return _path_input(item, expression) if item.is_path and item.mode else expression
+    return _with_path(item, expression) if item.is_path and item.mode else expression
+
+
+def node_compute(project: Project, step: Step) -> Optional[str]:
+    """COMPUTE, else the pipeline step's compute, else its job's (None: the default)."""
+    if project.settings.get("COMPUTE"):
+        return compute_ref(project.settings.get("COMPUTE"))
+    if step.raw.get("compute"):
+        return compute_ref(str(step.raw["compute"]))
+    if step.job.raw.get("compute"):
+        return str(step.job.raw["compute"])
+    return None
 
 
 def pipeline_job(
@@ -220,7 +246,9 @@ def pipeline_job(
     native["experiment_name"] = raw.get("experiment_name") or f"{project.slug}-{spec.name}"
     native["tags"] = _tags(raw.get("tags"), {**tags, "pipeline": spec.name})
     settings = plain(raw.get("settings") or {})
-    settings["default_compute"] = pipeline_compute(project, spec)
+    compute = pipeline_compute(project, spec)
+    if compute:
+        settings["default_compute"] = compute
     settings["continue_on_step_failure"] = spec.continue_on_step_failure
     native["settings"] = settings
     native["inputs"] = {
@@ -232,18 +260,23 @@ def pipeline_job(
     native["outputs"] = {}
     for name, source in spec.outputs.items():
         produced: OutputSpec = spec.steps[source.step].job.outputs[source.output]
-        native["outputs"][name] = {"type": produced.type}
-        if produced.mode:
-            native["outputs"][name]["mode"] = produced.mode
+        native["outputs"][name] = {
+            k: v
+            for k, v in produced.raw.items()
+            if k in ("type", "mode", "path", "name", "version")
+        }
+        native["outputs"][name].setdefault("type", produced.type)
     native["jobs"] = {}
     for name in spec.order:
         step = spec.steps[name]
-        node = _body(step.job, step.experiment, sub)
+        node = {k: v for k, v in job_body(step.job, sub).items() if k not in JOB_ONLY}
         node["display_name"] = step.raw.get("display_name") or name
         if "description" in step.raw:
             node["description"] = step.raw["description"]
-        if step.raw.get("compute"):
-            node["compute"] = compute_ref(str(step.raw["compute"]))
+        compute = node_compute(project, step)
+        node.pop("compute", None)
+        if compute:
+            node["compute"] = compute
         if step.raw.get("tags"):
             node["tags"] = _tags(step.raw["tags"], {})
         node["inputs"] = {i: _node_input(spec, project, step, i, sub) for i in step.job.inputs}
@@ -263,11 +296,13 @@ def step_job(
 ) -> Dict[str, Any]:
     """`make step STEP=x`: one step as a command job; upstream outputs come as paths."""
     native: Dict[str, Any] = {"$schema": SCHEMA.format("commandJob")}
-    native.update(_body(step.job, step.experiment, sub))
+    native.update({k: v for k, v in job_body(step.job, sub).items() if k not in JOB_ONLY})
     native["display_name"] = step.raw.get("display_name") or step.name
     native["experiment_name"] = spec.raw.get("experiment_name") or f"{project.slug}-{spec.name}"
-    compute = project.settings.get("COMPUTE") or str(step.raw.get("compute") or "")
-    native["compute"] = compute_ref(compute) if compute else pipeline_compute(project, spec)
+    compute = node_compute(project, step) or pipeline_compute(project, spec)
+    native.pop("compute", None)
+    if compute:
+        native["compute"] = compute
     step_tags = {**tags, "pipeline": spec.name, "step": step.name}
     native["tags"] = _tags(step.raw.get("tags"), step_tags)
     inputs: Dict[str, Any] = {}
@@ -277,7 +312,7 @@ def step_job(
         if name in overrides:
             inputs[name] = cloud_input(item, project.root, where, project, sub, overrides[name])
         elif isinstance(source, FromStep):
-            inputs[name] = _path_input(item, upstream(name, source))
+            inputs[name] = _with_path(item, upstream(name, source))
         elif isinstance(source, FromParent):
             parent = spec.inputs[source.name]
             value = cloud_input(parent, spec.file.parent, spec.where(parent.line), project, sub)

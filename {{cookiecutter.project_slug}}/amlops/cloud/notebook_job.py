@@ -21,9 +21,9 @@ from amlops.cloud.submission import Submission
 from amlops.cloud.submit import Request, _finish
 from amlops.cloud.tags import submission_tags
 from amlops.errors import UserError
+from amlops.inputs import parse_overrides
 from amlops.jobspec import load_experiment
 from amlops.local.images import pip_install_layer
-from amlops.local.resolve import parse_overrides
 from amlops.notebooks.run import PAPERMILL, RUNNER
 from amlops.project import Project
 
@@ -69,8 +69,11 @@ def build_notebook_job(
 ) -> Dict[str, Any]:
     spec = load_experiment(project, req.name)
     overrides = parse_overrides(req.inputs, spec)
-    job = native.command_job(project, spec, req.name, sub, overrides, submission_tags(project.root))
+    job = native.command_job(project, spec, sub, overrides, submission_tags(project.root))
+    if "code" not in job:  # a job without code: the notebook and runner need one
+        job["code"] = "code/notebook"
     code = sub.folder / job["code"]
+    code.mkdir(parents=True, exist_ok=True)
     relative = notebook.relative_to(project.root).as_posix()
     (code / relative).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(notebook, code / relative)

@@ -69,12 +69,26 @@ class Documents:
         return found
 
 
+def deployment_compute(spec: PipelineSpec, job: Dict[str, Any]) -> str:
+    """The cluster a batch deployment runs on (Azure ML requires one): the pipeline's
+    default compute, else its first node's compute."""
+    chosen = job["settings"].get("default_compute")
+    chosen = chosen or next((n["compute"] for n in job["jobs"].values() if n.get("compute")), "")
+    if not chosen:
+        raise UserError(
+            f"{spec.shown_as}: make publish needs a compute cluster for the batch deployment:"
+            " set settings.default_compute, AML_COMPUTE in config.env, or COMPUTE=<cluster>"
+        )
+    return str(chosen)
+
+
 def build(project: Project, spec: PipelineSpec, sub: Submission, req: PublishRequest) -> Documents:
     """Every document `make publish` writes."""
     tags = submission_tags(project.root)
     package = pipeline_component(project, spec, sub, req.version, tags)
     pipeline = package.pipeline.document
     settings = package.job["settings"]
+    compute = deployment_compute(spec, package.job)
     endpoint = {
         "$schema": native.SCHEMA.format("batchEndpoint"),
         "name": req.endpoint or endpoint_name(project.slug, spec.name),
@@ -87,7 +101,7 @@ def build(project: Project, spec: PipelineSpec, sub: Submission, req: PublishReq
         "type": "pipeline",
         "component": package.pipeline.reference,
         "settings": {
-            "default_compute": settings["default_compute"].split(":", 1)[-1],
+            "default_compute": compute.split(":", 1)[-1],
             "continue_on_step_failure": settings["continue_on_step_failure"],
         },
         "tags": {CONTENT_TAG: package.pipeline.content},

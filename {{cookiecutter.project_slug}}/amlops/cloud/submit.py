@@ -17,9 +17,9 @@ from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.inputs import parse_overrides
 from amlops.jobspec import load_experiment
 from amlops.local.procs import INTERRUPTED
-from amlops.local.resolve import parse_overrides
 from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
 
@@ -51,8 +51,8 @@ def _finish(
     sub.build(build)
     path = sub.job_file
     shown = project.relative(path)
-    for experiment, files in sub.snapshots.items():
-        say(f"code snapshot {experiment}: {len(files)} files (src/{experiment} + src/common)")
+    for name, files in sub.snapshots.items():
+        say(f"code snapshot {name}: {len(files)} files ({sub.labels[name]})")
     require_sdk(req.target)
     job = load_native(path, shown)
     if req.dry_run:
@@ -125,7 +125,7 @@ def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     overrides = parse_overrides(req.inputs, spec)
     sub = Submission(project, "jobs", req.name)
     tags = submission_tags(project.root)
-    return sub, lambda: native.command_job(project, spec, req.name, sub, overrides, tags)
+    return sub, lambda: native.command_job(project, spec, sub, overrides, tags)
 
 
 def pipeline_plan(project: Project, req: Request) -> Tuple[PipelineSpec, Submission, Build]:

@@ -75,13 +75,22 @@ def _sdk_check(report: Report, sdk: bool, check: Callable[[], Any]) -> bool:
 def _validate_job(
     project: Project, report: Report, scratch: Path, experiment: str, sdk: bool
 ) -> None:
-    shown = f"src/{experiment}/job.yaml"
+    """The job file (our checks, the SDK's with its line numbers), then exactly the job
+    `make job DRY_RUN=1` writes, loaded back with the SDK."""
     spec = _check(report, lambda: load_experiment(project, experiment))
-    if spec is None or not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, spec.raw)):
+    if spec is None:
+        return
+    shown = spec.shown_as
+    if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, spec.raw)):
         return
     sub = Submission(project, "jobs", experiment, folder=scratch / "jobs" / experiment)
-    built = _check(report, lambda: native.command_job(project, spec, experiment, sub, {}, NO_TAGS))
-    if built is not None:
+    built = _check(
+        report, lambda: sub.build(lambda: native.command_job(project, spec, sub, {}, NO_TAGS))
+    )
+    if built is None:
+        return
+    written = f"{shown} (as make job sends it)"
+    if _sdk_check(report, sdk, lambda: load_native(sub.job_file, written)):
         report.note_references(built, shown)
         say(f"ok {shown}")
 

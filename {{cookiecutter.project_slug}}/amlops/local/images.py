@@ -57,7 +57,8 @@ def context_hash(context: Path, build_args: List[str]) -> str:
 def image_name(project_slug: str, experiment: str) -> str:
     """A Docker repository name: lowercase, only [a-z0-9._-]."""
     slug = re.sub(r"[^a-z0-9._-]+", "-", project_slug.lower()).strip("-._") or "project"
-    return f"{slug}-{experiment}"
+    name = re.sub(r"[^a-z0-9._-]+", "-", experiment.lower()).strip("-._") or "job"
+    return f"{slug}-{name}"
 
 
 def _docker(args: List[str]) -> "subprocess.CompletedProcess[str]":

@@ -8,8 +8,9 @@ from typing import List
 from amlops.console import say
 from amlops.jobspec import load_experiment
 from amlops.local.images import engine_required
+from amlops.local.resolve import CODE_MOUNT
 from amlops.local.run import job_environment, prepare_run
-from amlops.local.runtimes.docker import CODE_MOUNT, DockerRuntime
+from amlops.local.runtimes.docker import DockerRuntime
 from amlops.project import Project
 
 
@@ -23,11 +24,11 @@ def interactive_argv(
 ) -> List[str]:
     """The full `docker run` line for a terminal or Jupyter session."""
     spec = load_experiment(project, experiment)
-    runtime = DockerRuntime(project, experiment)
+    runtime = DockerRuntime(project, spec)
     with engine_required(what):
         runtime.prepare()
         image = jupyter_image(runtime) if what == "jupyter" else runtime.tag
-    run_dir, job = prepare_run(project, spec, experiment, {}, in_container=True)
+    run_dir, job = prepare_run(project, spec, {}, in_container=True)
     env = job_environment(project, spec)
     argv = runtime.docker_argv(job, run_dir, env, interactive=True)
     if what == "jupyter":

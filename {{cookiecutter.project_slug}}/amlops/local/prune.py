@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
 from amlops.local.runs import PIPELINE_FILE, RUN_ID, read_record
 from amlops.local.runtimes.docker import DockerRuntime
@@ -122,6 +123,18 @@ def _forget_reuse(project: Project, removed: List[Path]) -> None:
             entry.unlink()
 
 
+def _jobs(project: Project) -> Dict[str, JobSpec]:
+    """The experiments whose job file loads (a broken one keeps nothing from pruning but
+    its own environments)."""
+    jobs = {}
+    for experiment in project.experiments():
+        try:
+            jobs[experiment] = load_experiment(project, experiment)
+        except UserError:
+            continue
+    return jobs
+
+
 def stale_venvs(project: Project) -> List[Path]:
     """Venvs in .runs/.venvs that no current experiment's requirements hash to.
 
@@ -131,7 +144,7 @@ def stale_venvs(project: Project) -> List[Path]:
     root = project.runs / ".venvs"
     if not root.is_dir():
         return []
-    current = {VenvRuntime(project, e).path.name for e in project.experiments()}
+    current = {VenvRuntime(project, spec).path.name for spec in _jobs(project).values()}
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current)
 
 
@@ -149,9 +162,9 @@ def stale_images(project: Project) -> List[Tuple[str, Path]]:
     except DockerUnavailable:
         return []
     stale = []
-    for experiment in project.experiments():
+    for experiment, spec in _jobs(project).items():
         repo = image_name(project.slug, experiment)
-        current = DockerRuntime(project, experiment).tag.split(":")[1]
+        current = DockerRuntime(project, spec).local_digest
         built = re.compile(rf"^{re.escape(repo)}-([0-9a-f]{{12}}(?:-[a-z0-9_.-]+)?)\.log$")
         for log in sorted(builds.glob(f"{repo}-*.log")):
             match = built.match(log.name)

@@ -1,23 +1,28 @@
-"""`make local EXP=x`: run job.yaml's command locally exactly as Azure ML would."""
+"""`make local EXP=x`: run the job file's command locally exactly as Azure ML would."""
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
+from amlops.inputs import parse_overrides
 from amlops.jobspec import JobSpec, load_experiment
+from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED
-from amlops.local.resolve import ResolvedJob, bind_inputs, parse_overrides, resolve_job
+from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
 from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
-from amlops.staging import stage_code
+from amlops.staging import code_snapshot, stage
 
 PASSED_THROUGH = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
+# Folders Azure ML gives every job in its working directory, kept with the run.
+RUN_FOLDERS = ("outputs", "logs")
 
 
 def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
-    """job.yaml's environment_variables plus tracking settings from config/.env."""
+    """The job's environment_variables plus tracking settings from config/.env."""
     env = dict(spec.environment_variables)
     settings = project.settings
     for key in PASSED_THROUGH:
@@ -26,10 +31,56 @@ def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
     return env
 
 
+def azure_variables(job: ResolvedJob, run_dir: Path) -> Dict[str, str]:
+    """Variables Azure ML sets for every command job: the run id, and each input's and
+    output's path as AZURE_ML_INPUT_<name> / AZURE_ML_OUTPUT_<name>."""
+    env = {"AZUREML_RUN_ID": run_dir.name}
+    for name, binding in job.inputs.items():
+        env[f"AZURE_ML_INPUT_{name}"] = binding.target
+    for name, literal in job.literals.items():
+        env[f"AZURE_ML_INPUT_{name}"] = literal
+    for name, binding in job.outputs.items():
+        env[f"AZURE_ML_OUTPUT_{name}"] = binding.target
+    return env
+
+
+def _own_copies(job: ResolvedJob, run_dir: Path, in_container: bool) -> None:
+    """`mode: download` inputs: copy the data into the run folder (the job's own,
+    writable copy, as Azure ML downloads it); the original is never touched."""
+    for name, binding in list(job.inputs.items()):
+        if not binding.copy:
+            continue
+        folder = run_dir / "inputs" / name
+        say(f"input {name}: mode download, copying it into the run folder")
+        if binding.host.is_dir():
+            shutil.copytree(binding.host, folder, symlinks=False)
+            copy = folder
+        else:
+            folder.mkdir(parents=True)
+            copy = folder / binding.host.name
+            shutil.copy2(binding.host, copy)
+        target = binding.target if in_container else str(copy)
+        job.inputs[name] = Binding(copy, target, read_only=False, copy=True)
+    finish_command(job, quote_paths=not in_container)
+
+
+def _link_run_folders(code_dir: Path) -> None:
+    """`./outputs` and `./logs` in the working directory lead to the run folder's
+    outputs/ and logs/ (relative links, so they work in a container too). Files the
+    code snapshot has there move into the run folder first."""
+    for name in RUN_FOLDERS:
+        link = code_dir / name
+        if link.is_dir() and not link.is_symlink():
+            shutil.copytree(link, code_dir.parent / name, dirs_exist_ok=True)
+            shutil.rmtree(link)
+        elif link.exists() or link.is_symlink():
+            link.unlink()
+        os.symlink(os.path.join("..", name), link)
+
+
 def prepare_run(
     project: Project,
     spec: JobSpec,
-    experiment: str,
     overrides: Dict[str, str],
     in_container: bool,
     run_dir: Optional[Path] = None,
@@ -38,17 +89,21 @@ def prepare_run(
     """A run folder (`run_dir`, else new under `.runs/<runs_under or experiment>/`) with
     staged code and every input/output resolved.
 
-    Nothing is left behind when resolution fails (e.g. a missing input)."""
+    Nothing is left behind when resolution or staging fails (e.g. a missing input,
+    a broken symlink in the code)."""
+    snap = code_snapshot(project, spec)
     if run_dir:
         run_dir = make_run_dir(run_dir)
     else:
-        run_dir = new_run_dir(project.runs, runs_under or experiment)
+        run_dir = new_run_dir(project.runs, runs_under or spec.experiment)
     try:
         job = resolve_job(spec, project, run_dir / "outputs", overrides, in_container)
-    except Exception:
+        stage(project, snap, run_dir / "src")
+        _link_run_folders(run_dir / "src")
+        _own_copies(job, run_dir, in_container)
+    except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    stage_code(project, experiment, run_dir / "src")
     return run_dir, job
 
 
@@ -64,16 +119,20 @@ def execute(
     """Run a prepared job, recording run.json before and after; returns its exit code."""
     record = RunRecord(
         run_dir,
-        experiment=spec.file.parent.name,
+        experiment=spec.experiment,
+        job_file=project.relative(spec.file),
         runtime=runtime.name,
         environment=runtime.describe(),
+        declared_environment=spec.environment.describe(),
         command=job.command,
+        processes=process_count(spec.distribution, spec.instance_count),
         inputs={n: str(b.host) for n, b in job.inputs.items()},
         literals=job.literals,
         outputs={n: str(b.host) for n, b in job.outputs.items()},
         **fields,
     )
-    code = runtime.run(job, run_dir, job_environment(project, spec), echo=echo)
+    env = {**job_environment(project, spec), **azure_variables(job, run_dir), **job.env}
+    code = runtime.run(job, run_dir, env, echo=echo)
     record.finish(code, "interrupted" if code == INTERRUPTED else "")
     return code, record
 
@@ -91,20 +150,23 @@ def run_experiment(
     overrides: Dict[str, str],
     **fields: Any,
 ) -> int:
-    """Build, stage and run one experiment with its output on the console."""
+    """Build, stage and run one job with its output on the console."""
     from amlops.local.runtime_choice import prepared_runtime
 
-    experiment = spec.file.parent.name
-    # Bad overrides and missing input data fail before any image or venv build.
+    # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
-    runtime = prepared_runtime(project, experiment, runtime_choice)
-    run_dir, job = prepare_run(project, spec, experiment, overrides, runtime.in_container)
+    snap = code_snapshot(project, spec)
+    runtime = prepared_runtime(project, spec, runtime_choice)
+    run_dir, job = prepare_run(project, spec, overrides, runtime.in_container)
     rel = project.relative(run_dir)
     say(f"run {rel} in {runtime.describe()}")
+    if runtime.notice:
+        say(runtime.notice)
+    say(f"code {snap.label} -> {rel}/src (the working directory)")
     say(f"$ {job.command}")
     code, record = execute(project, spec, runtime, run_dir, job, **fields)
     duration = record.data["duration_s"]
     verdict = "completed" if code == 0 else f"FAILED (exit {code})"
-    say(f"{experiment} {verdict} in {duration:.1f}s; outputs {rel}/outputs")
+    say(f"{spec.experiment} {verdict} in {duration:.1f}s; outputs {rel}/outputs")
     say(f"log {rel}/logs/std_log.txt")
     return code

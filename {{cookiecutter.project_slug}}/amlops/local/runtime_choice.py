@@ -1,10 +1,11 @@
 """Pick the local runtime: Docker when an engine answers and the base images can be
 had, else a venv (with a notice)."""
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.jobspec import JobSpec
 from amlops.local.images import DockerUnavailable, check_engine
 from amlops.local.runtimes import Runtime
 from amlops.local.runtimes.docker import DockerRuntime
@@ -24,12 +25,12 @@ def _check_choice(choice: str) -> None:
 
 
 def _without_docker(
-    project: Project, experiment: str, err: DockerUnavailable, choice: str
+    project: Project, spec: Optional[JobSpec], err: DockerUnavailable, choice: str
 ) -> VenvRuntime:
     """Docker cannot run it: refuse RUNTIME=docker, else the venv fallback (with a notice)."""
     if choice == "docker":
         raise UserError(f"RUNTIME=docker but {err}") from None
-    venv = VenvRuntime(project, experiment)
+    venv = VenvRuntime(project, spec)
     _venv_or_fail(venv, str(err), choice)
     return venv
 
@@ -46,47 +47,46 @@ def _venv_or_fail(venv: VenvRuntime, docker_error: str, choice: str) -> None:
     say(FALLBACK_NOTICE.format(why=docker_error))
 
 
-def runtime_for(kind: str, project: Project, experiment: str) -> Runtime:
-    """The runtime object of one experiment (nothing is built yet)."""
+def runtime_for(kind: str, project: Project, spec: JobSpec) -> Runtime:
+    """The runtime object of one job (nothing is built yet)."""
     if kind == "docker":
-        docker = DockerRuntime(project, experiment)
-        if not (docker.context / "Dockerfile").is_file():
-            raise UserError(f"src/{experiment}/docker/Dockerfile is missing")
-        return docker
-    return VenvRuntime(project, experiment)
+        return DockerRuntime(project, spec)
+    return VenvRuntime(project, spec)
 
 
-def pick_runtime_kind(project: Project, choice: str, experiments: Iterable[str]) -> str:
+def pick_runtime_kind(project: Project, choice: str, specs: Iterable[JobSpec]) -> str:
     """'docker' or 'venv' for a whole pipeline: asks the engine once and pulls the
-    missing base images of the experiments' unbuilt images before any step starts."""
+    missing base images of the jobs' unbuilt images before any step starts."""
     _check_choice(choice)
     if choice == "venv":
-        _venv_or_fail(VenvRuntime(project, ""), "", choice)
+        _venv_or_fail(VenvRuntime(project, None), "", choice)
         return "venv"
     try:
         check_engine()
-        for experiment in dict.fromkeys(experiments):
-            docker = runtime_for("docker", project, experiment)
-            if not docker.ready():
+        pulled = set()
+        for spec in specs:
+            docker = DockerRuntime(project, spec)
+            if docker.tag not in pulled and not docker.ready():
                 docker.pull_base()
+            pulled.add(docker.tag)
         return "docker"
     except DockerUnavailable as err:
-        _without_docker(project, "", err, choice)
+        _without_docker(project, None, err, choice)
         return "venv"
 
 
-def prepared_runtime(project: Project, experiment: str, choice: str) -> Runtime:
-    """A runtime whose environment is built and ready (one experiment)."""
+def prepared_runtime(project: Project, spec: JobSpec, choice: str) -> Runtime:
+    """A runtime whose environment is built and ready (one job)."""
     _check_choice(choice)
     if choice == "venv":
-        venv = VenvRuntime(project, experiment)
+        venv = VenvRuntime(project, spec)
         _venv_or_fail(venv, "", choice)
     else:
-        docker = runtime_for("docker", project, experiment)
+        docker = DockerRuntime(project, spec)
         try:
             docker.prepare()
             return docker
         except DockerUnavailable as err:
-            venv = _without_docker(project, experiment, err, choice)
+            venv = _without_docker(project, spec, err, choice)
     venv.prepare()
     return venv

@@ -79,18 +79,17 @@ def notebook_parameters(job: Any) -> Dict[str, Any]:
 def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int:
     notebooks = find_notebooks(project)
     spec = load_experiment(project, experiment)
-    runtime = prepared_runtime(project, experiment, runtime_choice)
+    runtime = prepared_runtime(project, spec, runtime_choice)
     tagged = runtime.with_packages("notebooks", PAPERMILL)
     if tagged:  # Docker: run in the experiment image plus papermill
         runtime.tag = tagged
-    run_dir, job = prepare_run(
-        project, spec, experiment, {}, runtime.in_container, runs_under="notebooks"
-    )
+    run_dir, job = prepare_run(project, spec, {}, runtime.in_container, runs_under="notebooks")
     code_dir = run_dir / "src"
     shutil.copytree(project.root / "notebooks", code_dir / "notebooks", ignore=_ignored)
     shutil.copy2(RUNNER, code_dir / RUNNER.name)
     relative = [path.relative_to(project.root).as_posix() for path in notebooks]
     job.command = " ".join(["python", RUNNER.name, *relative])
+    job.argv = ["bash", "-c", job.command]
     env = job_environment(project, spec)
     env["AMLOPS_NOTEBOOK_PARAMETERS"] = json.dumps(notebook_parameters(job))
     shown = project.relative(run_dir)

@@ -7,8 +7,8 @@ output folder, literals become their text."""
 from pathlib import Path
 from typing import Callable, Dict, Optional, Set
 
+from amlops.inputs import literal_text, locate_input
 from amlops.jobspec import InputSpec
-from amlops.local.resolve import literal_text, locate_input
 from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
 
@@ -33,7 +33,9 @@ def parent_values(
             path = locate_input(item, spec.file.parent, where, project, overrides.get(name))
             values[name] = str(path)
             continue
-        values[name] = literal_text(item, overrides.get(name), spec.where(item.line))
+        text = literal_text(item, overrides.get(name), spec.where(item.line))
+        if text is not None:
+            values[name] = text
     return values
 
 

@@ -16,7 +16,7 @@ from amlops.fingerprint import FileHashes, digest_files, fingerprint
 from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
 from amlops.project import Project
-from amlops.staging import snapshot
+from amlops.staging import code_snapshot, snapshot_files
 
 KEY_VERSION = "1"
 
@@ -37,9 +37,11 @@ class ReuseCache:
         self.folder = project.runs / ".reuse"
         self.hashes = FileHashes(self.folder / "file-hashes.json")
 
-    def code_digest(self, experiment: str) -> str:
-        """A digest of what would be staged for `experiment`."""
-        return digest_files(snapshot(self.project, experiment), self.hashes)
+    def code_digest(self, spec: JobSpec) -> str:
+        """A digest of what would be staged as `spec`'s code snapshot."""
+        return digest_files(
+            snapshot_files(self.project, code_snapshot(self.project, spec)), self.hashes
+        )
 
     def content(self, path: Path) -> str:
         """A digest of a file or folder's content."""
@@ -55,12 +57,14 @@ class ReuseCache:
         """The reuse key of one step about to run."""
         parts = {
             "version": KEY_VERSION,
-            "experiment": spec.file.parent.name,
-            "code": self.code_digest(spec.file.parent.name),
+            "experiment": spec.experiment,
+            "code": self.code_digest(spec),
             "environment": environment,
             "command": spec.command,
             "environment_variables": spec.environment_variables,
-            "outputs": {n: o.type for n, o in spec.outputs.items()},
+            "outputs": {n: o.raw for n, o in spec.outputs.items()},
+            "distribution": spec.raw.get("distribution"),
+            "resources": spec.raw.get("resources"),
             "literals": literals,
             "inputs": {n: self.content(p) for n, p in sorted(inputs.items())},
         }

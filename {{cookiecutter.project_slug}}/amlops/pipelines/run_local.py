@@ -14,9 +14,10 @@ from typing import Any, Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
+from amlops.inputs import parse_overrides
 from amlops.jsonfile import write_json
 from amlops.local.procs import INTERRUPTED, stop_all
-from amlops.local.resolve import bind_inputs, parse_overrides
+from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
 from amlops.local.runs import PIPELINE_FILE, RUN_FILE, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
@@ -95,7 +96,7 @@ class PipelineRun:
             self.spec, self.project, step, self.parents, self.upstream_output
         )
         inputs, literals = bind_inputs(step.job, self.project, overrides, in_container=False)
-        runtime = runtime_for(self.kind, self.project, step.experiment)
+        runtime = runtime_for(self.kind, self.project, step.job)
         key = self.cache.key(
             step.job, runtime.identity(), literals, {n: b.host for n, b in inputs.items()}
         )
@@ -111,9 +112,7 @@ class PipelineRun:
             if not runtime.ready():
                 self.board.set(name, "building", runtime.describe())
             runtime.prepare(echo=False)
-        _, job = prepare_run(
-            self.project, step.job, step.experiment, overrides, runtime.in_container, step_dir
-        )
+        _, job = prepare_run(self.project, step.job, overrides, runtime.in_container, step_dir)
         record.step_dir = step_dir
         self.board.set(name, "running", runtime.describe())
         code, run_record = execute(
@@ -201,9 +200,7 @@ def run_pipeline_local(
     spec = load_pipeline(project, name)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
-    kind = pick_runtime_kind(
-        project, runtime_choice, (spec.steps[n].experiment for n in spec.order)
-    )
+    kind = pick_runtime_kind(project, runtime_choice, (spec.steps[n].job for n in spec.order))
     run = PipelineRun(project, spec, kind, force, parents)
     say(
         f"pipeline {spec.name}: {len(spec.order)} steps, {kind} runtime, up to {jobs} at once"

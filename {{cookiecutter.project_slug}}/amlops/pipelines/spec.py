@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
 from amlops.errors import UserError
+from amlops.expressions import EXPRESSION
+from amlops.inputs import LITERAL_CHECKS
 from amlops.jobspec import (
     COMMON_JOB_FIELDS,
-    EXPRESSION,
     LITERAL_TYPES,
     InputSpec,
     JobSpec,
@@ -48,12 +49,6 @@ PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")
 STEP_OUTPUT = re.compile(
     r"parent\.jobs\.([A-Za-z_][A-Za-z0-9_]*)\.outputs\.([A-Za-z_][A-Za-z0-9_]*)"
 )
-LITERAL_CHECKS = {
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, (str, int, float, bool)),
-}
 
 
 @dataclass(frozen=True)
@@ -304,11 +299,11 @@ def _load_step(project: Project, name: str, raw: Any, line: int, shown: str) -> 
     if not experiment:
         raise fail_at(shown, line, f"step {name!r}: experiment: is required (a folder under src/)")
     try:
-        folder = project.experiment_dir(str(experiment))
+        path = project.job_file(str(experiment))
     except UserError as err:
         raise fail_at(shown, line_of(raw, "experiment"), f"step {name!r}: {err}") from None
     try:
-        job = load_job(folder / "job.yaml", f"src/{experiment}/job.yaml")
+        job = load_job(path, project.relative(path))
     except UserError as err:
         raise UserError(f"{shown}:{line}: step {name!r}: {err}") from None
     return Step(name=str(name), experiment=str(experiment), job=job, line=line, raw=raw)

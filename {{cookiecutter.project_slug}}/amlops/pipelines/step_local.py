@@ -9,7 +9,7 @@ from typing import List
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.resolve import parse_overrides
+from amlops.inputs import parse_overrides
 from amlops.local.run import run_experiment
 from amlops.local.runs import PIPELINE_FILE
 from amlops.pipelines.bindings import parent_values, step_overrides

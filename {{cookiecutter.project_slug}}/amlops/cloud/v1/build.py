@@ -10,6 +10,7 @@ same command, inputs, outputs and bindings from the same files.
   for any other command (`python -m pkg.main` included), `allow_reuse` on; a
   step output feeds its consumers through `as_input()`."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
+from amlops.expressions import drop_unset_optionals
 from amlops.fingerprint import fingerprint
+from amlops.yamlfile import load_yaml
 
 EXPRESSION = re.compile(r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}")
 PARENT = re.compile(r"^\$\{\{\s*parent\.(inputs\.(\w+)|jobs\.(\w+)\.outputs\.(\w+))\s*\}\}$")
@@ -101,28 +104,58 @@ class V1Builder:
         return config.as_upload() if mode == "upload" else config.as_mount()
 
     # -- environment --------------------------------------------------------------
-    def environment(self, experiment: str, variables: Optional[Dict[str, str]] = None) -> Any:
-        """The experiment's Docker build context as a v1 Environment (built by Azure ML)."""
+    def environment(self, entry: Any, variables: Optional[Dict[str, str]] = None) -> Any:
+        """A native environment entry as a v1 Environment (one object per distinct entry)."""
+        key = json.dumps(entry, sort_keys=True, default=str)
+        if key not in self._environments:
+            self._environments[key] = self._new_environment(entry, self.sub.folder)
+        env = self._environments[key]
+        if variables:
+            env.environment_variables = {str(k): str(v) for k, v in variables.items()}
+        return env
+
+    def _new_environment(self, entry: Any, base: Path) -> Any:
+        """build -> DockerBuildContext; image (+ conda_file) -> base image (+ conda);
+        azureml:<name>[:<version>|@<label>] -> Environment.get; `file:` -> its YAML."""
         from azureml.core import Environment
         from azureml.core.environment import DockerBuildContext
 
-        if experiment not in self._environments:
-            context = self.sub.folder / "environments" / experiment
-            if not (context / "Dockerfile").is_file():
+        if isinstance(entry, str) and entry.startswith("file:"):
+            path = (base / entry[len("file:") :]).resolve()
+            return self._new_environment(load_yaml(path, str(path)), path.parent)
+        if isinstance(entry, str):
+            reference = ASSET.match(entry)
+            if not reference:
                 raise UserError(
-                    f"{self.where}: AML_SDK=v1 builds the environment from src/{experiment}/docker/"
-                    " (environment: build: path: docker in job.yaml)"
+                    f"{self.where}: environment {entry!r}: SDK v1 cannot use registry"
+                    " environments; give its image (environment: image: ...) for AML_SDK=v1"
                 )
-            env = Environment(name=f"{self.slug}-{experiment}")
+            name, version, label = reference.group(1), reference.group(2), reference.group(3)
+            return Environment.get(self.workspace, name, version=version if not label else None)
+        name = f"{self.slug}-env-{len(self._environments) + 1}"
+        build = entry.get("build")
+        if isinstance(build, dict):
+            env = Environment(name=name)
             env.docker.base_image = None
             env.docker.build_context = DockerBuildContext.from_local_directory(
-                workspace=self.workspace, path=str(context), dockerfile_path="Dockerfile"
+                workspace=self.workspace,
+                path=str(base / build["path"]),
+                dockerfile_path=build.get("dockerfile_path") or "Dockerfile",
             )
             env.python.user_managed_dependencies = True  # the image has its own Python
-            self._environments[experiment] = env
-        env = self._environments[experiment]
-        if variables:
-            env.environment_variables = {str(k): str(v) for k, v in variables.items()}
+            return env
+        conda = entry.get("conda_file")
+        if isinstance(conda, str):
+            env = Environment.from_conda_specification(name, str(base / conda))
+        elif isinstance(conda, dict):
+            from azureml.core.conda_dependencies import CondaDependencies
+
+            env = Environment(name=name)
+            env.python.conda_dependencies = CondaDependencies(_underlying_structure=conda)
+        else:
+            env = Environment(name=name)
+            env.python.user_managed_dependencies = True
+        env.docker.base_image = entry["image"]
         return env
 
     # -- commands -----------------------------------------------------------------
@@ -130,6 +163,8 @@ class V1Builder:
         """The command as an argument list; each `${{inputs.x}}`/`${{outputs.y}}` becomes
         its v1 object (alone in its argument) or its literal value."""
         tokens: List[Any] = []
+        present = {k for k, v in values.items() if v is not None}
+        text = drop_unset_optionals(text, lambda expression: expression in present)
         for token in shlex.split(text):
             whole = EXPRESSION.fullmatch(token)
             if whole:
@@ -161,21 +196,53 @@ class V1Builder:
             values[f"outputs.{name}"] = self.output(name, entry)
         return values
 
-    def script_run_config(self, native: Dict[str, Any], experiment: str) -> Any:
-        """`make job` / `make step`: a ScriptRunConfig on the staged snapshot."""
+    def source_directory(self, native: Dict[str, Any]) -> str:
+        """The staged code folder (an empty one for a job without code:)."""
+        code = native.get("code")
+        if code is None:
+            empty = self.sub.folder / "code" / "_none"
+            empty.mkdir(parents=True, exist_ok=True)
+            return str(empty)
+        if not (self.sub.folder / code).is_dir():
+            raise UserError(f"{self.where}: code {code!r}: AML_SDK=v1 needs a local code folder")
+        return str(self.sub.folder / code)
+
+    def compute(self, native: Dict[str, Any], fallback: str = "") -> str:
+        """The compute target's name; v1 has no serverless compute."""
+        chosen = native.get("compute") or fallback
+        if not chosen:
+            raise UserError(
+                f"{self.where}: AML_SDK=v1 has no serverless compute: set compute: in the"
+                " job file, AML_COMPUTE in config.env, or COMPUTE=<cluster>"
+            )
+        return str(chosen).split(":", 1)[-1]
+
+    def script_run_config(self, native: Dict[str, Any]) -> Any:
+        """`make job` / `make step`: a ScriptRunConfig on the staged snapshot, with the
+        job's distribution, resources and limits."""
         from azureml.core import ScriptRunConfig
 
         values = self.job_values(native)
-        return ScriptRunConfig(
-            source_directory=str(self.sub.folder / native["code"]),
+        config = ScriptRunConfig(
+            source_directory=self.source_directory(native),
             command=self.command(native["command"], values),
-            compute_target=native["compute"].split(":", 1)[-1],
-            environment=self.environment(experiment, native.get("environment_variables")),
+            compute_target=self.compute(native),
+            environment=self.environment(
+                native["environment"], native.get("environment_variables")
+            ),
+            distributed_job_config=distributed_config(native),
         )
+        resources = native.get("resources") or {}
+        if resources.get("shm_size"):
+            config.run_config.docker.shm_size = str(resources["shm_size"])
+        if resources.get("docker_args"):
+            config.run_config.docker.arguments = shlex.split(str(resources["docker_args"]))
+        timeout = (native.get("limits") or {}).get("timeout")
+        if timeout:
+            config.max_run_duration_seconds = int(timeout)
+        return config
 
-    def pipeline_steps(
-        self, native: Dict[str, Any], experiments: Dict[str, str], parameter: Callable
-    ) -> List[Any]:
+    def pipeline_steps(self, native: Dict[str, Any], parameter: Callable) -> List[Any]:
         """`make pipeline` / `make publish`: one step per node, bindings kept."""
         from azureml.core.runconfig import RunConfiguration
         from azureml.pipeline.steps import CommandStep, PythonScriptStep
@@ -188,9 +255,14 @@ class V1Builder:
             else:
                 parent_inputs[name] = parameter(name, entry)
         produced: Dict[str, Dict[str, Any]] = {}
-        default_compute = native["settings"]["default_compute"].split(":", 1)[-1]
+        default_compute = native["settings"].get("default_compute", "")
         steps = []
         for step_name, node in native["jobs"].items():
+            if node.get("distribution"):
+                raise UserError(
+                    f"{self.where}: step {step_name!r}: AML_SDK=v1 pipeline steps cannot be"
+                    " distributed here; submit it with AML_SDK=v2"
+                )
             values: Dict[str, Any] = {}
             inputs, outputs = [], []
             for name, entry in node.get("inputs", {}).items():
@@ -208,14 +280,14 @@ class V1Builder:
                 outputs.append(config)
             run_config = RunConfiguration()
             run_config.environment = self.environment(
-                experiments[step_name], node.get("environment_variables")
+                node["environment"], node.get("environment_variables")
             )
             arguments = self.command(node["command"], values)
             common = dict(
                 name=step_name,
-                compute_target=str(node.get("compute", default_compute)).split(":", 1)[-1],
+                compute_target=self.compute(node, default_compute),
                 runconfig=run_config,
-                source_directory=str(self.sub.folder / node["code"]),
+                source_directory=self.source_directory(node),
                 inputs=inputs,
                 outputs=outputs,
                 allow_reuse=True,
@@ -258,3 +330,26 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def distributed_config(native: Dict[str, Any]) -> Any:
+    """`distribution:` + `resources.instance_count` as a v1 distributed job config."""
+    dist = native.get("distribution")
+    if not dist:
+        return None
+    from azureml.core.runconfig import (
+        MpiConfiguration,
+        PyTorchConfiguration,
+        TensorflowConfiguration,
+    )
+
+    nodes = int((native.get("resources") or {}).get("instance_count", 1))
+    per_node = int(dist.get("process_count_per_instance", 1))
+    if dist["type"] == "pytorch":
+        return PyTorchConfiguration(process_count=per_node * nodes, node_count=nodes)
+    if dist["type"] == "mpi":
+        return MpiConfiguration(process_count_per_node=per_node, node_count=nodes)
+    return TensorflowConfiguration(
+        worker_count=int(dist.get("worker_count", 1)),
+        parameter_server_count=int(dist.get("parameter_server_count", 0)),
+    )

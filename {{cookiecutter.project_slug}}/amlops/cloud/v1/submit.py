@@ -21,7 +21,7 @@ from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.resolve import parse_overrides
+from amlops.inputs import parse_overrides
 from amlops.pipelines.spec import FromStep, find_step, load_pipeline
 from amlops.project import Project
 
@@ -80,7 +80,7 @@ def submit_command_v1(
 
     with v1_errors(f"make {req.target}"):
         builder = V1Builder(workspace, sub, project.slug, shown or f"src/{experiment}/job.yaml")
-        config = builder.script_run_config(job, experiment)
+        config = builder.script_run_config(job)
         run = Experiment(workspace, job["experiment_name"]).submit(config, tags=job["tags"])
     return _submitted(project, sub, run, req)
 
@@ -94,9 +94,8 @@ def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: An
     """The v1 Pipeline of a native pipeline job."""
     from azureml.pipeline.core import Pipeline
 
-    experiments = {name: step.experiment for name, step in spec.steps.items()}
     builder = V1Builder(workspace, sub, project.slug, spec.shown_as)
-    steps = builder.pipeline_steps(job, experiments, literal_parameter)
+    steps = builder.pipeline_steps(job, literal_parameter)
     return Pipeline(workspace=workspace, steps=steps, description=job.get("description"))
 
 

@@ -11,6 +11,7 @@ class Runtime(Protocol):
 
     name: str
     in_container: bool
+    notice: str  # one line on how the environment differs from the job's (or empty)
 
     def identity(self) -> str:
         """What the environment is built from (image tag, venv hash): part of step reuse keys."""
@@ -31,6 +32,6 @@ class Runtime(Protocol):
         Docker returns a derived image's tag to run instead; a venv installs in place."""
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
-        """Run the job's command in `run_dir/src`; return its exit code.
+        """Run `job.argv` with `run_dir/src` as working directory; return its exit code.
 
         Output always goes to `run_dir/logs/std_log.txt`, and to stdout if `echo`."""

@@ -1,5 +1,14 @@
-"""Run a job's command inside the experiment image, as Azure ML would."""
+"""Run a job's command inside its environment's image, as Azure ML would.
 
+The image comes from local/environments.py: built from a build context
+(tagged by the context's content hash), or an image run as it is (pulled
+when absent). Mounts: the code snapshot at /mnt/code (the working
+directory), the run's outputs at /mnt/outputs, logs at /mnt/logs, each input
+under /mnt/inputs (read-only unless it is the run's own downloaded copy).
+`resources.shm_size` and `resources.docker_args` reach `docker run` as in
+Azure ML."""
+
+import hashlib
 import os
 import re
 import shlex
@@ -8,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+from amlops.jobspec import JobSpec
+from amlops.local.environments import DockerRecipe, docker_recipe
 from amlops.local.images import (
     base_images,
     build_image,
@@ -18,35 +29,65 @@ from amlops.local.images import (
     pull_missing,
 )
 from amlops.local.procs import run_tee
-from amlops.local.resolve import ResolvedJob
+from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
 
-CODE_MOUNT = "/mnt/code"
-LOG_MOUNT = "/mnt/logs"
 # Set in every container: a writable HOME for a non-root user, live logs.
 FIXED_ENV = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "AMLOPS_LOG_DIR": LOG_MOUNT}
 
 
 class DockerRuntime:
-    """The experiment image built from src/<exp>/docker/, tagged by context hash."""
+    """The job's environment as a Docker image (see the module docstring)."""
 
     name = "docker"
     in_container = True
 
-    def __init__(self, project: Project, experiment: str) -> None:
+    def __init__(self, project: Project, spec: JobSpec) -> None:
         settings = project.settings
         self.project = project
-        self.experiment = experiment
-        self.context = project.src / experiment / "docker"
+        self.spec = spec
+        self.recipe: DockerRecipe = docker_recipe(project, spec)
+        self.notice = self.recipe.notice
         base = settings.get("BASE_IMAGE")
-        self.build_args = [f"BASE_IMAGE={base}"] if base else []
+        self.build_args = [f"BASE_IMAGE={base}"] if base and self.recipe.context else []
         self.build_extra = shlex.split(settings.get("DOCKER_BUILD_ARGS"))
         self.run_extra = shlex.split(settings.get("DOCKER_RUN_ARGS"))
-        digest = context_hash(self.context, self.build_args)
-        self.tag = f"{image_name(project.slug, experiment)}:{digest}"
+        self.tag = self.recipe.image or self._build_tag()
+        # Names images derived from this one (JupyterLab, papermill), and prune's key.
+        self.local_digest = (
+            self.tag.rsplit(":", 1)[1]
+            if self.recipe.context
+            else (hashlib.sha256(self.tag.encode()).hexdigest()[:12])
+        )
+
+    @property
+    def context(self) -> Path:
+        assert self.recipe.context is not None
+        return self.recipe.context
+
+    def _build_tag(self) -> str:
+        """`<project>-<experiment>:<hash of the context, Dockerfile name and build args>`."""
+        self._write_generated()
+        args = list(self.build_args)
+        if self.recipe.dockerfile != "Dockerfile":
+            args.append(f"dockerfile={self.recipe.dockerfile}")
+        digest = context_hash(self.context, args)
+        return f"{image_name(self.project.slug, self.spec.experiment)}:{digest}"
+
+    def _write_generated(self) -> None:
+        """Write a generated build context (image + conda) once; its name is its content."""
+        if not self.recipe.generated:
+            return
+        self.context.mkdir(parents=True, exist_ok=True)
+        for name, text in self.recipe.generated.items():
+            path = self.context / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
 
     def describe(self) -> str:
-        return f"image {self.tag}"
+        if self.recipe.context is None:
+            return self.recipe.label
+        return f"image {self.tag} ({self.recipe.label})"
 
     def identity(self) -> str:
         return f"docker:{self.tag}"
@@ -56,31 +97,40 @@ class DockerRuntime:
 
     @property
     def build_log(self) -> Path:
-        return self.project.runs / ".builds" / f"{self.tag.replace(':', '-')}.log"
+        return self.project.runs / ".builds" / f"{self.tag.replace(':', '-').replace('/', '_')}.log"
 
     def pull_base(self, echo: bool = True) -> None:
-        """Pull the Dockerfile's missing base images, so that an unreachable
-        registry is told apart from a failing build (BaseImageUnavailable)."""
+        """Pull the images the job needs that are not present (the image itself, or the
+        Dockerfile's base images), so that an unreachable registry is told apart from a
+        failing build (BaseImageUnavailable)."""
+        if self.recipe.context is None:
+            pull_missing([self.tag], self.build_log, echo)
+            return
         given = self.build_args + [
             value
             for flag, value in zip(self.build_extra, self.build_extra[1:])
             if flag == "--build-arg"
         ]
-        dockerfile = (self.context / "Dockerfile").read_text(encoding="utf-8")
+        dockerfile = (self.context / self.recipe.dockerfile).read_text(encoding="utf-8")
         pull_missing(base_images(dockerfile, given), self.build_log, echo)
 
     def prepare(self, echo: bool = True) -> bool:
-        """Build the image unless its tag exists; True when a build ran."""
+        """Build (or pull) the image unless it is present; True when a build ran."""
         if self.ready():
             return False
         self.pull_base(echo)
-        build_image(self.tag, self.context, self.build_args, self.build_extra, self.build_log, echo)
+        if self.recipe.context is None:
+            return False
+        extra = list(self.build_extra)
+        if self.recipe.dockerfile != "Dockerfile":
+            extra += ["-f", str(self.context / self.recipe.dockerfile)]
+        build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
         return True
 
     def with_packages(self, suffix: str, packages: List[str]) -> str:
-        """The experiment image plus `packages` (tag `<tag>-<suffix>`), built once, so
+        """The job's image plus `packages` (tag `<tag>-<suffix>`), built once, so
         tools like JupyterLab or papermill stay out of the image Azure ML runs."""
-        tag = f"{self.tag}-{suffix}"
+        tag = f"{image_name(self.project.slug, self.spec.experiment)}:{self.local_digest}-{suffix}"
         if image_exists(tag):
             return tag
         context = self.project.runs / ".builds" / suffix
@@ -88,14 +138,14 @@ class DockerRuntime:
         dockerfile = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
         dockerfile += pip_install_layer(packages) + "\n"
         (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-        log = context.parent / f"{tag.replace(':', '-')}.log"
+        log = context.parent / f"{tag.replace(':', '-').replace('/', '_')}.log"
         build_image(tag, context, [f"BASE_IMAGE={self.tag}"], self.build_extra, log)
         return tag
 
     def docker_argv(
         self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], interactive: bool
     ) -> List[str]:
-        """The `docker run` arguments (everything before the command)."""
+        """The `docker run` arguments (everything before the image)."""
         container = container_name(self.project, run_dir)
         argv = ["docker", "run", "--rm", "--name", container]
         if interactive:
@@ -106,17 +156,21 @@ class DockerRuntime:
             argv += ["-e", f"{key}={value}"]
         for key in sorted(env):
             argv += ["-e", key]  # values travel in the CLI's environment, not argv
-        mounts = [(run_dir / "src", CODE_MOUNT, False), (run_dir / "logs", LOG_MOUNT, False)]
-        for binding in (*job.inputs.values(), *job.outputs.values()):
+        mounts = [
+            (run_dir / "src", CODE_MOUNT, False),
+            (run_dir / "outputs", CONTAINER_OUTPUTS, False),
+            (run_dir / "logs", LOG_MOUNT, False),
+        ]
+        for binding in job.inputs.values():
             mounts.append((binding.host, binding.mount_point, binding.read_only))
         for host, target, read_only in mounts:
             spec = f"type=bind,source={host},target={target}"
             argv += ["--mount", spec + (",readonly" if read_only else "")]
-        return argv + ["-w", CODE_MOUNT, *self.run_extra]
+        return argv + ["-w", CODE_MOUNT, *resource_args(self.spec), *self.run_extra]
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         argv = self.docker_argv(job, run_dir, env, interactive=False)
-        argv += [self.tag, "bash", "-c", job.command]
+        argv += [self.tag, *job.argv]
         name = argv[argv.index("--name") + 1]
         return run_tee(
             argv,
@@ -125,6 +179,18 @@ class DockerRuntime:
             on_interrupt=lambda: _kill(name),
             echo=echo,
         )
+
+
+def resource_args(spec: JobSpec) -> List[str]:
+    """`docker run` arguments from `resources:` (shm_size, docker_args), as Azure ML
+    passes them to the container."""
+    resources = spec.raw.get("resources") or {}
+    argv: List[str] = []
+    if resources.get("shm_size"):
+        argv += ["--shm-size", str(resources["shm_size"])]
+    if resources.get("docker_args"):
+        argv += shlex.split(str(resources["docker_args"]))
+    return argv
 
 
 def container_name(project: Project, run_dir: Path) -> str:

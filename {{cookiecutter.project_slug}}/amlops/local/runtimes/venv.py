@@ -5,15 +5,18 @@ before and after the run, and any change fails the run."""
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
+from amlops.jobspec import JobSpec
+from amlops.local.environments import REQUIREMENT_FILE, VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee, telling_log_line
 from amlops.local.resolve import ResolvedJob
 from amlops.project import Project
@@ -22,7 +25,8 @@ READY = ".amlops-ready"
 
 
 class VenvRuntime:
-    """A venv built from src/<exp>/docker/requirements.txt, cached by its hash.
+    """A venv standing in for the job's environment (see local/environments.py for what
+    it installs), cached by the hash of what it installs.
 
     VENV_PYTHON picks the interpreter (default: the one running amlops); VENV_DIR
     the cache folder (default .runs/.venvs), which projects may share."""
@@ -30,13 +34,19 @@ class VenvRuntime:
     name = "venv"
     in_container = False
 
-    def __init__(self, project: Project, experiment: str) -> None:
+    def __init__(self, project: Project, spec: Optional[JobSpec]) -> None:
         self.project = project
-        self.requirements = project.src / experiment / "docker" / "requirements.txt"
+        recipe = venv_recipe(project, spec) if spec else VenvRecipe([], project.root)
+        self.requirement_lines = recipe.requirement_lines
+        self.notice = recipe.notice
         self.python = project.settings.get("VENV_PYTHON", sys.executable)
         digest = hashlib.sha256(self.python.encode() + b"\0")
-        if self.requirements.is_file():
-            digest.update(self.requirements.read_bytes())
+        for line in self.requirement_lines:
+            digest.update(line.encode() + b"\0")
+            for included in REQUIREMENT_FILE.findall(line):
+                path = Path(shlex.split(included)[0])
+                if path.is_file():
+                    digest.update(path.read_bytes())
         # Keyed by content only: experiments with the same requirements share one venv.
         cache = Path(project.settings.get("VENV_DIR", str(project.runs / ".venvs")))
         self.path = (project.root / cache).resolve() / digest.hexdigest()[:12]
@@ -79,9 +89,11 @@ class VenvRuntime:
             f"{self.python} -m venv": [self.python, "-m", "venv", str(self.path)],
             "pip install --upgrade pip": pip + ["--upgrade", "pip"],
         }
-        if self.requirements.is_file():
-            shown = f"pip install -r {self.project.relative(self.requirements)}"
-            steps[shown] = pip + ["-r", str(self.requirements)]
+        if self.requirement_lines:
+            listed = self.path.with_suffix(".requirements.txt")
+            listed.write_text("\n".join(self.requirement_lines) + "\n", encoding="utf-8")
+            shown = "pip install " + " ".join(self._shown_requirements())
+            steps[shown] = pip + ["-r", str(listed)]
         with open(log, "w", encoding="utf-8") as handle:
             for shown, argv in steps.items():
                 code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT).returncode
@@ -93,6 +105,18 @@ class VenvRuntime:
                     )
         (self.path / READY).write_text("ok\n", encoding="utf-8")
         return True
+
+    def _shown_requirements(self) -> List[str]:
+        """The requirement lines with `-r` files relative to the project, for messages."""
+        shown = []
+        for line in self.requirement_lines:
+            included = REQUIREMENT_FILE.findall(line)
+            if included:
+                path = Path(shlex.split(included[0])[0])
+                shown.append(f"-r {self.project.relative(path)}")
+            else:
+                shown.append(line)
+        return shown
 
     def with_packages(self, suffix: str, packages: List[str]) -> None:
         """pip install `packages` into this venv once (a marker file remembers them)."""
@@ -109,7 +133,8 @@ class VenvRuntime:
         marker.write_text(" ".join(packages), encoding="utf-8")
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
-        before = {name: fingerprint(b.host) for name, b in job.inputs.items()}
+        # A `mode: download` input is the run's own copy: it may change.
+        before = {name: fingerprint(b.host) for name, b in job.inputs.items() if b.read_only}
         child_env = {
             **os.environ,
             **env,
@@ -121,9 +146,11 @@ class VenvRuntime:
         child_env.pop("PYTHONHOME", None)
         shell = shutil.which("bash") or shutil.which("sh") or "sh"
         log = run_dir / "logs" / "std_log.txt"
-        argv = [shell, "-c", job.command]
+        argv = [shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv
         code = run_tee(argv, log, env=child_env, cwd=run_dir / "src", echo=echo)
-        changed = [n for n, b in job.inputs.items() if fingerprint(b.host) != before[n]]
+        changed = [
+            n for n, b in job.inputs.items() if n in before and fingerprint(b.host) != before[n]
+        ]
         if changed:
             message = (
                 f"amlops: input(s) {', '.join(changed)} changed during the run;"

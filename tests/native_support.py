@@ -1,0 +1,112 @@
+"""Native Azure ML job files (tests/cases/native/, copied from ../shared/cases) dropped
+into baked projects, and the local images their environments name.
+
+No image can be pulled here, so the images the cases name (python:3.11-slim, Azure
+ML's base and curated images) are the offline test image tagged under those names;
+it has a stand-in `conda` (tests/support/images/python/conda), because no conda
+channel is reachable either."""
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import yaml
+
+from tests.helpers import REPO, Baked
+
+CASES = REPO / "tests" / "cases" / "native"
+IMAGES = REPO / "tests" / "support" / "images"
+PYTHON_IMAGE = "amlops-test-python:bookworm"
+TORCH_IMAGE = "amlops-test-torch:bookworm"
+# Image names the cases use, each served by the test image.
+NAMED_IMAGES = [
+    "python:3.11-slim",
+    "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+    "mcr.microsoft.com/azureml/curated/sklearn-1.0-ubuntu20.04-py38-cpu:latest",
+    "mcr.microsoft.com/azureml/curated/sklearn-1.5:latest",
+]
+
+
+def add_case(project: Baked, case: str, name: str = "") -> Path:
+    """Copy a case folder into src/<name or case>/ (without its CASE.md); its folder."""
+    target = project.path / "src" / (name or case)
+    shutil.copytree(CASES / case, target, ignore=shutil.ignore_patterns("CASE.md"))
+    return target
+
+
+def edit_yaml(path: Path, change) -> None:
+    """Load a YAML file, let `change(data)` edit it, write it back."""
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _docker(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+def image_present(tag: str) -> bool:
+    return _docker("image", "inspect", tag).returncode == 0
+
+
+def build_test_image(tag: str, folder: Path, base: str, network: bool = False) -> str:
+    """Build tests/support/images/<folder> on `base` once (kept between runs)."""
+    if not image_present(tag):
+        argv = ["build", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base}"]
+        done = _docker(*argv, *(["--network", "host"] if network else []), str(folder))
+        assert done.returncode == 0, done.stderr[-3000:]
+    return tag
+
+
+def tag_case_images(base_image: str) -> Iterator[List[str]]:
+    """Tag the test image under every name in NAMED_IMAGES that is not present; yields
+    the names it tagged and removes those tags afterwards (never an image of yours)."""
+    image = build_test_image(PYTHON_IMAGE, IMAGES / "python", base_image)
+    tagged = [name for name in NAMED_IMAGES if not image_present(name)]
+    for name in tagged:
+        assert _docker("tag", image, name).returncode == 0
+    try:
+        yield tagged
+    finally:
+        for name in tagged:
+            _docker("rmi", "--no-prune", name)
+
+
+def dry_run_folder(project: Baked, result) -> Path:
+    """The submission folder a DRY_RUN wrote (its job.yaml is the last stdout line)."""
+    return (project.path / result.stdout.strip().splitlines()[-1]).parent
+
+
+def sent(project: Baked, result) -> Dict[str, Any]:
+    """The native job a DRY_RUN wrote, as YAML data."""
+    return yaml.safe_load((dry_run_folder(project, result) / "job.yaml").read_text())
+
+
+# Fields the submission may rewrite or add (cloud/native.py's documented rewrites).
+REWRITTEN = {"code", "environment", "$schema", "experiment_name", "tags", "compute", "inputs"}
+
+
+def unchanged_fields(source: Dict[str, Any], native: Dict[str, Any]) -> List[str]:
+    """The fields of `source` that `native` does not carry unchanged (documented rewrites
+    excepted, and for inputs only their local `path:`)."""
+    differ = []
+    for key, value in source.items():
+        if key == "inputs":
+            for name, entry in (value or {}).items():
+                got = native["inputs"][name]
+                if (
+                    isinstance(entry, dict)
+                    and "path" in entry
+                    and not str(entry["path"]).startswith("azureml:")
+                ):
+                    entry = {k: v for k, v in entry.items() if k != "path"}
+                    got = {k: v for k, v in got.items() if k != "path"}
+                if entry != got:
+                    differ.append(f"inputs.{name}")
+        elif key == "command":
+            if native[key] != value.strip():
+                differ.append(key)
+        elif key not in REWRITTEN and native.get(key) != value:
+            differ.append(key)
+    return differ

@@ -1,0 +1,131 @@
+"""Job inputs on this machine, for local runs and submissions alike: INPUTS overrides
+(checked against the declared type), and where a path input's data lives.
+
+Input paths resolve in this order: an override (INPUTS="name=path"); a local
+`path:` in the file (relative to the file's folder); `data/<asset name>/` for
+an `azureml:<asset>` path; `data/<input name>/`."""
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from amlops.errors import UserError
+from amlops.jobspec import InputSpec, JobSpec
+from amlops.project import Project
+from amlops.yamlfile import literal_value
+
+REMOTE_PREFIXES = ("azureml:", "http://", "https://", "wasbs://", "abfss://", "adl://")
+ASSET_REF = re.compile(r"azureml:(?!//)([^:@/]+)|.*/data/([^/]+)/versions/")
+LITERAL_CHECKS = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, (str, int, float, bool)),
+}
+
+
+def literal_problem(item: InputSpec, value: Any) -> str:
+    """Why `value` cannot be `item`'s literal value (empty when it can)."""
+    check = LITERAL_CHECKS.get(item.type)
+    if check is None or check(value):
+        return ""
+    return f"input {item.name!r} is {item.type}, got {value!r}"
+
+
+def check_override(item: InputSpec, text: str, where: str) -> None:
+    """An INPUTS value for a literal input must parse as its type (YAML typing:
+    5 is an integer, 0.5 a number, true a boolean)."""
+    if item.is_path:
+        return
+    problem = literal_problem(item, literal_value(text))
+    if problem:
+        raise UserError(f"INPUTS {item.name}={text}: {problem} ({where})")
+
+
+def parse_overrides(items: Iterable[str], spec: JobSpec) -> Dict[str, str]:
+    """`name=value` pairs, each naming a declared input of `spec`, type-checked."""
+    overrides: Dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"input override {item!r}: expected name=value")
+        if name not in spec.inputs:
+            declared = ", ".join(sorted(spec.inputs)) or "none"
+            raise UserError(
+                f"input override {item!r}: {spec.shown_as} declares no input"
+                f" {name!r} (declared: {declared})"
+            )
+        declared_item = spec.inputs[name]
+        check_override(declared_item, value, spec.where(declared_item.line))
+        overrides[name] = value
+    return overrides
+
+
+def split_overrides(text: str) -> List[str]:
+    """The INPUTS setting: space-separated name=value pairs, shell quoting allowed."""
+    try:
+        return shlex.split(text)
+    except ValueError as err:
+        raise UserError(f"INPUTS={text!r}: {err}") from None
+
+
+def asset_name(path: str) -> Optional[str]:
+    """The data asset an `azureml:<name>...` or `.../data/<name>/versions/...` path names."""
+    match = ASSET_REF.match(path)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def locate_input(
+    item: InputSpec,
+    base: Path,
+    where: str,
+    project: Project,
+    override: Optional[str],
+    fix: str = "",
+) -> Path:
+    """Where a path input's data lives; a local `path:` is relative to `base`.
+
+    `fix` replaces the default advice when the data is missing (UserError)."""
+    if override:
+        candidate, how = Path(override).expanduser(), "from INPUTS"
+    elif item.path and not item.path.startswith(REMOTE_PREFIXES):
+        local = item.path[len("file:") :] if item.path.startswith("file:") else item.path
+        candidate, how = base / local, "its local path:"
+    else:
+        asset = asset_name(item.path or "") or item.name
+        candidate, how = project.data / asset, f"data/{asset}/ by convention"
+    candidate = candidate.resolve()
+    if item.type == "uri_file" and candidate.is_dir():
+        files = [p for p in candidate.iterdir() if p.is_file()]
+        if len(files) != 1:
+            raise UserError(
+                f"{where}: uri_file input {item.name!r}: folder"
+                f" {project.relative(candidate)} must hold exactly one file,"
+                f" found {len(files)}"
+            )
+        candidate = files[0]
+    if not candidate.exists():
+        raise UserError(
+            f"{where}: input {item.name!r}: no local data at"
+            f" {project.relative(candidate)} ({how}); "
+            + (
+                fix
+                or f'create it, set a local path: in job.yaml, or pass INPUTS="{item.name}=<path>"'
+            )
+        )
+    return candidate
+
+
+def literal_text(item: InputSpec, override: Optional[str], where: str) -> Optional[str]:
+    """A literal input's value as the command sees it; None for an unset optional
+    input; UserError for a required input without a value."""
+    value = item.value if override is None else override
+    if value is None:
+        if item.optional:
+            return None
+        raise UserError(
+            f"{where}: input {item.name!r} has no value;"
+            f' set value: or pass INPUTS="{item.name}=<value>"'
+        )
+    return str(value)

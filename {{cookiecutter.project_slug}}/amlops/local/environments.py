@@ -1,0 +1,233 @@
+"""How a job's environment runs on this machine.
+
+Docker runs what Azure ML would run:
+- `build:` -> `docker build` of that context with its `dockerfile_path`;
+- `image:` -> that image (pulled when absent);
+- `image:` + `conda_file:` -> the image with the conda environment built on top,
+  the way Azure ML's image builder does it (CONDA_DOCKERFILE);
+- curated / `azureml` registry environments -> their mcr.microsoft.com image;
+- workspace environments -> looked up in the workspace (needs a login), or
+  LOCAL_IMAGE=<image> to run in an image of your choice.
+The venv runtime stands in with what pip can install (the requirements files
+of a build context, the pip part of a conda file) and says in one line what
+differs."""
+
+import hashlib
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from amlops.environment import EnvironmentSpec
+from amlops.errors import UserError
+from amlops.jobspec import JobSpec
+from amlops.project import Project
+from amlops.yamlfile import plain
+
+# What Azure ML's image builder does for `image:` + `conda_file:`, from its generated
+# Dockerfile (seen in Azure ML image build logs): the conda file, renamed
+# azureml_<hash>, is created as a prefix environment under /azureml-envs/ and put
+# first on PATH; no `conda activate`. {env} is that name, {conda} the copied file.
+CONDA_DOCKERFILE = """\
+FROM {image}
+USER root
+COPY {conda} azureml-environment-setup/{conda}
+RUN conda env create -p /azureml-envs/{env} -f azureml-environment-setup/{conda} \\
+    && rm -rf "$HOME/.cache/pip" && conda clean -aqy
+ENV PATH=/azureml-envs/{env}/bin:$PATH \\
+    AZUREML_CONDA_ENVIRONMENT_PATH=/azureml-envs/{env} \\
+    LD_LIBRARY_PATH=/azureml-envs/{env}/lib:$LD_LIBRARY_PATH \\
+    AZUREML_ENVIRONMENT_IMAGE=True
+"""
+CONDA_FILE_NAME = "mutated_conda_dependencies.yml"
+# Conda packages a venv provides itself.
+VENV_PROVIDED = {"python", "pip", "setuptools", "wheel"}
+REQUIREMENT_FILE = re.compile(r"(?:-r|--requirement)[ =]+(\S+)")
+
+
+@dataclass
+class DockerRecipe:
+    """What `docker run` uses for a job, and how to get it.
+
+    `context` is None when the image is run as it is (pulled if absent);
+    otherwise the image is built from `context`/`dockerfile` (relative)."""
+
+    image: str
+    label: str
+    context: Optional[Path] = None
+    dockerfile: str = "Dockerfile"
+    notice: str = ""
+    generated: Dict[str, str] = field(default_factory=dict)  # files written into `context`
+
+
+@dataclass
+class VenvRecipe:
+    """What a venv can install for a job: requirement lines (`-r` paths relative to
+    `base_dir`), and one line on what differs from the job's environment."""
+
+    requirement_lines: List[str]
+    base_dir: Path
+    notice: str = ""
+
+
+def _workspace_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
+    return UserError(
+        f"{env.where}: environment {env.reference} is a workspace environment; log in"
+        f" (az login, and set the workspace in config.env) so it can be looked up, or run"
+        f" it locally in an image you have: LOCAL_IMAGE=<image> make local EXP={spec.experiment}"
+    )
+
+
+def resolve_environment(project: Project, spec: JobSpec) -> EnvironmentSpec:
+    """The job's environment, with a workspace reference looked up in the workspace.
+
+    Raises UserError when a workspace environment cannot be looked up."""
+    env = spec.environment
+    if env.kind != "workspace":
+        return env
+    from amlops.cloud.environments import look_up  # imports the SDK only here
+
+    found = look_up(project, env)
+    if found is None:
+        raise _workspace_error(spec, env)
+    return found
+
+
+def _conda_env_name(conda_text: str) -> str:
+    return "azureml_" + hashlib.sha256(conda_text.encode()).hexdigest()[:32]
+
+
+def conda_text(env: EnvironmentSpec) -> str:
+    """The conda file as Azure ML builds it: the user's file named azureml_<hash>."""
+    conda = plain(env.conda_spec())
+    conda["name"] = _conda_env_name(env.image + "\0" + yaml.safe_dump(conda, sort_keys=True))
+    return yaml.safe_dump(conda, sort_keys=False)
+
+
+def docker_recipe(
+    project: Project, spec: JobSpec, env: Optional[EnvironmentSpec] = None
+) -> DockerRecipe:
+    """How Docker runs `spec`'s environment (LOCAL_IMAGE, when set, replaces it)."""
+    override = project.settings.get("LOCAL_IMAGE")
+    declared = spec.environment
+    if override:
+        return DockerRecipe(
+            image=override,
+            label=f"image {override}",
+            notice=f"LOCAL_IMAGE={override} stands in for environment {declared.describe()}",
+        )
+    env = env or resolve_environment(project, spec)
+    if env.kind == "build":
+        assert env.context is not None
+        return DockerRecipe(
+            image="",
+            label=f"image built from {project.relative(env.context / env.dockerfile)}",
+            context=env.context,
+            dockerfile=env.dockerfile,
+        )
+    if env.kind == "image" and env.has_conda:
+        text = conda_text(env)
+        name = yaml.safe_load(text)["name"]
+        folder = project.runs / ".builds" / "conda" / name
+        dockerfile = CONDA_DOCKERFILE.format(image=env.image, env=name, conda=CONDA_FILE_NAME)
+        return DockerRecipe(
+            image="",
+            label=f"image {env.image} + conda environment /azureml-envs/{name}",
+            context=folder,
+            generated={"Dockerfile": dockerfile, CONDA_FILE_NAME: text},
+        )
+    return DockerRecipe(image=env.image, label=f"image {env.image}")
+
+
+def _copied_files(text: str, context: Path) -> Dict[str, Path]:
+    """Where the Dockerfile's COPY/ADD lines put context files: image path -> file."""
+    copies: Dict[str, Path] = {}
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0].upper() not in ("COPY", "ADD"):
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        sources, dest = args[:-1], args[-1]
+        for source in sources:
+            into_folder = dest.endswith("/") or len(sources) > 1
+            target = f"{dest.rstrip('/')}/{Path(source).name}" if into_folder else dest
+            copies[target] = context / source
+    return copies
+
+
+def _requirement_files(context: Path, dockerfile: str) -> List[Path]:
+    """Requirement files a Dockerfile installs (`pip install -r <file>`): followed
+    through its COPY lines, else found in the context by name; else the context's
+    requirements.txt."""
+    text = (context / dockerfile).read_text(encoding="utf-8", errors="replace")
+    copies = _copied_files(text, context)
+    found: List[Path] = []
+    for name in REQUIREMENT_FILE.findall(text):
+        name = name.strip("\"'")
+        by_name = [path for target, path in copies.items() if Path(target).name == Path(name).name]
+        candidate = copies.get(name) or (by_name[0] if by_name else context / Path(name).name)
+        if candidate.is_file() and candidate not in found:
+            found.append(candidate)
+    default = context / "requirements.txt"
+    if not found and default.is_file():
+        found.append(default)
+    return found
+
+
+def conda_pip_lines(conda: Dict[str, Any]) -> List[str]:
+    """The `pip:` section of a conda environment's dependencies."""
+    lines: List[str] = []
+    for dep in conda.get("dependencies") or []:
+        if isinstance(dep, dict):
+            lines += [str(item) for item in dep.get("pip") or []]
+    return lines
+
+
+def conda_only(conda: Dict[str, Any]) -> List[str]:
+    """Conda packages a venv cannot install (python, pip and the like excluded)."""
+    missing: List[str] = []
+    for dep in conda.get("dependencies") or []:
+        if isinstance(dep, str):
+            name = re.split(r"[=<>!~ ]", dep.split("::")[-1], 1)[0].lower()
+            if name not in VENV_PROVIDED:
+                missing.append(dep)
+    return missing
+
+
+def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
+    """What a venv can install for `spec`'s environment, and what it leaves out."""
+    env = spec.environment
+    if env.kind == "workspace" and not project.settings.get("LOCAL_IMAGE"):
+        env = resolve_environment(project, spec)
+    shown = env.describe()
+    if env.kind == "build":
+        assert env.context is not None
+        files = _requirement_files(env.context, env.dockerfile)
+        lines = [f"-r {shlex.quote(str(f))}" for f in files]
+        installed = ", ".join(project.relative(f) for f in files) or "no requirements file"
+        return VenvRecipe(
+            lines,
+            env.context,
+            f"venv stands in for the image of {project.relative(env.context / env.dockerfile)}:"
+            f" installs {installed}; the Dockerfile's other steps do not run",
+        )
+    if env.kind == "image" and env.has_conda:
+        conda = env.conda_spec()
+        lines = conda_pip_lines(conda)
+        missing = conda_only(conda)
+        left_out = f"; conda-only packages not installed: {', '.join(missing)}" if missing else ""
+        base = env.conda_file.parent if env.conda_file else spec.folder
+        return VenvRecipe(
+            lines,
+            base,
+            f"venv stands in for image {env.image} + conda: installs the conda file's pip"
+            f" packages ({len(lines)}){left_out}",
+        )
+    return VenvRecipe(
+        [],
+        spec.folder,
+        f"venv stands in for {shown}: none of the image's packages are installed",
+    )
