@@ -6,6 +6,7 @@ ML's base and curated images) are the offline test image tagged under those name
 it has a stand-in `conda` (tests/support/images/python/conda), because no conda
 channel is reachable either."""
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,8 +18,8 @@ from tests.helpers import REPO, Baked
 
 CASES = REPO / "tests" / "cases" / "native"
 IMAGES = REPO / "tests" / "support" / "images"
-PYTHON_IMAGE = "amlops-test-python:bookworm"
-TORCH_IMAGE = "amlops-test-torch:bookworm"
+PYTHON_IMAGE = "amlops-test-python"
+TORCH_IMAGE = "amlops-test-torch"
 # Image names the cases use, each served by the test image.
 NAMED_IMAGES = [
     "python:3.11-slim",
@@ -50,8 +51,13 @@ def image_present(tag: str) -> bool:
     return _docker("image", "inspect", tag).returncode == 0
 
 
-def build_test_image(tag: str, folder: Path, base: str, network: bool = False) -> str:
-    """Build tests/support/images/<folder> on `base` once (kept between runs)."""
+def build_test_image(name: str, folder: Path, base: str, network: bool = False) -> str:
+    """Build tests/support/images/<folder> on `base` once; the tag is a digest of the
+    folder and the base, so a changed recipe builds anew and an unchanged one is kept."""
+    digest = hashlib.sha256(base.encode())
+    for path in sorted(folder.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    tag = f"{name}:{digest.hexdigest()[:12]}"
     if not image_present(tag):
         argv = ["build", "-q", "-t", tag, "--build-arg", f"BASE_IMAGE={base}"]
         done = _docker(*argv, *(["--network", "host"] if network else []), str(folder))
@@ -59,10 +65,20 @@ def build_test_image(tag: str, folder: Path, base: str, network: bool = False) -
     return tag
 
 
+def python_image(base_image: str) -> str:
+    """The test image with `python` and the conda stand-in (built on the base once)."""
+    return build_test_image(PYTHON_IMAGE, IMAGES / "python", base_image)
+
+
+def torch_image(base_image: str) -> str:
+    """The python test image plus Debian's PyTorch, Open MPI and mpi4py (from apt)."""
+    return build_test_image(TORCH_IMAGE, IMAGES / "torch", python_image(base_image), True)
+
+
 def tag_case_images(base_image: str) -> Iterator[List[str]]:
     """Tag the test image under every name in NAMED_IMAGES that is not present; yields
     the names it tagged and removes those tags afterwards (never an image of yours)."""
-    image = build_test_image(PYTHON_IMAGE, IMAGES / "python", base_image)
+    image = python_image(base_image)
     tagged = [name for name in NAMED_IMAGES if not image_present(name)]
     for name in tagged:
         assert _docker("tag", image, name).returncode == 0

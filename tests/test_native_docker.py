@@ -9,15 +9,7 @@ import subprocess
 import pytest
 
 from tests.helpers import containers, error_lines, tree_digest
-from tests.native_support import (
-    IMAGES,
-    PYTHON_IMAGE,
-    TORCH_IMAGE,
-    add_case,
-    build_test_image,
-    edit_yaml,
-    tag_case_images,
-)
+from tests.native_support import add_case, edit_yaml, python_image, tag_case_images, torch_image
 
 pytestmark = pytest.mark.docker
 
@@ -144,19 +136,51 @@ dist.destroy_process_group()
 
 
 def test_real_torch_distributed_all_reduce_across_two_processes(project, docker_base_image):
-    build_test_image(PYTHON_IMAGE, IMAGES / "python", docker_base_image)
-    torch_image = build_test_image(TORCH_IMAGE, IMAGES / "torch", PYTHON_IMAGE, network=True)
+    image = torch_image(docker_base_image)
     folder = add_case(project, "distributed")
     (folder / "ranks.py").write_text(ALL_REDUCE)
     edit_yaml(
         folder / "job.yaml",
         lambda d: d.update(
-            environment={"image": torch_image}, command="python ranks.py ${{outputs.ranks}}"
+            environment={"image": image}, command="python ranks.py ${{outputs.ranks}}"
         ),
     )
     _, run = run_ok(project, "distributed")
     results = {p.name: p.read_text() for p in (run / "outputs/ranks").iterdir()}
     assert results == {"rank0.txt": "3 of 2", "rank1.txt": "3 of 2"}
+
+
+MPI_RANKS = """\
+import pathlib, sys
+from mpi4py import MPI
+
+world = MPI.COMM_WORLD
+total = world.allreduce(world.Get_rank() + 1)
+out = pathlib.Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / f"rank{world.Get_rank()}.txt").write_text(f"{total} of {world.Get_size()}")
+"""
+
+
+def test_mpi_distribution_runs_under_mpirun(project, docker_base_image):
+    image = torch_image(docker_base_image)
+    folder = add_case(project, "distributed")
+    (folder / "ranks.py").write_text(MPI_RANKS)
+    edit_yaml(
+        folder / "job.yaml",
+        lambda d: d.update(
+            environment={"image": image},
+            command="python ranks.py ${{outputs.ranks}}",
+            distribution={"type": "mpi", "process_count_per_instance": 2},
+        ),
+    )
+    _, run = run_ok(project, "distributed")
+    results = {p.name: p.read_text() for p in (run / "outputs/ranks").iterdir()}
+    assert results == {"rank0.txt": "3 of 2", "rank1.txt": "3 of 2"}
+    # an image without mpirun: one line in the log, and the run fails
+    edit_yaml(folder / "job.yaml", lambda d: d.update(environment={"image": "python:3.11-slim"}))
+    failed = project.make("local", EXP="distributed")
+    assert failed.returncode != 0 and "needs mpirun in the environment" in failed.stdout
 
 
 def test_resources_shm_size_and_docker_args_reach_docker_run(project):
@@ -172,14 +196,15 @@ def test_resources_shm_size_and_docker_args_reach_docker_run(project):
     assert " 256 " in result.stdout and "flag=yes" in result.stdout
 
 
-def test_local_image_stands_in_for_a_workspace_environment(project):
+def test_local_image_stands_in_for_a_workspace_environment(project, docker_base_image):
     folder = add_case(project, "env_image")
     edit_yaml(folder / "job.yaml", lambda d: d.update(environment="azureml:my-env:3"))
     refused = project.make("local", EXP="env_image")
     assert refused.returncode == 2 and len(error_lines(refused.stderr)) == 1
-    result, run = run_ok(project, "env_image", LOCAL_IMAGE=PYTHON_IMAGE)
-    assert f"LOCAL_IMAGE={PYTHON_IMAGE} stands in for environment azureml:my-env:3" in result.stderr
-    assert json.loads((run / "run.json").read_text())["environment"] == f"image {PYTHON_IMAGE}"
+    image = python_image(docker_base_image)
+    result, run = run_ok(project, "env_image", LOCAL_IMAGE=image)
+    assert f"LOCAL_IMAGE={image} stands in for environment azureml:my-env:3" in result.stderr
+    assert json.loads((run / "run.json").read_text())["environment"] == f"image {image}"
 
 
 def test_an_image_that_cannot_be_pulled_is_one_line(project):

@@ -156,6 +156,26 @@ def test_instance_count_runs_as_local_nodes(cases):
     assert {e["WORLD_SIZE"] for e in envs} == {"4"}
 
 
+def test_tensorflow_distribution_sets_tf_config_per_process(cases):
+    edit_yaml(
+        cases.path / "src/distributed/job.yaml",
+        lambda d: d.update(
+            distribution={"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
+            command="mkdir -p ${{outputs.ranks}} && echo $TF_CONFIG >"
+            " ${{outputs.ranks}}/$(python -c 'import json,os; t=json.loads(os.environ"
+            '["TF_CONFIG"])["task"]; print(t["type"] + str(t["index"]))\')',
+        ),
+    )
+    result = cases.make("local", EXP="distributed", RUNTIME="venv")
+    assert result.returncode == 0, result.stderr
+    ranks = latest(cases, "distributed") / "outputs" / "ranks"
+    assert sorted(p.name for p in ranks.iterdir()) == ["ps0", "worker0", "worker1"]
+    config = json.loads((ranks / "worker1").read_text())
+    assert config["task"] == {"type": "worker", "index": 1}
+    assert len(config["cluster"]["worker"]) == 2 and len(config["cluster"]["ps"]) == 1
+    assert config["environment"] == "cloud"
+
+
 def test_a_failing_rank_stops_the_others_and_fails_the_run(cases):
     edit_yaml(
         cases.path / "src/distributed/job.yaml",
@@ -367,3 +387,56 @@ def test_inputs_are_type_checked_for_local_and_cloud_targets(cases):
         lines = error_lines(result.stderr)
         assert result.returncode == 2 and len(lines) == 1, (target, result.stderr)
         assert "n_estimators" in lines[0] and "integer" in lines[0]
+
+
+def test_native_fields_reach_the_service(tmp_path):
+    """Through the recording fake service: what the REST API receives for output fields,
+    serverless compute and resources, decoded with the SDK's own REST models."""
+    from azure.ai.ml._restclient.arm_ml_service.models import JobBase
+
+    from tests.cloud_support import cloud_make, cloud_project
+
+    project = cloud_project(tmp_path / "cloud")
+    for case in ("output_fields", "serverless", "distributed"):
+        add_case(project, case)
+    result, rec = cloud_make(project, tmp_path, "job", EXP="output_fields")
+    assert result.returncode == 0, result.stderr
+    job = JobBase(rec.job_body()).properties
+    scores = job.outputs["scores"]
+    assert (scores.asset_name, scores.get("assetVersion"), scores.mode) == (
+        "churn-scores",
+        "7",
+        "Upload",
+    )
+    assert scores.uri == "azureml://datastores/workspaceblobstore/paths/scores/"
+
+    result, rec = cloud_make(project, tmp_path, "job", EXP="serverless")
+    assert result.returncode == 0, result.stderr
+    job = JobBase(rec.job_body()).properties
+    assert job.compute_id is None
+    assert job.resources.instance_type == "Standard_E4s_v3"
+
+    result, rec = cloud_make(project, tmp_path, "job", EXP="distributed")
+    assert result.returncode == 0, result.stderr
+    job = JobBase(rec.job_body()).properties
+    assert job.distribution.distribution_type == "PyTorch"
+    assert job.distribution.process_count_per_instance == 2
+
+
+def test_pipeline_steps_keep_their_jobs_compute_unless_the_pipeline_overrides(baked):
+    edit_yaml(baked.path / "src/prepare/job.yaml", lambda d: d.pop("compute"))
+    native = sent(baked, baked.make("pipeline", DRY_RUN="1"))
+    assert "default_compute" not in native["settings"]
+    assert native["jobs"]["prepare"]["compute"] == "azureml:serverless"  # like its job
+    assert native["jobs"]["train"]["compute"] == "azureml:cpu-cluster"
+    edit_yaml(
+        baked.path / "pipelines/training.yaml",
+        lambda d: (
+            d["jobs"]["train"].update(compute="gpu"),
+            d.update(settings={**d["settings"], "default_compute": "azureml:cpu-small"}),
+        ),
+    )
+    native = sent(baked, baked.make("pipeline", DRY_RUN="1"))
+    assert native["settings"]["default_compute"] == "azureml:cpu-small"
+    assert "compute" not in native["jobs"]["prepare"]  # takes the default
+    assert native["jobs"]["train"]["compute"] == "azureml:gpu"

@@ -162,7 +162,15 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
 
 def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "experiments":
+        from amlops.names import experiment_name_problem
+
         print("\n".join(project.experiments()))
+        for folder in project.experiment_folders():
+            problem = experiment_name_problem(folder.name)
+            if problem:
+                print(
+                    f"amlops: src/{folder.name}/ is not usable as EXP ({problem})", file=sys.stderr
+                )
         return 0
     if args.command == "prune":
         from amlops.local.prune import parse_keep, prune

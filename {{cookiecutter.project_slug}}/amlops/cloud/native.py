@@ -15,8 +15,10 @@ rewrites, and nothing else:
 Pipelines: each step becomes an inline command node built the same way from
 its job file (less the job-only fields `$schema`, `name`, `experiment_name`);
 bindings stay `${{parent...}}` expressions; a node keeps its job's compute
-unless the pipeline step or COMPUTE sets one. A step job: one step as a
-command job, its upstream inputs given as paths."""
+unless the pipeline step or COMPUTE sets one; a node whose job names none
+runs on `azureml:serverless` when the pipeline has no default compute (the
+pipeline form of "no compute"). A step job: one step as a command job, its
+upstream inputs given as paths."""
 
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -30,6 +32,9 @@ from amlops.project import Project
 from amlops.yamlfile import line_of, literal_value, plain
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"
+# How a pipeline names serverless compute (a node may not simply omit compute there:
+# the SDK refuses a pipeline node with neither its own nor a default compute).
+SERVERLESS = "azureml:serverless"
 # Fields of a job file that a pipeline node cannot have.
 JOB_ONLY = ("$schema", "name", "experiment_name", "parent_job_name")
 UpstreamPath = Callable[[str, FromStep], str]
@@ -273,7 +278,9 @@ def pipeline_job(
         node["display_name"] = step.raw.get("display_name") or name
         if "description" in step.raw:
             node["description"] = step.raw["description"]
-        compute = node_compute(project, step)
+        compute = node_compute(project, step) or (
+            "" if "default_compute" in settings else SERVERLESS
+        )
         node.pop("compute", None)
         if compute:
             node["compute"] = compute

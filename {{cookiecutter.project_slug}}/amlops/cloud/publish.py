@@ -73,7 +73,8 @@ def deployment_compute(spec: PipelineSpec, job: Dict[str, Any]) -> str:
     """The cluster a batch deployment runs on (Azure ML requires one): the pipeline's
     default compute, else its first node's compute."""
     chosen = job["settings"].get("default_compute")
-    chosen = chosen or next((n["compute"] for n in job["jobs"].values() if n.get("compute")), "")
+    nodes = [n.get("compute") for n in job["jobs"].values()]
+    chosen = chosen or next((c for c in nodes if c and c != native.SERVERLESS), "")
     if not chosen:
         raise UserError(
             f"{spec.shown_as}: make publish needs a compute cluster for the batch deployment:"

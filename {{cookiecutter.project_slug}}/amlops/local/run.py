@@ -31,6 +31,20 @@ def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
     return env
 
 
+def not_applied_locally(spec: JobSpec) -> str:
+    """One line naming the job's fields a local run cannot honour (empty when none)."""
+    raw = spec.raw
+    missing = []
+    if raw.get("services"):
+        missing.append(f"services ({', '.join(str(s) for s in raw['services'])}: not started)")
+    if raw.get("identity"):
+        kind = (raw["identity"] or {}).get("type", "identity")
+        missing.append(f"identity ({kind}: data is read with your own access)")
+    if raw.get("queue_settings"):
+        missing.append("queue_settings (no queue here)")
+    return "not applied locally: " + "; ".join(missing) if missing else ""
+
+
 def azure_variables(job: ResolvedJob, run_dir: Path) -> Dict[str, str]:
     """Variables Azure ML sets for every command job: the run id, and each input's and
     output's path as AZURE_ML_INPUT_<name> / AZURE_ML_OUTPUT_<name>."""
@@ -163,6 +177,9 @@ def run_experiment(
     if runtime.notice:
         say(runtime.notice)
     say(f"code {snap.label} -> {rel}/src (the working directory)")
+    skipped = not_applied_locally(spec)
+    if skipped:
+        say(skipped)
     say(f"$ {job.command}")
     code, record = execute(project, spec, runtime, run_dir, job, **fields)
     duration = record.data["duration_s"]
