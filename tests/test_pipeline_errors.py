@@ -71,7 +71,7 @@ CASES = {
     ),
     "bad step name": (
         ("  fit:", "  Fit-Step:"),
-        "bad.yaml:10: step name 'Fit-Step'",
+        "bad.yaml:10: node name 'Fit-Step'",
     ),
     "broken job.yaml of a step": (
         ("jobs:\n", "jobs:\n  broken:\n    experiment: typo\n"),
@@ -122,7 +122,7 @@ def test_bad_pipeline_is_one_line_before_anything_runs(project, case):
 
 def test_the_good_pipeline_passes_the_same_checks(project):
     write_pipeline(project, "bad", GOOD)
-    graph = project.make("pipeline-graph", PIPELINE="bad")
+    graph = project.make("pipeline-graph", PIPELINE="bad", FORMAT="mermaid")
     assert graph.returncode == 0, graph.stderr
     assert 'step_prep -- "prepared → data" --> step_fit' in graph.stdout
 

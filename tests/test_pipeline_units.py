@@ -141,7 +141,7 @@ def test_a_reused_run_must_still_hold_the_outputs_it_finished_with(tmp_path):
     out.mkdir(parents=True)
     (out / "model.pkl").write_text("weights")
     cache = ReuseCache(project)
-    cache.remember("k1", out.parent.parent, {"model": out})
+    cache.remember("k1", out.parent.parent, {"model": out}, {"version": "2"}, "p", "step")
     found = cache.lookup("k1")
     assert found and found.outputs == {"model": out}
     assert cache.lookup("k2") is None
@@ -151,3 +151,21 @@ def test_a_reused_run_must_still_hold_the_outputs_it_finished_with(tmp_path):
     assert cache.lookup("k1") is not None
     (out / "model.pkl").unlink()
     assert cache.lookup("k1") is None, "deleted outputs are not reused"
+
+
+def test_differences_name_what_changed():
+    from amlops.pipelines.reuse import differences
+
+    old = {
+        "version": "2",
+        "code": {"a.py": "1", "b.py": "2"},
+        "environment": "venv:x",
+        "literals": {"n": "5"},
+        "inputs": {"data": "d1"},
+        "command": "python a.py",
+    }
+    new = {**old, "code": {"a.py": "9", "b.py": "2", "c.py": "3"}, "literals": {"n": "6"}}
+    assert differences(old, new) == ["code changed: a.py, c.py", "literal n: 5 -> 6"]
+    assert differences(old, {**old, "inputs": {"data": "d2"}}) == ["input data changed"]
+    assert differences(None, old) == ["no earlier run"]
+    assert differences(old, old) == ["its earlier outputs changed or are gone"]

@@ -38,6 +38,13 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
         )
         return sub
 
+    def job_file_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--job",
+            default=setting("JOB"),
+            help="run this job or component file instead of EXP's job.yaml (JOB=path)",
+        )
+
     def runtime_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--runtime", default=setting("RUNTIME", "auto"), help="auto, docker or venv (RUNTIME)"
@@ -57,6 +64,7 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     )
     command("build-exp", "build the experiment's Docker image if its context changed")
     local = command("local", "run the experiment locally (Docker, or a venv)")
+    job_file_option(local)
     runtime_options(local, "override an input path or literal (INPUTS='a=x b=y'); repeatable")
     terminal = command("terminal", "open a shell in the experiment image with run mounts")
     terminal.add_argument("--cmd", default=setting("CMD"), help="run this instead (CMD)")
@@ -72,14 +80,31 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     )
     pipeline.add_argument(
         "--force",
+        default=setting("FORCE"),
+        help="re-run every step (FORCE=1) or these steps (FORCE='a b'), reusing the rest",
+    )
+    pipeline.add_argument(
+        "--steps", default=setting("STEPS"), help="run only these steps (STEPS='a b')"
+    )
+    pipeline.add_argument(
+        "--from",
+        dest="from_step",
+        default=setting("FROM"),
+        help="run this step and everything downstream of it (FROM=a)",
+    )
+    pipeline.add_argument(
+        "--dry-run",
         action="store_true",
-        default=settings.flag("FORCE") if settings else False,
-        help="re-run every step, reusing nothing (FORCE=1)",
+        default=settings.flag("DRY_RUN") if settings else False,
+        help="print the plan: each step run or reuse, and why (DRY_RUN=1)",
     )
     step = pipeline_command("step-local", "run one pipeline step with earlier upstream outputs")
     step.add_argument("--step", default=setting("STEP"), help="the step's name (STEP)")
     runtime_options(step, "override one of the step's inputs (INPUTS='data=path'); repeatable")
-    pipeline_command("pipeline-graph", "print the pipeline's DAG as a Mermaid flowchart")
+    graph = pipeline_command("pipeline-graph", "draw the pipeline's DAG (text, mermaid or dot)")
+    graph.add_argument(
+        "--format", default=setting("FORMAT", "text"), help="text, mermaid or dot (FORMAT)"
+    )
     prune = commands.add_parser("prune", help="list, or remove, old runs, venvs and images")
     prune.add_argument(
         "--keep", default=setting("KEEP", "10"), help="newest runs kept of each kind (KEEP)"
@@ -113,6 +138,9 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
         switch(sub, "STREAM", "stream the logs; exit with the job's status")
 
     job = command("job", "submit the experiment to Azure ML as a command job")
+    job.add_argument(
+        "--job", default=setting("JOB"), help="a job or component file instead of EXP (JOB)"
+    )
     cloud_options(job, "an input path (local or azureml:...) or literal (INPUTS='a=x')")
     notebook = command("notebook-job", "submit one notebook as a command job in EXP's environment")
     notebook.add_argument("--nb", default=setting("NB"), help="notebooks/<name>.ipynb (NB)")
@@ -219,6 +247,14 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         experiment = args.exp or project.settings.get("NOTEBOOK_EXP")
         project.experiment_dir(experiment)
         return run_notebooks(project, experiment, args.runtime)
+    if args.command == "local" and args.job:
+        from amlops.inputs import parse_overrides
+        from amlops.jobspec import load_job_file
+        from amlops.local.run import run_experiment
+
+        spec = load_job_file(project, args.job)
+        overrides = parse_overrides(_inputs(args, project), spec)
+        return run_experiment(project, spec, args.runtime, overrides)
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
         from amlops.jobspec import load_experiment
@@ -251,28 +287,33 @@ def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
 
 def _pipeline_dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "pipeline-graph":
-        from amlops.pipelines.graph import mermaid
+        from amlops.pipelines.graph import draw
         from amlops.pipelines.spec import load_pipeline
 
-        print(mermaid(load_pipeline(project, args.pipeline)), end="")
+        print(draw(load_pipeline(project, args.pipeline), args.format), end="")
         return 0
     if args.command == "step-local":
         from amlops.pipelines.step_local import run_step_local
 
         inputs = _inputs(args, project)
         return run_step_local(project, args.pipeline, args.step, args.runtime, inputs)
-    from amlops.pipelines.run_local import parse_jobs, run_pipeline_local
+    from amlops.pipelines.run_local import Selection, parse_jobs, run_pipeline_local
 
     jobs = parse_jobs(args.jobs)
     inputs = _inputs(args, project)
-    return run_pipeline_local(project, args.pipeline, args.runtime, jobs, args.force, inputs)
+    selection = Selection(steps=args.steps, from_step=args.from_step, force=args.force)
+    return run_pipeline_local(
+        project, args.pipeline, args.runtime, jobs, selection, inputs, dry_run=args.dry_run
+    )
 
 
 def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
     from amlops.cloud.submit import Request, submit
 
+    job_file = getattr(args, "job", "") if args.command == "job" else ""
     request = Request(
         target=args.command,
+        job_file=job_file,
         name=args.exp if args.command in ("job", "notebook-job") else args.pipeline,
         inputs=_inputs(args, project),
         dry_run=args.dry_run,
@@ -280,7 +321,7 @@ def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
         step=getattr(args, "step", ""),
         from_job=getattr(args, "from_job", ""),
     )
-    if args.command in ("job", "notebook-job"):
+    if args.command in ("job", "notebook-job") and not job_file:
         project.experiment_dir(args.exp)
     if args.command == "notebook-job":
         from amlops.cloud.notebook_job import submit_notebook

@@ -60,6 +60,35 @@ JOB_FIELDS = COMMON_JOB_FIELDS | {
     "queue_settings",
     "parent_job_name",
 }
+# A command component (https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json).
+COMPONENT_FIELDS = {
+    "$schema",
+    "type",
+    "name",
+    "version",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "is_deterministic",
+    "code",
+    "command",
+    "environment",
+    "inputs",
+    "outputs",
+    "resources",
+    "distribution",
+    "additional_includes",
+}
+# An inline command node of a pipeline job (a command job less the job-only fields).
+NODE_FIELDS = (JOB_FIELDS - {"$schema", "name", "experiment_name", "parent_job_name"}) | {
+    "component"
+}
+KINDS = {
+    "job": (JOB_FIELDS, "commandJob schema"),
+    "component": (COMPONENT_FIELDS, "commandComponent schema"),
+    "node": (NODE_FIELDS, "command node fields"),
+}
 DISTRIBUTION_FIELDS = {
     "pytorch": {"type", "process_count_per_instance"},
     "mpi": {"type", "process_count_per_instance"},
@@ -70,6 +99,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # letters, digits, `-` and `_`, starting with a letter or digit.
 AZURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}")
 # `python [options] -m <module>` (any python executable) in a command.
+COMPONENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 PYTHON_MODULE = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?python[0-9.]*(?:\s+-[A-Za-z]+)*\s+-m\s+(\S+)")
 
 
@@ -133,6 +163,8 @@ class JobSpec:
     distribution: Optional[Distribution] = None
     instance_count: int = 1
     raw: Dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # what the job is called locally (default: its folder's name)
+    kind: str = "job"  # job, component (a command component file) or node (inline)
 
     @property
     def folder(self) -> Path:
@@ -141,8 +173,9 @@ class JobSpec:
 
     @property
     def experiment(self) -> str:
-        """The name of the job file's folder (src/<experiment>/job.yaml)."""
-        return self.file.parent.name
+        """The job's local name: its folder's (src/<experiment>/job.yaml), or the pipeline
+        node's or component's name."""
+        return self.name or self.file.parent.name
 
     def where(self, line: int) -> str:
         """`file:line` for messages."""
@@ -203,9 +236,18 @@ def _check_command(raw: Dict[str, Any], shown: str) -> str:
     return command.strip()
 
 
-def check_names(raw: Dict[str, Any], shown: str) -> None:
-    """`name` and `experiment_name` follow Azure ML's naming rule (AZURE_NAME)."""
-    for key in ("name", "experiment_name"):
+def check_names(raw: Dict[str, Any], shown: str, kind: str = "job") -> None:
+    """`name` and `experiment_name` follow Azure ML's naming rule (AZURE_NAME); a
+    component's name follows the SDK's component rule (COMPONENT_NAME)."""
+    if kind == "component" and raw.get("name") is not None:
+        if not COMPONENT_NAME.fullmatch(str(raw["name"])):
+            raise fail_at(
+                shown,
+                line_of(raw, "name"),
+                f"name {raw['name']!r}: a component name is a lowercase letter, then"
+                " lowercase letters, digits or _ (Azure ML's rule)",
+            )
+    for key in ("name", "experiment_name") if kind != "component" else ():
         value = raw.get(key)
         if value is None:
             continue
@@ -346,16 +388,14 @@ def check_references(spec: JobSpec) -> None:
             )
 
 
-def load_job(path: Path, shown_as: str = "") -> JobSpec:
-    """Read and check one command job file; UserError (file:line: ...) on a problem."""
-    shown = shown_as or str(path)
-    raw = load_yaml(path, shown)
-    if not isinstance(raw, dict):
-        raise fail_at(shown, 1, "expected a mapping of command job fields")
-    _check_type(raw, shown)
-    check_known_fields(raw, JOB_FIELDS, shown, "commandJob schema")
+def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "job") -> JobSpec:
+    """A checked JobSpec from a command job (`kind` job), command component (component)
+    or inline pipeline node (node) mapping declared in `path` (its paths are relative
+    to `path`'s folder). UserError (file:line: ...) on a problem."""
+    fields, schema = KINDS[kind]
+    check_known_fields(raw, fields, shown, schema)
     command = _check_command(raw, shown)
-    check_names(raw, shown)
+    check_names(raw, shown, kind)
     inputs_raw = section(raw, "inputs", shown)
     outputs_raw = section(raw, "outputs", shown)
     env_raw = section(raw, "environment_variables", shown)
@@ -375,6 +415,7 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         raw.get("environment"), path, f"{shown}:{line_of(raw, 'environment') or 1}"
     )
     spec = JobSpec(
+        kind=kind,
         file=path,
         shown_as=shown,
         command=command,
@@ -388,6 +429,37 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         raw=raw,
     )
     check_references(spec)
+    return spec
+
+
+def load_job(path: Path, shown_as: str = "") -> JobSpec:
+    """Read and check one command job file, or a command component file (run as a job
+    with its inputs' defaults); UserError (file:line: ...) on a problem."""
+    shown = shown_as or str(path)
+    raw = load_yaml(path, shown)
+    if not isinstance(raw, dict):
+        raise fail_at(shown, 1, "expected a mapping of command job fields")
+    if is_component(raw):
+        spec = job_from_mapping(raw, path, shown, "component")
+        spec.name = str(raw.get("name") or path.stem)
+        return spec
+    _check_type(raw, shown)
+    return job_from_mapping(raw, path, shown)
+
+
+def is_component(raw: Dict[str, Any]) -> bool:
+    """Whether a mapping is a command component (its $schema says so)."""
+    return "commandComponent" in str(raw.get("$schema", ""))
+
+
+def load_job_file(project: Project, given: str) -> JobSpec:
+    """JOB=<path>: any command job or command component file (relative to the project)."""
+    path = (project.root / given).resolve()
+    if not path.is_file():
+        raise UserError(f"JOB={given!r}: no such file (give a path relative to the project)")
+    spec = load_job(path, project.relative(path))
+    if not spec.name and path.name not in ("job.yaml", "job.yml"):
+        spec.name = path.stem  # jobs/train.yaml runs as `train`
     return spec
 
 

@@ -46,6 +46,8 @@ def input_port(item: InputSpec) -> Dict[str, Any]:
     port: Dict[str, Any] = {"type": item.type}
     if not item.is_path and item.value is not None:
         port["default"] = item.value
+    if item.optional:
+        port["optional"] = True
     return port
 
 
@@ -115,11 +117,14 @@ def pipeline_component(
     project: Project, spec: PipelineSpec, sub: Submission, version: str, tags: Dict[str, str]
 ) -> PipelinePackage:
     """The pipeline file as a pipeline component over registered command components."""
-    job = native.pipeline_job(project, spec, sub, {}, tags)
+    job = native.flat_pipeline_job(project, spec, sub, {}, tags)
     commands: Dict[str, Registered] = {}
     for step in spec.steps.values():
         if step.experiment not in commands:
-            commands[step.experiment] = command_component(project, step.job, step.experiment, sub)
+            commands[step.experiment] = command_component(
+                project, step.runnable(), step.experiment, sub
+            )
+    steps = {native.node_id(name): step for name, step in spec.steps.items()}
     document: Dict[str, Any] = {
         "$schema": native.SCHEMA.format("pipelineComponent"),
         "type": "pipeline",
@@ -132,7 +137,7 @@ def pipeline_component(
     document["outputs"] = {name: {"type": out["type"]} for name, out in job["outputs"].items()}
     document["jobs"] = {}
     for name, node in job["jobs"].items():
-        step = spec.steps[name]
+        step = steps[name]
         entry: Dict[str, Any] = {
             "component": commands[step.experiment].reference,
             "display_name": node["display_name"],

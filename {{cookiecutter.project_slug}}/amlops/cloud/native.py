@@ -37,7 +37,14 @@ SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"
 SERVERLESS = "azureml:serverless"
 # Fields of a job file that a pipeline node cannot have.
 JOB_ONLY = ("$schema", "name", "experiment_name", "parent_job_name")
+# Fields of a command component that a job (or an inline node) cannot have.
+COMPONENT_ONLY = ("$schema", "name", "version", "is_deterministic", "additional_includes")
 UpstreamPath = Callable[[str, FromStep], str]
+
+
+def node_id(step: str) -> str:
+    """A flattened step's node name (`fit.train` -> `fit__train`: no dots in node names)."""
+    return step.replace(".", "__")
 
 
 def compute_ref(name: str) -> str:
@@ -134,6 +141,8 @@ def job_body(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
     (see the module docstring); inputs/outputs are filled in by the callers."""
     body: Dict[str, Any] = {}
     for key, value in spec.raw.items():
+        if spec.kind == "component" and key in COMPONENT_ONLY:
+            continue
         if key == "code":
             code = sub.code(spec)
             if code is not None:
@@ -157,12 +166,21 @@ def _tags(spec_tags: Any, extra: Dict[str, str]) -> Dict[str, str]:
 def _job_inputs(
     project: Project, spec: JobSpec, sub: Submission, overrides: Dict[str, str]
 ) -> Dict[str, Any]:
-    return {
-        name: cloud_input(
-            item, spec.folder, spec.where(item.line), project, sub, overrides.get(name)
-        )
-        for name, item in spec.inputs.items()
-    }
+    """The job's inputs as sent; a component's declarations become values (its
+    defaults, INPUTS), and an unset optional input is left out."""
+    inputs: Dict[str, Any] = {}
+    for name, item in spec.inputs.items():
+        where = spec.where(item.line)
+        if spec.kind == "component" and name not in overrides:
+            if not item.has_value and item.optional:
+                continue
+            if not item.is_path:
+                inputs[name] = cloud_input(item, spec.folder, where, project, sub)
+                if isinstance(inputs[name], dict):
+                    inputs[name] = item.value
+                continue
+        inputs[name] = cloud_input(item, spec.folder, where, project, sub, overrides.get(name))
+    return inputs
 
 
 def command_job(
@@ -206,21 +224,24 @@ def _bound_outputs(spec: PipelineSpec, step: Step) -> Dict[str, str]:
 def _node_input(
     spec: PipelineSpec, project: Project, step: Step, name: str, sub: Submission
 ) -> Any:
-    item = step.job.inputs[name]
+    item = step.runnable().inputs[name]
     source = step.bindings.get(name)
     where = f"{spec.shown_as}: step {step.name!r}"
     if source is None:
-        where = f"{where}: {step.job.where(item.line)}"
-        return cloud_input(item, step.job.folder, where, project, sub)
+        job = step.runnable()
+        where = f"{where}: {job.where(item.line)}"
+        if job.kind == "component" and not item.is_path:
+            return item.value
+        return cloud_input(item, job.folder, where, project, sub)
     if isinstance(source, Literal):
         return source.value
     if isinstance(source, FromPath):
         bound = InputSpec(name, item.type, path=source.path, mode=item.mode, raw=item.raw)
-        return cloud_input(bound, spec.file.parent, where, project, sub)
+        return cloud_input(bound, source.base or spec.file.parent, where, project, sub)
     if isinstance(source, FromParent):
         expression = "${{parent.inputs.%s}}" % source.name
     else:
-        expression = "${{parent.jobs.%s.outputs.%s}}" % (source.step, source.output)
+        expression = "${{parent.jobs.%s.outputs.%s}}" % (node_id(source.step), source.output)
     return _with_path(item, expression) if item.is_path and item.mode else expression
 
 
@@ -230,7 +251,7 @@ def node_compute(project: Project, step: Step) -> Optional[str]:
         return compute_ref(project.settings.get("COMPUTE"))
     if step.raw.get("compute"):
         return compute_ref(str(step.raw["compute"]))
-    if step.job.raw.get("compute"):
+    if step.job is not None and step.job.raw.get("compute"):
         return str(step.job.raw["compute"])
     return None
 
@@ -242,7 +263,25 @@ def pipeline_job(
     overrides: Dict[str, str],
     tags: Dict[str, str],
 ) -> Dict[str, Any]:
-    """`make pipeline`: the pipeline file as a native pipeline job."""
+    """`make pipeline`: the pipeline file as a native pipeline job. A native file keeps
+    its structure (nodes, component files, nested pipeline components); a shorthand
+    file becomes inline command nodes."""
+    if spec.native:
+        from amlops.cloud.native_pipeline import NativePipeline
+
+        return NativePipeline(project, spec, sub).job(overrides, tags)
+    return flat_pipeline_job(project, spec, sub, overrides, tags)
+
+
+def flat_pipeline_job(
+    project: Project,
+    spec: PipelineSpec,
+    sub: Submission,
+    overrides: Dict[str, str],
+    tags: Dict[str, str],
+) -> Dict[str, Any]:
+    """Every step an inline command node, bindings kept: the shorthand's native form,
+    and what SDK v1 and make publish build from (either form)."""
     raw = spec.raw
     native: Dict[str, Any] = {"$schema": SCHEMA.format("pipelineJob"), "type": "pipeline"}
     for key in ("display_name", "description"):
@@ -254,7 +293,7 @@ def pipeline_job(
     compute = pipeline_compute(project, spec)
     if compute:
         settings["default_compute"] = compute
-    settings["continue_on_step_failure"] = spec.continue_on_step_failure
+    settings.setdefault("continue_on_step_failure", spec.continue_on_step_failure)
     native["settings"] = settings
     native["inputs"] = {
         name: cloud_input(
@@ -264,17 +303,17 @@ def pipeline_job(
     }
     native["outputs"] = {}
     for name, source in spec.outputs.items():
-        produced: OutputSpec = spec.steps[source.step].job.outputs[source.output]
+        produced: OutputSpec = spec.steps[source.step].outputs[source.output]
+        declared = spec.declared_outputs.get(name) or produced.raw
         native["outputs"][name] = {
-            k: v
-            for k, v in produced.raw.items()
-            if k in ("type", "mode", "path", "name", "version")
+            k: v for k, v in declared.items() if k in ("type", "mode", "path", "name", "version")
         }
         native["outputs"][name].setdefault("type", produced.type)
     native["jobs"] = {}
     for name in spec.order:
         step = spec.steps[name]
-        node = {k: v for k, v in job_body(step.job, sub).items() if k not in JOB_ONLY}
+        job = step.runnable()
+        node = {k: v for k, v in job_body(job, sub).items() if k not in JOB_ONLY}
         node["display_name"] = step.raw.get("display_name") or name
         if "description" in step.raw:
             node["description"] = step.raw["description"]
@@ -286,9 +325,13 @@ def pipeline_job(
             node["compute"] = compute
         if step.raw.get("tags"):
             node["tags"] = _tags(step.raw["tags"], {})
-        node["inputs"] = {i: _node_input(spec, project, step, i, sub) for i in step.job.inputs}
-        node["outputs"] = _outputs(step.job, _bound_outputs(spec, step))
-        native["jobs"][name] = node
+        node["inputs"] = {
+            i: _node_input(spec, project, step, i, sub)
+            for i, item in job.inputs.items()
+            if i in step.bindings or item.has_value or not item.optional
+        }
+        node["outputs"] = _outputs(job, _bound_outputs(spec, step))
+        native["jobs"][node_id(name)] = node
     return native
 
 
@@ -302,8 +345,9 @@ def step_job(
     tags: Dict[str, str],
 ) -> Dict[str, Any]:
     """`make step STEP=x`: one step as a command job; upstream outputs come as paths."""
+    job = step.runnable()
     native: Dict[str, Any] = {"$schema": SCHEMA.format("commandJob")}
-    native.update({k: v for k, v in job_body(step.job, sub).items() if k not in JOB_ONLY})
+    native.update({k: v for k, v in job_body(job, sub).items() if k not in JOB_ONLY})
     native["display_name"] = step.raw.get("display_name") or step.name
     native["experiment_name"] = spec.raw.get("experiment_name") or f"{project.slug}-{spec.name}"
     compute = node_compute(project, step) or pipeline_compute(project, spec)
@@ -313,8 +357,10 @@ def step_job(
     step_tags = {**tags, "pipeline": spec.name, "step": step.name}
     native["tags"] = _tags(step.raw.get("tags"), step_tags)
     inputs: Dict[str, Any] = {}
-    for name, item in step.job.inputs.items():
+    for name, item in job.inputs.items():
         source = step.bindings.get(name)
+        if source is None and name not in overrides and item.optional and not item.has_value:
+            continue
         where = f"{spec.shown_as}: step {step.name!r}"
         if name in overrides:
             inputs[name] = cloud_input(item, project.root, where, project, sub, overrides[name])
@@ -329,5 +375,5 @@ def step_job(
         else:
             inputs[name] = _node_input(spec, project, step, name, sub)
     native["inputs"] = inputs
-    native["outputs"] = _outputs(step.job, {})
+    native["outputs"] = _outputs(job, {})
     return native

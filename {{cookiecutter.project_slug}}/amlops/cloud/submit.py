@@ -18,7 +18,7 @@ from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jobspec import load_experiment
+from amlops.jobspec import load_experiment, load_job_file
 from amlops.local.procs import INTERRUPTED
 from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
@@ -38,6 +38,7 @@ class Request:
     stream: bool = False
     step: str = ""
     from_job: str = ""
+    job_file: str = ""  # JOB=<path>: a job or component file instead of an experiment
 
 
 def _finish(
@@ -121,20 +122,25 @@ Build = Callable[[], Dict[str, Any]]
 
 def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     """`make job`'s submission folder and how to build its native job (both SDKs)."""
-    spec = load_experiment(project, req.name)
+    spec = (
+        load_job_file(project, req.job_file) if req.job_file else load_experiment(project, req.name)
+    )
     overrides = parse_overrides(req.inputs, spec)
-    sub = Submission(project, "jobs", req.name)
+    sub = Submission(project, "jobs", spec.experiment)
     tags = submission_tags(project.root)
     return sub, lambda: native.command_job(project, spec, sub, overrides, tags)
 
 
-def pipeline_plan(project: Project, req: Request) -> Tuple[PipelineSpec, Submission, Build]:
+def pipeline_plan(
+    project: Project, req: Request, flat: bool = False
+) -> Tuple[PipelineSpec, Submission, Build]:
     """`make pipeline`'s pipeline, submission folder and native job builder (both SDKs)."""
     spec = load_pipeline(project, req.name)
     overrides = pipeline_overrides(spec, req.inputs)
     sub = Submission(project, "pipelines", spec.name)
     tags = submission_tags(project.root)
-    return spec, sub, lambda: native.pipeline_job(project, spec, sub, overrides, tags)
+    translate = native.flat_pipeline_job if flat else native.pipeline_job
+    return spec, sub, lambda: translate(project, spec, sub, overrides, tags)
 
 
 def submit_job(project: Project, req: Request) -> int:

@@ -43,23 +43,26 @@ def check_local_data(spec: PipelineSpec, project: Project) -> None:
     """Fail now if a step's local data is missing: a `path:` bound in the pipeline
     file, or the job.yaml default of an input the pipeline leaves unbound."""
     for step in spec.steps.values():
-        for name, item in step.job.inputs.items():
+        job = step.runnable()
+        for name, item in job.inputs.items():
             source = step.bindings.get(name)
             if isinstance(source, FromPath):
                 path_of(spec, project, step, name, source)
             elif source is None and item.is_path:
-                where = f"{spec.shown_as}: step {step.name!r}: {step.job.where(item.line)}"
+                if item.optional and not item.path:
+                    continue
+                where = f"{spec.shown_as}: step {step.name!r}: {job.where(item.line)}"
                 fix = f"create it, or bind the input under jobs.{step.name}.inputs"
-                locate_input(item, step.job.file.parent, where, project, None, fix)
+                locate_input(item, job.folder, where, project, None, fix)
 
 
 def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source: FromPath) -> Path:
     """The host path of a `{type: ..., path: ...}` binding (relative to the pipeline file)."""
-    item = step.job.inputs[name]
+    item = step.runnable().inputs[name]
     bound = InputSpec(name, item.type, path=source.path)
     where = f"{spec.shown_as}: step {step.name!r}"
     fix = f"create it, or change its path: under jobs.{step.name}.inputs"
-    return locate_input(bound, spec.file.parent, where, project, None, fix)
+    return locate_input(bound, source.base or spec.file.parent, where, project, None, fix)
 
 
 def step_overrides(

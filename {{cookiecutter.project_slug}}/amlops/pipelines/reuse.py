@@ -1,24 +1,26 @@
 """Step reuse: a step whose code, environment, inputs and literals are unchanged
 since a successful run is not run again; that run's outputs are used.
 
-The key is content-based, like Azure ML's: the staged code (experiment +
-common, after .amlignore), the environment identity (image tag or venv hash),
-the command and declared outputs, the literal values, and the content of every
-input. A reused run's outputs must still hold what they held when it finished."""
+The key is content-based, like Azure ML's: the staged code (the job's code
+snapshot, file by file), the environment identity (image tag or venv hash), the
+command, declared outputs, distribution and resources, the literal values, and
+the content of every input. A reused run's outputs must still hold what they
+held when it finished. Each step's last key parts are kept, so a plan can say
+why a step would run (which file, input, environment or literal changed)."""
 
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
-from amlops.fingerprint import FileHashes, digest_files, fingerprint
+from amlops.fingerprint import FileHashes, fingerprint
 from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
 from amlops.project import Project
 from amlops.staging import code_snapshot, snapshot_files
 
-KEY_VERSION = "1"
+KEY_VERSION = "2"
 
 
 @dataclass
@@ -30,35 +32,34 @@ class Reusable:
 
 
 class ReuseCache:
-    """`.runs/.reuse/<key>.json` entries, plus the file-digest cache behind them."""
+    """`.runs/.reuse/<key>.json` entries, the last parts of each step, and the file-digest
+    cache behind them."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
         self.folder = project.runs / ".reuse"
         self.hashes = FileHashes(self.folder / "file-hashes.json")
 
-    def code_digest(self, spec: JobSpec) -> str:
-        """A digest of what would be staged as `spec`'s code snapshot."""
-        return digest_files(
-            snapshot_files(self.project, code_snapshot(self.project, spec)), self.hashes
-        )
+    def code_files(self, spec: JobSpec) -> Dict[str, str]:
+        """{path in the snapshot: content digest} of `spec`'s code snapshot."""
+        files = snapshot_files(self.project, code_snapshot(self.project, spec))
+        return {rel: self.hashes.digest(path) for rel, path in files if not rel.endswith("/")}
 
     def content(self, path: Path) -> str:
         """A digest of a file or folder's content."""
         return fingerprint(path, self.hashes)
 
-    def key(
+    def parts(
         self,
         spec: JobSpec,
         environment: str,
         literals: Dict[str, str],
         inputs: Dict[str, Path],
-    ) -> str:
-        """The reuse key of one step about to run."""
-        parts = {
+    ) -> Dict[str, Any]:
+        """What decides whether one step about to run can be reused."""
+        return {
             "version": KEY_VERSION,
-            "experiment": spec.experiment,
-            "code": self.code_digest(spec),
+            "code": self.code_files(spec),
             "environment": environment,
             "command": spec.command,
             "environment_variables": spec.environment_variables,
@@ -68,6 +69,9 @@ class ReuseCache:
             "literals": literals,
             "inputs": {n: self.content(p) for n, p in sorted(inputs.items())},
         }
+
+    @staticmethod
+    def key(parts: Dict[str, Any]) -> str:
         blob = json.dumps(parts, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:24]
 
@@ -84,14 +88,64 @@ class ReuseCache:
                 return None
         return Reusable(self.project.root / entry["step_dir"], outputs)
 
-    def remember(self, key: str, step_dir: Path, outputs: Dict[str, Path]) -> None:
-        """Record a successful run under `key`."""
+    def _last_file(self, pipeline: str, step: str) -> Path:
+        return self.folder / "steps" / pipeline / f"{step}.json"
+
+    def remember(
+        self,
+        key: str,
+        step_dir: Path,
+        outputs: Dict[str, Path],
+        parts: Dict[str, Any],
+        pipeline: str,
+        step: str,
+    ) -> None:
+        """Record a successful run under `key`, and its parts as the step's last ones."""
         entry = {
             "step_dir": self.project.relative(step_dir),
             "outputs": {n: self.project.relative(p) for n, p in outputs.items()},
             "digests": {n: self.content(p) for n, p in outputs.items()},
         }
         write_json(self.folder / f"{key}.json", entry)
+        self._last_file(pipeline, step).parent.mkdir(parents=True, exist_ok=True)
+        write_json(self._last_file(pipeline, step), {"key": key, "parts": parts})
+
+    def last_parts(self, pipeline: str, step: str) -> Optional[Dict[str, Any]]:
+        """The parts of the step's last successful run, or None."""
+        try:
+            text = self._last_file(pipeline, step).read_text(encoding="utf-8")
+            return json.loads(text)["parts"]
+        except (OSError, ValueError, KeyError):
+            return None
 
     def save(self) -> None:
         self.hashes.save()
+
+
+def differences(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> List[str]:
+    """Why a step whose parts changed from `old` to `new` runs, in a few words each."""
+    if old is None or old.get("version") != new.get("version"):
+        return ["no earlier run"]
+    reasons: List[str] = []
+    old_code, new_code = old.get("code", {}), new.get("code", {})
+    changed = sorted(
+        rel for rel in set(old_code) | set(new_code) if old_code.get(rel) != new_code.get(rel)
+    )
+    if changed:
+        shown = ", ".join(changed[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        reasons.append(f"code changed: {shown}")
+    if old.get("environment") != new.get("environment"):
+        reasons.append("environment changed")
+    for name in sorted(set(old.get("literals", {})) | set(new.get("literals", {}))):
+        before, after = old.get("literals", {}).get(name), new.get("literals", {}).get(name)
+        if before != after:
+            reasons.append(f"literal {name}: {before} -> {after}")
+    for name in sorted(set(old.get("inputs", {})) | set(new.get("inputs", {}))):
+        if old.get("inputs", {}).get(name) != new.get("inputs", {}).get(name):
+            reasons.append(f"input {name} changed")
+    for part in ("command", "environment_variables", "outputs", "distribution", "resources"):
+        if old.get(part) != new.get(part):
+            reasons.append(f"{part.replace('_', ' ')} changed")
+    return reasons or ["its earlier outputs changed or are gone"]

@@ -1,16 +1,21 @@
-"""`make pipeline-local`: every step in its own experiment environment, as a DAG.
+"""`make pipeline-local`: every step in its own environment, as a DAG.
 
 Steps whose inputs are ready run in parallel (at most JOBS at a time). Each
 step runs exactly like `make local` (same staging, mounts and runtime) into
 `.runs/pipelines/<name>/<run-id>/<step>/`; its outputs are mounted read-only
-into the steps that consume them. Unchanged steps are reused (see reuse.py)."""
+into the steps that consume them. Unchanged steps are reused (see reuse.py).
+
+Part of a pipeline can run: STEPS="a b" (only those), FROM=a (a and everything
+downstream of it); the steps left out are taken from earlier runs.
+FORCE=1 re-runs every step, FORCE="a b" only those; `settings.force_rerun: true`
+is FORCE=1. DRY_RUN=1 prints the plan: each step "run" or "reuse", and why."""
 
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -22,15 +27,14 @@ from amlops.local.run import execute, prepare_run
 from amlops.local.runs import PIPELINE_FILE, RUN_FILE, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
+from amlops.pipelines.history import latest_outputs, pipeline_runs_root
 from amlops.pipelines.progress import StepBoard
-from amlops.pipelines.reuse import ReuseCache
+from amlops.pipelines.reuse import ReuseCache, differences
 from amlops.pipelines.scheduler import Outcome, run_dag
 from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
 
-
-def pipeline_runs_root(project: Project, name: str) -> Path:
-    return project.runs / "pipelines" / name
+__all__ = ["pipeline_runs_root", "run_pipeline_local", "parse_jobs", "Selection"]
 
 
 def parse_jobs(text: str) -> int:
@@ -43,15 +47,52 @@ def parse_jobs(text: str) -> int:
 
 
 @dataclass
+class Selection:
+    """Which steps run and which are forced (from STEPS, FROM and FORCE)."""
+
+    steps: str = ""
+    from_step: str = ""
+    force: str = ""
+
+    def _names(self, spec: PipelineSpec, text: str, option: str) -> Set[str]:
+        names = set(text.replace(",", " ").split())
+        unknown = sorted(names - set(spec.steps))
+        if unknown:
+            raise UserError(
+                f"{option}: {spec.shown_as} has no step {unknown[0]!r}"
+                f" (steps: {', '.join(spec.order)})"
+            )
+        return names
+
+    def chosen(self, spec: PipelineSpec) -> Set[str]:
+        """The steps that run (the others' outputs come from earlier runs)."""
+        if self.steps and self.from_step:
+            raise UserError("give STEPS or FROM, not both")
+        if self.steps:
+            return self._names(spec, self.steps, f"STEPS={self.steps!r}")
+        if self.from_step:
+            start = self._names(spec, self.from_step, f"FROM={self.from_step!r}")
+            return set().union(*(spec.downstream(s) | {s} for s in start))
+        return set(spec.steps)
+
+    def forced(self, spec: PipelineSpec) -> Set[str]:
+        """The steps that run even when they could be reused."""
+        if spec.force_rerun or self.force.lower() in ("1", "true", "yes", "on", "all"):
+            return set(spec.steps)
+        return self._names(spec, self.force, f"FORCE={self.force!r}") if self.force else set()
+
+
+@dataclass
 class StepRun:
     """What one step of this pipeline run did (kept in pipeline.json)."""
 
-    experiment: str
+    label: str
     state: str = "waiting"
     step_dir: Optional[Path] = None
     outputs: Dict[str, Path] = field(default_factory=dict)
     exit_code: Optional[int] = None
     duration_s: Optional[float] = None
+    build_s: float = 0.0
     reused_from: Optional[Path] = None
     detail: str = ""
 
@@ -64,23 +105,40 @@ class PipelineRun:
         project: Project,
         spec: PipelineSpec,
         kind: str,
-        force: bool,
+        selection: Selection,
         parents: Dict[str, str],
     ) -> None:
         self.project = project
         self.spec = spec
         self.kind = kind
-        self.force = force
-        self.folder = unique_folder(pipeline_runs_root(project, spec.name))
-        self.steps = {n: StepRun(spec.steps[n].experiment) for n in spec.order}
+        self.chosen = selection.chosen(spec)
+        self.forced = selection.forced(spec)
+        self.steps = {n: StepRun(spec.steps[n].label) for n in spec.order}
         self.cache = ReuseCache(project)
         self.parents = parents
-        self.board = StepBoard(spec.order, {n: f"({s.experiment})" for n, s in self.steps.items()})
         self.started = time.time()
         self._lock = threading.Lock()
         self._env_locks: Dict[str, threading.Lock] = {}
+        self.earlier: Dict[str, Dict[str, Path]] = {}
+        for name in spec.order:
+            if name not in self.chosen:
+                self.earlier[name] = self._earlier_outputs(name)
+        self.folder: Optional[Path] = None
+        self.board: Optional[StepBoard] = None
+
+    def _earlier_outputs(self, name: str) -> Dict[str, Path]:
+        try:
+            return latest_outputs(self.project, self.spec, name)
+        except LookupError:
+            raise UserError(
+                f"step {name!r} is not selected and no earlier local run of"
+                f" {self.spec.shown_as} has its outputs; select it too, or run the whole"
+                f" pipeline first (make pipeline-local PIPELINE={self.spec.name})"
+            ) from None
 
     def upstream_output(self, _input: str, source: FromStep) -> Path:
+        if source.step in self.earlier:
+            return self.earlier[source.step][source.output]
         return self.steps[source.step].outputs[source.output]
 
     def env_lock(self, identity: str) -> threading.Lock:
@@ -88,20 +146,30 @@ class PipelineRun:
         with self._lock:
             return self._env_locks.setdefault(identity, threading.Lock())
 
-    def work(self, name: str) -> Outcome:
-        """Reuse or run one step whose upstream steps have succeeded."""
+    def step_parts(self, name: str) -> Any:
+        """(job, runtime, overrides, parts) of a step whose upstream outputs exist."""
         step = self.spec.steps[name]
-        record = self.steps[name]
         overrides = step_overrides(
             self.spec, self.project, step, self.parents, self.upstream_output
         )
-        inputs, literals = bind_inputs(step.job, self.project, overrides, in_container=False)
-        runtime = runtime_for(self.kind, self.project, step.job)
-        key = self.cache.key(
-            step.job, runtime.identity(), literals, {n: b.host for n, b in inputs.items()}
-        )
+        job = step.runnable()
+        inputs, literals = bind_inputs(job, self.project, overrides, in_container=False)
+        runtime = runtime_for(self.kind, self.project, job)
+        hosts = {n: b.host for n, b in inputs.items()}
+        parts = self.cache.parts(job, runtime.identity(), literals, hosts)
+        return job, runtime, overrides, parts
+
+    def work(self, name: str) -> Outcome:
+        """Reuse or run one step whose upstream steps have succeeded."""
+        assert self.folder is not None and self.board is not None
+        record = self.steps[name]
+        if name in self.earlier:
+            record.outputs = self.earlier[name]
+            return Outcome("reused", detail="not selected: outputs of an earlier run")
+        job, runtime, overrides, parts = self.step_parts(name)
+        key = self.cache.key(parts)
         step_dir = self.folder / name
-        earlier = None if self.force else self.cache.lookup(key)
+        earlier = None if name in self.forced else self.cache.lookup(key)
         if earlier:
             record.outputs, record.reused_from = earlier.outputs, earlier.step_dir
             step_dir.mkdir()
@@ -111,16 +179,18 @@ class PipelineRun:
         with self.env_lock(runtime.identity()):
             if not runtime.ready():
                 self.board.set(name, "building", runtime.describe())
+            began = time.monotonic()
             runtime.prepare(echo=False)
-        _, job = prepare_run(self.project, step.job, overrides, runtime.in_container, step_dir)
+            record.build_s = time.monotonic() - began
+        _, resolved = prepare_run(self.project, job, overrides, runtime.in_container, step_dir)
         record.step_dir = step_dir
         self.board.set(name, "running", runtime.describe())
         code, run_record = execute(
             self.project,
-            step.job,
+            job,
             runtime,
             step_dir,
-            job,
+            resolved,
             echo=False,
             pipeline=self.spec.name,
             step=name,
@@ -128,16 +198,46 @@ class PipelineRun:
         )
         record.duration_s = run_record.data["duration_s"]
         record.exit_code = code
-        record.outputs = {n: b.host for n, b in job.outputs.items()}  # partial ones too
+        record.outputs = {n: b.host for n, b in resolved.outputs.items()}  # partial ones too
         if code == 0:
-            self.cache.remember(key, step_dir, record.outputs)
+            self.cache.remember(key, step_dir, record.outputs, parts, self.spec.name, name)
             return Outcome("completed", detail=f"in {record.duration_s:.1f}s")
         log = self.project.relative(step_dir / "logs" / "std_log.txt")
         if code == INTERRUPTED:
             return Outcome("interrupted", code, detail=f"log {log}")
         return Outcome("failed", code, detail=f"exit {code}; log {log}")
 
+    def verdict(self, name: str, runs: Set[str]) -> str:
+        """Whether one step would run and why (`runs`: the steps before it that run)."""
+        step = self.spec.steps[name]
+        if name in self.earlier:
+            return "keep  (not selected: outputs of an earlier run)"
+        if name in self.forced:
+            return "run   (forced)"
+        if step.upstream() & runs:
+            return f"run   (upstream {', '.join(sorted(step.upstream() & runs))} runs)"
+        parts = self.step_parts(name)[3]
+        reusable = self.cache.lookup(self.cache.key(parts))
+        if reusable:
+            self.steps[name].outputs = reusable.outputs
+            return f"reuse (from {self.project.relative(reusable.step_dir)})"
+        why = differences(self.cache.last_parts(self.spec.name, name), parts)
+        return f"run   ({'; '.join(why)})"
+
+    def plan(self) -> List[str]:
+        """`DRY_RUN=1`: one line per step, run or reuse and why; nothing is run or written."""
+        runs: Set[str] = set()
+        lines = [f"plan for {self.spec.shown_as} ({self.kind} runtime):"]
+        width = max(len(n) for n in self.spec.order)
+        for name in self.spec.order:
+            verdict = self.verdict(name, runs)
+            if verdict.startswith("run"):
+                runs.add(name)
+            lines.append(f"  {name.ljust(width)}  {verdict}")
+        return lines
+
     def settle(self, name: str, outcome: Outcome) -> None:
+        assert self.board is not None
         record = self.steps[name]
         record.state, record.detail = outcome.state, outcome.detail
         if outcome.exit_code:
@@ -147,15 +247,17 @@ class PipelineRun:
 
     def save(self, status: str) -> None:
         """Write pipeline.json (after every step, so a killed run still has one)."""
+        assert self.folder is not None
         rel = self.project.relative
 
         def step_entry(run: StepRun) -> Dict[str, Any]:
             return {
-                "experiment": run.experiment,
+                "experiment": run.label,
                 "state": run.state,
                 "detail": run.detail,
                 "exit_code": run.exit_code,
                 "duration_s": run.duration_s,
+                "build_s": round(run.build_s, 3),
                 "step_dir": rel(run.step_dir) if run.step_dir else None,
                 "reused_from": rel(run.reused_from) if run.reused_from else None,
                 "outputs": {n: rel(p) for n, p in run.outputs.items()},
@@ -179,32 +281,74 @@ def _summary(run: PipelineRun, seconds: float) -> List[str]:
     for record in run.steps.values():
         counts[record.state] = counts.get(record.state, 0) + 1
     told = ", ".join(f"{count} {state}" for state, count in counts.items())
-    rows = [("step", "experiment", "state", "time", "outputs")]
+    rows = [("step", "runs", "state", "time", "outputs")]
     for name, record in run.steps.items():
         took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
         where = record.reused_from or record.step_dir
         outputs = f"{run.project.relative(where)}/outputs" if where else "-"
-        rows.append((name, record.experiment, record.state, took, outputs))
+        rows.append((name, record.label, record.state, took, outputs))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [f"pipeline {run.spec.name}: {told} in {seconds:.1f}s"]
+    steps = sum(r.duration_s or 0.0 for r in run.steps.values())
+    builds = sum(r.build_s for r in run.steps.values())
+    lines = [
+        f"pipeline {run.spec.name}: {told} in {seconds:.1f}s"
+        f" (steps {steps:.1f}s, environment builds {builds:.1f}s)"
+    ]
     for row in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    assert run.folder is not None
     lines.append(f"run folder {run.project.relative(run.folder)}")
     return lines
 
 
+def planned_kind(choice: str) -> str:
+    """The runtime a plan assumes: RUNTIME, or for auto whether an engine answers (no
+    image is pulled or built for a plan)."""
+    if choice in ("docker", "venv"):
+        return choice
+    from amlops.local.images import DockerUnavailable, check_engine
+
+    try:
+        check_engine()
+        return "docker"
+    except DockerUnavailable:
+        return "venv"
+
+
 def run_pipeline_local(
-    project: Project, name: str, runtime_choice: str, jobs: int, force: bool, overrides: List[str]
+    project: Project,
+    name: str,
+    runtime_choice: str,
+    jobs: int,
+    selection: Selection,
+    overrides: List[str],
+    dry_run: bool = False,
 ) -> int:
-    """Run the pipeline; returns 0, the first failed step's exit code, or 130."""
+    """Run (or with `dry_run`, plan) the pipeline; returns 0, the first failed step's
+    exit code, or 130. UserError for bad input, before anything runs."""
     spec = load_pipeline(project, name)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
-    kind = pick_runtime_kind(project, runtime_choice, (spec.steps[n].job for n in spec.order))
-    run = PipelineRun(project, spec, kind, force, parents)
+    if dry_run:
+        run = PipelineRun(project, spec, planned_kind(runtime_choice), selection, parents)
+        print("\n".join(run.plan()))
+        return 0
+    kind = pick_runtime_kind(
+        project, runtime_choice, [spec.steps[n].runnable() for n in spec.order]
+    )
+    run = PipelineRun(project, spec, kind, selection, parents)
+    run.folder = unique_folder(pipeline_runs_root(project, spec.name))
+    run.board = StepBoard(spec.order, {n: f"({s.label})" for n, s in run.steps.items()})
+    forced = ""
+    if run.forced:
+        every = run.forced == set(spec.steps)
+        forced = "; FORCE: " + ("every step" if every else ", ".join(sorted(run.forced)))
+    picked = ""
+    if run.chosen != set(spec.steps):
+        picked = f"; running {len(run.chosen)} of {len(spec.order)}"
     say(
         f"pipeline {spec.name}: {len(spec.order)} steps, {kind} runtime, up to {jobs} at once"
-        f"{', FORCE: no reuse' if force else ''}; run folder {project.relative(run.folder)}"
+        f"{picked}{forced}; run folder {project.relative(run.folder)}"
     )
     run.save("running")
     begun = time.monotonic()
@@ -223,14 +367,17 @@ def run_pipeline_local(
     interrupted = any(o.state == "interrupted" for o in outcomes.values())
     run.save("interrupted" if interrupted else "failed" if failed else "completed")
     print("\n".join(_summary(run, time.monotonic() - begun)), flush=True)
-    for name in failed[1:]:
-        say(f"step {name!r} {outcomes[name].state}: {outcomes[name].detail}")
+    for step in failed[1:]:
+        say(f"step {step!r} {outcomes[step].state}: {outcomes[step].detail}")
+    resume = f"make pipeline-local PIPELINE={spec.name} (finished steps are reused)"
     if interrupted:
+        say(f"interrupted; resume with: {resume}")
         return INTERRUPTED
     if failed:
         first = outcomes[failed[0]]
         raise UserError(
-            f"pipeline {spec.name}: step {failed[0]!r} failed ({first.detail})",
+            f"pipeline {spec.name}: step {failed[0]!r} failed ({first.detail});"
+            f" resume with: {resume}",
             first.exit_code or 1,
         )
     return 0

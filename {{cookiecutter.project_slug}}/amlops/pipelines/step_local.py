@@ -3,7 +3,6 @@
 Its upstream inputs come from the latest pipeline-local run in which the
 producing step succeeded (or was reused), unless INPUTS gives a path."""
 
-import json
 from pathlib import Path
 from typing import List
 
@@ -11,28 +10,10 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.local.run import run_experiment
-from amlops.local.runs import PIPELINE_FILE
 from amlops.pipelines.bindings import parent_values, step_overrides
-from amlops.pipelines.run_local import pipeline_runs_root
-from amlops.pipelines.scheduler import OK_STATES
-from amlops.pipelines.spec import FromParent, FromStep, PipelineSpec, find_step, load_pipeline
+from amlops.pipelines.history import latest_output
+from amlops.pipelines.spec import FromParent, FromStep, find_step, load_pipeline
 from amlops.project import Project
-
-
-def latest_output(project: Project, spec: PipelineSpec, source: FromStep) -> Path:
-    """The output folder of `source` in the newest pipeline run that produced it."""
-    records = []
-    for path in pipeline_runs_root(project, spec.name).glob(f"*/{PIPELINE_FILE}"):
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    for record in sorted(records, key=lambda r: r.get("started", 0), reverse=True):
-        step = record.get("steps", {}).get(source.step, {})
-        output = step.get("outputs", {}).get(source.output)
-        if step.get("state") in OK_STATES and output and (project.root / output).exists():
-            return project.root / output
-    raise LookupError(source.step)
 
 
 def run_step_local(
@@ -41,7 +22,7 @@ def run_step_local(
     """Run one step with the previous run's upstream outputs; returns its exit code."""
     spec = load_pipeline(project, pipeline)
     step = find_step(spec, step_name)
-    explicit = parse_overrides(inputs, step.job)
+    explicit = parse_overrides(inputs, step.runnable())
 
     def upstream(name: str, source: FromStep) -> Path:
         if name in explicit:
@@ -63,5 +44,5 @@ def run_step_local(
     overrides = step_overrides(spec, project, step, parents, upstream)
     overrides.update(explicit)
     return run_experiment(
-        project, step.job, runtime_choice, overrides, pipeline=spec.name, step=step.name
+        project, step.runnable(), runtime_choice, overrides, pipeline=spec.name, step=step.name
     )

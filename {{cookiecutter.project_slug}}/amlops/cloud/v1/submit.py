@@ -100,7 +100,7 @@ def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: An
 
 
 def submit_pipeline_v1(project: Project, req: Request) -> int:
-    spec, sub, build = pipeline_plan(project, req)
+    spec, sub, build = pipeline_plan(project, req, flat=True)  # v1 builds from inline nodes
     job = sub.build(build)
     if req.dry_run:
         return _dry_run(project, sub)

@@ -1,0 +1,623 @@
+"""Read a pipeline file of either form into a PipelineSpec (see spec.py).
+
+Nodes are read in two passes: first what each node is and which outputs it
+declares (so a binding may name a node further down the file), then the
+bindings, whose types are checked against those declarations. Nested pipeline
+components are flattened: node `train` of a pipeline component used as node
+`fit` becomes step `fit.train`; its `${{parent.inputs.x}}` is whatever `fit`
+binds x to (or the component's default) and `${{parent.jobs.fit.outputs.y}}`
+is the inner step's output that the component exports as y."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from amlops.errors import UserError
+from amlops.expressions import EXPRESSION
+from amlops.jobspec import (
+    NODE_FIELDS,
+    InputSpec,
+    JobSpec,
+    OutputSpec,
+    check_known_fields,
+    fail_at,
+    job_from_mapping,
+    load_job,
+    parse_input,
+    parse_output,
+    section,
+)
+from amlops.pipelines.spec import (
+    PIPELINE_FIELDS,
+    SETTINGS_FIELDS,
+    FromParent,
+    FromPath,
+    FromStep,
+    Literal,
+    PipelineSpec,
+    Source,
+    Step,
+    check_binding,
+    check_required,
+    check_step_name,
+    check_step_output,
+    topological_order,
+)
+from amlops.project import Project
+from amlops.yamlfile import line_of, load_yaml, plain
+
+PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")
+STEP_OUTPUT = re.compile(
+    r"parent\.jobs\.([A-Za-z_][A-Za-z0-9_]*)\.outputs\.([A-Za-z_][A-Za-z0-9_]*)"
+)
+PARENT_OUTPUT = re.compile(r"parent\.outputs\.([A-Za-z_][A-Za-z0-9_]*)")
+SHORTHAND_FIELDS = {
+    "experiment",
+    "display_name",
+    "description",
+    "tags",
+    "compute",
+    "inputs",
+    "outputs",
+}
+# Fields of a component node (the component gives the rest).
+COMPONENT_NODE_FIELDS = {
+    "type",
+    "component",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "compute",
+    "resources",
+    "distribution",
+    "limits",
+    "environment_variables",
+    "identity",
+    "services",
+    "queue_settings",
+    "inputs",
+    "outputs",
+}
+PIPELINE_NODE_FIELDS = {
+    "type",
+    "component",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "compute",
+    "settings",
+    "inputs",
+    "outputs",
+}
+PIPELINE_COMPONENT_FIELDS = {
+    "$schema",
+    "type",
+    "name",
+    "version",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "inputs",
+    "outputs",
+    "jobs",
+}
+# Node fields that change the component's job when it runs (Azure ML node settings).
+JOB_OVERRIDES = ("resources", "distribution", "limits", "environment_variables")
+NOT_RUNNABLE = {"parallel", "spark", "sweep", "automl", "data_transfer", "import", "flow"}
+
+
+@dataclass
+class Scope:
+    """Where nodes are declared: the top level, or inside a pipeline component node."""
+
+    file: Path
+    shown: str
+    prefix: str = ""
+    node: str = ""  # the pipeline component node, when nested
+    bound: Dict[str, Source] = field(default_factory=dict)  # its bindings (outer scope)
+    declared: Dict[str, InputSpec] = field(default_factory=dict)  # the component's inputs
+
+
+@dataclass
+class Pending:
+    """A node read in the first pass; its bindings are parsed in the second."""
+
+    step: Step
+    scope: Scope
+    inputs: Dict[str, Any]
+    lines: Dict[str, int]
+
+
+class Loader:
+    """One pipeline file being read."""
+
+    def __init__(self, project: Project, path: Path) -> None:
+        self.project = project
+        self.path = path
+        self.shown = project.relative(path)
+        self.pending: List[Pending] = []
+        self.steps: Dict[str, Step] = {}
+        self.aliases: Dict[Tuple[str, str], Tuple[Scope, Any, int]] = {}
+        self.exported: Dict[str, FromStep] = {}
+        self.native = False
+
+    # -- sources ------------------------------------------------------------------
+    def source(self, value: Any, scope: Scope, line: int, context: str) -> Optional[Source]:
+        """What a node input is bound to, in `scope` (None: an unset optional input)."""
+        base = scope.file.parent
+        if isinstance(value, dict):
+            if "path" not in value:
+                if "value" in value or "default" in value:
+                    return Literal(value.get("value", value.get("default")))
+                raise fail_at(scope.shown, line, f"{context}: a mapping needs path: (and type:)")
+            value = value["path"]
+            if not isinstance(value, str) or not EXPRESSION.fullmatch(value.strip()):
+                return FromPath(str(value), base)
+        if isinstance(value, str) and "${{" in value:
+            match = EXPRESSION.fullmatch(value.strip())
+            expression = match.group(1) if match else value
+            parent = PARENT_INPUT.fullmatch(expression)
+            if parent:
+                return self.parent_input(parent.group(1), scope, line, context)
+            step = STEP_OUTPUT.fullmatch(expression)
+            if step:
+                return FromStep(scope.prefix + step.group(1), step.group(2))
+            raise fail_at(
+                scope.shown,
+                line,
+                f"{context}: cannot bind to {value!r}; use ${{{{parent.inputs.<name>}}}}"
+                " or ${{parent.jobs.<step>.outputs.<name>}}",
+            )
+        return Literal(value)
+
+    def parent_input(self, name: str, scope: Scope, line: int, context: str) -> Optional[Source]:
+        if not scope.node:
+            return FromParent(name)
+        if name in scope.bound:
+            return scope.bound[name]
+        declared = scope.declared.get(name)
+        if declared is None:
+            names = ", ".join(sorted(scope.declared)) or "none"
+            raise fail_at(
+                scope.shown,
+                line,
+                f"{context}: the pipeline component has no input {name!r}" f" (inputs: {names})",
+            )
+        if declared.is_path and declared.path:
+            return FromPath(declared.path, scope.file.parent)
+        if not declared.is_path and declared.value is not None:
+            return Literal(declared.value)
+        return None
+
+    # -- first pass -----------------------------------------------------------------
+    def read_nodes(self, jobs: Dict[str, Any], scope: Scope) -> None:
+        for name, raw in jobs.items():
+            line = line_of(jobs, name)
+            check_step_name(name, scope.shown, line)
+            if not isinstance(raw, dict):
+                raise fail_at(scope.shown, line, f"node {name!r} must be a mapping")
+            self.read_node(str(name), raw, line, scope)
+
+    def read_node(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> None:
+        full = scope.prefix + name
+        kind = str(raw.get("type", "command"))
+        where = f"node {full!r}"
+        if "experiment" in raw:
+            step = self.shorthand(full, raw, line, scope)
+        elif kind == "pipeline":
+            self.native = True
+            self.nested(name, raw, line, scope)
+            return
+        elif kind in NOT_RUNNABLE:
+            raise fail_at(
+                scope.shown,
+                line_of(raw, "type") or line,
+                f"{where}: type {kind!r} nodes are not supported here (command and pipeline"
+                " nodes are); submit it with az ml job create -f",
+            )
+        elif kind != "command":
+            raise fail_at(
+                scope.shown,
+                line_of(raw, "type") or line,
+                f"{where}: unknown node type {kind!r} (use command or pipeline)",
+            )
+        elif "component" in raw:
+            self.native = True
+            step = self.component(full, raw, line, scope)
+        elif "command" in raw:
+            self.native = True
+            step = Step(full, name, None, line=line, raw=raw, form="command", label="command")
+            step.outputs = self.node_outputs(step, raw, scope)
+        else:
+            check_known_fields(raw, SHORTHAND_FIELDS | NODE_FIELDS, scope.shown, "node fields")
+            raise fail_at(
+                scope.shown,
+                line,
+                f"{where}: give command: (an inline command), component: or experiment:",
+            )
+        self.add(step, scope, raw)
+
+    def add(self, step: Step, scope: Scope, raw: Dict[str, Any]) -> None:
+        if step.name in self.steps:
+            raise fail_at(scope.shown, step.line, f"node {step.name!r} is declared twice")
+        self.steps[step.name] = step
+        inputs = section(raw, "inputs", scope.shown)
+        self.pending.append(Pending(step, scope, dict(inputs), getattr(inputs, "lines", {})))
+
+    def shorthand(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
+        check_known_fields(raw, SHORTHAND_FIELDS, scope.shown, "pipeline step fields")
+        experiment = str(raw.get("experiment") or "")
+        if not experiment:
+            raise fail_at(scope.shown, line, f"step {name!r}: experiment: is required")
+        try:
+            path = self.project.job_file(experiment)
+        except UserError as err:
+            raise fail_at(
+                scope.shown, line_of(raw, "experiment"), f"step {name!r}: {err}"
+            ) from None
+        try:
+            job = load_job(path, self.project.relative(path))
+        except UserError as err:
+            raise UserError(f"{scope.shown}:{line}: step {name!r}: {err}") from None
+        step = Step(name, experiment, job, line=line, raw=raw, label=f"experiment {experiment!r}")
+        step.outputs = dict(job.outputs)
+        return step
+
+    def component(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
+        check_known_fields(raw, COMPONENT_NODE_FIELDS, scope.shown, "command node fields")
+        reference = raw["component"]
+        where = scope.shown
+        if isinstance(reference, str) and reference.startswith("azureml:"):
+            step = Step(
+                name,
+                name,
+                None,
+                line=line,
+                raw=raw,
+                form="registered",
+                label=f"component {reference}",
+                reference=reference,
+            )
+            step.outputs = self.node_outputs(step, raw, scope)
+            return step
+        if isinstance(reference, dict):
+            path, document, shown = scope.file, reference, f"{where}:{line_of(raw, 'component')}"
+        else:
+            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
+            shown = self.project.relative(path)
+            document = load_yaml(path, shown)
+            if not isinstance(document, dict):
+                raise fail_at(shown, 1, "expected a command component mapping")
+        if str(document.get("type", "command")) != "command":
+            raise fail_at(
+                shown, line_of(document, "type"), "a command node's component must be type: command"
+            )
+        try:
+            job = job_from_mapping(document, path, shown, "component")
+        except UserError as err:
+            raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
+        job = with_node_settings(job, raw)
+        job.name = str(document.get("name") or name)
+        label = f"component {document.get('name') or self.project.relative(path)}"
+        step = Step(
+            name,
+            document.get("name") or name,
+            job,
+            line=line,
+            raw=raw,
+            form="component",
+            label=label,
+            component_file=None if isinstance(reference, dict) else path,
+        )
+        step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
+        return step
+
+    def nested(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> None:
+        """A pipeline component node: its nodes become steps `<name>.<node>`."""
+        check_known_fields(raw, PIPELINE_NODE_FIELDS, scope.shown, "pipeline node fields")
+        reference = raw.get("component")
+        full = scope.prefix + name
+        if isinstance(reference, dict):
+            path, document, shown = scope.file, reference, scope.shown
+        elif isinstance(reference, str) and not reference.startswith("azureml:"):
+            path = self.local_file(reference, scope, line_of(raw, "component") or line, full)
+            shown = self.project.relative(path)
+            document = load_yaml(path, shown)
+        else:
+            raise fail_at(
+                scope.shown,
+                line,
+                f"node {full!r}: a pipeline node needs component: ./<pipeline component>.yaml"
+                " (a registered pipeline component cannot be run here)",
+            )
+        if not isinstance(document, dict) or str(document.get("type", "pipeline")) != "pipeline":
+            raise fail_at(shown, 1, "expected a pipeline component (type: pipeline, jobs:)")
+        check_known_fields(document, PIPELINE_COMPONENT_FIELDS, shown, "pipelineComponent schema")
+        declared_raw = section(document, "inputs", shown)
+        declared = {
+            str(n): parse_input(n, v, line_of(declared_raw, n), shown)
+            for n, v in declared_raw.items()
+        }
+        bindings = section(raw, "inputs", scope.shown)
+        bound: Dict[str, Source] = {}
+        for input_name, value in bindings.items():
+            input_line = line_of(bindings, input_name)
+            if str(input_name) not in declared:
+                names = ", ".join(sorted(declared)) or "none"
+                raise fail_at(
+                    scope.shown,
+                    input_line,
+                    f"node {full!r}: the pipeline component has no input {input_name!r}"
+                    f" (inputs: {names})",
+                )
+            found = self.source(value, scope, input_line, f"node {full!r} input {input_name!r}")
+            if found is not None:
+                bound[str(input_name)] = found
+        inner = Scope(path, shown, prefix=f"{full}.", node=full, bound=bound, declared=declared)
+        jobs = section(document, "jobs", shown)
+        if not jobs:
+            raise fail_at(
+                shown, line_of(document, "jobs") or 1, "jobs: must list at least one node"
+            )
+        self.read_nodes(jobs, inner)
+        for output, value in section(document, "outputs", shown).items():
+            if isinstance(value, str) and (full, str(output)) not in self.aliases:
+                self.aliases[(full, str(output))] = (inner, value, line)
+        for output, value in section(raw, "outputs", scope.shown).items():
+            self.export(full, str(output), value, scope, line_of(raw.get("outputs"), output))
+
+    def local_file(self, reference: Any, scope: Scope, line: int, node: str) -> Path:
+        text = str(reference)
+        text = text[len("file:") :] if text.startswith("file:") else text
+        path = (scope.file.parent / text).resolve()
+        if not path.is_file():
+            raise fail_at(
+                scope.shown,
+                line,
+                f"node {node!r}: component file {reference!r} does not exist"
+                f" ({self.project.relative(path)})",
+            )
+        return path
+
+    def node_outputs(
+        self,
+        step: Step,
+        raw: Dict[str, Any],
+        scope: Scope,
+        declared: Optional[Dict[str, OutputSpec]] = None,
+    ) -> Dict[str, OutputSpec]:
+        """The node's outputs: a component's, or an inline node's own; `${{parent.outputs.y}}`
+        exports one as the pipeline's output y."""
+        outputs = dict(declared or {})
+        section_raw = section(raw, "outputs", scope.shown)
+        for name, value in section_raw.items():
+            line = line_of(section_raw, name)
+            if isinstance(value, str):
+                match = EXPRESSION.fullmatch(value.strip())
+                exported = PARENT_OUTPUT.fullmatch(match.group(1)) if match else None
+                if not exported:
+                    raise fail_at(
+                        scope.shown,
+                        line,
+                        f"node {step.name!r} output {name!r}: bind it to"
+                        " ${{parent.outputs.<name>}} or give a mapping (type, mode, path)",
+                    )
+                step.exported[str(name)] = exported.group(1)
+                if name not in outputs:
+                    outputs[str(name)] = OutputSpec(str(name), line=line)
+                self.export_from(step.name, str(name), exported.group(1), scope, line)
+                continue
+            if declared is not None and name not in declared:
+                names = ", ".join(sorted(declared)) or "none"
+                raise fail_at(
+                    scope.shown,
+                    line,
+                    f"node {step.name!r}: the component has no output {name!r} (outputs: {names})",
+                )
+            outputs[str(name)] = parse_output(name, value or {}, line, scope.shown)
+        return outputs
+
+    def export_from(self, step: str, output: str, target: str, scope: Scope, line: int) -> None:
+        """Node output -> the pipeline output (top level) or the component's output (nested)."""
+        if scope.node:
+            self.aliases[(scope.node, target)] = (scope, FromStep(step, output), line)
+        else:
+            if target in self.exported:
+                raise fail_at(scope.shown, line, f"pipeline output {target!r} is bound twice")
+            self.exported[target] = FromStep(step, output)
+
+    def export(self, node: str, output: str, value: Any, scope: Scope, line: int) -> None:
+        """A nested pipeline node's output bound to `${{parent.outputs.y}}`."""
+        if isinstance(value, str):
+            match = EXPRESSION.fullmatch(value.strip())
+            exported = PARENT_OUTPUT.fullmatch(match.group(1)) if match else None
+            if exported:
+                target = FromStep(node, output)
+                if scope.node:
+                    self.aliases[(scope.node, exported.group(1))] = (scope, target, line)
+                else:
+                    self.exported[exported.group(1)] = target
+
+    # -- second pass ----------------------------------------------------------------
+    def resolve(self, source: FromStep, seen: Tuple = ()) -> FromStep:
+        """A step output through pipeline component outputs to the step that makes it."""
+        key = (source.step, source.output)
+        if key not in self.aliases or key in seen:
+            return source
+        scope, value, line = self.aliases[key]
+        if isinstance(value, FromStep):
+            return self.resolve(value, seen + (key,))
+        if isinstance(value, str):
+            inner = self.source(value, scope, line, f"pipeline component output {source.output!r}")
+            if isinstance(inner, FromStep):
+                return self.resolve(inner, seen + (key,))
+        return source
+
+    def bind(self, spec: PipelineSpec) -> None:
+        for item in self.pending:
+            step, scope = item.step, item.scope
+            sources: Dict[str, Tuple[Source, int]] = {}
+            for name, value in item.inputs.items():
+                line = item.lines.get(name, step.line)
+                context = f"step {step.name!r} input {name!r}"
+                found = self.source(value, scope, line, context)
+                if isinstance(found, FromStep):
+                    found = self.resolve(found)
+                if found is not None:
+                    sources[str(name)] = (found, line)
+            if step.form == "command":
+                for name, (found, line) in sources.items():
+                    if isinstance(found, FromStep):
+                        check_step_output(spec, found, line, f"step {step.name!r} input {name!r}")
+                step.job = inline_job(step, sources, scope, spec, self.project)
+            for name, (found, line) in sources.items():
+                check_binding(spec, step, name, found, line)
+                step.bindings[name] = found
+            check_required(spec, step)
+        spec.outputs = {}
+        for name, source in self.exported.items():
+            spec.outputs[name] = self.resolve(source)
+            check_step_output(spec, spec.outputs[name], 0, f"pipeline output {name!r}")
+
+
+def with_node_settings(job: JobSpec, node: Dict[str, Any]) -> JobSpec:
+    """A component's job with the node's resources, distribution, limits and
+    environment_variables (as Azure ML applies node settings)."""
+    raw = dict(plain(job.raw))
+    for key in JOB_OVERRIDES:
+        if key in node:
+            raw[key] = plain(node[key])
+    if raw == plain(job.raw):
+        return job
+    from amlops.jobspec import parse_distribution
+
+    updated = JobSpec(**{**job.__dict__, "raw": raw})
+    updated.environment_variables = {
+        str(k): str(v) for k, v in (raw.get("environment_variables") or {}).items()
+    }
+    updated.distribution = parse_distribution(raw, job.shown_as)
+    updated.instance_count = int((raw.get("resources") or {}).get("instance_count", 1))
+    return updated
+
+
+def declared_input(name: str, source: Source, spec: PipelineSpec, mode: str) -> Dict[str, Any]:
+    """What an inline node's input must be, from what it is bound to."""
+    if isinstance(source, FromParent):
+        parent = spec.inputs[source.name]
+        return {"type": parent.type, **({"mode": mode} if mode else {})}
+    if isinstance(source, FromStep):
+        producer = spec.steps[source.step].outputs.get(source.output)
+        kind = producer.type if producer else "uri_folder"
+        return {"type": kind, **({"mode": mode} if mode else {})}
+    if isinstance(source, FromPath):
+        return {"type": "uri_folder", "path": source.path}
+    value = source.value
+    kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
+    return {"type": kind, "default": value}
+
+
+def inline_job(
+    step: Step,
+    sources: Dict[str, Tuple[Source, int]],
+    scope: Scope,
+    spec: PipelineSpec,
+    project: Project,
+) -> JobSpec:
+    """An inline command node as a JobSpec: its inputs declared from their bindings."""
+    raw = step.raw
+    check_known_fields(raw, NODE_FIELDS, scope.shown, "command node fields")
+    declared: Dict[str, Any] = {}
+    bindings = section(raw, "inputs", scope.shown)
+    for name, (found, _) in sources.items():
+        value = bindings.get(name)
+        mode = str(value.get("mode", "")) if isinstance(value, dict) else ""
+        entry = declared_input(name, found, spec, mode)
+        if isinstance(value, dict) and value.get("type"):
+            entry["type"] = value["type"]
+        declared[name] = entry
+    document = {k: v for k, v in raw.items() if k not in ("inputs", "outputs")}
+    document["inputs"] = declared
+    document["outputs"] = {n: dict(o.raw) for n, o in step.outputs.items()}
+    try:
+        job = job_from_mapping(document, scope.file, scope.shown, "node")
+    except UserError as err:
+        raise UserError(f"{err} (node {step.name!r})") from None
+    job.name = step.name
+    return job
+
+
+def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
+    """Read and check one pipeline file of either form, and every job it uses."""
+    shown = project.relative(path)
+    raw = load_yaml(path, shown)
+    if not isinstance(raw, dict):
+        raise fail_at(shown, 1, "expected a mapping with jobs:")
+    check_known_fields(raw, PIPELINE_FIELDS, shown, "pipeline file fields")
+    if raw.get("type", "pipeline") != "pipeline":
+        raise fail_at(shown, line_of(raw, "type"), f"type must be 'pipeline', got {raw['type']!r}")
+    settings = section(raw, "settings", shown)
+    check_known_fields(settings, SETTINGS_FIELDS, shown, "pipeline settings")
+    loader = Loader(project, path)
+    loader.native = "type" in raw or "pipelineJob" in str(raw.get("$schema", ""))
+    jobs_raw = section(raw, "jobs", shown)
+    if not jobs_raw:
+        raise fail_at(shown, line_of(raw, "jobs") or 1, "jobs: must list at least one step")
+    inputs_raw = section(raw, "inputs", shown)
+    outputs_raw = section(raw, "outputs", shown)
+    scope = Scope(path, shown)
+    loader.read_nodes(jobs_raw, scope)
+    declared_outputs: Dict[str, Dict[str, Any]] = {}
+    for name, value in outputs_raw.items():
+        line = line_of(outputs_raw, name)
+        if isinstance(value, str):  # shorthand: the output names the step output it takes
+            found = loader.source(value, scope, line, f"pipeline output {name!r}")
+            if not isinstance(found, FromStep):
+                raise fail_at(
+                    shown,
+                    line,
+                    f"pipeline output {name!r}: bind it to"
+                    " ${{parent.jobs.<step>.outputs.<name>}}",
+                )
+            loader.exported[str(name)] = found
+        else:
+            declared_outputs[str(name)] = plain(value or {})
+    continue_on_failure = settings.get("continue_on_step_failure", False)
+    force_rerun = settings.get("force_rerun", False)
+    for key, value in (
+        ("continue_on_step_failure", continue_on_failure),
+        ("force_rerun", force_rerun),
+    ):
+        if not isinstance(value, bool):
+            raise fail_at(shown, line_of(settings, key), f"{key}: true or false")
+    spec = PipelineSpec(
+        name=path.stem,
+        file=path,
+        shown_as=shown,
+        inputs={
+            str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
+        },
+        outputs={},
+        steps=loader.steps,
+        order=[],
+        continue_on_step_failure=continue_on_failure,
+        default_compute=str(settings.get("default_compute", "") or raw.get("compute") or ""),
+        raw=raw,
+        native=loader.native,
+        force_rerun=force_rerun,
+        declared_outputs=declared_outputs,
+    )
+    loader.bind(spec)
+    for name in declared_outputs:
+        if name not in spec.outputs:
+            raise fail_at(
+                shown,
+                line_of(outputs_raw, name),
+                f"pipeline output {name!r}: no node binds an output to"
+                f" ${{{{parent.outputs.{name}}}}}",
+            )
+    spec.order = topological_order(spec)
+    return spec
