@@ -259,3 +259,20 @@ def test_native_pipeline_in_docker(baked, docker_base_image):
         record, _ = pipeline_record(baked, "native")
         assert again.returncode == 0
         assert [s["state"] for s in record["steps"].values()] == ["reused", "reused"]
+
+
+def test_registered_component_is_sent_unchanged_and_needs_a_login_locally(native):
+    edit_yaml(
+        native.path / "pipelines/native.yaml",
+        lambda d: d["jobs"]["scale"].update(component="azureml:scale_count:1"),
+    )
+    dry = native.make("pipeline", PIPELINE="native", DRY_RUN="1")
+    assert dry.returncode == 0, dry.stderr
+    assert sent(native, dry)["jobs"]["scale"]["component"] == "azureml:scale_count:1"
+    graph = native.make("pipeline-graph", PIPELINE="native")
+    assert "component azureml:scale_count:1" in graph.stdout
+    local = native.make("pipeline-local", PIPELINE="native", RUNTIME="venv")
+    lines = error_lines(local.stderr)
+    assert local.returncode == 2 and len(lines) == 1
+    assert "azureml:scale_count:1, which only Azure ML has: log in" in lines[0]
+    assert not (native.path / ".runs/pipelines/native").exists()

@@ -484,6 +484,29 @@ class Loader:
             check_step_output(spec, spec.outputs[name], 0, f"pipeline output {name!r}")
 
 
+def resolve_registered(project: Project, spec: PipelineSpec) -> None:
+    """Download the registered components a local run needs (see
+    cloud/registered_components.py) and check their bindings; a step that cannot be
+    downloaded keeps `job` None, and Step.runnable() says how to fix it."""
+    for step in spec.steps.values():
+        if step.form != "registered" or step.job is not None:
+            continue
+        from amlops.cloud.registered_components import download
+
+        path = download(project, step.reference)
+        if path is None:
+            continue
+        shown = project.relative(path)
+        document = load_yaml(path, shown)
+        job = with_node_settings(job_from_mapping(document, path, shown, "component"), step.raw)
+        job.name = str(document.get("name") or step.name)
+        step.job = job
+        step.outputs = {**job.outputs, **step.outputs}
+        for name, source in step.bindings.items():
+            check_binding(spec, step, name, source, step.line)
+        check_required(spec, step)
+
+
 def with_node_settings(job: JobSpec, node: Dict[str, Any]) -> JobSpec:
     """A component's job with the node's resources, distribution, limits and
     environment_variables (as Azure ML applies node settings)."""

@@ -28,6 +28,7 @@ from amlops.local.runs import PIPELINE_FILE, RUN_FILE, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
+from amlops.pipelines.loader import resolve_registered
 from amlops.pipelines.progress import StepBoard
 from amlops.pipelines.reuse import ReuseCache, differences
 from amlops.pipelines.scheduler import Outcome, run_dag
@@ -327,6 +328,7 @@ def run_pipeline_local(
     """Run (or with `dry_run`, plan) the pipeline; returns 0, the first failed step's
     exit code, or 130. UserError for bad input, before anything runs."""
     spec = load_pipeline(project, name)
+    resolve_registered(project, spec)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     if dry_run:

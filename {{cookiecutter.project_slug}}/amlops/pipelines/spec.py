@@ -103,9 +103,9 @@ class Step:
         """The step's job, or a one-line error for a component only the workspace has."""
         if self.job is None:
             raise UserError(
-                f"step {self.name!r} uses component {self.reference}, which only the workspace"
-                " has: to run it here, download it (az ml component download) next to the"
-                " pipeline and use component: ./<file>.yaml"
+                f"step {self.name!r} uses component {self.reference}, which only Azure ML has:"
+                " log in (az login, workspace in config.env) so it is downloaded, or download"
+                " it yourself (az ml component download) and use component: ./<file>.yaml"
             )
         return self.job
 

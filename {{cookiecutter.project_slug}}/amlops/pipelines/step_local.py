@@ -12,6 +12,7 @@ from amlops.inputs import parse_overrides
 from amlops.local.run import run_experiment
 from amlops.pipelines.bindings import parent_values, step_overrides
 from amlops.pipelines.history import latest_output
+from amlops.pipelines.loader import resolve_registered
 from amlops.pipelines.spec import FromParent, FromStep, find_step, load_pipeline
 from amlops.project import Project
 
@@ -21,6 +22,7 @@ def run_step_local(
 ) -> int:
     """Run one step with the previous run's upstream outputs; returns its exit code."""
     spec = load_pipeline(project, pipeline)
+    resolve_registered(project, spec)
     step = find_step(spec, step_name)
     explicit = parse_overrides(inputs, step.runnable())
 
