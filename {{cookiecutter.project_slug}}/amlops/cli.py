@@ -281,17 +281,20 @@ def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse, run, and turn UserError into one line on stderr."""
+    """Parse, run, and turn UserError into one line on stderr (its exit code).
+
+    Everything that reads user files - finding the project, config.env and .env for
+    the option defaults - happens inside the error path. Returns 130 on Ctrl-C."""
     try:
-        project: Optional[Project] = Project.find()
-    except UserError:
-        project = None
-    parser = _parser(project)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 0
-    try:
+        try:
+            project: Optional[Project] = Project.find()
+        except UserError:
+            project = None  # --help works outside a project; commands say why below
+        parser = _parser(project)
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 0
         if project is None:
             project = Project.find()
         return _dispatch(args, project)
