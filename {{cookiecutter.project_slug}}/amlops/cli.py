@@ -284,7 +284,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Parse, run, and turn UserError into one line on stderr (its exit code).
 
     Everything that reads user files - finding the project, config.env and .env for
-    the option defaults - happens inside the error path. Returns 130 on Ctrl-C."""
+    the option defaults - happens inside the error path. Returns 130 when interrupted
+    (Ctrl-C, SIGTERM or SIGHUP, see amlops.local.procs.handle_stop_signals)."""
+    from amlops.local.procs import handle_stop_signals
+
+    handle_stop_signals()
     try:
         try:
             project: Optional[Project] = Project.find()

@@ -137,5 +137,5 @@ def container_name(project: Project, run_dir: Path) -> str:
 
 
 def _kill(container: str) -> None:
-    """Stop the container now; --rm then removes it."""
-    subprocess.run(["docker", "kill", container], capture_output=True)
+    """Stop and remove the container now, also one created but never started."""
+    subprocess.run(["docker", "rm", "-f", container], capture_output=True)
