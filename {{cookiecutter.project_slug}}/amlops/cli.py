@@ -148,12 +148,13 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     push.add_argument("--dir", default=setting("DIR"), help="the local folder (DIR)")
     push.add_argument("--name", default=setting("NAME"), help="the data asset's name (NAME)")
     push.add_argument("--version", default=setting("VERSION"), help="its version (VERSION)")
-    command(
+    datastore = command(
         "datastore",
         "register a blob container as a datastore (DATASTORE, ACCOUNT, CONTAINER;"
         " key from AZURE_STORAGE_KEY in .env)",
         exp=False,
     )
+    switch(datastore, "DRY_RUN", "say what would be registered, register nothing")
     validate = command(
         "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
     )
@@ -175,7 +176,7 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "datastore":
         from amlops.cloud.datastore import register_datastore
 
-        return register_datastore(project)
+        return register_datastore(project, args.dry_run)
     if args.command == "data-pull":
         from amlops.cloud.data import data_pull
 
