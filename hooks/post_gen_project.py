@@ -40,8 +40,11 @@ def bake_sample_experiments(first: str) -> None:
     sys.path.insert(0, str(PROJECT))
     from amlops.newexp import create_experiment
 
-    create_experiment(PROJECT, "prepare", quiet=True, kind="prepare")
-    create_experiment(PROJECT, first, quiet=True)
+    # The answers, not config.env: reading that needs python-dotenv, which the Python
+    # running cookiecutter may not have.
+    values = {"project_slug": ANSWERS["project_slug"], "compute": ANSWERS["default_compute"]}
+    create_experiment(PROJECT, "prepare", quiet=True, kind="prepare", values=values)
+    create_experiment(PROJECT, first, quiet=True, values=values)
 
 
 def template_source() -> tuple:

@@ -35,6 +35,20 @@ RULES = {
 }
 
 
+# The longest names made from the slug must still be valid: the build log and lock
+# .runs/.builds/<slug>-<experiment>-<12 hex>-<tools suffix>.lock must fit in a file
+# name (255 bytes on every common file system), which also keeps the Docker
+# repository <slug>-<experiment> under Docker's 255 and Azure ML's experiment and
+# component names <slug>-<experiment> under theirs (255). Endpoint names are hashed.
+FILE_NAME_MAX = 255
+SLUG_MAX = FILE_NAME_MAX - len("-") - 40 - len("-") - 12 - len("-notebooks") - len(".lock")
+MAX_LENGTH = {
+    "project_slug": (
+        SLUG_MAX,
+        "it prefixes Docker image names and build-log file names (<slug>-<experiment>-...)",
+    ),
+}
+
 # Names the baked project already uses for something else.
 TAKEN = {
     "first_experiment": {
@@ -51,7 +65,10 @@ def problems(answers: dict) -> list:
     found = []
     for key, (pattern, hint) in RULES.items():
         value = str(answers.get(key, ""))
-        if not re.fullmatch(pattern, value, flags=re.ASCII):
+        limit, why = MAX_LENGTH.get(key, (0, ""))
+        if limit and len(value) > limit:
+            found.append(f"invalid {key}: {len(value)} characters, at most {limit} ({why})")
+        elif not re.fullmatch(pattern, value, flags=re.ASCII):
             found.append(f"invalid {key} {value!r}: use {hint}")
         elif value in TAKEN.get(key, {}):
             found.append(f"invalid {key} {value!r}: the name of {TAKEN[key][value]}")

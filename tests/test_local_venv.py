@@ -1,11 +1,14 @@
 """`make local` without Docker: the venv runtime, and the automatic fallback."""
 
 import json
+import sys
 from pathlib import Path
 
-from tests.helpers import error_lines
+from tests.helpers import TEMPLATE_PROJECT, error_lines
 from tests.test_bad_input import fake_docker
 from tests.test_local_docker import set_command
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
 
 
 def test_venv_runtime_runs_the_same_command_with_host_paths(baked):
@@ -26,13 +29,20 @@ def test_venv_runtime_runs_the_same_command_with_host_paths(baked):
 
 
 def test_venv_runtime_fails_a_run_that_changes_its_input(baked):
+    from amlops.local.readonly import mechanism
+
     set_command(baked, "python -c \"open('${{inputs.data}}/extra.csv', 'w').write('a')\"")
     result = baked.make("local", EXP="train", RUNTIME="venv")
     assert result.returncode != 0
-    assert "input(s) data changed during the run" in result.stderr
     run = baked.latest_run("train")
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
-    assert "changed during the run" in (run / "logs" / "std_log.txt").read_text()
+    log = (run / "logs" / "std_log.txt").read_text()
+    if mechanism() == "none":  # nothing can stop the write: it is detected and named
+        assert "input(s) changed during the run: data (added extra.csv)" in result.stderr
+        assert "changed during the run" in log
+    else:  # read-only for the run (see test_hardening_venv.py)
+        assert "Read-only file system" in log or "Permission denied" in log
+        assert not (baked.path / "data" / "wine" / "extra.csv").exists()
 
 
 def test_no_engine_falls_back_to_venv_with_a_notice(baked, tmp_path):

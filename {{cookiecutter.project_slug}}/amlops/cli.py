@@ -176,12 +176,13 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
     push.add_argument("--dir", default=setting("DIR"), help="the local folder (DIR)")
     push.add_argument("--name", default=setting("NAME"), help="the data asset's name (NAME)")
     push.add_argument("--version", default=setting("VERSION"), help="its version (VERSION)")
-    command(
+    datastore = command(
         "datastore",
         "register a blob container as a datastore (DATASTORE, ACCOUNT, CONTAINER;"
         " key from AZURE_STORAGE_KEY in .env)",
         exp=False,
     )
+    switch(datastore, "DRY_RUN", "say what would be registered, register nothing")
     validate = command(
         "validate", "check every job.yaml and pipeline, offline and in the workspace", exp=False
     )
@@ -211,7 +212,7 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "datastore":
         from amlops.cloud.datastore import register_datastore
 
-        return register_datastore(project)
+        return register_datastore(project, args.dry_run)
     if args.command == "data-pull":
         from amlops.cloud.data import data_pull
 
@@ -331,17 +332,24 @@ def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse, run, and turn UserError into one line on stderr."""
+    """Parse, run, and turn UserError into one line on stderr (its exit code).
+
+    Everything that reads user files - finding the project, config.env and .env for
+    the option defaults - happens inside the error path. Returns 130 when interrupted
+    (Ctrl-C, SIGTERM or SIGHUP, see amlops.local.procs.handle_stop_signals)."""
+    from amlops.local.procs import handle_stop_signals
+
+    handle_stop_signals()
     try:
-        project: Optional[Project] = Project.find()
-    except UserError:
-        project = None
-    parser = _parser(project)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 0
-    try:
+        try:
+            project: Optional[Project] = Project.find()
+        except UserError:
+            project = None  # --help works outside a project; commands say why below
+        parser = _parser(project)
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 0
         if project is None:
             project = Project.find()
         return _dispatch(args, project)

@@ -41,7 +41,12 @@ def _required(project: Project) -> BlobStore:
     return store
 
 
-def register_datastore(project: Project) -> int:
+def register_datastore(project: Project, dry_run: bool = False) -> int:
+    """Register DATASTORE (ACCOUNT/CONTAINER, key from AZURE_STORAGE_KEY) in the
+    workspace; returns 0. With `dry_run`, check the same settings, say what would be
+    registered (never the key) and call nothing: no SDK import, no login.
+
+    Raises UserError for a missing or invalid setting or a missing key."""
     store = _required(project)
     key = secret(project, KEY_VARIABLE)
     if not key:
@@ -49,6 +54,14 @@ def register_datastore(project: Project) -> int:
             f"make datastore: set {KEY_VARIABLE} (the storage account key) in .env or the"
             " environment; it is never read from config.env or YAML"
         )
+    if dry_run:
+        say(
+            f"DRY_RUN: would register datastore {store.name}: blob container"
+            f" {store.container} of storage account {store.account}, key from {KEY_VARIABLE}"
+            f" (SDK {backend(project)}); nothing registered"
+        )
+        print(f"azureml://datastores/{store.name}/paths/")
+        return 0
     if backend(project) == "v1":
         _register_v1(project, store, key)
     else:

@@ -8,6 +8,7 @@ DRY_RUN=1 stops there.
 Publishing is idempotent: a component version that exists with the same content,
 an endpoint that exists and a deployment of the same component are left alone."""
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -41,11 +42,33 @@ class PublishRequest:
     dry_run: bool = False
 
 
+# azure.ai.ml's EndpointConfigurations: NAME_REGEX_PATTERN, 3 to 32 characters.
+ENDPOINT_RULE = re.compile(r"[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
+
+
 def endpoint_name(*parts: str) -> str:
-    """A valid endpoint or deployment name: starts with a letter, then letters, digits, -."""
-    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-    name = name if name[:1].isalpha() else f"p-{name}"
-    return name[:NAME_LIMIT].rstrip("-")
+    """A valid endpoint, deployment or schedule name made of `parts`: a letter, then
+    letters, digits and - (not last), 3 to NAME_LIMIT (32) characters.
+
+    A name that must be cut keeps its start and ends in `-` plus 6 hex digits of a
+    hash of the whole name, so names that differ only after the cut stay apart."""
+    full = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    name = full if full[:1].isalpha() else f"p-{full}"
+    if len(name) <= NAME_LIMIT:
+        return name.ljust(3, "0")  # at least 3
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{name[: NAME_LIMIT - 7].rstrip('-')}-{digest}"
+
+
+def checked_endpoint(name: str) -> str:
+    """`name` (the ENDPOINT setting) if Azure accepts it as an endpoint name, else
+    UserError saying the rule."""
+    if not ENDPOINT_RULE.fullmatch(name) or not 3 <= len(name) <= NAME_LIMIT:
+        raise UserError(
+            f"ENDPOINT={name!r}: use a letter, then letters, digits or - (not last),"
+            f" 3 to {NAME_LIMIT} characters"
+        )
+    return name
 
 
 @dataclass
@@ -92,7 +115,11 @@ def build(project: Project, spec: PipelineSpec, sub: Submission, req: PublishReq
     compute = deployment_compute(spec, package.job)
     endpoint = {
         "$schema": native.SCHEMA.format("batchEndpoint"),
-        "name": req.endpoint or endpoint_name(project.slug, spec.name),
+        "name": (
+            checked_endpoint(req.endpoint)
+            if req.endpoint
+            else endpoint_name(project.slug, spec.name)
+        ),
         "description": f"Pipeline {spec.name} of {project.slug} (published by make publish)",
     }
     deployment = {

@@ -1,7 +1,15 @@
-"""Run a child process, tee its output to a log, and stop it cleanly on Ctrl-C.
+"""Run a child process, tee its output to a log, and stop it cleanly on Ctrl-C,
+SIGTERM (`timeout`, a CI cancel, `docker stop`) or SIGHUP (the terminal closed).
 
-Pipeline steps run children from worker threads; only the main thread gets
-signals, so it calls `stop_all()` to stop every child still running."""
+`handle_stop_signals()` (called by the CLI) makes all three raise KeyboardInterrupt in
+the main thread, once: the code that catches it stops what it started, records
+"interrupted" and exits 130. Pipeline steps run children from worker threads; only
+the main thread gets signals, so it calls `stop_all()`, which stops every child
+still running and refuses to start new ones.
+
+Each child runs in its own session (process group), so stopping it reaches every
+process it started (a venv job's `bash -c "a; b"` and its grandchildren), not only
+the first one."""
 
 import os
 import signal
@@ -14,34 +22,113 @@ from typing import Callable, Dict, List, Optional, Tuple
 from amlops.console import strip_ansi
 
 INTERRUPTED = 130
+STOP_GRACE_S = 10  # SIGTERM, then SIGKILL after this many seconds
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 _live: Dict[int, Tuple["subprocess.Popen[bytes]", Optional[Callable[[], None]]]] = {}
 _stopped: set = set()
 _lock = threading.Lock()
+_stopping = threading.Event()  # set by stop_all(): no new child may start
+_signalled = threading.Event()  # a stop signal arrived: later ones are ignored
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+def _detach_terminal() -> None:
+    """After SIGHUP the terminal is gone: point stdout/stderr that were on it at
+    /dev/null, so the clean-up's progress lines cannot fail with EIO."""
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
+        except OSError:
+            pass
+
+
+def _on_stop_signal(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
+    if signum == getattr(signal, "SIGHUP", None):
+        _detach_terminal()
+    if _signalled.is_set():
+        return  # already stopping: let the clean-up finish (containers, records)
+    _signalled.set()
     raise KeyboardInterrupt
 
 
+def handle_stop_signals() -> None:
+    """Make SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (the first one only).
+
+    Call it from the main thread at start-up; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _signalled.clear()
+    _stopping.clear()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _on_stop_signal)
+
+
+def _signal_group(proc: "subprocess.Popen[bytes]", signum: int) -> None:
+    """Send `signum` to the child's whole process group (the child alone on Windows)."""
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signum)
+        elif signum == signal.SIGTERM:
+            proc.terminate()
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
 def _stop(proc: "subprocess.Popen[bytes]", on_interrupt: Optional[Callable[[], None]]) -> None:
+    """Stop the child and everything it started; `on_interrupt` runs before and after
+    (a container being created while the first call ran is removed by the second)."""
     if on_interrupt:
         on_interrupt()
-    proc.terminate()
+    _signal_group(proc, signal.SIGTERM)
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _signal_group(proc, getattr(signal, "SIGKILL", signal.SIGTERM))
         proc.wait()
+    if os.name == "posix":  # grandchildren that ignored SIGTERM
+        _signal_group(proc, signal.SIGKILL)
+    if on_interrupt:
+        on_interrupt()
+
+
+def stopping() -> bool:
+    """Whether a stop signal arrived or stop_all() ran: work failing now was stopped."""
+    return _stopping.is_set() or _signalled.is_set()
 
 
 def stop_all() -> None:
-    """Stop every child started by run_tee that is still running (any thread)."""
+    """Stop every child started by run_tee that is still running (any thread), and
+    make later run_tee calls return INTERRUPTED without starting anything."""
     with _lock:
+        _stopping.set()
         running = list(_live.items())
         _stopped.update(pid for pid, _ in running)
     for _, (proc, on_interrupt) in running:
         _stop(proc, on_interrupt)
+
+
+class _Echo:
+    """Our stdout, until writing fails (the reader went away, the terminal closed):
+    then the output still goes to the log, and the run is not disturbed."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def write(self, chunk: bytes) -> None:
+        if not self.enabled:
+            return
+        try:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        except (OSError, ValueError):
+            self.enabled = False
 
 
 def run_tee(
@@ -54,16 +141,24 @@ def run_tee(
 ) -> int:
     """Run `argv`, copying stdout+stderr to `log_path` (and to our stdout if `echo`).
 
-    Returns the child's exit code, or 130 after Ctrl-C/SIGTERM or stop_all()
-    (`on_interrupt` is called first to stop whatever the child started)."""
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
-    out = sys.stdout.buffer
+    The child gets no stdin (as in Azure ML). Returns the child's exit code, or
+    INTERRUPTED (130) after a stop signal or stop_all(); `on_interrupt` is called
+    then to stop whatever the child started (a container)."""
+    out = _Echo(echo)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd
-        )
         with _lock:
+            if _stopping.is_set():
+                log.write(b"[amlops] interrupted before it started\n")
+                return INTERRUPTED
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=os.name == "posix",
+            )
             _live[proc.pid] = (proc, on_interrupt)
         try:
             fd = proc.stdout.fileno()
@@ -71,10 +166,9 @@ def run_tee(
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
-                if echo:
-                    out.write(chunk)
-                    out.flush()
+                out.write(chunk)
                 log.write(chunk)
+                log.flush()  # live: `tail -f` a pipeline step's log while it runs
             code = proc.wait()
             with _lock:
                 stopped = proc.pid in _stopped
@@ -90,8 +184,6 @@ def run_tee(
             with _lock:
                 _live.pop(proc.pid, None)
                 _stopped.discard(proc.pid)
-            if in_main:
-                signal.signal(signal.SIGTERM, previous)
             proc.stdout.close()
 
 

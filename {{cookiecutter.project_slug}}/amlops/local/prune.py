@@ -20,7 +20,7 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
-from amlops.local.runs import PIPELINE_FILE, RUN_ID, read_record
+from amlops.local.runs import PIPELINE_FILE, RUN_ID, current_status, read_record
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
@@ -105,7 +105,7 @@ def stale_runs(project: Project, keep: int) -> List[Path]:
     stale = []
     for runs in collections:
         for run in runs[: max(len(runs) - keep, 0)]:
-            if run.resolve() in protected or _record(run).get("status") == "running":
+            if run.resolve() in protected or current_status(_record(run)) == "running":
                 continue
             stale.append(run)
     return stale

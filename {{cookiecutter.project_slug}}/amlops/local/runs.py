@@ -1,11 +1,17 @@
-"""Run folders: one new folder per run, never reused, kept on failure."""
+"""Run folders: one new folder per run, never reused, kept on failure.
+
+A record (run.json, pipeline.json) says "running" while its process works; it also
+names that process (`pid`, `host`), so a reader can tell a run whose process is gone
+(killed with SIGKILL, the machine rebooted) from a live one: current_status()."""
 
 import json
+import os
 import re
 import secrets
+import socket
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from amlops.jsonfile import write_json
 
@@ -40,12 +46,62 @@ def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:
     return run_dir
 
 
-def read_record(run_dir: Path) -> Dict[str, Any]:
-    """The run.json of a run folder, or {} when missing or unreadable."""
+def owner() -> Dict[str, Any]:
+    """The `pid` and `host` fields that name this process in a record."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _process_start(pid: int) -> Optional[float]:
+    """When process `pid` started (epoch seconds), from /proc; None where unknown."""
     try:
-        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def process_gone(record: Dict[str, Any]) -> bool:
+    """Whether the process that wrote `record` has certainly ended: its pid is on this
+    host and no longer exists, or now belongs to a process started after the record.
+    False when unsure (another host, no pid recorded, Windows)."""
+    pid, host = record.get("pid"), record.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname() or os.name != "posix":
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    started = _process_start(pid)
+    recorded = record.get("started")
+    return bool(started and isinstance(recorded, (int, float)) and started > recorded + 2)
+
+
+def current_status(record: Dict[str, Any]) -> str:
+    """The record's status, "interrupted" for a "running" one whose process is gone."""
+    status = str(record.get("status", ""))
+    if status == "running" and process_gone(record):
+        return "interrupted"
+    return status
+
+
+def read_record(run_dir: Path) -> Dict[str, Any]:
+    """The run.json of a run folder, or {} when missing or unreadable; a stale
+    "running" record (its process gone) reads as "interrupted" (current_status())."""
+    try:
+        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if isinstance(record, dict) and record.get("status") == "running":
+        record["status"] = current_status(record)
+    return record if isinstance(record, dict) else {}
 
 
 class RunRecord:
@@ -53,7 +109,7 @@ class RunRecord:
 
     def __init__(self, run_dir: Path, **fields: Any) -> None:
         self.path = run_dir / RUN_FILE
-        self.data: Dict[str, Any] = {"status": "running", "started": time.time()}
+        self.data: Dict[str, Any] = {"status": "running", "started": time.time(), **owner()}
         self.data.update(fields)
         self._started = time.monotonic()
         self.save()

@@ -15,7 +15,7 @@ from amlops.project import Project
 RUNTIMES = ("auto", "docker", "venv")
 FALLBACK_NOTICE = (
     "{why}; running in a Python venv instead"
-    " (RUNTIME=venv; inputs are checked unchanged after the run)"
+    " (RUNTIME=venv; inputs read-only where the OS allows, and checked after the run)"
 )
 
 

@@ -21,10 +21,10 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.jsonfile import write_json
-from amlops.local.procs import INTERRUPTED, stop_all
+from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, unique_folder
+from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
@@ -161,7 +161,16 @@ class PipelineRun:
         return job, runtime, overrides, parts
 
     def work(self, name: str) -> Outcome:
-        """Reuse or run one step whose upstream steps have succeeded."""
+        """Reuse or run one step whose upstream steps have succeeded; a step whose
+        build or staging fails because the run is being stopped is "interrupted"."""
+        try:
+            return self._work(name)
+        except UserError as err:
+            if stopping():
+                return Outcome("interrupted", INTERRUPTED, detail=str(err))
+            raise
+
+    def _work(self, name: str) -> Outcome:
         assert self.folder is not None and self.board is not None
         record = self.steps[name]
         if name in self.earlier:
@@ -271,6 +280,7 @@ class PipelineRun:
             "status": status,
             "started": self.started,
             "ended": time.time() if status != "running" else None,
+            **owner(),
             "steps": {n: step_entry(r) for n, r in self.steps.items()},
         }
         with self._lock:
@@ -354,19 +364,24 @@ def run_pipeline_local(
     )
     run.save("running")
     begun = time.monotonic()
-    outcomes = run_dag(
-        spec.order,
-        {n: spec.steps[n].upstream() for n in spec.order},
-        run.work,
-        jobs,
-        spec.continue_on_step_failure,
-        on_wait=run.board.tick,
-        on_interrupt=stop_all,
-        on_outcome=run.settle,
-    )
+    try:
+        outcomes = run_dag(
+            spec.order,
+            {n: spec.steps[n].upstream() for n in spec.order},
+            run.work,
+            jobs,
+            spec.continue_on_step_failure,
+            on_wait=run.board.tick,
+            on_interrupt=stop_all,
+            on_outcome=run.settle,
+        )
+    except BaseException as err:  # a stop signal outside a step, or a bug: never "running"
+        stop_all()
+        run.save("interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
+        raise
     run.cache.save()
     failed = [n for n in spec.order if outcomes[n].state in ("failed", "interrupted")]
-    interrupted = any(o.state == "interrupted" for o in outcomes.values())
+    interrupted = stopping() or any(o.state == "interrupted" for o in outcomes.values())
     run.save("interrupted" if interrupted else "failed" if failed else "completed")
     print("\n".join(_summary(run, time.monotonic() - begun)), flush=True)
     for step in failed[1:]:

@@ -90,6 +90,7 @@ def publish_v1(project: Project, req: PublishRequest) -> int:
         raise
     version = package.pipeline.document["version"]
     name = f"{project.slug}-{spec.name}"
+    # v1 PipelineEndpoint names are not batch endpoint names: ENDPOINT is taken as given.
     endpoint = req.endpoint or endpoint_name(project.slug, spec.name)
     if req.dry_run:
         shown = project.relative(sub.job_file)

@@ -124,8 +124,7 @@ class DockerRuntime:
         extra = list(self.build_extra)
         if self.recipe.dockerfile != "Dockerfile":
             extra += ["-f", str(self.context / self.recipe.dockerfile)]
-        build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
-        return True
+        return build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
 
     def with_packages(self, suffix: str, packages: List[str]) -> str:
         """The job's image plus `packages` (tag `<tag>-<suffix>`), built once, so
@@ -203,5 +202,5 @@ def container_name(project: Project, run_dir: Path) -> str:
 
 
 def _kill(container: str) -> None:
-    """Stop the container now; --rm then removes it."""
-    subprocess.run(["docker", "kill", container], capture_output=True)
+    """Stop and remove the container now, also one created but never started."""
+    subprocess.run(["docker", "rm", "-f", container], capture_output=True)

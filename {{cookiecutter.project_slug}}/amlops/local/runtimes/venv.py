@@ -1,7 +1,9 @@
 """Run a job's command in a Python virtual environment (no Docker engine needed).
 
-Inputs cannot be mounted read-only here, so their content is fingerprinted
-before and after the run, and any change fails the run."""
+Inputs are made read-only for the run where the OS allows it (a private read-only
+bind mount on Linux, else their write bits are removed for the run), and their
+content is compared before and after the run: any change fails the run, naming
+the changed files."""
 
 import hashlib
 import os
@@ -14,7 +16,6 @@ from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.fingerprint import fingerprint
 from amlops.jobspec import JobSpec
 from amlops.local.environments import REQUIREMENT_FILE, VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee, telling_log_line
@@ -133,8 +134,18 @@ class VenvRuntime:
         marker.write_text(" ".join(packages), encoding="utf-8")
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
-        # A `mode: download` input is the run's own copy: it may change.
-        before = {name: fingerprint(b.host) for name, b in job.inputs.items() if b.read_only}
+        """Run the job's command with the venv first on PATH, its inputs read-only
+        where this OS allows it (amlops.local.readonly), and checked after the run:
+        a changed input fails the run (exit 1 unless the command failed) with the
+        changed files named. Returns the command's exit code, or 130 when stopped."""
+        from amlops.local.readonly import ReadOnlyInputs, describe_changes
+
+        guard = ReadOnlyInputs(
+            # a `mode: download` input is the run's own copy: it may change
+            {name: binding.host for name, binding in job.inputs.items() if binding.read_only},
+            keep_writable=[run_dir, self.project.runs, self.path],
+            state_dir=self.project.runs / ".readonly",
+        )
         child_env = {
             **os.environ,
             **env,
@@ -146,14 +157,13 @@ class VenvRuntime:
         child_env.pop("PYTHONHOME", None)
         shell = shutil.which("bash") or shutil.which("sh") or "sh"
         log = run_dir / "logs" / "std_log.txt"
-        argv = [shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv
-        code = run_tee(argv, log, env=child_env, cwd=run_dir / "src", echo=echo)
-        changed = [
-            n for n, b in job.inputs.items() if n in before and fingerprint(b.host) != before[n]
-        ]
+        argv = guard.wrap([shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv)
+        with guard.protected():
+            code = run_tee(argv, log, env=child_env, cwd=run_dir / "src", echo=echo)
+        changed = guard.changed()
         if changed:
             message = (
-                f"amlops: input(s) {', '.join(changed)} changed during the run;"
+                f"amlops: input(s) changed during the run: {describe_changes(changed)};"
                 " inputs are read-only (write to an output instead)\n"
             )
             if echo:

@@ -1,0 +1,142 @@
+"""The venv runtime keeps inputs read-only where the OS allows it (a private read-only bind
+mount on Linux, write bits removed elsewhere), names the files that changed where it
+cannot, and does not count the run's own output folder as an input change."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TEMPLATE_PROJECT
+from tests.test_local_docker import set_command
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
+
+from amlops.local.readonly import ChmodGuard, mechanism  # noqa: E402
+
+WRITE = "python -c \"open('${{inputs.data}}/extra.csv', 'w').write('a')\""
+
+
+def modes(root: Path):
+    """relative path -> permission bits of everything under `root` except .runs."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] != ".runs" and not path.is_symlink():
+            found[rel.as_posix()] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+@pytest.mark.skipif(mechanism() != "namespace", reason="no mount namespace on this machine")
+def test_a_venv_run_cannot_write_into_its_input(baked):
+    set_command(baked, WRITE)
+    data = baked.path / "data" / "wine"
+    before = modes(data)
+    result = baked.make("local", EXP="train", RUNTIME="venv")
+    assert result.returncode != 0
+    run = baked.latest_run("train")
+    assert "Read-only file system" in (run / "logs" / "std_log.txt").read_text()
+    assert not (data / "extra.csv").exists()
+    assert modes(data) == before, "the files themselves were never touched"
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+def test_where_inputs_cannot_be_protected_the_changed_files_are_named(baked):
+    set_command(
+        baked,
+        "python -c \"import pathlib; d = pathlib.Path('${{inputs.data}}');"
+        " (d / 'extra.csv').write_text('a'); (d / 'wine.csv').write_text('b')\"",
+    )
+    baked.env["AMLOPS_READONLY_INPUTS"] = "none"
+    result = baked.make("local", EXP="train", RUNTIME="venv")
+    assert result.returncode != 0
+    expected = (
+        "amlops: input(s) changed during the run: data (added extra.csv, modified wine.csv);"
+        " inputs are read-only (write to an output instead)"
+    )
+    assert expected in result.stderr
+    assert expected in (baked.latest_run("train") / "logs" / "std_log.txt").read_text()
+
+
+@pytest.mark.parametrize("how", ["namespace", "chmod", "none"])
+def test_an_input_holding_the_runs_own_output_folder_is_no_input_change(baked, how):
+    if how == "namespace" and mechanism() != "namespace":
+        pytest.skip("no mount namespace on this machine")
+    set_command(
+        baked,
+        "python -c \"import pathlib; out = pathlib.Path('${{outputs.model}}');"
+        " out.mkdir(parents=True, exist_ok=True); (out / 'm.txt').write_text('ok')\"",
+    )
+    baked.env["AMLOPS_READONLY_INPUTS"] = how
+    before = modes(baked.path)
+    result = baked.make("local", EXP="train", RUNTIME="venv", INPUTS="data=.")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "changed during the run" not in result.stderr
+    run = baked.latest_run("train")
+    assert (run / "outputs" / "model" / "m.txt").read_text() == "ok"
+    assert modes(baked.path) == before, "permissions are restored"
+    assert not list((baked.path / ".runs" / ".readonly").glob("*.json"))
+
+
+def test_chmod_guard_keeps_an_input_read_only_until_its_last_run_ends(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "a.csv").write_text("1")
+    (data / "b.csv").write_text("2")
+    (data / "b.csv").chmod(0o640)
+    before = modes(data)
+    state = tmp_path / "state"
+    first = ChmodGuard(data, [], state).__enter__()
+    second = ChmodGuard(data, [], state).__enter__()  # a parallel pipeline step
+    assert all(mode & 0o222 == 0 for mode in modes(data).values())
+    first.__exit__(None, None, None)
+    assert all(mode & 0o222 == 0 for mode in modes(data).values()), "second still runs"
+    second.__exit__(None, None, None)
+    assert modes(data) == before
+    assert not list(state.glob("*.json"))
+
+
+def test_a_run_killed_while_its_input_was_read_only_is_repaired_by_the_next(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("1")
+    before = modes(data)
+    state = tmp_path / "state"
+    code = (
+        "import sys, os; sys.path.insert(0, sys.argv[1]);"
+        "from pathlib import Path; from amlops.local.readonly import ChmodGuard;"
+        "ChmodGuard(Path(sys.argv[2]), [], Path(sys.argv[3])).__enter__(); os._exit(9)"
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", code, str(TEMPLATE_PROJECT), str(data), str(state)]
+    )
+    assert died.returncode == 9
+    assert all(mode & 0o222 == 0 for mode in modes(data).values())  # left read-only
+    guard = ChmodGuard(data, [], state).__enter__()
+    guard.__exit__(None, None, None)
+    assert modes(data) == before
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user"
+)
+def test_chmod_guard_stops_a_non_root_process_from_writing(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("1")
+    tmp_path.chmod(0o755)
+    for path in (data, data / "a.csv"):
+        os.chown(path, 65534, 65534)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c"]
+    write = "echo x >> a.csv && touch new.csv"
+    with ChmodGuard(data, [], tmp_path / "state"):
+        refused = subprocess.run([*as_nobody, write], cwd=data, capture_output=True, text=True)
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr
+    assert (data / "a.csv").read_text() == "1" and not (data / "new.csv").exists()
+    allowed = subprocess.run([*as_nobody, write], cwd=data, capture_output=True, text=True)
+    assert allowed.returncode == 0, "the write bits are back after the run"
