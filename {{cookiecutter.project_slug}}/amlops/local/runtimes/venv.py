@@ -3,26 +3,21 @@
 Inputs cannot be mounted read-only here, so their content is fingerprinted
 before and after the run, and any change fails the run."""
 
-import hashlib
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
-from amlops.console import say
-from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
-from amlops.local.procs import run_tee, telling_log_line
+from amlops.local.procs import run_tee
 from amlops.local.resolve import ResolvedJob
+from amlops.local.venvs import venv_for
 from amlops.project import Project
-
-READY = ".amlops-ready"
 
 
 class VenvRuntime:
-    """A venv built from src/<exp>/docker/requirements.txt, cached by its hash.
+    """The shared venv (amlops.local.venvs) of src/<exp>/docker/requirements.txt.
 
     VENV_PYTHON picks the interpreter (default: the one running amlops); VENV_DIR
     the cache folder (default .runs/.venvs), which projects may share."""
@@ -33,80 +28,43 @@ class VenvRuntime:
     def __init__(self, project: Project, experiment: str) -> None:
         self.project = project
         self.requirements = project.src / experiment / "docker" / "requirements.txt"
-        self.python = project.settings.get("VENV_PYTHON", sys.executable)
-        digest = hashlib.sha256(self.python.encode() + b"\0")
+        lines = []
         if self.requirements.is_file():
-            digest.update(self.requirements.read_bytes())
-        # Keyed by content only: experiments with the same requirements share one venv.
-        cache = Path(project.settings.get("VENV_DIR", str(project.runs / ".venvs")))
-        self.path = (project.root / cache).resolve() / digest.hexdigest()[:12]
+            lines = self.requirements.read_text(encoding="utf-8").splitlines()
+        self.venv = venv_for(
+            project, lines, self.requirements.parent, source=project.relative(self.requirements)
+        )
+        self.python = self.venv.python
 
-    def unavailable(self) -> str:
-        """Empty when VENV_PYTHON can create venvs, else why not."""
-        probe = [self.python, "-c", "import venv, ensurepip"]
-        try:
-            failed = subprocess.run(probe, capture_output=True).returncode != 0
-        except OSError as err:
-            return f"cannot run VENV_PYTHON={self.python} ({err.strerror})"
-        if failed:
-            return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
-        return ""
-
-    def describe(self) -> str:
-        return f"venv {self.project.relative(self.path)}"
+    @property
+    def path(self) -> Path:
+        return self.venv.path
 
     @property
     def bin_dir(self) -> Path:
-        return self.path / ("Scripts" if os.name == "nt" else "bin")
+        return self.venv.bin_dir
+
+    def unavailable(self) -> str:
+        """Empty when venvs can be built with VENV_PYTHON, else why not."""
+        return self.venv.unavailable()
+
+    def describe(self) -> str:
+        return self.venv.describe()
 
     def identity(self) -> str:
-        return f"venv:{self.path.name}"
+        return self.venv.identity()
 
     def ready(self) -> bool:
-        return (self.path / READY).is_file()
+        return self.venv.ready()
 
     def prepare(self, echo: bool = True) -> bool:
-        """Create the venv unless a complete one exists; True when built."""
-        if self.ready():
-            return False
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.path.with_suffix(".log")
-        if echo:
-            say(f"building {self.describe()} (log: {log})")
-        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-        steps = {
-            f"{self.python} -m venv": [self.python, "-m", "venv", str(self.path)],
-            "pip install --upgrade pip": pip + ["--upgrade", "pip"],
-        }
-        if self.requirements.is_file():
-            shown = f"pip install -r {self.project.relative(self.requirements)}"
-            steps[shown] = pip + ["-r", str(self.requirements)]
-        with open(log, "w", encoding="utf-8") as handle:
-            for shown, argv in steps.items():
-                code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT).returncode
-                if code:
-                    shutil.rmtree(self.path, ignore_errors=True)
-                    raise UserError(
-                        f"venv runtime: {shown} failed (exit {code}): {telling_log_line(log)};"
-                        f" log: {self.project.relative(log)}"
-                    )
-        (self.path / READY).write_text("ok\n", encoding="utf-8")
-        return True
+        """Build the venv unless a complete one exists (or another process is building
+        it: then wait for that one); True when this call built it."""
+        return self.venv.prepare(echo)
 
     def with_packages(self, suffix: str, packages: List[str]) -> None:
-        """pip install `packages` into this venv once (a marker file remembers them)."""
-        marker = self.path / f".amlops-{suffix}"
-        if marker.is_file() and marker.read_text(encoding="utf-8") == " ".join(packages):
-            return
-        say(f"installing {' '.join(packages)} into {self.describe()}")
-        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--quiet", *packages]
-        done = subprocess.run(pip, capture_output=True, text=True)
-        if done.returncode:
-            raise UserError(
-                f"venv runtime: pip install {' '.join(packages)} failed: {done.stderr[-300:]}"
-            )
-        marker.write_text(" ".join(packages), encoding="utf-8")
+        """Install `packages` into this venv once (a marker file remembers them)."""
+        self.venv.install(packages, suffix)
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         before = {name: fingerprint(b.host) for name, b in job.inputs.items()}
