@@ -325,6 +325,9 @@ class Venv:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
         env.setdefault("UV_CACHE_DIR", str(self.cache / UV_CACHE))
         env.setdefault("UV_PYTHON_DOWNLOADS", "never")  # the interpreter given, nothing else
+        # The system's certificate store, as pip uses (older uv reads UV_NATIVE_TLS).
+        env.setdefault("UV_SYSTEM_CERTS", "1")
+        env.setdefault("UV_NATIVE_TLS", "1")
         return env
 
     def _build(self, echo: bool) -> None:
