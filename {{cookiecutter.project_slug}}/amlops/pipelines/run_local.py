@@ -27,6 +27,8 @@ from amlops.pipelines.scheduler import Outcome, run_dag
 from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
 
+SAVE_EVERY_S = 0.5
+
 
 def pipeline_runs_root(project: Project, name: str) -> Path:
     return project.runs / "pipelines" / name
@@ -78,6 +80,8 @@ class PipelineRun:
         self.started = time.time()
         self._lock = threading.Lock()
         self._env_locks: Dict[str, threading.Lock] = {}
+        self._settled: Dict[str, Dict[str, Any]] = {}
+        self._saved_at = float("-inf")
 
     def upstream_output(self, _input: str, source: FromStep) -> Path:
         return self.steps[source.step].outputs[source.output]
@@ -143,25 +147,34 @@ class PipelineRun:
         record.state, record.detail = outcome.state, outcome.detail
         if outcome.exit_code:
             record.exit_code = outcome.exit_code
+        with self._lock:
+            self._settled[name] = self._step_entry(record)  # a settled step no longer changes
         self.board.set(name, outcome.state, outcome.detail)
         self.save("running")
 
-    def save(self, status: str) -> None:
-        """Write pipeline.json (after every step, so a killed run still has one)."""
+    def _step_entry(self, run: StepRun) -> Dict[str, Any]:
         rel = self.project.relative
+        return {
+            "experiment": run.experiment,
+            "state": run.state,
+            "detail": run.detail,
+            "exit_code": run.exit_code,
+            "duration_s": run.duration_s,
+            "step_dir": rel(run.step_dir) if run.step_dir else None,
+            "reused_from": rel(run.reused_from) if run.reused_from else None,
+            "outputs": {n: rel(p) for n, p in run.outputs.items()},
+        }
 
-        def step_entry(run: StepRun) -> Dict[str, Any]:
-            return {
-                "experiment": run.experiment,
-                "state": run.state,
-                "detail": run.detail,
-                "exit_code": run.exit_code,
-                "duration_s": run.duration_s,
-                "step_dir": rel(run.step_dir) if run.step_dir else None,
-                "reused_from": rel(run.reused_from) if run.reused_from else None,
-                "outputs": {n: rel(p) for n, p in run.outputs.items()},
-            }
-
+    def save(self, status: str) -> None:
+        """Write pipeline.json: while running, after a step settles but at most every
+        SAVE_EVERY_S seconds (so a killed run still has a recent one, and a pipeline of
+        hundreds of quick steps does not rewrite it hundreds of times); then at the end."""
+        now = time.monotonic()
+        if status == "running" and now - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = now
+        with self._lock:
+            steps = {n: self._settled.get(n) or self._step_entry(r) for n, r in self.steps.items()}
         data = {
             "pipeline": self.spec.name,
             "file": self.spec.shown_as,
@@ -169,7 +182,7 @@ class PipelineRun:
             "status": status,
             "started": self.started,
             "ended": time.time() if status != "running" else None,
-            "steps": {n: step_entry(r) for n, r in self.steps.items()},
+            "steps": steps,
         }
         with self._lock:
             write_json(self.folder / PIPELINE_FILE, data)
