@@ -198,8 +198,18 @@ def main() -> None:
 def measure(project: Path, data: Path, size: int, dvc: list) -> None:
     env = {"RUNTIME": "venv", "PIPELINE": "big", "VENV_DIR": str(project / ".runs" / ".venvs")}
     ours = ["make", "--no-print-directory", "pipeline-local", f"PYTHON={sys.executable}"]
-    run(["make", "--no-print-directory", "local", "EXP=total", f"PYTHON={sys.executable}",
-         "INPUTS=scan=data"], project, {**env, "EXP": "total"})  # builds the (empty) venv once
+    run(
+        [
+            "make",
+            "--no-print-directory",
+            "local",
+            "EXP=total",
+            f"PYTHON={sys.executable}",
+            "INPUTS=scan=data",
+        ],
+        project,
+        {**env, "EXP": "total"},
+    )  # builds the (empty) venv once
 
     reads, hashes = [], []
     for _ in range(2):
@@ -211,9 +221,12 @@ def measure(project: Path, data: Path, size: int, dvc: list) -> None:
         hashes.append(probe(HASH_PROBE, project))
     read_s, hash_s = min(reads), min(hashes)
     print(f"\n(1) first hash of the input from disk (best of 2; {size / 1e9:.1f} GB)")
-    print(f"  read every file once (baseline)          {read_s:8.3f} s  {size / read_s / 1e6:6.0f} MB/s")
-    print(f"  amlops fingerprint, empty cache          {hash_s:8.3f} s  {size / hash_s / 1e6:6.0f} MB/s"
-          f"   x{hash_s / read_s:.2f}")
+    for name, seconds in (
+        ("read every file once (baseline)", read_s),
+        ("amlops fingerprint, empty cache", hash_s),
+    ):
+        rate = size / seconds / 1e6
+        print(f"  {name:<40} {seconds:8.3f} s  {rate:6.0f} MB/s   x{seconds / read_s:.2f}")
 
     def ours_cold() -> None:
         for folder in ("pipelines", ".reuse"):

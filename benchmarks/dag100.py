@@ -12,7 +12,6 @@ Baseline: DVC. Goals: ours at or below DVC, cold and no-op."""
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -124,9 +123,10 @@ def main() -> None:
         f" no-op {noop['make pipeline-local'] / n * 1000:.1f} ms"
         f" (dvc: {noop['dvc repro (baseline)'] / n * 1000:.1f} ms)"
     )
+    dvc_cold = cold["dvc repro (baseline)"]
     print(
-        f"ratios against dvc: cold {cold['make pipeline-local (JOBS=2)'] / cold['dvc repro (baseline)']:.2f}"
-        f" (JOBS=2), {cold['make pipeline-local (JOBS=1)'] / cold['dvc repro (baseline)']:.2f}"
+        f"ratios against dvc: cold {cold['make pipeline-local (JOBS=2)'] / dvc_cold:.2f}"
+        f" (JOBS=2), {cold['make pipeline-local (JOBS=1)'] / dvc_cold:.2f}"
         f" (JOBS=1); no-op {noop['make pipeline-local'] / noop['dvc repro (baseline)']:.2f}"
         " (goal <= 1)"
     )
