@@ -16,7 +16,7 @@ sys.path.insert(0, str(TEMPLATE_PROJECT))
 sys.path.insert(0, str(REPO))
 
 from amlops.errors import UserError  # noqa: E402
-from amlops.local.venvs import Requirements, Venv, python_version  # noqa: E402
+from amlops.local.venvs import Requirements, Venv, find_uv, python_version  # noqa: E402
 
 SAMPLE = ["scikit-learn>=1.3", "numpy", "mlflow-skinny", "azureml-mlflow"]
 
@@ -75,6 +75,15 @@ def test_without_uv_venvs_are_built_by_pip_with_a_one_line_notice(tmp_path, capf
     check = [str(first.bin_dir / "python"), "-c", "import six"]
     assert subprocess.run(check).returncode == 0
     assert "pip install" in first.log.read_text()
+
+
+def test_a_uv_binary_that_cannot_run_counts_as_no_uv(tmp_path):
+    broken = tmp_path / "uv"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    found, why = find_uv(str(broken))
+    assert found is None and why.startswith(f"{broken} cannot run")
+    assert find_uv()[0], "the uv installed beside amlops (requirements-dev.txt) runs"
 
 
 @pytest.fixture

@@ -181,20 +181,34 @@ def python_version(python: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+@lru_cache(maxsize=None)
+def _runs(binary: str) -> str:
+    """Empty when `binary --version` works, else why not (asked once per process)."""
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{binary} cannot run ({getattr(err, 'strerror', None) or err})"
+    return "" if done.returncode == 0 else f"{binary} --version failed"
+
+
 def find_uv(setting: str = "") -> Tuple[Optional[str], str]:
     """(the uv binary, '') or (None, why not). `setting` is the UV setting: a path or
     command name; by default the uv installed beside amlops, else `uv` on PATH."""
     if setting:
         found = shutil.which(setting)
-        return (found, "") if found else (None, f"UV={setting} is not a program that runs")
-    try:
-        from uv import find_uv_bin
+        if not found:
+            return None, f"UV={setting} is not a program that runs"
+    else:
+        try:
+            from uv import find_uv_bin
 
-        return find_uv_bin(), ""
-    except (ImportError, FileNotFoundError):
-        pass
-    found = shutil.which("uv")
-    return (found, "") if found else (None, "uv is not installed")
+            found = find_uv_bin()
+        except (ImportError, FileNotFoundError):
+            found = shutil.which("uv")
+        if not found:
+            return None, "uv is not installed"
+    why = _runs(found)
+    return (None, why) if why else (found, "")
 
 
 def _uv_telling_line(text: str) -> str:
