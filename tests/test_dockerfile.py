@@ -4,6 +4,7 @@ syntax Azure ML's own image builder takes."""
 
 import re
 import subprocess
+import uuid
 
 import pytest
 
@@ -30,7 +31,9 @@ def test_the_dockerfile_builds_here_and_a_new_requirement_rebuilds_only_the_inst
     assert first.returncode == 0, first.stdout + first.stderr
 
     requirements = docker_baked.path / "src/train/docker/requirements.txt"
-    requirements.write_text(requirements.read_text() + "six\n")
+    # A unique comment makes a context no earlier test run built (images are tagged by
+    # content hash), so this build really runs.
+    requirements.write_text(requirements.read_text() + f"six  # {uuid.uuid4().hex}\n")
     again = docker_baked.make("build-exp", EXP="train")
     assert again.returncode == 0, again.stdout + again.stderr
     steps = again.stdout.split("Step ")
