@@ -211,17 +211,6 @@ def find_uv(setting: str = "") -> Tuple[Optional[str], str]:
     return (None, why) if why else (found, "")
 
 
-def _uv_telling_line(text: str) -> str:
-    """uv's most telling line: its last `cause:` (the unsatisfiable requirement) or
-    `error:` line, else the usual last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for prefix in ("cause:", "error:"):
-        found = [line for line in lines if line.startswith(prefix)]
-        if found:
-            return found[-1][len(prefix) :].strip()
-    return telling_line(text)
-
-
 # --- one venv -------------------------------------------------------------------------
 
 
@@ -363,13 +352,13 @@ class Venv:
                     argv, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd, env=env
                 ).returncode
                 if code:
-                    self._failed(shown, code, uv)
+                    self._failed(shown, code)
         (self.path / READY).write_text("ok\n", encoding="utf-8")
 
-    def _failed(self, shown: str, code: int, uv: Optional[str]) -> None:
+    def _failed(self, shown: str, code: int) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         text = self.log.read_text(encoding="utf-8", errors="replace")
-        line = _uv_telling_line(text) if uv else telling_line(text)
+        line = telling_line(text)
         raise UserError(
             f"venv runtime: {shown} failed (exit {code}): {line}; log: {self.shown(self.log)}"
         )
@@ -394,7 +383,7 @@ class Venv:
                 argv = [python, "-m", "pip", "install", "--quiet", *packages]
             done = subprocess.run(argv, capture_output=True, text=True, env=self._env())
             if done.returncode:
-                why = _uv_telling_line(done.stderr) if uv else telling_line(done.stderr)
+                why = telling_line(done.stderr)
                 raise UserError(f"venv runtime: installing {wanted} failed: {why}")
             marker.write_text(wanted, encoding="utf-8")
             return True
