@@ -48,6 +48,11 @@ bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(PY) benchmarks/bake_time.py
 	$(PY) benchmarks/pipeline_local.py
 	$(PY) benchmarks/submit_snapshot.py
+	$(PY) benchmarks/venv_cold.py
+	$(PY) benchmarks/docker_rebuild.py
+	$(PY) benchmarks/big_input.py
+	$(PY) benchmarks/dag100.py
+	$(PY) benchmarks/demo_disk.py
 
 clean: ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, bake_default, interleaved, report, run, scratch  # noqa: E402
+from _common import bake_default, dvc_command, interleaved, report, run, scratch  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 UPSTREAM: Dict[str, List[str]] = {
@@ -55,23 +55,9 @@ Path(args.out, "value.txt").write_text(str(total + ADD))
 '''
 
 
-def dvc_command() -> List[str]:
-    """The dvc CLI: $DVC, or a venv under build/bench made on first use."""
-    if os.environ.get("DVC"):
-        return [os.environ["DVC"]]
-    venv = REPO / "build" / "bench" / "dvc-venv"
-    if not (venv / "bin" / "dvc").exists():
-        print("installing dvc into build/bench/dvc-venv (once)...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-        subprocess.run(pip + ["--upgrade", "pip"], check=True)
-        subprocess.run(pip + ["dvc"], check=True)
-    return [str(venv / "bin" / "dvc")]
-
-
-def write_experiments(project: Path) -> None:
+def write_experiments(project: Path, dag: Dict[str, List[str]] = UPSTREAM) -> None:
     """src/sN/ with the step script, a job.yaml, and no requirements."""
-    for step, upstream in UPSTREAM.items():
+    for step, upstream in dag.items():
         folder = project / "src" / step
         (folder / "docker").mkdir(parents=True)
         (folder / "__init__.py").write_text("")
@@ -90,9 +76,9 @@ def write_experiments(project: Path) -> None:
         )
 
 
-def write_pipeline(project: Path) -> None:
+def write_pipeline(project: Path, dag: Dict[str, List[str]] = UPSTREAM) -> None:
     lines = ["settings:\n  continue_on_step_failure: true\njobs:\n"]
-    for step, upstream in UPSTREAM.items():
+    for step, upstream in dag.items():
         lines.append(f"  {step}:\n    experiment: {step}\n")
         if upstream:
             lines.append("    inputs:\n")
@@ -101,10 +87,10 @@ def write_pipeline(project: Path) -> None:
     (project / "pipelines" / "bench.yaml").write_text("".join(lines))
 
 
-def write_dvc_yaml(project: Path, python: str) -> None:
+def write_dvc_yaml(project: Path, python: str, dag: Dict[str, List[str]] = UPSTREAM) -> None:
     """The same DAG for DVC: each stage depends on its code, common/ and its inputs."""
     stages = {}
-    for step, upstream in UPSTREAM.items():
+    for step, upstream in dag.items():
         flags = "".join(f" --inp ../dvc-out/{source}" for source in upstream)
         stages[step] = {
             "cmd": f"{python} -m {step}.main{flags} --out ../dvc-out/{step}",

@@ -132,10 +132,11 @@ def azure_extra(project: Path) -> List[str]:
 
 def v1_python(project: Path) -> Path:
     """A Python with the v1 project's `azure` extra (azureml-core, azureml-pipeline)
-    and amlops' own dependencies, in its own venv (v1 and v2 must not share one). Cached
-    by requirement list under $AMLOPS_TEST_CACHE (default /tmp/amlops-test-cache)."""
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    requirements = sorted(azure_extra(project) + pyproject["project"]["dependencies"])
+    and the project's own dependencies (what amlops imports: pyyaml, filelock, ...), in
+    its own venv (v1 and v2 must not share one). Cached by requirement list under
+    $AMLOPS_TEST_CACHE (default /tmp/amlops-test-cache)."""
+    own = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirements = sorted(azure_extra(project) + list(own))
     key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
     cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
     venv = cache / f"v1-{key}"

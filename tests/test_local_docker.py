@@ -164,7 +164,7 @@ def test_a_failing_image_build_is_one_line_with_the_telling_error(docker_baked):
     assert result.returncode != 0
     (line,) = error_lines(result.stderr)
     assert "docker build of " in line and "src/train/docker failed (exit 1)" in line
-    assert f"No matching distribution found for {missing}" in line
+    assert f"cause: Because {missing.split('==')[0]} was not found in the package registry" in line
     log = Path(line.split("; log: ")[1])
     assert missing in log.read_text()
     assert "Traceback" not in result.stderr

@@ -76,7 +76,9 @@ def test_a_requirement_pip_cannot_install_is_one_line_naming_it(baked):
     result = baked.make("local", EXP="train", RUNTIME="venv")
     assert result.returncode == 2
     (line,) = error_lines(result.stderr)
-    assert "venv runtime: pip install -r src/train/docker/requirements.txt failed (exit 1)" in line
+    assert (
+        "venv runtime: uv pip install -r src/train/docker/requirements.txt failed (exit 1)" in line
+    )
     assert missing in line
     log = Path(line.split("; log: ")[1])
     assert log.parent == Path(baked.env["VENV_DIR"]) and missing in log.read_text()

@@ -1,7 +1,6 @@
 """Unit tests of the pipeline scheduler, reuse keys and progress lines (no baking)."""
 
 import io
-import json
 import sys
 import threading
 import time
@@ -12,7 +11,6 @@ from tests.helpers import TEMPLATE_PROJECT
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
-from amlops.fingerprint import FileHashes, fingerprint  # noqa: E402
 from amlops.pipelines.progress import StepBoard  # noqa: E402
 from amlops.pipelines.scheduler import Outcome, run_dag  # noqa: E402
 
@@ -83,26 +81,6 @@ def test_an_exception_in_work_fails_that_node_only():
     outcomes = run_dag(ORDER, DIAMOND, work, 2, continue_on_failure=True)
     assert outcomes["c"].state == "failed" and outcomes["c"].detail == "docker build failed"
     assert outcomes["d"].state == "skipped" and outcomes["b"].state == "completed"
-
-
-def test_file_hashes_skip_unchanged_files_and_see_changes(tmp_path):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    (folder / "x.csv").write_text("1,2\n")
-    store = tmp_path / "hashes.json"
-    hashes = FileHashes(store)
-    first = fingerprint(folder, hashes)
-    assert first == fingerprint(folder)  # the cache never changes the answer
-    hashes.save()
-    reloaded = FileHashes(store)
-    assert fingerprint(folder, reloaded) == first
-    (folder / "x.csv").write_text("1,3\n")
-    assert fingerprint(folder, reloaded) != first
-    (folder / "sub").mkdir()
-    assert fingerprint(folder) != fingerprint(folder / "x.csv")
-    (folder / "x.csv").unlink()
-    reloaded.save()
-    assert json.loads(store.read_text()) == {}, "entries of deleted files are dropped"
 
 
 def test_progress_prints_each_change_once_when_not_a_terminal():

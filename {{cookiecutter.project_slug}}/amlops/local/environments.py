@@ -14,7 +14,6 @@ differs."""
 
 import hashlib
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -71,6 +70,7 @@ class VenvRecipe:
     requirement_lines: List[str]
     base_dir: Path
     notice: str = ""
+    source: str = ""  # where the lines come from, for messages
 
 
 def _workspace_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
@@ -206,13 +206,14 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     if env.kind == "build":
         assert env.context is not None
         files = _requirement_files(env.context, env.dockerfile)
-        lines = [f"-r {shlex.quote(str(f))}" for f in files]
+        lines = [f"-r {f.relative_to(env.context).as_posix()}" for f in files]
         installed = ", ".join(project.relative(f) for f in files) or "no requirements file"
         return VenvRecipe(
             lines,
             env.context,
             f"venv stands in for the image of {project.relative(env.context / env.dockerfile)}:"
             f" installs {installed}; the Dockerfile's other steps do not run",
+            source=", ".join(project.relative(f) for f in files),
         )
     if env.kind == "image" and env.has_conda:
         conda = env.conda_spec()
@@ -225,6 +226,7 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
             base,
             f"venv stands in for image {env.image} + conda: installs the conda file's pip"
             f" packages ({len(lines)}){left_out}",
+            source=project.relative(env.conda_file) if env.conda_file else "inline conda_file",
         )
     return VenvRecipe(
         [],

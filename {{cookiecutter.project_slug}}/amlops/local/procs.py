@@ -187,12 +187,20 @@ def run_tee(
             proc.stdout.close()
 
 
+# Lines that name what failed, best first: pip's "ERROR: No matching distribution found
+# for x", uv's "cause: Because x was not found in the package registry ...", uv's "error:".
+TELLING_PREFIXES = ("ERROR:", "cause:", "error:")
+
+
 def telling_line(text: str, default: str = "no output") -> str:
-    """The line of a failed tool's output that says most: its last `ERROR:` line (pip's
-    "No matching distribution found for ..."), else its last line."""
+    """The line of a failed tool's output that says most: its last line that starts with
+    one of TELLING_PREFIXES (the first prefix found wins), else its last line."""
     lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    return (errors or lines or [default])[-1]
+    for prefix in TELLING_PREFIXES:
+        errors = [line for line in lines if line.startswith(prefix)]
+        if errors:
+            return errors[-1]
+    return (lines or [default])[-1]
 
 
 def telling_log_line(log_path: Path) -> str:

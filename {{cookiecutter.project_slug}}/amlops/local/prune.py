@@ -136,7 +136,9 @@ def _jobs(project: Project) -> Dict[str, JobSpec]:
 
 
 def stale_venvs(project: Project) -> List[Path]:
-    """Venvs in .runs/.venvs that no current experiment's requirements hash to.
+    """Venvs in .runs/.venvs that no current experiment's requirements key to (their
+    names are py<major><minor>-<requirements key>; older amlops named them by a bare hash).
+    uv's cache there (.uv-cache) is kept: current venvs are hard links into it.
 
     A shared VENV_DIR is left alone: other projects may use its venvs."""
     if project.settings.get("VENV_DIR"):
@@ -145,7 +147,11 @@ def stale_venvs(project: Project) -> List[Path]:
     if not root.is_dir():
         return []
     current = {VenvRuntime(project, spec).path.name for spec in _jobs(project).values()}
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current)
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in current
+    )
 
 
 def stale_images(project: Project) -> List[Tuple[str, Path]]:
@@ -193,7 +199,8 @@ def _remove_image(tag: str, log: Path) -> None:
 
 def _remove_venv(venv: Path) -> None:
     shutil.rmtree(venv)
-    venv.with_suffix(".log").unlink(missing_ok=True)
+    for beside in (".log", ".lock"):
+        venv.with_name(venv.name + beside).unlink(missing_ok=True)
 
 
 def removables(project: Project, keep: int) -> List[Removable]:

@@ -36,6 +36,7 @@ from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
 
 __all__ = ["pipeline_runs_root", "run_pipeline_local", "parse_jobs", "Selection"]
+SAVE_EVERY_S = 0.5
 
 
 def parse_jobs(text: str) -> int:
@@ -136,6 +137,8 @@ class PipelineRun:
                 f" {self.spec.shown_as} has its outputs; select it too, or run the whole"
                 f" pipeline first (make pipeline-local PIPELINE={self.spec.name})"
             ) from None
+        self._settled: Dict[str, Dict[str, Any]] = {}
+        self._saved_at = float("-inf")
 
     def upstream_output(self, _input: str, source: FromStep) -> Path:
         if source.step in self.earlier:
@@ -252,27 +255,36 @@ class PipelineRun:
         record.state, record.detail = outcome.state, outcome.detail
         if outcome.exit_code:
             record.exit_code = outcome.exit_code
+        with self._lock:
+            self._settled[name] = self._step_entry(record)  # a settled step no longer changes
         self.board.set(name, outcome.state, outcome.detail)
         self.save("running")
 
-    def save(self, status: str) -> None:
-        """Write pipeline.json (after every step, so a killed run still has one)."""
-        assert self.folder is not None
+    def _step_entry(self, run: StepRun) -> Dict[str, Any]:
         rel = self.project.relative
+        return {
+            "experiment": run.label,
+            "state": run.state,
+            "detail": run.detail,
+            "exit_code": run.exit_code,
+            "duration_s": run.duration_s,
+            "build_s": round(run.build_s, 3),
+            "step_dir": rel(run.step_dir) if run.step_dir else None,
+            "reused_from": rel(run.reused_from) if run.reused_from else None,
+            "outputs": {n: rel(p) for n, p in run.outputs.items()},
+        }
 
-        def step_entry(run: StepRun) -> Dict[str, Any]:
-            return {
-                "experiment": run.label,
-                "state": run.state,
-                "detail": run.detail,
-                "exit_code": run.exit_code,
-                "duration_s": run.duration_s,
-                "build_s": round(run.build_s, 3),
-                "step_dir": rel(run.step_dir) if run.step_dir else None,
-                "reused_from": rel(run.reused_from) if run.reused_from else None,
-                "outputs": {n: rel(p) for n, p in run.outputs.items()},
-            }
-
+    def save(self, status: str) -> None:
+        """Write pipeline.json: while running, after a step settles but at most every
+        SAVE_EVERY_S seconds (so a killed run still has a recent one, and a pipeline of
+        hundreds of quick steps does not rewrite it hundreds of times); then at the end."""
+        assert self.folder is not None
+        now = time.monotonic()
+        if status == "running" and now - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = now
+        with self._lock:
+            steps = {n: self._settled.get(n) or self._step_entry(r) for n, r in self.steps.items()}
         data = {
             "pipeline": self.spec.name,
             "file": self.spec.shown_as,
@@ -281,7 +293,7 @@ class PipelineRun:
             "started": self.started,
             "ended": time.time() if status != "running" else None,
             **owner(),
-            "steps": {n: step_entry(r) for n, r in self.steps.items()},
+            "steps": steps,
         }
         with self._lock:
             write_json(self.folder / PIPELINE_FILE, data)

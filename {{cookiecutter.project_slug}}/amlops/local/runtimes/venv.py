@@ -1,33 +1,26 @@
 """Run a job's command in a Python virtual environment (no Docker engine needed).
 
-Inputs are made read-only for the run where the OS allows it (a private read-only
-bind mount on Linux, else their write bits are removed for the run), and their
-content is compared before and after the run: any change fails the run, naming
-the changed files."""
+The venv stands in for the job's environment with what pip can install (see
+local/environments.py: a build context's requirements files, a conda file's pip
+section) and is shared by content (amlops.local.venvs). Inputs are read-only for
+the run where the OS allows it, and checked unchanged after it."""
 
-import hashlib
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from amlops.console import say
-from amlops.errors import UserError
 from amlops.jobspec import JobSpec
-from amlops.local.environments import REQUIREMENT_FILE, VenvRecipe, venv_recipe
-from amlops.local.procs import run_tee, telling_log_line
+from amlops.local.environments import VenvRecipe, venv_recipe
+from amlops.local.procs import run_tee
 from amlops.local.resolve import ResolvedJob
+from amlops.local.venvs import venv_for
 from amlops.project import Project
-
-READY = ".amlops-ready"
 
 
 class VenvRuntime:
-    """A venv standing in for the job's environment (see local/environments.py for what
-    it installs), cached by the hash of what it installs.
+    """The shared venv (amlops.local.venvs) standing in for a job's environment.
 
     VENV_PYTHON picks the interpreter (default: the one running amlops); VENV_DIR
     the cache folder (default .runs/.venvs), which projects may share."""
@@ -38,100 +31,41 @@ class VenvRuntime:
     def __init__(self, project: Project, spec: Optional[JobSpec]) -> None:
         self.project = project
         recipe = venv_recipe(project, spec) if spec else VenvRecipe([], project.root)
-        self.requirement_lines = recipe.requirement_lines
         self.notice = recipe.notice
-        self.python = project.settings.get("VENV_PYTHON", sys.executable)
-        digest = hashlib.sha256(self.python.encode() + b"\0")
-        for line in self.requirement_lines:
-            digest.update(line.encode() + b"\0")
-            for included in REQUIREMENT_FILE.findall(line):
-                path = Path(shlex.split(included)[0])
-                if path.is_file():
-                    digest.update(path.read_bytes())
-        # Keyed by content only: experiments with the same requirements share one venv.
-        cache = Path(project.settings.get("VENV_DIR", str(project.runs / ".venvs")))
-        self.path = (project.root / cache).resolve() / digest.hexdigest()[:12]
+        self.venv = venv_for(
+            project, recipe.requirement_lines, recipe.base_dir, source=recipe.source
+        )
+        self.python = self.venv.python
 
-    def unavailable(self) -> str:
-        """Empty when VENV_PYTHON can create venvs, else why not."""
-        probe = [self.python, "-c", "import venv, ensurepip"]
-        try:
-            failed = subprocess.run(probe, capture_output=True).returncode != 0
-        except OSError as err:
-            return f"cannot run VENV_PYTHON={self.python} ({err.strerror})"
-        if failed:
-            return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
-        return ""
-
-    def describe(self) -> str:
-        return f"venv {self.project.relative(self.path)}"
+    @property
+    def path(self) -> Path:
+        return self.venv.path
 
     @property
     def bin_dir(self) -> Path:
-        return self.path / ("Scripts" if os.name == "nt" else "bin")
+        return self.venv.bin_dir
+
+    def unavailable(self) -> str:
+        """Empty when venvs can be built with VENV_PYTHON, else why not."""
+        return self.venv.unavailable()
+
+    def describe(self) -> str:
+        return self.venv.describe()
 
     def identity(self) -> str:
-        return f"venv:{self.path.name}"
+        return self.venv.identity()
 
     def ready(self) -> bool:
-        return (self.path / READY).is_file()
+        return self.venv.ready()
 
     def prepare(self, echo: bool = True) -> bool:
-        """Create the venv unless a complete one exists; True when built."""
-        if self.ready():
-            return False
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.path.with_suffix(".log")
-        if echo:
-            say(f"building {self.describe()} (log: {log})")
-        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-        steps = {
-            f"{self.python} -m venv": [self.python, "-m", "venv", str(self.path)],
-            "pip install --upgrade pip": pip + ["--upgrade", "pip"],
-        }
-        if self.requirement_lines:
-            listed = self.path.with_suffix(".requirements.txt")
-            listed.write_text("\n".join(self.requirement_lines) + "\n", encoding="utf-8")
-            shown = "pip install " + " ".join(self._shown_requirements())
-            steps[shown] = pip + ["-r", str(listed)]
-        with open(log, "w", encoding="utf-8") as handle:
-            for shown, argv in steps.items():
-                code = subprocess.run(argv, stdout=handle, stderr=subprocess.STDOUT).returncode
-                if code:
-                    shutil.rmtree(self.path, ignore_errors=True)
-                    raise UserError(
-                        f"venv runtime: {shown} failed (exit {code}): {telling_log_line(log)};"
-                        f" log: {self.project.relative(log)}"
-                    )
-        (self.path / READY).write_text("ok\n", encoding="utf-8")
-        return True
-
-    def _shown_requirements(self) -> List[str]:
-        """The requirement lines with `-r` files relative to the project, for messages."""
-        shown = []
-        for line in self.requirement_lines:
-            included = REQUIREMENT_FILE.findall(line)
-            if included:
-                path = Path(shlex.split(included[0])[0])
-                shown.append(f"-r {self.project.relative(path)}")
-            else:
-                shown.append(line)
-        return shown
+        """Build the venv unless a complete one exists (or another process is building
+        it: then wait for that one); True when this call built it."""
+        return self.venv.prepare(echo)
 
     def with_packages(self, suffix: str, packages: List[str]) -> None:
-        """pip install `packages` into this venv once (a marker file remembers them)."""
-        marker = self.path / f".amlops-{suffix}"
-        if marker.is_file() and marker.read_text(encoding="utf-8") == " ".join(packages):
-            return
-        say(f"installing {' '.join(packages)} into {self.describe()}")
-        pip = [str(self.bin_dir / "python"), "-m", "pip", "install", "--quiet", *packages]
-        done = subprocess.run(pip, capture_output=True, text=True)
-        if done.returncode:
-            raise UserError(
-                f"venv runtime: pip install {' '.join(packages)} failed: {done.stderr[-300:]}"
-            )
-        marker.write_text(" ".join(packages), encoding="utf-8")
+        """Install `packages` into this venv once (a marker file remembers them)."""
+        self.venv.install(packages, suffix)
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         """Run the job's command with the venv first on PATH, its inputs read-only

@@ -1,0 +1,105 @@
+"""Docker rebuild after adding one requirement: the experiment Dockerfile the template
+bakes now (uv in a layer of its own) against the one it baked before (pip, in the same
+layer as the venv).
+
+Both build the sample experiment's requirements on the offline base image
+(TEST_BASE_IMAGE, default amlops-test-base:bookworm; --network host), once untimed so
+every layer before the change is cached; then each round appends a requirement neither
+has seen (a small package) to both contexts and times `docker build`. Rounds alternate.
+Images are removed at the end.
+
+Baseline: the previous Dockerfile. Goal: ratio <= 0.3."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, interleaved, machine_note, report, scratch, timed  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
+DOCKER = (
+    REPO / "{{cookiecutter.project_slug}}/templates/experiment/{{cookiecutter.exp_name}}/docker"
+)
+# The Dockerfile the template baked before uv (commit efa4ac1).
+PREVIOUS = """ARG BASE_IMAGE=mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+FROM ${BASE_IMAGE}
+
+COPY requirements.txt /tmp/requirements.txt
+RUN python3 -m venv /opt/venv \\
+    && /opt/venv/bin/python -m pip install --no-cache-dir --upgrade pip \\
+    && /opt/venv/bin/python -m pip install --no-cache-dir -r /tmp/requirements.txt
+
+ENV PATH=/opt/venv/bin:$PATH \\
+    PYTHONUNBUFFERED=1
+"""
+# Small pure-Python packages that the sample's requirements do not pull in.
+ADDED = ["toolz", "tabulate", "wcwidth", "more-itertools", "text-unidecode", "pyfiglet"]
+
+
+def build(context: Path, tag: str) -> None:
+    argv = ["docker", "build", "-q", "--network", "host", "--build-arg"]
+    argv += [f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(context)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"docker build of {context} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+
+
+def main() -> None:
+    print(machine_note())
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode:
+        sys.exit(f"needs a Docker engine and the base image {BASE_IMAGE} (tests/support)")
+    work = scratch()
+    requirements = (
+        (DOCKER / "requirements.txt").read_text().replace("{{ cookiecutter.exp_name }}", "train")
+    )
+    contexts = {"previous": work / "previous", "uv": work / "uv"}
+    for name, context in contexts.items():
+        context.mkdir()
+        dockerfile = PREVIOUS if name == "previous" else (DOCKER / "Dockerfile").read_text()
+        (context / "Dockerfile").write_text(dockerfile)
+        (context / "requirements.txt").write_text(requirements)
+    tags = []
+    try:
+        for name, context in contexts.items():
+            tags.append(f"amlops-bench-{name}:first")
+            first = timed(lambda: build(context, tags[-1]))
+            print(f"first build ({name} Dockerfile): {first:.1f} s", flush=True)
+        added = iter(ADDED)
+
+        def rebuild(name: str, package: str) -> None:
+            context = contexts[name]
+            with open(context / "requirements.txt", "a") as handle:
+                handle.write(f"{package}\n")
+            tags.append(f"amlops-bench-{name}:{package}")
+            build(context, tags[-1])
+
+        # Both Dockerfiles get the same new package in a round.
+        round_packages = [next(added) for _ in range(ROUNDS)]
+        order = {"previous": iter(round_packages), "uv": iter(round_packages)}
+        figures = interleaved(
+            {
+                "previous Dockerfile (pip) (baseline)": lambda: rebuild(
+                    "previous", next(order["previous"])
+                ),
+                "new Dockerfile (uv)": lambda: rebuild("uv", next(order["uv"])),
+            },
+            ROUNDS,
+        )
+        report(
+            f"docker rebuild after adding one requirement, {ROUNDS} rounds",
+            figures,
+            "previous Dockerfile (pip) (baseline)",
+        )
+        ratio = figures["new Dockerfile (uv)"] / figures["previous Dockerfile (pip) (baseline)"]
+        print(f"summary: rebuild ratio {ratio:.2f} (goal <= 0.3)")
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", *tags], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

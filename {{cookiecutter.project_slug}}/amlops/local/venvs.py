@@ -1,0 +1,418 @@
+"""Venvs shared by content: built by uv, keyed by what decides what is in them.
+
+The key is the normalised requirement set (comments, blank lines, order, spacing
+and the case / `-` `_` `.` spelling of names do not count; `-r` includes are
+expanded) plus the interpreter's Python version (major.minor, not its path). So
+experiments with the same requirements share one venv, and so do two interpreters
+of the same version.
+
+uv installs by hard-linking from its cache, which lives in the venv cache folder
+(`<VENV_DIR>/.uv-cache`, same file system) unless UV_CACHE_DIR says otherwise: ten
+venvs holding scikit-learn hold one copy of it. Without uv (UV names the binary;
+by default the one installed beside amlops, else `uv` on PATH) venvs are built by
+`python -m venv` and pip, with a one-line notice. A lock file per venv makes a
+second process that needs the same unbuilt venv wait for the first and reuse it."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Tuple
+
+from filelock import FileLock, Timeout
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.local.procs import telling_line
+from amlops.project import Project
+
+READY = ".amlops-ready"
+INSTALLED = "amlops-requirements.txt"
+UV_CACHE = ".uv-cache"
+INCLUDE = ("-r", "--requirement")
+CONSTRAINT = ("-c", "--constraint")
+EDITABLE = ("-e", "--editable")
+PIP_NOTICE = (
+    "{why}: building venvs with python -m venv and pip instead (slower;"
+    " `pip install uv` or `make setup` brings uv)"
+)
+_noticed: List[str] = []
+
+
+# --- the key: a normalised requirement set --------------------------------------------
+
+
+def _logical_lines(text: str) -> Iterable[str]:
+    """Lines as pip reads them: `\\` continuations joined, `#` comments dropped."""
+    pending = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line, pending = pending + raw, ""
+        if line.lstrip().startswith("#"):
+            continue
+        hash_at = line.find(" #")
+        tab_at = line.find("\t#")
+        cut = min(i for i in (hash_at, tab_at, len(line)) if i >= 0)
+        line = " ".join(line[:cut].split())
+        if line:
+            yield line
+    if pending.strip() and not pending.lstrip().startswith("#"):
+        yield " ".join(pending.split())
+
+
+def _option(line: str, names: Tuple[str, ...]) -> Optional[str]:
+    """The argument of `-r x`, `-rx`, `--requirement x`, `--requirement=x`; None when
+    the line is not that option."""
+    for name in names:
+        if line == name:
+            return ""
+        if line.startswith(name + " ") or line.startswith(name + "="):
+            return line[len(name) + 1 :].strip()
+        if len(name) == 2 and line.startswith(name) and not line.startswith("--"):
+            return line[2:].strip()
+    return None
+
+
+def _local_path(text: str, base_dir: Path) -> Optional[str]:
+    """`text` as an absolute path when it names a local file or folder, else None."""
+    if text.startswith(("./", "../", "/", "~", ".\\", "..\\")) or text in (".", ".."):
+        return str((base_dir / os.path.expanduser(text)).resolve())
+    return None
+
+
+def canonical_requirement(req: Requirement) -> str:
+    """One spelling per requirement: canonical name and extras, sorted specifiers."""
+    text = canonicalize_name(req.name)
+    if req.extras:
+        text += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
+    text += f" @ {req.url}" if req.url else str(req.specifier)
+    if req.marker:
+        text += f" ; {req.marker}"
+    return text
+
+
+class Requirements:
+    """Requirement lines read relative to `base_dir`, in a canonical form.
+
+    `install_lines` is what is installed (sorted, unique, `-r` expanded, local
+    paths absolute); `key_lines` adds the content of constraint files."""
+
+    def __init__(self, lines: Iterable[str], base_dir: Path, source: str = "") -> None:
+        self.base_dir = base_dir
+        self.source = source or "requirements"
+        install, key = set(), set()
+        self._read("\n".join(lines), base_dir, install, key, (), self.source)
+        self.install_lines = sorted(install)
+        self.key_lines = sorted(key)
+
+    @classmethod
+    def from_file(cls, path: Path, source: str = "") -> "Requirements":
+        """The lines of a requirements file (none when it does not exist)."""
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        return cls(text.splitlines(), path.parent, source or str(path))
+
+    def _read(
+        self, text: str, folder: Path, install: set, key: set, seen: tuple, shown: str
+    ) -> None:
+        for line in _logical_lines(text):
+            include = _option(line, INCLUDE)
+            constraint = _option(line, CONSTRAINT)
+            if include is not None or constraint is not None:
+                path = (folder / os.path.expanduser(include or constraint or "")).resolve()
+                if not (include or constraint) or not path.is_file():
+                    raise UserError(
+                        f"{shown}: {line!r} names no file (looked for {path}); fix the path"
+                    )
+                if path in seen:
+                    raise UserError(f"{shown}: {line!r} includes itself (via {path})")
+                if include is not None:
+                    nested = path.read_text(encoding="utf-8")
+                    self._read(nested, path.parent, install, key, seen + (path,), str(path))
+                    continue
+                install.add(f"-c {path}")
+                inner: set = set()
+                self._read(path.read_text(encoding="utf-8"), path.parent, inner, set(), (), shown)
+                key.add("-c " + " | ".join(sorted(inner)))
+                continue
+            canonical = self._canonical(line, folder)
+            install.add(canonical)
+            key.add(canonical)
+
+    @staticmethod
+    def _canonical(line: str, folder: Path) -> str:
+        editable = _option(line, EDITABLE)
+        if editable is not None:
+            return f"-e {_local_path(editable, folder) or editable}"
+        if line.startswith("-"):
+            return line  # an option (--index-url x, --pre, ...): spelling as written
+        local = _local_path(line, folder)
+        if local:
+            return local
+        try:
+            return canonical_requirement(Requirement(line))
+        except InvalidRequirement:
+            return line  # a URL or something pip reads its own way: as written
+
+    def digest(self, python_version: str) -> str:
+        blob = "\n".join([f"python {python_version}", *self.key_lines]).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# --- the interpreter ------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def python_version(python: str) -> str:
+    """`major.minor` of an interpreter ('' when it cannot run); asked once per process."""
+    if python == sys.executable:
+        return "%d.%d" % sys.version_info[:2]
+    probe = [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@lru_cache(maxsize=None)
+def _runs(binary: str) -> str:
+    """Empty when `binary --version` works, else why not (asked once per process)."""
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"{binary} cannot run ({getattr(err, 'strerror', None) or err})"
+    return "" if done.returncode == 0 else f"{binary} --version failed"
+
+
+def find_uv(setting: str = "") -> Tuple[Optional[str], str]:
+    """(the uv binary, '') or (None, why not). `setting` is the UV setting: a path or
+    command name; by default the uv installed beside amlops, else `uv` on PATH."""
+    if setting:
+        found = shutil.which(setting)
+        if not found:
+            return None, f"UV={setting} is not a program that runs"
+    else:
+        try:
+            from uv import find_uv_bin
+
+            found = find_uv_bin()
+        except (ImportError, FileNotFoundError):
+            found = shutil.which("uv")
+        if not found:
+            return None, "uv is not installed"
+    why = _runs(found)
+    return (None, why) if why else (found, "")
+
+
+# --- one venv -------------------------------------------------------------------------
+
+
+class Venv:
+    """A venv in `cache` for a requirement set and an interpreter's Python version.
+
+    `shown` turns paths into what messages show (e.g. project-relative); `uv` is the
+    UV setting (see find_uv)."""
+
+    def __init__(
+        self,
+        cache: Path,
+        requirements: Requirements,
+        python: str,
+        uv: str = "",
+        shown: Callable[[Path], str] = str,
+    ) -> None:
+        self.cache = cache
+        self.requirements = requirements
+        self.python = python
+        self.version = python_version(python)
+        self.uv_setting = uv
+        self.shown = shown
+        # An interpreter that cannot run gets a key of its own (unavailable() says why).
+        version = self.version or "?" + hashlib.sha256(python.encode()).hexdigest()[:8]
+        # py311-<key>: no dot in the name, so with_suffix() cannot cut it.
+        self.path = cache / f"py{version.replace('.', '')}-{requirements.digest(version)}"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.path / ("Scripts" if os.name == "nt" else "bin")
+
+    @property
+    def log(self) -> Path:
+        return self.cache / f"{self.path.name}.log"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.cache / f"{self.path.name}.lock"
+
+    def identity(self) -> str:
+        return f"venv:{self.path.name}"
+
+    def describe(self) -> str:
+        return f"venv {self.shown(self.path)}"
+
+    def ready(self) -> bool:
+        """Built completely (the marker is written last) and its interpreter still runs
+        (a venv links to the interpreter that made it)."""
+        exe = self.bin_dir / ("python.exe" if os.name == "nt" else "python")
+        return (self.path / READY).is_file() and exe.exists()
+
+    def unavailable(self) -> str:
+        """Empty when venvs can be built with this interpreter, else why not."""
+        if not self.version:
+            return f"cannot run VENV_PYTHON={self.python}"
+        if find_uv(self.uv_setting)[0]:
+            return ""
+        probe = [self.python, "-c", "import venv, ensurepip"]
+        if subprocess.run(probe, capture_output=True).returncode != 0:
+            return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
+        return ""
+
+    def _locked(self) -> FileLock:
+        """The build lock, acquired; says so when another process holds it."""
+        self.cache.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_file))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            say(f"waiting for another process to finish building {self.describe()}")
+            lock.acquire()
+        return lock
+
+    def prepare(self, echo: bool = True) -> bool:
+        """Build the venv unless a complete one exists; True when this call built it."""
+        if self.ready():
+            return False
+        lock = self._locked()
+        try:
+            if self.ready():  # another process built it while we waited
+                return False
+            self._build(echo)
+            return True
+        finally:
+            lock.release()
+
+    def _steps(self, uv: Optional[str]) -> List[Tuple[str, List[str]]]:
+        python = str(self.bin_dir / "python")
+        listed = str(self.path / INSTALLED)
+        source = self.requirements.source
+        if uv:
+            create = [uv, "venv", "--quiet", "--seed", "--no-project", "--python", self.python]
+            install = [uv, "pip", "install", "--python", python, "-r", listed]
+            return [
+                (f"uv venv --python {self.python}", create + [str(self.path)]),
+                (f"uv pip install -r {source}", install),
+            ]
+        pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+        return [
+            (f"{self.python} -m venv", [self.python, "-m", "venv", str(self.path)]),
+            ("pip install --upgrade pip", pip + ["--upgrade", "pip"]),
+            (f"pip install -r {source}", pip + ["-r", listed]),
+        ]
+
+    def _uv(self) -> Optional[str]:
+        """The uv binary, or None after a one-line notice (once per process)."""
+        uv, why = find_uv(self.uv_setting)
+        if not uv and why not in _noticed:
+            _noticed.append(why)
+            say(PIP_NOTICE.format(why=why))
+        return uv
+
+    def _env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
+        env.setdefault("UV_CACHE_DIR", str(self.cache / UV_CACHE))
+        env.setdefault("UV_PYTHON_DOWNLOADS", "never")  # the interpreter given, nothing else
+        # The system's certificate store, as pip uses (older uv reads UV_NATIVE_TLS).
+        env.setdefault("UV_SYSTEM_CERTS", "1")
+        env.setdefault("UV_NATIVE_TLS", "1")
+        return env
+
+    def _build(self, echo: bool) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        uv = self._uv()
+        if echo:
+            say(f"building {self.describe()} with {'uv' if uv else 'pip'} (log: {self.log})")
+        cwd = self.requirements.base_dir
+        cwd = cwd if cwd.is_dir() else self.cache
+        env = self._env()
+        with open(self.log, "w", encoding="utf-8") as handle:
+            for number, (shown, argv) in enumerate(self._steps(uv)):
+                if number == 1:  # the venv exists: keep what it installs beside it
+                    listed = "\n".join(self.requirements.install_lines)
+                    (self.path / INSTALLED).write_text(listed + "\n", encoding="utf-8")
+                handle.write(f"$ {' '.join(argv)}\n")
+                handle.flush()
+                code = subprocess.run(
+                    argv, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd, env=env
+                ).returncode
+                if code:
+                    self._failed(shown, code)
+        (self.path / READY).write_text("ok\n", encoding="utf-8")
+
+    def _failed(self, shown: str, code: int) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        line = telling_line(text)
+        raise UserError(
+            f"venv runtime: {shown} failed (exit {code}): {line}; log: {self.shown(self.log)}"
+        )
+
+    def install(self, packages: List[str], marker_name: str) -> bool:
+        """Add `packages` to this (built) venv once; a marker file remembers them.
+        True when it installed."""
+        marker = self.path / f".amlops-{marker_name}"
+        wanted = " ".join(packages)
+        if marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
+            return False
+        lock = self._locked()
+        try:
+            if marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
+                return False
+            say(f"installing {wanted} into {self.describe()}")
+            uv = self._uv()
+            python = str(self.bin_dir / "python")
+            if uv:
+                argv = [uv, "pip", "install", "--quiet", "--python", python, *packages]
+            else:
+                argv = [python, "-m", "pip", "install", "--quiet", *packages]
+            done = subprocess.run(argv, capture_output=True, text=True, env=self._env())
+            if done.returncode:
+                why = telling_line(done.stderr)
+                raise UserError(f"venv runtime: installing {wanted} failed: {why}")
+            marker.write_text(wanted, encoding="utf-8")
+            return True
+        finally:
+            lock.release()
+
+
+def venv_cache(project: Project) -> Path:
+    """The folder of a project's venvs: VENV_DIR, else .runs/.venvs."""
+    folder = Path(project.settings.get("VENV_DIR", str(project.runs / ".venvs")))
+    return (project.root / folder).resolve()
+
+
+def venv_for(
+    project: Project,
+    requirement_lines: List[str],
+    base_dir: Path,
+    python: str = "",
+    source: str = "",
+) -> Venv:
+    """The venv of `requirement_lines` (read relative to `base_dir`, e.g. the folder of
+    the file they came from; `source` names that file in messages) for the interpreter
+    `python` (default VENV_PYTHON, else the one running amlops). Nothing is built yet:
+    call prepare()."""
+    requirements = Requirements(requirement_lines, base_dir, source)
+    return Venv(
+        venv_cache(project),
+        requirements,
+        python or project.settings.get("VENV_PYTHON", sys.executable),
+        uv=project.settings.get("UV"),
+        shown=project.relative,
+    )
