@@ -2,6 +2,7 @@
 never a run that a kept pipeline run reuses or one still running."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,9 @@ def test_prune_lists_then_removes_and_keeps_reused_and_running_runs(project):
         assert project.make("local", EXP="first", INPUTS="data=data/seed").returncode == 0
     running, middle, newest = project.run_dirs("first")
     record = json.loads((running / "run.json").read_text())
-    (running / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    # Still running: its record names a live process (this one), not the finished run's.
+    live = {**record, "status": "running", "pid": os.getpid()}
+    (running / "run.json").write_text(json.dumps(live))
     stale_venv = project.path / ".runs/.venvs/0123456789ab"
     (stale_venv / "bin").mkdir(parents=True)
     (stale_venv / "bin" / "python").write_bytes(b"x" * 2048)
