@@ -35,7 +35,8 @@ class ReuseCache:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.folder = project.runs / ".reuse"
-        self.hashes = FileHashes(self.folder / "file-hashes.json")
+        # In a folder of their own: .reuse/*.json are the reuse entries, one per key.
+        self.hashes = FileHashes(self.folder / "hashes" / "files.json")
 
     def code_digest(self, experiment: str) -> str:
         """A digest of what would be staged for `experiment`."""
