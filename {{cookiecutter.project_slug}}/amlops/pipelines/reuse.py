@@ -38,7 +38,8 @@ class ReuseCache:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.folder = project.runs / ".reuse"
-        self.hashes = FileHashes(self.folder / "file-hashes.json")
+        # In a folder of their own: .reuse/*.json are the reuse entries, one per key.
+        self.hashes = FileHashes(self.folder / "hashes" / "files.json")
 
     def code_files(self, spec: JobSpec) -> Dict[str, str]:
         """{path in the snapshot: content digest} of `spec`'s code snapshot."""
