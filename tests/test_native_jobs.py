@@ -5,6 +5,7 @@ test_native_docker.py."""
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -440,3 +441,18 @@ def test_pipeline_steps_keep_their_jobs_compute_unless_the_pipeline_overrides(ba
     assert native["settings"]["default_compute"] == "azureml:cpu-small"
     assert "compute" not in native["jobs"]["prepare"]  # takes the default
     assert native["jobs"]["train"]["compute"] == "azureml:gpu"
+
+
+def test_limits_timeout_stops_a_local_run_as_azure_ml_would(cases):
+    edit_yaml(
+        cases.path / "src/env_image/job.yaml",
+        lambda d: d.update(command="echo started && sleep 60", limits={"timeout": 2}),
+    )
+    began = time.monotonic()
+    result = cases.make("local", EXP="env_image", RUNTIME="venv", timeout=60)
+    assert result.returncode == 124 or "Error 124" in result.stderr, result.stderr
+    assert time.monotonic() - began < 40
+    run = latest(cases, "env_image")
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "timed out" and record["exit_code"] == 124
+    assert "limits.timeout of 2 s reached" in (run / "logs/std_log.txt").read_text()

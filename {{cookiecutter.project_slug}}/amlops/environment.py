@@ -133,49 +133,9 @@ def _local_path(base: Path, value: Any, where: str, what: str) -> Path:
     return found
 
 
-def _parse_reference(text: str, base: Path, where: str) -> EnvironmentSpec:
-    registry = REGISTRY_REF.match(text)
-    if registry:
-        name = registry.group("name")
-        version, label = registry.group("version") or "", registry.group("label") or ""
-        if registry.group("registry") == "azureml":
-            image = curated_image(name, version, label)
-            return EnvironmentSpec(
-                "curated",
-                where,
-                base,
-                text,
-                image=image,
-                reference=text,
-                name=name,
-                version=version,
-                label=label,
-            )
-        return EnvironmentSpec(
-            "workspace", where, base, text, reference=text, name=name, version=version, label=label
-        )
-    arm = ARM_REF.match(text)
-    if arm:
-        return EnvironmentSpec(
-            "workspace",
-            where,
-            base,
-            text,
-            reference=text,
-            name=arm.group("name"),
-            version=arm.group("version"),
-        )
-    ref = WORKSPACE_REF.match(text)
-    if not ref:
-        raise _fail(
-            where,
-            f"environment {text!r} is not a form Azure ML accepts (azureml:<name>:<version>,"
-            " azureml:<name>@latest, azureml://registries/..., file:<path> or a mapping"
-            " with image: or build:)",
-        )
-    name = ref.group("name")
-    version, label = ref.group("version") or "", ref.group("label") or ""
-    if name.startswith(CURATED_PREFIX):
+def _named(text: str, base: Path, where: str, name: str, version: str, label: str, curated: bool):
+    """A reference to a named environment: curated (an mcr image) or in a workspace."""
+    if curated:
         image = curated_image(name, version, label)
         return EnvironmentSpec(
             "curated",
@@ -191,6 +151,25 @@ def _parse_reference(text: str, base: Path, where: str) -> EnvironmentSpec:
     return EnvironmentSpec(
         "workspace", where, base, text, reference=text, name=name, version=version, label=label
     )
+
+
+def _parse_reference(text: str, base: Path, where: str) -> EnvironmentSpec:
+    """`azureml://registries/...`, an ARM id, or `azureml:<name>[:<version>|@<label>]`."""
+    match = REGISTRY_REF.match(text) or ARM_REF.match(text) or WORKSPACE_REF.match(text)
+    if not match:
+        raise _fail(
+            where,
+            f"environment {text!r} is not a form Azure ML accepts (azureml:<name>:<version>,"
+            " azureml:<name>@latest, azureml://registries/..., file:<path> or a mapping"
+            " with image: or build:)",
+        )
+    found = match.groupdict()
+    name, version, label = found["name"], found.get("version") or "", found.get("label") or ""
+    if "registry" in found:  # Microsoft's `azureml` registry holds the curated set
+        curated = found["registry"] == "azureml"
+    else:
+        curated = match.re is WORKSPACE_REF and name.startswith(CURATED_PREFIX)
+    return _named(text, base, where, name, version, label, curated)
 
 
 def _parse_mapping(raw: Dict[str, Any], base: Path, where: str, line_base: str) -> EnvironmentSpec:

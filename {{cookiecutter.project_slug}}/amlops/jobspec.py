@@ -291,6 +291,11 @@ def parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
     )
 
 
+def parse_inputs(declared: Dict[str, Any], shown: str) -> Dict[str, InputSpec]:
+    """Every entry of an `inputs:` section (of a job, component or pipeline)."""
+    return {str(n): parse_input(n, v, line_of(declared, n), shown) for n, v in declared.items()}
+
+
 def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
     """One `outputs:` entry; every field is kept for submission."""
     if not IDENTIFIER.fullmatch(str(name)):
@@ -403,9 +408,7 @@ def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "j
     code = raw.get("code")
     if code is not None and (not isinstance(code, str) or not code.strip()):
         raise fail_at(shown, line_of(raw, "code"), "code: must be a path (e.g. code: .)")
-    inputs = {
-        str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
-    }
+    inputs = parse_inputs(inputs_raw, shown)
     outputs = {
         str(n): parse_output(n, v, line_of(outputs_raw, n), shown) for n, v in outputs_raw.items()
     }

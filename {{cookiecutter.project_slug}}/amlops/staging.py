@@ -7,7 +7,8 @@ the same files in both places. src/ itself is never written to.
 How `code:` becomes a snapshot (paths relative to the job file's folder):
 - `code: ..` from src/<exp>/ (the code root is src/ itself): src/<exp>/ and
   src/common/ only, under their names; other experiments are left out (put
-  shared code in src/common);
+  shared code in src/common); src/ named from elsewhere (a pipeline node's
+  `code: ../src`) is staged whole;
 - any other folder under src/ (`code: .`, `code: app`): that folder's content,
   plus src/common/ copied in as `common/` so `import common` works the same
   locally and in Azure ML (unless the folder has a `common` of its own);
@@ -77,13 +78,8 @@ def code_snapshot(project: Project, spec: JobSpec) -> CodeSnapshot:
     if not source.exists():
         raise UserError(f"{where}: code: {code!r} does not exist ({project.relative(source)})")
     src, common = project.src.resolve(), project.common.resolve()
-    if source == src:
-        experiment_dir = spec.folder.resolve()
-        if experiment_dir.parent != src:
-            raise UserError(
-                f"{where}: code: {code!r} is src/ but the job file is not in a folder of its"
-                " own directly under src/"
-            )
+    experiment_dir = spec.folder.resolve()
+    if source == src and experiment_dir.parent == src:
         parts = [(experiment_dir.name, experiment_dir)]
         if common.is_dir() and experiment_dir != common:
             parts.append(("common", common))

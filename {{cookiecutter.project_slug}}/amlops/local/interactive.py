@@ -45,4 +45,8 @@ def run_interactive(project: Project, experiment: str, what: str, command: str, 
     """Run the session in the foreground and return its exit code."""
     argv = interactive_argv(project, experiment, what, command, port)
     env = {**os.environ, **job_environment(project, load_experiment(project, experiment))}
-    return subprocess.call(argv, env=env, cwd=Path(project.root))
+    try:
+        return subprocess.call(argv, env=env, cwd=Path(project.root))
+    finally:  # a stop signal (or a closed terminal) must not leave the container running
+        name = argv[argv.index("--name") + 1]
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from amlops.console import strip_ansi
 
 INTERRUPTED = 130
+TIMED_OUT = 124  # like `timeout`: a job stopped at its limits.timeout
 STOP_GRACE_S = 10  # SIGTERM, then SIGKILL after this many seconds
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -138,13 +139,16 @@ def run_tee(
     cwd: Optional[Path] = None,
     on_interrupt: Optional[Callable[[], None]] = None,
     echo: bool = True,
+    timeout: Optional[float] = None,
 ) -> int:
     """Run `argv`, copying stdout+stderr to `log_path` (and to our stdout if `echo`).
 
-    The child gets no stdin (as in Azure ML). Returns the child's exit code, or
-    INTERRUPTED (130) after a stop signal or stop_all(); `on_interrupt` is called
-    then to stop whatever the child started (a container)."""
+    The child gets no stdin (as in Azure ML). Returns the child's exit code,
+    INTERRUPTED (130) after a stop signal or stop_all(), or TIMED_OUT (124) when it
+    ran longer than `timeout` seconds (a job's limits.timeout) and was stopped;
+    `on_interrupt` is called then to stop whatever the child started (a container)."""
     out = _Echo(echo)
+    expired = threading.Event()
     with open(log_path, "ab") as log:
         with _lock:
             if _stopping.is_set():
@@ -160,6 +164,16 @@ def run_tee(
                 start_new_session=os.name == "posix",
             )
             _live[proc.pid] = (proc, on_interrupt)
+        timer = None
+        if timeout:
+
+            def expire() -> None:
+                expired.set()
+                _stop(proc, on_interrupt)
+
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
         try:
             fd = proc.stdout.fileno()
             while True:
@@ -175,12 +189,19 @@ def run_tee(
             if stopped:
                 log.write(b"\n[amlops] interrupted\n")
                 return INTERRUPTED
+            if expired.is_set():
+                note = f"\n[amlops] stopped: limits.timeout of {timeout:g} s reached\n"
+                out.write(note.encode())
+                log.write(note.encode())
+                return TIMED_OUT
             return code
         except KeyboardInterrupt:
             _stop(proc, on_interrupt)
             log.write(b"\n[amlops] interrupted\n")
             return INTERRUPTED
         finally:
+            if timer:
+                timer.cancel()
             with _lock:
                 _live.pop(proc.pid, None)
                 _stopped.discard(proc.pid)

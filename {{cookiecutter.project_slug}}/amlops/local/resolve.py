@@ -55,6 +55,7 @@ class ResolvedJob:
     literals: Dict[str, str] = field(default_factory=dict)
     argv: List[str] = field(default_factory=list)
     env: Dict[str, str] = field(default_factory=dict)
+    timeout: Optional[float] = None  # limits.timeout, seconds
 
 
 def _target(base: str, name: str, host: Path, in_container: bool) -> str:
@@ -117,6 +118,8 @@ def finish_command(job: ResolvedJob, quote_paths: bool) -> None:
     job.command = render_command(spec.command, job, quote_paths)
     job.argv = launcher_argv(job.command, spec.distribution, spec.instance_count)
     job.env = launcher_env(job.command, job.argv)
+    timeout = (spec.raw.get("limits") or {}).get("timeout")
+    job.timeout = float(timeout) if timeout else None
 
 
 def _value(job: ResolvedJob, expression: str, quote_paths: bool) -> Optional[str]:

@@ -9,7 +9,7 @@ from amlops.console import say
 from amlops.inputs import parse_overrides
 from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.distribution import process_count
-from amlops.local.procs import INTERRUPTED
+from amlops.local.procs import INTERRUPTED, TIMED_OUT
 from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
 from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
@@ -147,7 +147,8 @@ def execute(
     )
     env = {**job_environment(project, spec), **azure_variables(job, run_dir), **job.env}
     code = runtime.run(job, run_dir, env, echo=echo)
-    record.finish(code, "interrupted" if code == INTERRUPTED else "")
+    status = {INTERRUPTED: "interrupted", TIMED_OUT: "timed out"}.get(code, "")
+    record.finish(code, status)
     return code, record
 
 

@@ -24,7 +24,7 @@ from amlops.jobspec import (
     fail_at,
     job_from_mapping,
     load_job,
-    parse_input,
+    parse_inputs,
     parse_output,
     section,
 )
@@ -61,37 +61,13 @@ SHORTHAND_FIELDS = {
     "inputs",
     "outputs",
 }
-# Fields of a component node (the component gives the rest).
-COMPONENT_NODE_FIELDS = {
-    "type",
-    "component",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "compute",
-    "resources",
-    "distribution",
-    "limits",
-    "environment_variables",
-    "identity",
-    "services",
-    "queue_settings",
-    "inputs",
-    "outputs",
-}
-PIPELINE_NODE_FIELDS = {
-    "type",
-    "component",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "compute",
-    "settings",
-    "inputs",
-    "outputs",
-}
+# Fields of a component node: an inline node's, less what the component gives.
+COMPONENT_NODE_FIELDS = NODE_FIELDS - {"command", "code", "environment"}
+# Job settings that change the component's job when it runs (Azure ML node settings).
+JOB_OVERRIDES = ("resources", "distribution", "limits", "environment_variables")
+PIPELINE_NODE_FIELDS = (
+    COMPONENT_NODE_FIELDS - {*JOB_OVERRIDES, "identity", "services", "queue_settings"}
+) | {"settings"}
 PIPELINE_COMPONENT_FIELDS = {
     "$schema",
     "type",
@@ -105,8 +81,6 @@ PIPELINE_COMPONENT_FIELDS = {
     "outputs",
     "jobs",
 }
-# Node fields that change the component's job when it runs (Azure ML node settings).
-JOB_OVERRIDES = ("resources", "distribution", "limits", "environment_variables")
 NOT_RUNNABLE = {"parallel", "spark", "sweep", "automl", "data_transfer", "import", "flow"}
 
 
@@ -338,10 +312,7 @@ class Loader:
             raise fail_at(shown, 1, "expected a pipeline component (type: pipeline, jobs:)")
         check_known_fields(document, PIPELINE_COMPONENT_FIELDS, shown, "pipelineComponent schema")
         declared_raw = section(document, "inputs", shown)
-        declared = {
-            str(n): parse_input(n, v, line_of(declared_raw, n), shown)
-            for n, v in declared_raw.items()
-        }
+        declared = parse_inputs(declared_raw, shown)
         bindings = section(raw, "inputs", scope.shown)
         bound: Dict[str, Source] = {}
         for input_name, value in bindings.items():
@@ -620,9 +591,7 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
         name=path.stem,
         file=path,
         shown_as=shown,
-        inputs={
-            str(n): parse_input(n, v, line_of(inputs_raw, n), shown) for n, v in inputs_raw.items()
-        },
+        inputs=parse_inputs(inputs_raw, shown),
         outputs={},
         steps=loader.steps,
         order=[],

@@ -127,6 +127,8 @@ class PipelineRun:
                 self.earlier[name] = self._earlier_outputs(name)
         self.folder: Optional[Path] = None
         self.board: Optional[StepBoard] = None
+        self._settled: Dict[str, Dict[str, Any]] = {}
+        self._saved_at = float("-inf")
 
     def _earlier_outputs(self, name: str) -> Dict[str, Path]:
         try:
@@ -137,8 +139,6 @@ class PipelineRun:
                 f" {self.spec.shown_as} has its outputs; select it too, or run the whole"
                 f" pipeline first (make pipeline-local PIPELINE={self.spec.name})"
             ) from None
-        self._settled: Dict[str, Dict[str, Any]] = {}
-        self._saved_at = float("-inf")
 
     def upstream_output(self, _input: str, source: FromStep) -> Path:
         if source.step in self.earlier:

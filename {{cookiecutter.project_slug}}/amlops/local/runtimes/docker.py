@@ -31,6 +31,7 @@ from amlops.local.images import (
 from amlops.local.procs import run_tee
 from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
+from amlops.textfile import read_text
 
 # Set in every container: a writable HOME for a non-root user, live logs.
 FIXED_ENV = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "AMLOPS_LOG_DIR": LOG_MOUNT}
@@ -111,7 +112,7 @@ class DockerRuntime:
             for flag, value in zip(self.build_extra, self.build_extra[1:])
             if flag == "--build-arg"
         ]
-        dockerfile = (self.context / self.recipe.dockerfile).read_text(encoding="utf-8")
+        dockerfile = read_text(self.context / self.recipe.dockerfile)
         pull_missing(base_images(dockerfile, given), self.build_log, echo)
 
     def prepare(self, echo: bool = True) -> bool:
@@ -177,6 +178,7 @@ class DockerRuntime:
             env={**os.environ, **env},
             on_interrupt=lambda: _kill(name),
             echo=echo,
+            timeout=job.timeout,
         )
 
 

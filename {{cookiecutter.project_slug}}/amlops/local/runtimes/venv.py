@@ -93,7 +93,9 @@ class VenvRuntime:
         log = run_dir / "logs" / "std_log.txt"
         argv = guard.wrap([shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv)
         with guard.protected():
-            code = run_tee(argv, log, env=child_env, cwd=run_dir / "src", echo=echo)
+            code = run_tee(
+                argv, log, env=child_env, cwd=run_dir / "src", echo=echo, timeout=job.timeout
+            )
         changed = guard.changed()
         if changed:
             message = (
