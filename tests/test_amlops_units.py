@@ -94,7 +94,7 @@ inputs:
   b: {type: uri_folder, path: "azureml:assetb:2"}
   c: {type: uri_folder}
   f: {type: uri_file, path: azureml:onefile@latest}
-  n: {type: integer, default: 5}
+  n: 5
   flag: true
 outputs:
   out: {type: uri_folder}
@@ -153,6 +153,14 @@ ENV = "environment: {image: python:3.11-slim}\n"
         ("command: x\ndistribution: {type: horovod}\n" + ENV, "use pytorch, mpi or tensorflow"),
         ("command: x\ntype: sweep\n", "sweep jobs are not supported"),
         ("command: python -m a-b.main\n" + ENV, "python -m a-b.main cannot work"),
+        (
+            "command: x\ninputs:\n  n: {type: integer, default: 5}\n" + ENV,
+            "job.yaml:3: input 'n': a command job takes a literal input as a plain value",
+        ),
+        (
+            "command: x\ninputs:\n  d: {type: uri_folder, optional: true}\n" + ENV,
+            "has no optional inputs",
+        ),
     ],
 )
 def test_job_checks_name_file_and_line(tmp_path, text, message):

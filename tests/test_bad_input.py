@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -96,3 +98,16 @@ def test_bad_input_fails_cleanly(baked, tmp_path, case):
     assert tree_digest(baked.path / "src") == src_before
     assert tree_digest(baked.path / "data") == data_before
     assert baked.run_dirs("train") == [], "a run that never started leaves no run folder"
+
+
+def test_a_python_without_the_projects_dependencies_is_told_to_run_make_setup(baked):
+    """`make` falls back to python3 before `make setup`: a missing dependency is one line."""
+    hide = (
+        "import runpy, sys; sys.modules['pathspec'] = None;"
+        " sys.argv = ['amlops', 'local', '--exp', 'train', '--runtime', 'venv']; runpy.run_module('amlops', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide], cwd=baked.path, capture_output=True, text=True
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "amlops needs 'pathspec'" in result.stderr and "run make setup" in result.stderr

@@ -146,6 +146,8 @@ def test_an_unpullable_base_image_falls_back_to_venv_unless_docker_is_asked_for(
     assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
     assert pipeline.stderr.count("running in a Python venv instead") == 1
     assert "venv runtime" in pipeline.stderr
+    plan = docker_baked.make("pipeline-local", DRY_RUN="1")  # the plan foresees the fallback
+    assert "(venv runtime)" in plan.stdout and "reuse" in plan.stdout, plan.stdout
 
     forced = docker_baked.make("local", EXP="train", RUNTIME="docker")
     assert forced.returncode == 2

@@ -32,6 +32,33 @@ def run_ok(project, exp: str, **variables):
     return result, project.latest_run(exp)
 
 
+DOCKER_CASES = [
+    "code_dot_common",
+    "code_subfolder",
+    "distributed",
+    "download_mode",
+    "env_build_folder",
+    "env_curated",
+    "env_image",
+    "env_image_conda",
+    "optional_args",
+    "output_fields",
+    "outputs_dir",
+    "serverless",
+]
+
+
+def test_every_case_runs_locally_in_docker(project):
+    for case in DOCKER_CASES:
+        add_case(project, case)
+    for case in DOCKER_CASES:
+        _, run = run_ok(project, case)
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "completed" and record["runtime"] == "docker", case
+    left = [c for c in containers("amlops-") if c.split("-")[1] in DOCKER_CASES]
+    assert left == [], "every container is removed after its run"
+
+
 def test_code_folder_is_the_working_directory_in_the_container(project):
     add_case(project, "code_subfolder")
     result, run = run_ok(project, "code_subfolder")

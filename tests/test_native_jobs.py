@@ -46,6 +46,16 @@ def latest(project, experiment: str) -> Path:
     return run
 
 
+@pytest.mark.parametrize("case", JOB_CASES)
+def test_every_case_runs_locally_in_the_venv_runtime(cases, case):
+    """The venv stands in for each environment form and says how it differs."""
+    result = cases.make("local", EXP=case, RUNTIME="venv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((latest(cases, case) / "run.json").read_text())
+    assert record["status"] == "completed" and record["runtime"] == "venv"
+    assert "venv stands in for" in result.stderr
+
+
 def test_make_experiments_lists_every_case_and_exp_accepts_each(cases):
     listed = cases.make("experiments").stdout.split()
     assert set(JOB_CASES) <= set(listed)

@@ -276,3 +276,28 @@ def test_registered_component_is_sent_unchanged_and_needs_a_login_locally(native
     assert local.returncode == 2 and len(lines) == 1
     assert "azureml:scale_count:1, which only Azure ML has: log in" in lines[0]
     assert not (native.path / ".runs/pipelines/native").exists()
+
+
+def test_step_local_runs_one_native_node_on_the_latest_upstream_outputs(native):
+    assert native.make("pipeline-local", PIPELINE="native", RUNTIME="venv").returncode == 0
+    result = native.make("step-local", PIPELINE="native", STEP="scale", RUNTIME="venv")
+    assert result.returncode == 0, result.stderr
+    assert "input counted:" in result.stderr and "latest local run" in result.stderr
+    run = native.latest_run("scale_count")
+    assert (run / "outputs/scaled/scaled.txt").read_text() == str(179 * 2)
+
+
+def test_publish_dry_run_of_a_native_pipeline_loads(tmp_path):
+    from azure.ai.ml import load_component
+
+    from tests.cloud_support import cloud_make, cloud_project
+
+    project = add_native_pipeline(cloud_project(tmp_path / "cloud"))
+    result, rec = cloud_make(project, tmp_path, "publish", PIPELINE="native", DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    assert not rec.requests
+    folder = project.path / result.stdout.strip().splitlines()[-1]
+    pipeline = load_component(folder / "pipeline_component.yaml")
+    assert set(pipeline.jobs) == {"count", "scale"}
+    scale = load_component(folder / "component_scale_count.yaml")
+    assert pipeline.jobs["scale"].component == f"{scale.name}:{scale.version}"

@@ -95,6 +95,8 @@ def locate_input(
     else:
         asset = asset_name(item.path or "") or item.name
         candidate, how = project.data / asset, f"data/{asset}/ by convention"
+        if item.path and not item.path.startswith("azureml:"):
+            how += f"; its path {item.path} is not on this machine"
     candidate = candidate.resolve()
     if item.type == "uri_file" and candidate.is_dir():
         files = [p for p in candidate.iterdir() if p.is_file()]

@@ -260,14 +260,24 @@ def check_names(raw: Dict[str, Any], shown: str, kind: str = "job") -> None:
             )
 
 
-def parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
-    """One `inputs:` entry of a job, component or pipeline file."""
+def parse_input(name: str, value: Any, line: int, shown: str, schema: str = "") -> InputSpec:
+    """One `inputs:` entry of a job, component or pipeline file (`schema` "job": a
+    command job's, where Azure ML's schema takes a literal only as a plain value and
+    has no `optional`)."""
     if not IDENTIFIER.fullmatch(str(name)):
         raise fail_at(shown, line, f"input name {name!r} must be letters, digits or _")
     if not isinstance(value, dict):
         kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
         return InputSpec(name, kind, value=value, line=line, raw=value)
     kind = str(value.get("type", "uri_folder"))
+    if schema == "job" and (kind in LITERAL_TYPES or "optional" in value):
+        raise fail_at(
+            shown,
+            line,
+            f"input {name!r}: a command job takes a literal input as a plain value"
+            f" ({name}: <value>) and has no optional inputs (the commandJob schema);"
+            " {type:, default:, optional:} belong to a command component",
+        )
     optional = bool(value.get("optional", False))
     if kind in LITERAL_TYPES:
         literal = value.get("value", value.get("default"))
@@ -291,9 +301,11 @@ def parse_input(name: str, value: Any, line: int, shown: str) -> InputSpec:
     )
 
 
-def parse_inputs(declared: Dict[str, Any], shown: str) -> Dict[str, InputSpec]:
+def parse_inputs(declared: Dict[str, Any], shown: str, schema: str = "") -> Dict[str, InputSpec]:
     """Every entry of an `inputs:` section (of a job, component or pipeline)."""
-    return {str(n): parse_input(n, v, line_of(declared, n), shown) for n, v in declared.items()}
+    return {
+        str(n): parse_input(n, v, line_of(declared, n), shown, schema) for n, v in declared.items()
+    }
 
 
 def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
@@ -408,7 +420,7 @@ def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "j
     code = raw.get("code")
     if code is not None and (not isinstance(code, str) or not code.strip()):
         raise fail_at(shown, line_of(raw, "code"), "code: must be a path (e.g. code: .)")
-    inputs = parse_inputs(inputs_raw, shown)
+    inputs = parse_inputs(inputs_raw, shown, kind)
     outputs = {
         str(n): parse_output(n, v, line_of(outputs_raw, n), shown) for n, v in outputs_raw.items()
     }

@@ -14,6 +14,7 @@ differs."""
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -197,6 +198,19 @@ def conda_only(conda: Dict[str, Any]) -> List[str]:
     return missing
 
 
+def _python_differs(project: Project, conda: Dict[str, Any]) -> str:
+    """`; python=3.10 asked, the venv has 3.11` when the conda file pins another Python."""
+    from amlops.local.venvs import python_version
+
+    for dep in conda.get("dependencies") or []:
+        match = re.fullmatch(r"python\s*=+\s*(\d+\.\d+)[.\d*]*", str(dep).strip())
+        if match:
+            have = python_version(project.settings.get("VENV_PYTHON", sys.executable))
+            if have and have != match.group(1):
+                return f"; python={match.group(1)} asked, the venv has {have} (VENV_PYTHON)"
+    return ""
+
+
 def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     """What a venv can install for `spec`'s environment, and what it leaves out."""
     env = spec.environment
@@ -220,6 +234,7 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
         lines = conda_pip_lines(conda)
         missing = conda_only(conda)
         left_out = f"; conda-only packages not installed: {', '.join(missing)}" if missing else ""
+        left_out += _python_differs(project, conda)
         base = env.conda_file.parent if env.conda_file else spec.folder
         return VenvRecipe(
             lines,

@@ -23,7 +23,10 @@ from amlops.local.procs import INTERRUPTED, run_tee, telling_line, telling_log_l
 
 PULL_RETRY_S = 15 * 60  # how long a failed base-image pull is remembered
 PULL_MEMO = "pull-failures.json"  # in .runs/.builds/
-STAY_IN_DOCKER = "to stay in Docker, set BASE_IMAGE= in config.env to an image you have"
+STAY_IN_DOCKER = (
+    "to stay in Docker, set BASE_IMAGE= in config.env to an image you have (for Dockerfiles"
+    " with ARG BASE_IMAGE), or LOCAL_IMAGE=<image> to run any job in an image of yours"
+)
 
 
 class DockerUnavailable(Exception):
@@ -194,7 +197,7 @@ def _remembered_failure(image: str, log: Path) -> Optional[str]:
         return None
     when = time.strftime("%H:%M", time.localtime(at))
     retry = time.strftime("%H:%M", time.localtime(at + PULL_RETRY_S))
-    return f"{entry.get('why', 'failed')}; as found at {when}, tried again after {retry}"
+    return f"{entry.get('why', 'failed')}; as found at {when}; will try again after {retry}"
 
 
 def _remember_pull(image: str, log: Path, why: str) -> None:
@@ -210,6 +213,17 @@ def _remember_pull(image: str, log: Path, why: str) -> None:
     elif entries.pop(image, None) is None:
         return
     write_json(memo, entries)
+
+
+def known_unpullable(images: List[str], log: Path) -> Optional[str]:
+    """Why one of `images` is absent and could not be pulled lately (else None); asks
+    the engine, pulls nothing (a plan uses it to foresee the venv fallback)."""
+    for image in images:
+        if not image_exists(image):
+            remembered = _remembered_failure(image, log)
+            if remembered:
+                return f"base image {image} cannot be pulled ({remembered})"
+    return None
 
 
 def pull_missing(images: List[str], log: Path, echo: bool = True) -> None:

@@ -117,6 +117,7 @@ class Loader:
         self.steps: Dict[str, Step] = {}
         self.aliases: Dict[Tuple[str, str], Tuple[Scope, Any, int]] = {}
         self.exported: Dict[str, FromStep] = {}
+        self.export_lines: Dict[str, int] = {}
         self.native = False
 
     # -- sources ------------------------------------------------------------------
@@ -400,6 +401,7 @@ class Loader:
             if target in self.exported:
                 raise fail_at(scope.shown, line, f"pipeline output {target!r} is bound twice")
             self.exported[target] = FromStep(step, output)
+            self.export_lines[target] = line
 
     def export(self, node: str, output: str, value: Any, scope: Scope, line: int) -> None:
         """A nested pipeline node's output bound to `${{parent.outputs.y}}`."""
@@ -452,7 +454,8 @@ class Loader:
         spec.outputs = {}
         for name, source in self.exported.items():
             spec.outputs[name] = self.resolve(source)
-            check_step_output(spec, spec.outputs[name], 0, f"pipeline output {name!r}")
+            line = self.export_lines.get(name, 0)
+            check_step_output(spec, spec.outputs[name], line, f"pipeline output {name!r}")
 
 
 def resolve_registered(project: Project, spec: PipelineSpec) -> None:
@@ -577,6 +580,7 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
                     " ${{parent.jobs.<step>.outputs.<name>}}",
                 )
             loader.exported[str(name)] = found
+            loader.export_lines[str(name)] = line
         else:
             declared_outputs[str(name)] = plain(value or {})
     continue_on_failure = settings.get("continue_on_step_failure", False)

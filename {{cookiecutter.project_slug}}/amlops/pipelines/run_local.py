@@ -324,15 +324,21 @@ def _summary(run: PipelineRun, seconds: float) -> List[str]:
     return lines
 
 
-def planned_kind(choice: str) -> str:
-    """The runtime a plan assumes: RUNTIME, or for auto whether an engine answers (no
-    image is pulled or built for a plan)."""
+def planned_kind(project: Project, choice: str, spec: PipelineSpec) -> str:
+    """The runtime a plan assumes, as the run would choose it but without pulling or
+    building: RUNTIME, or for auto Docker when an engine answers and no image a step
+    needs is absent after a failed pull (the run would fall back to the venv)."""
     if choice in ("docker", "venv"):
         return choice
-    from amlops.local.images import DockerUnavailable, check_engine
+    from amlops.local.images import DockerUnavailable, check_engine, known_unpullable
+    from amlops.local.runtimes.docker import DockerRuntime
 
     try:
         check_engine()
+        for name in spec.order:
+            docker = DockerRuntime(project, spec.steps[name].runnable())
+            if not docker.ready() and known_unpullable(docker.needed_images(), docker.build_log):
+                return "venv"
         return "docker"
     except DockerUnavailable:
         return "venv"
@@ -354,7 +360,8 @@ def run_pipeline_local(
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     if dry_run:
-        run = PipelineRun(project, spec, planned_kind(runtime_choice), selection, parents)
+        kind = planned_kind(project, runtime_choice, spec)
+        run = PipelineRun(project, spec, kind, selection, parents)
         print("\n".join(run.plan()))
         return 0
     kind = pick_runtime_kind(

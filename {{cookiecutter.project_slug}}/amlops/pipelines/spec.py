@@ -190,6 +190,13 @@ def check_type(spec: PipelineSpec, step: Step, name: str, source: Source, line: 
                 line,
                 f"{where}: type mismatch, pipeline input {source.name!r} is {parent.type}",
             )
+        check = LITERAL_CHECKS.get(item.type)
+        if check and parent.value is not None and not check(parent.value):
+            raise fail_at(
+                spec.shown_as,
+                line,
+                f"{where}: type mismatch, pipeline input {source.name!r} is" f" {parent.value!r}",
+            )
     elif isinstance(source, FromPath):
         if not item.is_path:
             raise fail_at(spec.shown_as, line, f"{where}: a literal input cannot take a path")

@@ -100,20 +100,23 @@ class DockerRuntime:
     def build_log(self) -> Path:
         return self.project.runs / ".builds" / f"{self.tag.replace(':', '-').replace('/', '_')}.log"
 
-    def pull_base(self, echo: bool = True) -> None:
-        """Pull the images the job needs that are not present (the image itself, or the
-        Dockerfile's base images), so that an unreachable registry is told apart from a
-        failing build (BaseImageUnavailable)."""
+    def needed_images(self) -> List[str]:
+        """The images this runtime pulls when absent: the image itself, or the
+        Dockerfile's base images."""
         if self.recipe.context is None:
-            pull_missing([self.tag], self.build_log, echo)
-            return
+            return [self.tag]
         given = self.build_args + [
             value
             for flag, value in zip(self.build_extra, self.build_extra[1:])
             if flag == "--build-arg"
         ]
         dockerfile = read_text(self.context / self.recipe.dockerfile)
-        pull_missing(base_images(dockerfile, given), self.build_log, echo)
+        return base_images(dockerfile, given)
+
+    def pull_base(self, echo: bool = True) -> None:
+        """Pull the images the job needs that are not present, so that an unreachable
+        registry is told apart from a failing build (BaseImageUnavailable)."""
+        pull_missing(self.needed_images(), self.build_log, echo)
 
     def prepare(self, echo: bool = True) -> bool:
         """Build (or pull) the image unless it is present; True when a build ran."""
