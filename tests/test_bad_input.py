@@ -104,7 +104,8 @@ def test_a_python_without_the_projects_dependencies_is_told_to_run_make_setup(ba
     """`make` falls back to python3 before `make setup`: a missing dependency is one line."""
     hide = (
         "import runpy, sys; sys.modules['pathspec'] = None;"
-        " sys.argv = ['amlops', 'local', '--exp', 'train', '--runtime', 'venv']; runpy.run_module('amlops', run_name='__main__')"
+        " sys.argv = ['amlops', 'local', '--exp', 'train', '--runtime', 'venv'];"
+        " runpy.run_module('amlops', run_name='__main__')"
     )
     result = subprocess.run(
         [sys.executable, "-c", hide], cwd=baked.path, capture_output=True, text=True
