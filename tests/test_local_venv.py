@@ -85,3 +85,18 @@ def test_a_requirement_pip_cannot_install_is_one_line_naming_it(baked):
     assert "Traceback" not in result.stderr
     assert baked.run_dirs("train") == [], "nothing ran"
     assert not log.with_suffix("").exists(), "a half-built venv is removed, so the next run retries"
+
+
+def test_a_venv_whose_files_a_tool_changed_is_rebuilt(baked):
+    assert baked.make("local", EXP="train", RUNTIME="venv").returncode == 0
+    record = json.loads((baked.latest_run("train") / "run.json").read_text())
+    venv = Path(record["environment"].split(" ", 1)[1])
+    venv = venv if venv.is_absolute() else baked.path / venv
+    edited = next(venv.glob("lib/python3*/site-packages/sklearn/__init__.py"))
+    edited.write_text(edited.read_text() + "\n# reformatted by a tool\n")
+    again = baked.make("local", EXP="train", RUNTIME="venv")
+    assert again.returncode == 0, again.stderr
+    assert "changed since it was built (a tool edited its files?): rebuilding" in again.stderr
+    assert "# reformatted by a tool" not in edited.read_text()
+    third = baked.make("local", EXP="train", RUNTIME="venv")
+    assert "rebuilding" not in third.stderr and "building" not in third.stderr

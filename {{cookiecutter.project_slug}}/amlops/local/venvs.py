@@ -32,6 +32,8 @@ from amlops.local.procs import telling_line
 from amlops.project import Project
 
 READY = ".amlops-ready"
+SIGNATURE = ".amlops-signature"  # the files as built: a venv a tool edited is rebuilt
+_checked: dict = {}  # venv path -> whether its files still match (asked once per process)
 INSTALLED = "amlops-requirements.txt"
 UV_CACHE = ".uv-cache"
 INCLUDE = ("-r", "--requirement")
@@ -258,10 +260,59 @@ class Venv:
         return f"venv {self.shown(self.path)}"
 
     def ready(self) -> bool:
-        """Built completely (the marker is written last) and its interpreter still runs
-        (a venv links to the interpreter that made it)."""
+        """Built completely (the marker is written last), its interpreter still runs (a
+        venv links to the interpreter that made it), and its files are as built: one a
+        tool edited (a formatter that walked into it) is rebuilt, with a notice."""
         exe = self.bin_dir / ("python.exe" if os.name == "nt" else "python")
-        return (self.path / READY).is_file() and exe.exists()
+        if not ((self.path / READY).is_file() and exe.exists()):
+            return False
+        if self.path not in _checked:
+            recorded = self.path / SIGNATURE
+            same = (
+                not recorded.is_file() or recorded.read_text(encoding="utf-8") == self.signature()
+            )
+            if not same:
+                say(
+                    f"{self.describe()} changed since it was built (a tool edited its files?):"
+                    " rebuilding"
+                )
+                self._forget_cached_packages()
+            _checked[self.path] = same
+        return _checked[self.path]
+
+    def signature(self) -> str:
+        """A digest of every file's path, size and modification time (bytecode caches,
+        which Python writes as it runs, and amlops' own markers left out)."""
+        digest = hashlib.sha256()
+        folders = [self.path]
+        while folders:
+            with os.scandir(folders.pop()) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    if entry.name == "__pycache__" or entry.name.startswith(".amlops-"):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    elif not entry.name.endswith(".pyc"):
+                        stat = entry.stat(follow_symlinks=False)
+                        line = f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+                        digest.update(line.encode())
+        return digest.hexdigest()
+
+    def _forget_cached_packages(self) -> None:
+        """uv hard-links a venv's files from its cache, so an edit in the venv is an edit
+        of the cache too: drop this venv's packages from uv's cache, so the rebuild
+        downloads them afresh (and other venvs stop sharing the edited files)."""
+        uv = find_uv(self.uv_setting)[0]
+        names = sorted(
+            {info.name.split("-")[0] for info in self.path.glob("lib/*/site-packages/*.dist-info")}
+        )
+        if uv and names:
+            argv = [uv, "cache", "clean", *names]
+            subprocess.run(argv, capture_output=True, env=self._env(), cwd=self.cache)
+
+    def _sign(self) -> None:
+        (self.path / SIGNATURE).write_text(self.signature(), encoding="utf-8")
+        _checked[self.path] = True
 
     def unavailable(self) -> str:
         """Empty when venvs can be built with this interpreter, else why not."""
@@ -353,6 +404,7 @@ class Venv:
                 ).returncode
                 if code:
                     self._failed(shown, code)
+        self._sign()
         (self.path / READY).write_text("ok\n", encoding="utf-8")
 
     def _failed(self, shown: str, code: int) -> None:
@@ -386,6 +438,7 @@ class Venv:
                 why = telling_line(done.stderr)
                 raise UserError(f"venv runtime: installing {wanted} failed: {why}")
             marker.write_text(wanted, encoding="utf-8")
+            self._sign()
             return True
         finally:
             lock.release()
