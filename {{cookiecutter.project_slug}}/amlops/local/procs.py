@@ -17,6 +17,7 @@ INTERRUPTED = 130
 
 _live: Dict[int, Tuple["subprocess.Popen[bytes]", Optional[Callable[[], None]]]] = {}
 _stopped: set = set()
+_threads: Dict[int, int] = {}  # child pid -> ident of the thread that started it
 _lock = threading.Lock()
 
 
@@ -44,6 +45,17 @@ def stop_all() -> None:
         _stop(proc, on_interrupt)
 
 
+def stop_thread_child(thread: int) -> bool:
+    """Stop the child that thread `thread` runs through run_tee (it then returns 130,
+    as after Ctrl-C); False when that thread runs none. Sweeps stop one trial so."""
+    with _lock:
+        found = [(pid, _live[pid]) for pid, ident in _threads.items() if ident == thread]
+        _stopped.update(pid for pid, _ in found)
+    for _, (proc, on_interrupt) in found:
+        _stop(proc, on_interrupt)
+    return bool(found)
+
+
 def run_tee(
     argv: List[str],
     log_path: Path,
@@ -65,6 +77,7 @@ def run_tee(
         )
         with _lock:
             _live[proc.pid] = (proc, on_interrupt)
+            _threads[proc.pid] = threading.get_ident()
         try:
             fd = proc.stdout.fileno()
             while True:
@@ -89,6 +102,7 @@ def run_tee(
         finally:
             with _lock:
                 _live.pop(proc.pid, None)
+                _threads.pop(proc.pid, None)
                 _stopped.discard(proc.pid)
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
