@@ -133,6 +133,9 @@ class JobSpec:
     distribution: Optional[Distribution] = None
     instance_count: int = 1
     raw: Dict[str, Any] = field(default_factory=dict)
+    # Set on the trial of a sweep job file (amlops/sweeps/spec.py SweepSpec): this spec is
+    # then the trial template, its command still holding ${{search_space.<name>}}.
+    sweep: Any = None
 
     @property
     def folder(self) -> Path:
@@ -176,13 +179,6 @@ def _check_type(raw: Dict[str, Any], shown: str) -> None:
     if kind == "command":
         return
     line = line_of(raw, "type")
-    if kind == "sweep":
-        raise fail_at(
-            shown,
-            line,
-            "type: sweep: sweep jobs are not supported by this project's targets yet;"
-            " submit it yourself with az ml job create -f <file>",
-        )
     raise fail_at(shown, line, f"type must be 'command' for a job file here, got {kind!r}")
 
 
@@ -317,6 +313,8 @@ def check_references(spec: JobSpec) -> None:
     optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
     for expression in spec.references():
         match = REFERENCE.fullmatch(expression)
+        if match and match.group(1) == "search_space" and spec.sweep is not None:
+            continue  # a sweep trial's: checked against search_space by sweeps/spec.py
         if not match or match.group(1) == "search_space":
             raise fail_at(
                 spec.shown_as,
@@ -347,12 +345,25 @@ def check_references(spec: JobSpec) -> None:
 
 
 def load_job(path: Path, shown_as: str = "") -> JobSpec:
-    """Read and check one command job file; UserError (file:line: ...) on a problem."""
+    """Read and check one command job file; UserError (file:line: ...) on a problem.
+
+    A sweep job file (`type: sweep`) gives its trial as a command JobSpec whose
+    `sweep` is the SweepSpec (amlops/sweeps/spec.py)."""
     shown = shown_as or str(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
         raise fail_at(shown, 1, "expected a mapping of command job fields")
+    if raw.get("type") == "sweep":
+        from amlops.sweeps.spec import parse_sweep
+
+        return parse_sweep(raw, path, shown).trial
     _check_type(raw, shown)
+    return parse_job(raw, path, shown)
+
+
+def parse_job(raw: Dict[str, Any], path: Path, shown: str, sweep: Any = None) -> JobSpec:
+    """Check the fields of a command job (`raw`, as loaded from `path`) into a JobSpec;
+    `sweep` marks the trial template of a sweep job file."""
     check_known_fields(raw, JOB_FIELDS, shown, "commandJob schema")
     command = _check_command(raw, shown)
     check_names(raw, shown)
@@ -386,12 +397,55 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         distribution=distribution,
         instance_count=instance_count,
         raw=raw,
+        sweep=sweep,
     )
     check_references(spec)
     return spec
 
 
-def load_experiment(project: Project, experiment: str) -> JobSpec:
-    """The checked job file of src/<experiment>."""
+def load_experiment(project: Project, experiment: str, job_file: str = "") -> JobSpec:
+    """The checked job file of src/<experiment>: job.yaml (or job.yml), or `job_file`
+    (JOB=sweep.yaml), another job file in that folder."""
     path = project.job_file(experiment)
+    if job_file:
+        path = _other_job_file(project, experiment, job_file)
     return load_job(path, project.relative(path))
+
+
+def _other_job_file(project: Project, experiment: str, name: str) -> Path:
+    """src/<experiment>/<name>: a .yaml/.yml file directly in the experiment's folder."""
+    folder = project.experiment_dir(experiment)
+    path = folder / name
+    if "/" in name or "\\" in name or not name.endswith((".yaml", ".yml")) or not path.is_file():
+        found = sorted(
+            p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+        )
+        raise UserError(
+            f"JOB={name}: no such job file in src/{experiment}/ (its YAML files:"
+            f" {', '.join(found) or 'none'})"
+        )
+    return path
+
+
+def other_job_files(project: Project, experiment: str) -> List[str]:
+    """Job files of src/<experiment>/ besides job.yaml/job.yml (what JOB= picks, e.g. a
+    sweep.yaml): .yaml/.yml files there whose `type` is sweep or command, or whose
+    `$schema` is a job schema (a conda or environment file is neither)."""
+    folder = project.src / experiment
+    found = []
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name in ("job.yaml", "job.yml") or path.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            raw = load_yaml(path, project.relative(path))
+        except UserError:
+            found.append(path.name)  # let the check tell what is wrong with it
+            continue
+        if not isinstance(raw, dict):
+            continue
+        schema = str(raw.get("$schema", ""))
+        if raw.get("type") in ("sweep", "command") and "Component" not in schema:
+            found.append(path.name)
+        elif schema.endswith(("commandJob.schema.json", "sweepJob.schema.json")):
+            found.append(path.name)
+    return found

@@ -13,6 +13,7 @@ from amlops.cloud import native
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
 from amlops.cloud.submission import RECORD_FILE, Submission
+from amlops.cloud.sweep import native_job
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
@@ -38,6 +39,7 @@ class Request:
     stream: bool = False
     step: str = ""
     from_job: str = ""
+    job: str = ""  # JOB: another job file of the experiment (e.g. sweep.yaml)
 
 
 def _finish(
@@ -121,11 +123,16 @@ Build = Callable[[], Dict[str, Any]]
 
 def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     """`make job`'s submission folder and how to build its native job (both SDKs)."""
-    spec = load_experiment(project, req.name)
+    spec = load_experiment(project, req.name, req.job)
     overrides = parse_overrides(req.inputs, spec)
+    if spec.sweep is not None and backend(project) == "v1":
+        raise UserError(
+            f"{spec.shown_as} is a sweep job: submitting sweeps needs AML_SDK=v2 (SDK v1's"
+            " HyperDrive is not built here)"
+        )
     sub = Submission(project, "jobs", req.name)
     tags = submission_tags(project.root)
-    return sub, lambda: native.command_job(project, spec, sub, overrides, tags)
+    return sub, lambda: native_job(project, spec, sub, overrides, tags)
 
 
 def pipeline_plan(project: Project, req: Request) -> Tuple[PipelineSpec, Submission, Build]:

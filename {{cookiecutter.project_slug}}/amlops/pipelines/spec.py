@@ -306,6 +306,13 @@ def _load_step(project: Project, name: str, raw: Any, line: int, shown: str) -> 
         job = load_job(path, project.relative(path))
     except UserError as err:
         raise UserError(f"{shown}:{line}: step {name!r}: {err}") from None
+    if job.sweep is not None:
+        raise fail_at(
+            shown,
+            line,
+            f"step {name!r}: {job.shown_as} is a sweep job; a sweep as a pipeline step is"
+            f" not supported here yet (run it alone: make local EXP={experiment})",
+        )
     return Step(name=str(name), experiment=str(experiment), job=job, line=line, raw=raw)
 
 
