@@ -48,6 +48,7 @@ bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(PY) benchmarks/bake_time.py
 	$(PY) benchmarks/pipeline_local.py
 	$(PY) benchmarks/submit_snapshot.py
+	$(PY) benchmarks/sweep_local.py
 
 clean: ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache

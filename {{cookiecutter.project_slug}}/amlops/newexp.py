@@ -1,9 +1,9 @@
 """`make new-exp EXP=x [KIND=k]`: render templates/experiment/ into src/x/ and nothing else.
 
-KIND picks a starter: `train` (templates/experiment/ alone) or any folder
-under templates/kinds/, whose files are rendered over the base (e.g. `prepare`
-replaces main.py, job.yaml and the test). The bake-time hook calls the same
-function for the sample experiments."""
+KIND picks a starter: `train` (templates/experiment/ plus templates/kinds/train/,
+its sweep.yaml) or any other folder under templates/kinds/, whose files are
+rendered over the base (e.g. `prepare` replaces main.py, job.yaml and the test).
+The bake-time hook calls the same function for the sample experiments."""
 
 import shutil
 import tempfile
@@ -54,7 +54,7 @@ def create_experiment(root: Path, name: str, quiet: bool = False, kind: str = BA
     scratch = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=root / "src"))
     try:
         generate_files(repo_dir=str(template), context=context, output_dir=str(scratch))
-        if kind != BASE_KIND:
+        if (root / KINDS / kind).is_dir():  # kinds/train adds the sweep to the base
             generate_files(
                 repo_dir=str(root / KINDS / kind),
                 context=context,
