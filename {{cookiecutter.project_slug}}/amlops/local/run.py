@@ -15,7 +15,7 @@ from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
 from amlops.staging import code_snapshot, stage
-from amlops.tracking.local import run_environment, start_run, where_tracked
+from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
 
 # Folders Azure ML gives every job in its working directory, kept with the run.
 RUN_FOLDERS = ("outputs", "logs")
@@ -195,6 +195,7 @@ def run_experiment(
     # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
     snap = code_snapshot(project, spec)
+    check_store(project, spec)
     runtime = prepared_runtime(project, spec, runtime_choice)
     run_dir, job = prepare_run(project, spec, overrides, runtime.in_container)
     rel = project.relative(run_dir)

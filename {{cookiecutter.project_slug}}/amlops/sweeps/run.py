@@ -421,6 +421,7 @@ def run_sweep(
             " its trials' metrics from the tracking store, which must be a file store or an"
             " http(s) MLflow server (unset it to use .runs/mlruns)"
         )
+    store.experiment_id(env["MLFLOW_EXPERIMENT_NAME"])  # an unreachable server: now
     sampler_for(sweep)  # a missing Optuna is told before anything is built
     runtime = prepared_runtime(project, template, runtime_choice)
     run = SweepRun(project, template, runtime, overrides, store)

@@ -165,6 +165,15 @@ def run_id_of(project: Project, run_dir: Path) -> str:
     return "/".join(parts)
 
 
+def check_store(project: Project, spec: Any) -> None:
+    """Reach the run's tracking store now (UserError if it cannot be used), so that an
+    unreachable server is told before anything is built or staged."""
+    env = run_environment(project, spec)
+    store = open_store(env["MLFLOW_TRACKING_URI"], env)
+    if store is not None:
+        store.experiment_id(env["MLFLOW_EXPERIMENT_NAME"])
+
+
 def start_run(
     project: Project,
     spec: Any,
