@@ -134,8 +134,15 @@ def execute(
     """Run a prepared job, recording run.json before and after and the run in MLflow
     (params: the literal inputs, plus `params`; `tags` added to the run's tags);
     returns its exit code."""
+    context = {f"amlops.{k}": str(fields[k]) for k in ("pipeline", "step") if k in fields}
     tracked = start_run(
-        project, spec, run_dir, runtime, {**job.literals, **(params or {})}, tags or {}, echo=echo
+        project,
+        spec,
+        run_dir,
+        runtime,
+        {**job.literals, **(params or {})},
+        {**context, **(tags or {})},
+        echo=echo,
     )
     record = RunRecord(
         run_dir,
