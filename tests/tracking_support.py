@@ -134,3 +134,14 @@ def add_sweep_case(project: Baked, name: str = "sweep") -> Path:
     (folder / "docker" / "requirements.txt").write_text("mlflow-skinny\n")
     (folder / "docker" / "Dockerfile").write_text(CASE_DOCKERFILE)
     return folder
+
+
+def logged_metrics(run_dir: Path) -> Dict[str, float]:
+    """The latest value of each metric a local run logged, read from the file store
+    (.runs/mlruns) where its run.json says its MLflow run is."""
+    tracking = json.loads((run_dir / "run.json").read_text())["tracking"]
+    root = Path(tracking["uri"].replace("file://", ""))
+    folder = root / tracking["experiment_id"] / tracking["run_id"] / "metrics"
+    return {
+        path.name: float(path.read_text().splitlines()[-1].split()[1]) for path in folder.iterdir()
+    }
