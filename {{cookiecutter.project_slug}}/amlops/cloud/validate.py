@@ -1,5 +1,6 @@
-"""`make validate`: every job.yaml and pipeline file, checked offline, then (when a
-workspace and a login are available) against the workspace.
+"""`make validate`: every job file (job.yaml, and other job files of an experiment
+such as a sweep.yaml) and pipeline file, checked offline, then (when a workspace and
+a login are available) against the workspace.
 
 Offline: our own checks (undeclared `${{inputs.x}}`, bindings, names, missing
 local data), the SDK's load_job and validation of each job.yaml, and of each

@@ -17,6 +17,7 @@ terminal, one line per finished trial elsewhere."""
 import concurrent.futures as futures
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -234,8 +235,8 @@ class SweepRun:
                 trial=trial.name,
                 sampled=trial.values,
             )
-        except UserError as err:
-            trial.state, trial.detail, trial.exit_code = "failed", str(err), 1
+        except Exception as err:  # staging or the runtime failed: the trial failed, not the sweep
+            trial.state, trial.detail, trial.exit_code = "failed", str(err) or repr(err), 1
             trial.duration = time.monotonic() - trial.started
             return
         trial.exit_code = code
@@ -266,8 +267,8 @@ class SweepRun:
         if trial.stopping:
             return
         trial.stopping, trial.detail = state, why
-        if not stop_thread_child(trial.thread):
-            trial.stopping = ""  # not started yet: try again on the next check
+        if not stop_thread_child(trial.thread):  # not started yet, or already stopped
+            trial.stopping, trial.detail = "", ""
 
     def check(self, running: List[Trial]) -> None:
         """Early termination, trial_timeout and the sweep's timeout."""
@@ -325,7 +326,17 @@ class SweepRun:
         self.board.ended(trial, self.rank_of(trial))
 
     def run(self) -> None:
-        """Start, watch and collect trials until the limits or the sampler say stop."""
+        """Start, watch and collect trials until the limits or the sampler say stop.
+        Ctrl-C or SIGTERM stops the running trials and starts no more."""
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+        try:
+            self._run()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self) -> None:
         exhausted = False
         running: Dict["futures.Future[None]", Trial] = {}
         with futures.ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -358,6 +369,10 @@ class SweepRun:
                     self.stopping = "interrupted"
                     stop_all()
         self.board.draw(self.trials, self.best_of, self.header())
+
+
+def _interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler
+    raise KeyboardInterrupt
 
 
 def _finish_parent(run: SweepRun, best: Optional[Trial], status: str) -> None:
