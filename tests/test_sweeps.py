@@ -253,3 +253,44 @@ def test_bayesian_sampling_runs_locally_with_optuna(sweeps):
     assert "Optuna's TPE sampler stands in" in result.stderr
     assert len(trial_dirs(sweeps.latest_run("bayes"))) == 3
     assert time.monotonic() - started < 300
+
+
+def test_ctrl_c_stops_the_running_trials_and_starts_no_more(sweeps):
+    import signal
+    import subprocess
+
+    folder = sweeps.path / "src" / "slow"
+    folder.mkdir()
+    (folder / "steps.py").write_text(STEPS.replace("time.sleep(1)", "time.sleep(5)"))
+    job = {
+        "type": "sweep",
+        "trial": {
+            "code": ".",
+            "command": "python steps.py --base ${{search_space.base}}",
+            "environment": {"build": {"path": "../sweep/docker"}},
+        },
+        "sampling_algorithm": "grid",
+        "search_space": {"base": {"type": "choice", "values": [1, 2, 3, 4]}},
+        "objective": {"goal": "minimize", "primary_metric": "loss"},
+        "limits": {"max_total_trials": 4, "max_concurrent_trials": 2},
+    }
+    (folder / "job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    proc = sweeps.start("local", EXP="slow")
+
+    def two_running():
+        runs = sweeps.path / ".runs" / "slow"
+        records = list(runs.glob("2*/trial-*/run.json")) if runs.is_dir() else []
+        return len(records) == 2 and all(json.loads(r.read_text()).get("tracking") for r in records)
+
+    assert sweeps.wait_for(two_running, 400), proc.stderr.read() if proc.poll() else ""
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    sweep_dir = sweeps.latest_run("slow")
+    assert json.loads((sweep_dir / "run.json").read_text())["status"] == "interrupted"
+    trials = trial_dirs(sweep_dir)
+    assert len(trials) == 2, "no trial starts after Ctrl-C"
+    assert {json.loads((t / "run.json").read_text())["status"] for t in trials} == {"interrupted"}
+    still = subprocess.run(["pgrep", "-f", "python steps.py --base"], capture_output=True)
+    assert still.returncode == 1, f"trials left running: {still.stdout}"
