@@ -65,9 +65,14 @@ class Baked:
         )
 
     def run_dirs(self, experiment: str) -> List[Path]:
-        """Run folders of an experiment, oldest first (names only resolve seconds)."""
+        """Run folders of an experiment, oldest first (names only resolve seconds); the
+        `latest` link to the newest is not one of them."""
         folder = self.path / ".runs" / experiment
-        runs = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+        runs = (
+            [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+            if folder.is_dir()
+            else []
+        )
         return sorted(runs, key=lambda p: (p.name[:15], _started(p)))
 
     def latest_run(self, experiment: str) -> Optional[Path]:

@@ -111,7 +111,11 @@ def write_pipeline(baked: Baked, name: str, text: str) -> Path:
 def pipeline_runs(baked: Baked, name: str) -> List[Path]:
     """Pipeline run folders, oldest first."""
     root = baked.path / ".runs" / "pipelines" / name
-    runs = [p for p in root.iterdir() if (p / "pipeline.json").is_file()] if root.is_dir() else []
+    runs = (
+        [p for p in root.iterdir() if (p / "pipeline.json").is_file() and not p.is_symlink()]
+        if root.is_dir()
+        else []
+    )
     return sorted(runs, key=lambda p: json.loads((p / "pipeline.json").read_text())["started"])
 
 

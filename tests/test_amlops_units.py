@@ -151,7 +151,7 @@ ENV = "environment: {image: python:3.11-slim}\n"
             "unknown mode 'rw_mount'",
         ),
         ("command: x\ndistribution: {type: horovod}\n" + ENV, "use pytorch, mpi or tensorflow"),
-        ("command: x\ntype: sweep\n", "sweep jobs are not supported"),
+        ("command: x\ntype: sweep\n", "unknown field 'command' (see the sweepJob schema)"),
         ("command: python -m a-b.main\n" + ENV, "python -m a-b.main cannot work"),
         (
             "command: x\ninputs:\n  n: {type: integer, default: 5}\n" + ENV,

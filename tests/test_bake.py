@@ -61,6 +61,8 @@ EXPERIMENT_FILES = {
 }
 # The `prepare` kind overrides these files of the base experiment template.
 PREPARE_FILES = {"main.py", "job.yaml", "tests/test_main.py"}
+# The `train` kind (the default, and the first experiment) adds these to it.
+TRAIN_FILES = {"sweep.yaml"}
 AMLOPS_FILES = {
     p.relative_to(REPO / "{{cookiecutter.project_slug}}").as_posix()
     for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*.py")
@@ -77,12 +79,13 @@ def expected_files(answers: dict) -> set:
     exp = answers.get("first_experiment", "train")
     sub = {f"templates/experiment/{{{{cookiecutter.exp_name}}}}/{f}" for f in EXPERIMENT_FILES}
     kind = {f"templates/kinds/prepare/{{{{cookiecutter.exp_name}}}}/{f}" for f in PREPARE_FILES}
+    kind |= {f"templates/kinds/train/{{{{cookiecutter.exp_name}}}}/{f}" for f in TRAIN_FILES}
     return (
         COMMON_FILES
         | AMLOPS_FILES
         | sub
         | kind
-        | {f"src/{exp}/{f}" for f in EXPERIMENT_FILES}
+        | {f"src/{exp}/{f}" for f in EXPERIMENT_FILES | TRAIN_FILES}
         | {f"src/prepare/{f}" for f in EXPERIMENT_FILES}
         | CI_FILES[answers["ci_provider"]]
     )

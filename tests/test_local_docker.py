@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import containers, error_lines
+from tests.tracking_support import logged_metrics
 
 pytestmark = pytest.mark.docker
 
@@ -55,7 +56,7 @@ def test_local_run_lands_in_a_new_run_folder_and_reuses_the_image(docker_baked):
     assert metrics["accuracy"] > 0.8  # a real model on the real wine data
     assert (model_dir / "model.pkl").stat().st_uid == os.getuid()
     assert "accuracy=" in (run1 / "logs" / "std_log.txt").read_text()
-    assert json.loads((run1 / "logs" / "metrics.json").read_text()) == metrics
+    assert logged_metrics(run1) == metrics  # logged with mlflow into .runs/mlruns
     record = json.loads((run1 / "run.json").read_text())
     assert record["status"] == "completed" and record["exit_code"] == 0
     assert record["command"].endswith("--model-dir /mnt/outputs/model")

@@ -384,12 +384,16 @@ def test_names_are_checked_against_azure_rules_offline(cases):
     assert "src/env_image/job.yaml:" in lines[0] and "experiment_name 'bad name!'" in lines[0]
 
 
-def test_sweep_job_says_it_is_not_supported_yet(baked):
+def test_sweep_case_as_it_is_tells_that_no_trial_logged_its_metric(baked):
+    """The case's environment has no mlflow: every trial fails to import it, and the
+    sweep says so at the end with each trial's telling log line (tests/test_sweeps.py
+    runs it with mlflow-skinny added)."""
     add_case(baked, "sweep")
     result = baked.make("local", EXP="sweep", RUNTIME="venv")
     lines = error_lines(result.stderr)
     assert result.returncode == 2 and len(lines) == 1
-    assert "sweep jobs are not supported" in lines[0]
+    assert "objective.primary_metric 'loss': no trial logged it" in lines[0]
+    assert "No module named 'mlflow'" in result.stderr
 
 
 def test_inputs_are_type_checked_for_local_and_cloud_targets(cases):

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from tests.helpers import error_lines, tree_digest
-from tests.test_bake import EXPERIMENT_FILES
+from tests.test_bake import EXPERIMENT_FILES, TRAIN_FILES
 
 
 def files_under(folder):
@@ -16,7 +16,7 @@ def test_new_exp_creates_exactly_the_experiment(baked):
     result = baked.make("new-exp", EXP="score_v2")
     assert result.returncode == 0, result.stderr
     after = files_under(baked.path)
-    assert after - before == {f"src/score_v2/{f}" for f in EXPERIMENT_FILES}
+    assert after - before == {f"src/score_v2/{f}" for f in EXPERIMENT_FILES | TRAIN_FILES}
     assert before <= after
     job = yaml.safe_load((baked.path / "src/score_v2/job.yaml").read_text())
     assert job["command"].startswith("python -m score_v2.main")

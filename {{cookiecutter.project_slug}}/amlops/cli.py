@@ -38,13 +38,6 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
         )
         return sub
 
-    def job_file_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--job",
-            default=setting("JOB"),
-            help="run this job or component file instead of EXP's job.yaml (JOB=path)",
-        )
-
     def runtime_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--runtime", default=setting("RUNTIME", "auto"), help="auto, docker or venv (RUNTIME)"
@@ -62,10 +55,28 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
         default=setting("KIND", "train"),
         help="train, or a folder of templates/kinds/ (KIND)",
     )
-    command("build-exp", "build the experiment's Docker image if its context changed")
-    local = command("local", "run the experiment locally (Docker, or a venv)")
-    job_file_option(local)
+
+    def job_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--job",
+            default=setting("JOB"),
+            help="another job file in src/<exp>/ (JOB=sweep.yaml), or without EXP any job or"
+            " command component file (JOB=path relative to the project)",
+        )
+
+    build = command("build-exp", "build the experiment's Docker image if its context changed")
+    job_option(build)
+    local = command("local", "run the experiment locally (Docker, or a venv); a sweep's trials")
     runtime_options(local, "override an input path or literal (INPUTS='a=x b=y'); repeatable")
+    job_option(local)
+    runs = commands.add_parser("runs", help="list the local runs, newest first")
+    runs.add_argument("--exp", default=setting("EXP"), help="only this experiment (EXP)")
+    runs.add_argument("--pipeline", default=setting("PIPELINE"), help="only this pipeline")
+    runs.add_argument("--limit", default=setting("LIMIT", "20"), help="newest runs (LIMIT; 0 all)")
+    compare = commands.add_parser("compare", help="show two or more local runs side by side")
+    compare.add_argument("--runs", default=setting("RUNS"), help='run ids (RUNS="a b")')
+    ui = commands.add_parser("ui", help="open the MLflow UI on the local runs")
+    ui.add_argument("--port", default=setting("UI_PORT", "5000"), help="host port (UI_PORT)")
     terminal = command("terminal", "open a shell in the experiment image with run mounts")
     terminal.add_argument("--cmd", default=setting("CMD"), help="run this instead (CMD)")
     jupyter = command("jupyter", "open Jupyter Lab in the experiment image with run mounts")
@@ -137,11 +148,14 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
         switch(sub, "DRY_RUN", "write the native v2 YAML, submit nothing")
         switch(sub, "STREAM", "stream the logs; exit with the job's status")
 
-    job = command("job", "submit the experiment to Azure ML as a command job")
-    job.add_argument(
-        "--job", default=setting("JOB"), help="a job or component file instead of EXP (JOB)"
-    )
+    job = command("job", "submit the experiment to Azure ML as a command (or sweep) job")
     cloud_options(job, "an input path (local or azureml:...) or literal (INPUTS='a=x')")
+    job.add_argument(
+        "--job",
+        default=setting("JOB"),
+        help="another job file in src/<exp>/ (JOB=sweep.yaml), or without EXP any job or"
+        " command component file (JOB=path relative to the project)",
+    )
     notebook = command("notebook-job", "submit one notebook as a command job in EXP's environment")
     notebook.add_argument("--nb", default=setting("NB"), help="notebooks/<name>.ipynb (NB)")
     cloud_options(notebook, "one of EXP's inputs (INPUTS='data=azureml:wine:1')")
@@ -201,6 +215,8 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
                     f"amlops: src/{folder.name}/ is not usable as EXP ({problem})", file=sys.stderr
                 )
         return 0
+    if args.command in ("runs", "compare", "ui"):
+        return _tracking_dispatch(args, project)
     if args.command == "prune":
         from amlops.local.prune import parse_keep, prune
 
@@ -248,21 +264,17 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
         experiment = args.exp or project.settings.get("NOTEBOOK_EXP")
         project.experiment_dir(experiment)
         return run_notebooks(project, experiment, args.runtime)
-    if args.command == "local" and args.job:
-        from amlops.inputs import parse_overrides
-        from amlops.jobspec import load_job_file
-        from amlops.local.run import run_experiment
+    if args.command == "local" and args.job and not args.exp:  # JOB=<any file>
+        from amlops.local.run import run_local
 
-        spec = load_job_file(project, args.job)
-        overrides = parse_overrides(_inputs(args, project), spec)
-        return run_experiment(project, spec, args.runtime, overrides)
+        return run_local(project, "", args.runtime, _inputs(args, project), args.job)
     project.experiment_dir(args.exp)  # validates EXP before anything else
     if args.command == "build-exp":
         from amlops.jobspec import load_experiment
         from amlops.local.images import engine_required
         from amlops.local.runtimes.docker import DockerRuntime
 
-        runtime = DockerRuntime(project, load_experiment(project, args.exp))
+        runtime = DockerRuntime(project, load_experiment(project, args.exp, args.job))
         with engine_required("build-exp"):
             built = runtime.prepare()
         print(f"amlops: image {runtime.tag} {'built' if built else 'up to date'}")
@@ -270,12 +282,24 @@ def _dispatch(args: argparse.Namespace, project: Project) -> int:
     if args.command == "local":
         from amlops.local.run import run_local
 
-        return run_local(project, args.exp, args.runtime, _inputs(args, project))
+        return run_local(project, args.exp, args.runtime, _inputs(args, project), args.job)
     from amlops.local.interactive import run_interactive
 
     return run_interactive(
         project, args.exp, args.command, getattr(args, "cmd", ""), getattr(args, "port", "")
     )
+
+
+def _tracking_dispatch(args: argparse.Namespace, project: Project) -> int:
+    if args.command == "ui":
+        from amlops.tracking.ui import run_ui
+
+        return run_ui(project, args.port)
+    from amlops.tracking import report
+
+    if args.command == "compare":
+        return report.compare(project, args.runs)
+    return report.show_runs(project, args.exp, args.pipeline, args.limit)
 
 
 def _inputs(args: argparse.Namespace, project: Project) -> List[str]:
@@ -322,7 +346,7 @@ def _cloud_dispatch(args: argparse.Namespace, project: Project) -> int:
         step=getattr(args, "step", ""),
         from_job=getattr(args, "from_job", ""),
     )
-    if args.command in ("job", "notebook-job") and not job_file:
+    if args.command in ("job", "notebook-job") and (args.exp or not job_file):
         project.experiment_dir(args.exp)
     if args.command == "notebook-job":
         from amlops.cloud.notebook_job import submit_notebook

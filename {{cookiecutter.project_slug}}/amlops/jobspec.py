@@ -165,6 +165,9 @@ class JobSpec:
     raw: Dict[str, Any] = field(default_factory=dict)
     name: str = ""  # what the job is called locally (default: its folder's name)
     kind: str = "job"  # job, component (a command component file) or node (inline)
+    # Set on the trial of a sweep job file (amlops/sweeps/spec.py SweepSpec): this spec is
+    # then the trial template, its command still holding ${{search_space.<name>}}.
+    sweep: Any = None
 
     @property
     def folder(self) -> Path:
@@ -209,13 +212,6 @@ def _check_type(raw: Dict[str, Any], shown: str) -> None:
     if kind == "command":
         return
     line = line_of(raw, "type")
-    if kind == "sweep":
-        raise fail_at(
-            shown,
-            line,
-            "type: sweep: sweep jobs are not supported by this project's targets yet;"
-            " submit it yourself with az ml job create -f <file>",
-        )
     raise fail_at(shown, line, f"type must be 'command' for a job file here, got {kind!r}")
 
 
@@ -376,6 +372,8 @@ def check_references(spec: JobSpec) -> None:
     optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
     for expression in spec.references():
         match = REFERENCE.fullmatch(expression)
+        if match and match.group(1) == "search_space" and spec.sweep is not None:
+            continue  # a sweep trial's: checked against search_space by sweeps/spec.py
         if not match or match.group(1) == "search_space":
             raise fail_at(
                 spec.shown_as,
@@ -405,10 +403,13 @@ def check_references(spec: JobSpec) -> None:
             )
 
 
-def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "job") -> JobSpec:
+def job_from_mapping(
+    raw: Dict[str, Any], path: Path, shown: str, kind: str = "job", sweep: Any = None
+) -> JobSpec:
     """A checked JobSpec from a command job (`kind` job), command component (component)
     or inline pipeline node (node) mapping declared in `path` (its paths are relative
-    to `path`'s folder). UserError (file:line: ...) on a problem."""
+    to `path`'s folder); `sweep` marks the trial template of a sweep job file.
+    UserError (file:line: ...) on a problem."""
     fields, schema = KINDS[kind]
     check_known_fields(raw, fields, shown, schema)
     command = _check_command(raw, shown)
@@ -442,6 +443,7 @@ def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "j
         distribution=distribution,
         instance_count=instance_count,
         raw=raw,
+        sweep=sweep,
     )
     check_references(spec)
     return spec
@@ -449,11 +451,18 @@ def job_from_mapping(raw: Dict[str, Any], path: Path, shown: str, kind: str = "j
 
 def load_job(path: Path, shown_as: str = "") -> JobSpec:
     """Read and check one command job file, or a command component file (run as a job
-    with its inputs' defaults); UserError (file:line: ...) on a problem."""
+    with its inputs' defaults); UserError (file:line: ...) on a problem.
+
+    A sweep job file (`type: sweep`) gives its trial as a command JobSpec whose
+    `sweep` is the SweepSpec (amlops/sweeps/spec.py)."""
     shown = shown_as or str(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
         raise fail_at(shown, 1, "expected a mapping of command job fields")
+    if raw.get("type") == "sweep":
+        from amlops.sweeps.spec import parse_sweep
+
+        return parse_sweep(raw, path, shown).trial
     if is_component(raw):
         spec = job_from_mapping(raw, path, shown, "component")
         spec.name = str(raw.get("name") or path.stem)
@@ -462,13 +471,20 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
     return job_from_mapping(raw, path, shown)
 
 
+def parse_job(raw: Dict[str, Any], path: Path, shown: str, sweep: Any = None) -> JobSpec:
+    """A command job's fields (`raw`, as loaded from `path`) as a JobSpec; `sweep` marks
+    the trial template of a sweep job file."""
+    return job_from_mapping(raw, path, shown, sweep=sweep)
+
+
 def is_component(raw: Dict[str, Any]) -> bool:
     """Whether a mapping is a command component (its $schema says so)."""
     return "commandComponent" in str(raw.get("$schema", ""))
 
 
 def load_job_file(project: Project, given: str) -> JobSpec:
-    """JOB=<path>: any command job or command component file (relative to the project)."""
+    """JOB=<path> without EXP: any command job, sweep job or command component file
+    (relative to the project)."""
     path = (project.root / given).resolve()
     if not path.is_file():
         raise UserError(f"JOB={given!r}: no such file (give a path relative to the project)")
@@ -478,7 +494,52 @@ def load_job_file(project: Project, given: str) -> JobSpec:
     return spec
 
 
-def load_experiment(project: Project, experiment: str) -> JobSpec:
-    """The checked job file of src/<experiment>."""
+def load_experiment(project: Project, experiment: str, job_file: str = "") -> JobSpec:
+    """The checked job file of src/<experiment>: job.yaml (or job.yml), or `job_file`
+    (JOB=sweep.yaml), another job file in that folder; without an experiment,
+    `job_file` is any job or component file (load_job_file)."""
+    if job_file and not experiment:
+        return load_job_file(project, job_file)
     path = project.job_file(experiment)
+    if job_file:
+        path = _other_job_file(project, experiment, job_file)
     return load_job(path, project.relative(path))
+
+
+def _other_job_file(project: Project, experiment: str, name: str) -> Path:
+    """src/<experiment>/<name>: a .yaml/.yml file directly in the experiment's folder."""
+    folder = project.experiment_dir(experiment)
+    path = folder / name
+    if "/" in name or "\\" in name or not name.endswith((".yaml", ".yml")) or not path.is_file():
+        found = sorted(
+            p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+        )
+        raise UserError(
+            f"JOB={name}: no such job file in src/{experiment}/ (its YAML files:"
+            f" {', '.join(found) or 'none'})"
+        )
+    return path
+
+
+def other_job_files(project: Project, experiment: str) -> List[str]:
+    """Job files of src/<experiment>/ besides job.yaml/job.yml (what JOB= picks, e.g. a
+    sweep.yaml): .yaml/.yml files there whose `type` is sweep or command, or whose
+    `$schema` is a job schema (a conda or environment file is neither)."""
+    folder = project.src / experiment
+    found = []
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name in ("job.yaml", "job.yml") or path.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            raw = load_yaml(path, project.relative(path))
+        except UserError:
+            found.append(path.name)  # let the check tell what is wrong with it
+            continue
+        if not isinstance(raw, dict):
+            continue
+        schema = str(raw.get("$schema", ""))
+        if raw.get("type") in ("sweep", "command") and "Component" not in schema:
+            found.append(path.name)
+        elif schema.endswith(("commandJob.schema.json", "sweepJob.schema.json")):
+            found.append(path.name)
+    return found

@@ -1,9 +1,9 @@
 """`make new-exp EXP=x [KIND=k]`: render templates/experiment/ into src/x/ and nothing else.
 
-KIND picks a starter: `train` (templates/experiment/ alone) or any folder
-under templates/kinds/, whose files are rendered over the base (e.g. `prepare`
-replaces main.py, job.yaml and the test). The bake-time hook calls the same
-function for the sample experiments.
+KIND picks a starter: `train` (templates/experiment/ plus templates/kinds/train/,
+its sweep.yaml) or any other folder under templates/kinds/, whose files are
+rendered over the base (e.g. `prepare` replaces main.py, job.yaml and the test).
+The bake-time hook calls the same function for the sample experiments.
 
 Only the template's own variables are rendered: expressions and statements that
 use `cookiecutter.<name>`, and Jinja raw blocks. Any other Jinja-looking text - an Azure ML
@@ -165,7 +165,7 @@ def create_experiment(
     scratch = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=root / "src"))
     try:
         _render(template, str(TEMPLATE), context, scratch, overwrite=False)
-        if kind != BASE_KIND:
+        if (root / KINDS / kind).is_dir():  # kinds/train adds the sweep to the base
             _render(root / KINDS / kind, str(KINDS / kind), context, scratch, overwrite=True)
         (scratch / name).rename(target)
     finally:

@@ -85,6 +85,10 @@ class Settings:
         value = self._values.get(key, "")
         return value if value != "" else default
 
+    def prefixed(self, prefix: str) -> Dict[str, str]:
+        """Every setting whose name starts with `prefix` (e.g. all MLFLOW_* variables)."""
+        return {k: v for k, v in self._values.items() if k.startswith(prefix)}
+
     def flag(self, key: str) -> bool:
         """True for 1/true/yes/on (any case)."""
         return self.get(key).lower() in ("1", "true", "yes", "on")

@@ -13,12 +13,13 @@ from amlops.cloud import native
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
 from amlops.cloud.submission import RECORD_FILE, Submission
+from amlops.cloud.sweep import native_job
 from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jobspec import load_experiment, load_job_file
+from amlops.jobspec import load_experiment
 from amlops.local.procs import INTERRUPTED
 from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
@@ -38,7 +39,9 @@ class Request:
     stream: bool = False
     step: str = ""
     from_job: str = ""
-    job_file: str = ""  # JOB=<path>: a job or component file instead of an experiment
+    # JOB: another job file of the experiment (sweep.yaml), or without EXP any job or
+    # command component file (a path relative to the project)
+    job_file: str = ""
 
 
 def _finish(
@@ -122,13 +125,16 @@ Build = Callable[[], Dict[str, Any]]
 
 def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     """`make job`'s submission folder and how to build its native job (both SDKs)."""
-    spec = (
-        load_job_file(project, req.job_file) if req.job_file else load_experiment(project, req.name)
-    )
+    spec = load_experiment(project, req.name, req.job_file)
     overrides = parse_overrides(req.inputs, spec)
+    if spec.sweep is not None and backend(project) == "v1":
+        raise UserError(
+            f"{spec.shown_as} is a sweep job: submitting sweeps needs AML_SDK=v2 (SDK v1's"
+            " HyperDrive is not built here)"
+        )
     sub = Submission(project, "jobs", spec.experiment)
     tags = submission_tags(project.root)
-    return sub, lambda: native.command_job(project, spec, sub, overrides, tags)
+    return sub, lambda: native_job(project, spec, sub, overrides, tags)
 
 
 def pipeline_plan(

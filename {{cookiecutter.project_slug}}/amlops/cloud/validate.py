@@ -1,5 +1,6 @@
-"""`make validate`: every job.yaml and pipeline file, checked offline, then (when a
-workspace and a login are available) against the workspace.
+"""`make validate`: every job file (job.yaml, and other job files of an experiment
+such as a sweep.yaml) and pipeline file, checked offline, then (when a workspace and
+a login are available) against the workspace.
 
 Offline: our own checks (undeclared `${{inputs.x}}`, bindings, names, missing
 local data), the SDK's load_job and validation of each job.yaml, and of each
@@ -18,10 +19,11 @@ from amlops.cloud import native
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import load_native, require_sdk
 from amlops.cloud.submission import Submission
+from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import load_experiment
+from amlops.jobspec import load_experiment, other_job_files
 from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
 
@@ -73,20 +75,25 @@ def _sdk_check(report: Report, sdk: bool, check: Callable[[], Any]) -> bool:
 
 
 def _validate_job(
-    project: Project, report: Report, scratch: Path, experiment: str, sdk: bool
+    project: Project,
+    report: Report,
+    scratch: Path,
+    experiment: str,
+    sdk: bool,
+    job_file: str = "",
 ) -> None:
     """The job file (our checks, the SDK's with its line numbers), then exactly the job
-    `make job DRY_RUN=1` writes, loaded back with the SDK."""
-    spec = _check(report, lambda: load_experiment(project, experiment))
+    `make job DRY_RUN=1` writes, loaded back with the SDK. `job_file`: another job file
+    of the experiment than job.yaml (a sweep.yaml)."""
+    spec = _check(report, lambda: load_experiment(project, experiment, job_file))
     if spec is None:
         return
     shown = spec.shown_as
-    if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, spec.raw)):
+    if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, source_raw(spec))):
         return
-    sub = Submission(project, "jobs", experiment, folder=scratch / "jobs" / experiment)
-    built = _check(
-        report, lambda: sub.build(lambda: native.command_job(project, spec, sub, {}, NO_TAGS))
-    )
+    folder = scratch / "jobs" / experiment / (job_file or "job")
+    sub = Submission(project, "jobs", experiment, folder=folder)
+    built = _check(report, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))
     if built is None:
         return
     written = f"{shown} (as make job sends it)"
@@ -117,6 +124,8 @@ def validate_offline(project: Project, report: Report, sdk: bool = True) -> None
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
         for experiment in project.experiments():
             _validate_job(project, report, Path(scratch), experiment, sdk)
+            for job_file in other_job_files(project, experiment):
+                _validate_job(project, report, Path(scratch), experiment, sdk, job_file)
         for name in project.pipelines():
             _validate_pipeline(project, report, Path(scratch), name, sdk)
 

@@ -30,6 +30,7 @@ STOP_SIGNALS = tuple(
 
 _live: Dict[int, Tuple["subprocess.Popen[bytes]", Optional[Callable[[], None]]]] = {}
 _stopped: set = set()
+_threads: Dict[int, int] = {}  # child pid -> ident of the thread that started it
 _lock = threading.Lock()
 _stopping = threading.Event()  # set by stop_all(): no new child may start
 _signalled = threading.Event()  # a stop signal arrived: later ones are ignored
@@ -132,6 +133,17 @@ class _Echo:
             self.enabled = False
 
 
+def stop_thread_child(thread: int) -> bool:
+    """Stop the child that thread `thread` runs through run_tee (it then returns 130,
+    as after Ctrl-C); False when that thread runs none. Sweeps stop one trial so."""
+    with _lock:
+        found = [(pid, _live[pid]) for pid, ident in _threads.items() if ident == thread]
+        _stopped.update(pid for pid, _ in found)
+    for _, (proc, on_interrupt) in found:
+        _stop(proc, on_interrupt)
+    return bool(found)
+
+
 def run_tee(
     argv: List[str],
     log_path: Path,
@@ -164,6 +176,7 @@ def run_tee(
                 start_new_session=os.name == "posix",
             )
             _live[proc.pid] = (proc, on_interrupt)
+            _threads[proc.pid] = threading.get_ident()
         timer = None
         if timeout:
 
@@ -204,6 +217,7 @@ def run_tee(
                 timer.cancel()
             with _lock:
                 _live.pop(proc.pid, None)
+                _threads.pop(proc.pid, None)
                 _stopped.discard(proc.pid)
             proc.stdout.close()
 

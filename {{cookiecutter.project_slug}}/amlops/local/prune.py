@@ -64,7 +64,11 @@ def _human(size: float) -> str:
 
 def run_collections(folder: Path) -> Iterator[List[Path]]:
     """Folders of run folders (`.runs/train/`, `.runs/pipelines/x/`, ...), oldest first."""
-    children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    children = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")  # not `latest`
+    )
     runs = [p for p in children if RUN_ID.match(p.name)]
     if runs:
         # Names resolve seconds only; the record's start time orders runs within one.

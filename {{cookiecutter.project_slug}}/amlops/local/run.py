@@ -15,19 +15,18 @@ from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
 from amlops.staging import code_snapshot, stage
+from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
 
-PASSED_THROUGH = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
 # Folders Azure ML gives every job in its working directory, kept with the run.
 RUN_FOLDERS = ("outputs", "logs")
 
 
-def job_environment(project: Project, spec: JobSpec) -> Dict[str, str]:
-    """The job's environment_variables plus tracking settings from config/.env."""
+def job_environment(project: Project, spec: JobSpec, experiment: str = "") -> Dict[str, str]:
+    """The job's environment_variables plus the tracking variables (every MLFLOW_*
+    setting from config.env/.env/the environment, and the local store's; see
+    amlops/tracking/local.py run_environment)."""
     env = dict(spec.environment_variables)
-    settings = project.settings
-    for key in PASSED_THROUGH:
-        if settings.get(key):
-            env[key] = settings.get(key)
+    env.update(run_environment(project, spec, experiment))
     return env
 
 
@@ -128,9 +127,23 @@ def execute(
     run_dir: Path,
     job: ResolvedJob,
     echo: bool = True,
+    params: Optional[Dict[str, str]] = None,
+    tags: Optional[Dict[str, str]] = None,
     **fields: Any,
 ) -> Tuple[int, RunRecord]:
-    """Run a prepared job, recording run.json before and after; returns its exit code."""
+    """Run a prepared job, recording run.json before and after and the run in MLflow
+    (params: the literal inputs, plus `params`; `tags` added to the run's tags);
+    returns its exit code."""
+    context = {f"amlops.{k}": str(fields[k]) for k in ("pipeline", "step") if k in fields}
+    tracked = start_run(
+        project,
+        spec,
+        run_dir,
+        runtime,
+        {**job.literals, **(params or {})},
+        {**context, **(tags or {})},
+        echo=echo,
+    )
     record = RunRecord(
         run_dir,
         experiment=spec.experiment,
@@ -143,19 +156,38 @@ def execute(
         inputs={n: str(b.host) for n, b in job.inputs.items()},
         literals=job.literals,
         outputs={n: str(b.host) for n, b in job.outputs.items()},
+        tracking=tracked.record,
         **fields,
     )
-    env = {**job_environment(project, spec), **azure_variables(job, run_dir), **job.env}
+    env = {
+        **dict(spec.environment_variables),
+        **tracked.env,
+        **azure_variables(job, run_dir),
+        **job.env,
+    }
     code = runtime.run(job, run_dir, env, echo=echo)
     status = {INTERRUPTED: "interrupted", TIMED_OUT: "timed out"}.get(code, "")
     record.finish(code, status)
+    tracked.finish(record.data["status"])
     return code, record
 
 
-def run_local(project: Project, experiment: str, runtime_choice: str, overrides: List[str]) -> int:
-    """Run one experiment locally; returns the command's exit code."""
-    spec = load_experiment(project, experiment)
-    return run_experiment(project, spec, runtime_choice, parse_overrides(overrides, spec))
+def run_local(
+    project: Project,
+    experiment: str,
+    runtime_choice: str,
+    overrides: List[str],
+    job_file: str = "",
+) -> int:
+    """Run one experiment's job file (job.yaml, or JOB=<file>) locally; a sweep job runs
+    its trials (amlops/sweeps/run.py). Returns the command's exit code."""
+    spec = load_experiment(project, experiment, job_file)
+    parsed = parse_overrides(overrides, spec)
+    if spec.sweep is not None:
+        from amlops.sweeps.run import run_sweep
+
+        return run_sweep(project, spec, runtime_choice, parsed)
+    return run_experiment(project, spec, runtime_choice, parsed)
 
 
 def run_experiment(
@@ -171,6 +203,7 @@ def run_experiment(
     # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
     snap = code_snapshot(project, spec)
+    check_store(project, spec)
     runtime = prepared_runtime(project, spec, runtime_choice)
     run_dir, job = prepare_run(project, spec, overrides, runtime.in_container)
     rel = project.relative(run_dir)
@@ -187,4 +220,10 @@ def run_experiment(
     verdict = "completed" if code == 0 else f"FAILED (exit {code})"
     say(f"{spec.experiment} {verdict} in {duration:.1f}s; outputs {rel}/outputs")
     say(f"log {rel}/logs/std_log.txt")
+    tracking = record.data.get("tracking") or {}
+    if tracking.get("run_id"):
+        say(
+            f"tracked: MLflow experiment {tracking['experiment']}, run"
+            f" {run_dir.name} in {where_tracked(project, tracking['uri'])} (make runs, make ui)"
+        )
     return code

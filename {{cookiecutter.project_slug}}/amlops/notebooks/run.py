@@ -17,10 +17,11 @@ from xml.etree import ElementTree
 from amlops.console import say, strip_ansi
 from amlops.errors import UserError
 from amlops.jobspec import load_experiment
-from amlops.local.run import job_environment, prepare_run
+from amlops.local.run import prepare_run
 from amlops.local.runs import RunRecord
 from amlops.local.runtime_choice import prepared_runtime
 from amlops.project import Project
+from amlops.tracking.local import start_run
 from amlops.yamlfile import literal_value
 
 PAPERMILL = ["papermill>=2.5", "ipykernel>=6"]
@@ -90,11 +91,28 @@ def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int
     relative = [path.relative_to(project.root).as_posix() for path in notebooks]
     job.command = " ".join(["python", RUNNER.name, *relative])
     job.argv = ["bash", "-c", job.command]
-    env = job_environment(project, spec)
+    # One MLflow run for the set (experiment <project>-notebooks): mlflow calls in the
+    # notebooks' kernels log to it.
+    tracked = start_run(
+        project,
+        spec,
+        run_dir,
+        runtime,
+        job.literals,
+        {"amlops.kind": "notebooks", "amlops.notebooks": " ".join(relative)},
+        experiment=f"{project.slug}-notebooks",
+    )
+    env = {**spec.environment_variables, **tracked.env}
     env["AMLOPS_NOTEBOOK_PARAMETERS"] = json.dumps(notebook_parameters(job))
     shown = project.relative(run_dir)
     say(f"{len(notebooks)} notebook(s) in {runtime.describe()} (experiment {experiment}); {shown}")
-    record = RunRecord(run_dir, experiment=experiment, runtime=runtime.name, notebooks=relative)
+    record = RunRecord(
+        run_dir,
+        experiment=experiment,
+        runtime=runtime.name,
+        notebooks=relative,
+        tracking=tracked.record,
+    )
     code = runtime.run(job, run_dir, env)
     results = _collect(run_dir)
     report = run_dir / "junit.xml"
@@ -102,6 +120,7 @@ def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int
     failed = [r["notebook"] for r in results if r["failure"]]
     record.data["failed"] = failed
     record.finish(code or (1 if failed else 0))
+    tracked.finish(record.data["status"])
     say(f"executed notebooks: {shown}/notebooks; report: {shown}/junit.xml")
     if failed or code:
         problem = ", ".join(failed) or f"the runner exited {code}"

@@ -238,6 +238,13 @@ class Loader:
             job = load_job(path, self.project.relative(path))
         except UserError as err:
             raise UserError(f"{scope.shown}:{line}: step {name!r}: {err}") from None
+        if job.sweep is not None:
+            raise fail_at(
+                scope.shown,
+                line,
+                f"step {name!r}: {job.shown_as} is a sweep job; a sweep as a pipeline step is"
+                f" not supported here yet (run it alone: make local EXP={experiment})",
+            )
         step = Step(name, experiment, job, line=line, raw=raw, label=f"experiment {experiment!r}")
         step.outputs = dict(job.outputs)
         return step

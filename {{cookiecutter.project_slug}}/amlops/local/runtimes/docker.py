@@ -32,6 +32,7 @@ from amlops.local.procs import run_tee
 from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
 from amlops.textfile import read_text
+from amlops.tracking.local import docker_options
 
 # Set in every container: a writable HOME for a non-root user, live logs.
 FIXED_ENV = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "AMLOPS_LOG_DIR": LOG_MOUNT}
@@ -169,7 +170,8 @@ class DockerRuntime:
         for host, target, read_only in mounts:
             spec = f"type=bind,source={host},target={target}"
             argv += ["--mount", spec + (",readonly" if read_only else "")]
-        return argv + ["-w", CODE_MOUNT, *resource_args(self.spec), *self.run_extra]
+        argv += ["-w", CODE_MOUNT, *resource_args(self.spec), *self.run_extra]
+        return argv + docker_options(env, argv)  # the tracking store, or a localhost server
 
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         argv = self.docker_argv(job, run_dir, env, interactive=False)

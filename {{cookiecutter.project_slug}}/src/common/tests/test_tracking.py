@@ -9,17 +9,19 @@ def test_without_tracking_uri_metrics_go_to_the_run_folder(tmp_path, monkeypatch
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("AMLOPS_LOG_DIR", str(tmp_path))
     log_metrics({"accuracy": 0.5})
-    path = log_metrics({"f1": 0.25})
-    assert path == tmp_path / "metrics.json"
-    assert json.loads(path.read_text()) == {"accuracy": 0.5, "f1": 0.25}
+    where = log_metrics({"f1": 0.25})
+    assert where == str(tmp_path / "metrics.json")
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"accuracy": 0.5, "f1": 0.25}
 
 
-def test_with_tracking_uri_metrics_go_to_mlflow(tmp_path, monkeypatch):
+def test_with_tracking_uri_metrics_go_to_mlflow_and_the_uri_is_told_intact(tmp_path, monkeypatch):
     logged = {}
-    fake = types.SimpleNamespace(log_metrics=logged.update)
+    fake = types.SimpleNamespace(log_metrics=lambda values, step=None: logged.update(values))
     monkeypatch.setitem(sys.modules, "mlflow", fake)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "azureml://example")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5077")
+    monkeypatch.setenv("MLFLOW_RUN_ID", "abc123")
     monkeypatch.setenv("AMLOPS_LOG_DIR", str(tmp_path))
-    log_metrics({"accuracy": 1})
+    where = log_metrics({"accuracy": 1})
     assert logged == {"accuracy": 1.0}
+    assert where == "MLflow run abc123 (http://127.0.0.1:5077)"
     assert not (tmp_path / "metrics.json").exists()

@@ -23,6 +23,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="folder of CSV files")
     parser.add_argument("--model-dir", type=Path, required=True, help="output folder")
     parser.add_argument("--n-estimators", type=int, default=100)
+    parser.add_argument("--max-depth", type=int, default=None, help="deepest tree (no limit)")
     parser.add_argument("--test-size", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
@@ -34,7 +35,9 @@ def train(args: argparse.Namespace) -> Dict[str, float]:
     x_train, x_test, y_train, y_test = train_test_split(
         features, labels, test_size=args.test_size, random_state=args.seed, stratify=labels
     )
-    model = RandomForestClassifier(n_estimators=args.n_estimators, random_state=args.seed)
+    model = RandomForestClassifier(
+        n_estimators=args.n_estimators, max_depth=args.max_depth, random_state=args.seed
+    )
     model.fit(x_train, y_train)
     predicted = model.predict(x_test)
     metrics = {

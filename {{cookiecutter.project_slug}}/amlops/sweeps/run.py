@@ -1,0 +1,525 @@
+"""`make local EXP=x` on a sweep job file: its trials run here, at most
+max_concurrent_trials at a time, each a normal local run (own folder, own MLflow
+run, the sampled values as params) under the sweep's folder:
+
+    .runs/<exp>/<sweep id>/run.json        the sweep: settings, trials, best trial
+    .runs/<exp>/<sweep id>/trial-01/       a run folder like any other (src, outputs, logs)
+    .runs/<exp>/<sweep id>/best            -> the best trial's folder
+
+The sweep is a parent MLflow run; each trial is its child (mlflow.parentRunId), as
+in Azure ML's Studio. The objective is read from what the trials log with MLflow:
+a trial's value is the best value it logged of the primary metric (Azure ML ranks
+child runs by their best primary metric). Limits: max_total_trials, timeout and
+trial_timeout (seconds) stop trials as Azure ML does; early_termination is applied
+while trials run (policies.py). A leaderboard is shown live: redrawn on a
+terminal, one line per finished trial elsewhere."""
+
+import concurrent.futures as futures
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, TextIO
+
+from amlops.console import say
+from amlops.errors import UserError
+from amlops.jobspec import JobSpec
+from amlops.local.procs import INTERRUPTED, stop_all, stop_thread_child, telling_log_line
+from amlops.local.resolve import bind_inputs
+from amlops.local.run import execute, not_applied_locally, prepare_run
+from amlops.local.runs import RunRecord, read_record, unique_folder
+from amlops.local.runtime_choice import prepared_runtime
+from amlops.project import Project
+from amlops.sweeps.policies import due, stop_reason
+from amlops.sweeps.sampling import sampler_for
+from amlops.sweeps.spec import SweepSpec, describe, format_value
+from amlops.tracking.local import (
+    git_tags,
+    link_latest,
+    run_environment,
+    shown_uri,
+    where_tracked,
+)
+from amlops.tracking.store import Store, open_store, user_name
+
+TICK = 0.25  # seconds between checks of the running trials
+ENDED = ("completed", "failed", "early_terminated", "timed_out", "canceled", "interrupted")
+
+
+@dataclass
+class Trial:
+    """One trial: its values, folder, state and what it logged of the primary metric."""
+
+    number: int
+    name: str
+    values: Dict[str, Any]
+    run_dir: Path
+    state: str = "queued"
+    detail: str = ""
+    thread: int = 0
+    started: float = 0.0
+    duration: float = 0.0
+    exit_code: Optional[int] = None
+    experiment_id: str = ""
+    run_id: str = ""
+    history: List[float] = field(default_factory=list)
+    evaluated: int = 0  # intervals the early termination policy has looked at
+    stopping: str = ""  # the state the sweep is stopping this trial into
+    history_best: Optional[float] = None  # its objective once it has ended
+
+    def shown_values(self) -> str:
+        """The values, floats to 6 significant digits (the command gets them in full)."""
+        return " ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={format_value(v)}"
+            for k, v in self.values.items()
+        )
+
+
+class Board:
+    """The live leaderboard (see the module docstring)."""
+
+    def __init__(self, sweep: SweepSpec, stream: Optional[TextIO] = None) -> None:
+        self.sweep = sweep
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() and os.environ.get("TERM", "") != "dumb"
+        self.drawn = 0
+
+    def rows(self, trials: List[Trial], best_of: Any) -> List[str]:
+        metric = self.sweep.objective.metric
+        ranked = sorted(
+            (t for t in trials if best_of(t) is not None),
+            key=lambda t: best_of(t),
+            reverse=self.sweep.objective.goal == "maximize",
+        )
+        others = [t for t in trials if best_of(t) is None and t.state != "queued"]
+        lines = []
+        for rank, trial in enumerate(ranked + others, 1):
+            value = best_of(trial)
+            shown = f"{metric}={value:.6g}" if value is not None else f"{metric}=-"
+            place = f"#{rank}" if value is not None else "  "
+            took = f"{trial.duration:.1f}s" if trial.state in ENDED else ""
+            detail = f" ({trial.detail})" if trial.detail else ""
+            lines.append(
+                f"{place:>4} {trial.name}  {trial.state:<16} {shown:<22} {trial.shown_values()}"
+                f"  {took}{detail}".rstrip()
+            )
+        return lines
+
+    def draw(self, trials: List[Trial], best_of: Any, header: str) -> None:
+        if not self.live:
+            return
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        lines = [header] + self.rows(trials, best_of)[
+            : max(5, shutil.get_terminal_size().lines - 4)
+        ]
+        if self.drawn:
+            self.stream.write(f"\x1b[{self.drawn}F")
+        for line in lines:
+            self.stream.write(f"\x1b[2K{line[:width]}\n")
+        self.drawn = len(lines)
+        self.stream.flush()
+
+    def ended(self, trial: Trial, rank: str) -> None:
+        """A line for a finished trial (non-terminal output only)."""
+        if self.live:
+            return
+        metric = self.sweep.objective.metric
+        value = f" {metric}={trial.history_best:.6g}" if trial.history_best is not None else ""
+        detail = f" ({trial.detail})" if trial.detail else ""
+        self.stream.write(
+            f"amlops: {trial.name} {trial.state}{value} {rank}[{trial.shown_values()}]"
+            f" {trial.duration:.1f}s{detail}\n"
+        )
+        self.stream.flush()
+
+
+class SweepRun:
+    """One local sweep: its folder, parent run, sampler, trials and limits."""
+
+    def __init__(
+        self,
+        project: Project,
+        template: JobSpec,
+        runtime: Any,
+        overrides: Dict[str, str],
+        store: Store,
+    ) -> None:
+        self.project = project
+        self.template = template
+        self.sweep: SweepSpec = template.sweep
+        self.runtime = runtime
+        self.overrides = overrides
+        self.store = store
+        self.sampler = sampler_for(self.sweep)
+        limits = self.sweep.limits
+        self.total = limits.max_total_trials
+        self.concurrency = limits.max_concurrent_trials or min(self.total, os.cpu_count() or 1)
+        self.folder = unique_folder(project.runs / template.experiment)
+        self.id = self.folder.name
+        self.trials: List[Trial] = []
+        self.stopping = ""
+        self.started = time.monotonic()
+        self.board = Board(self.sweep)
+        self.parent_experiment = ""
+        self.parent_run = ""
+        self.width = max(2, len(str(self.total)))
+
+    def best_of(self, trial: Trial) -> Optional[float]:
+        return self.sweep.objective.best(trial.history) if trial.history else None
+
+    def start_parent(self, literals: Dict[str, str]) -> Dict[str, str]:
+        """The sweep's own MLflow run (the trials' parent); its run.json fields."""
+        env = run_environment(self.project, self.template)
+        self.parent_experiment = self.store.experiment_id(env["MLFLOW_EXPERIMENT_NAME"])
+        tags = {str(k): str(v) for k, v in (self.sweep.raw.get("tags") or {}).items()}
+        tags.update(git_tags(self.project.root))
+        tags.update(
+            {
+                "mlflow.source.name": self.sweep.shown_as,
+                "mlflow.source.type": "LOCAL",
+                "mlflow.user": user_name(),
+                "amlops.kind": "sweep",
+                "amlops.runtime": self.runtime.name,
+                "amlops.environment": self.runtime.describe(),
+                "amlops.run_folder": self.project.relative(self.folder),
+                "amlops.sampling": describe(self.sweep),
+            }
+        )
+        self.parent_run = self.store.create_run(self.parent_experiment, self.id, literals, tags)
+        link_latest(self.project, self.folder)
+        return {
+            "uri": shown_uri(self.store.uri),
+            "experiment": env["MLFLOW_EXPERIMENT_NAME"],
+            "experiment_id": self.parent_experiment,
+            "run_id": self.parent_run,
+        }
+
+    def new_trial(self) -> Optional[Trial]:
+        number = len(self.trials) + 1
+        values = self.sampler.next(number)
+        if values is None:
+            return None
+        name = f"trial-{number:0{self.width}d}"
+        trial = Trial(number, name, values, self.folder / name)
+        self.trials.append(trial)
+        return trial
+
+    def work(self, trial: Trial) -> None:
+        """Run one trial to its end (a worker thread)."""
+        trial.thread = threading.get_ident()
+        trial.started = time.monotonic()
+        trial.state = "running"
+        try:
+            spec = self.sweep.trial_spec(trial.values)
+            _, job = prepare_run(
+                self.project, spec, self.overrides, self.runtime.in_container, trial.run_dir
+            )
+            code, record = execute(
+                self.project,
+                spec,
+                self.runtime,
+                trial.run_dir,
+                job,
+                echo=False,
+                params={k: format_value(v) for k, v in trial.values.items()},
+                tags={
+                    "mlflow.parentRunId": self.parent_run,
+                    "amlops.sweep": self.id,
+                    "amlops.trial": trial.name,
+                },
+                sweep=self.id,
+                trial=trial.name,
+                sampled=trial.values,
+            )
+        except Exception as err:  # staging or the runtime failed: the trial failed, not the sweep
+            trial.state, trial.detail, trial.exit_code = "failed", str(err) or repr(err), 1
+            trial.duration = time.monotonic() - trial.started
+            return
+        trial.exit_code = code
+        trial.duration = record.data.get("duration_s", time.monotonic() - trial.started)
+        if code == INTERRUPTED and trial.stopping:
+            trial.state = trial.stopping
+            record.data.update(status=trial.stopping, stopped=trial.detail)
+            record.save()
+        elif code == INTERRUPTED:
+            trial.state = "interrupted"
+        else:
+            trial.state = "completed" if code == 0 else "failed"
+            if code:
+                trial.detail = f"exit {code}"
+
+    def refresh(self, trial: Trial) -> None:
+        """Read what the trial has logged of the primary metric so far."""
+        if not trial.run_id:
+            tracking = read_record(trial.run_dir).get("tracking") or {}
+            trial.experiment_id = tracking.get("experiment_id", "")
+            trial.run_id = tracking.get("run_id", "")
+        if trial.run_id:
+            trial.history = self.store.metric_history(
+                trial.experiment_id, trial.run_id, self.sweep.objective.metric
+            )
+
+    def stop(self, trial: Trial, state: str, why: str) -> None:
+        if trial.stopping:
+            return
+        trial.stopping, trial.detail = state, why
+        if not stop_thread_child(trial.thread):  # not started yet, or already stopped
+            trial.stopping, trial.detail = "", ""
+
+    def check(self, running: List[Trial]) -> None:
+        """Early termination, trial_timeout and the sweep's timeout."""
+        limits = self.sweep.limits
+        histories = {t.name: t.history for t in self.trials if t.history}
+        for trial in running:
+            self.refresh(trial)
+            if trial.history:
+                histories[trial.name] = trial.history
+        now = time.monotonic()
+        if limits.timeout and now - self.started > limits.timeout and not self.stopping:
+            self.stopping = f"timeout of {limits.timeout}s reached"
+        for trial in running:
+            if trial.state != "running":
+                continue
+            if self.stopping:
+                self.stop(trial, "canceled", self.stopping)
+                continue
+            if limits.trial_timeout and now - trial.started > limits.trial_timeout:
+                self.stop(trial, "timed_out", f"trial_timeout {limits.trial_timeout}s")
+                continue
+            policy = self.sweep.policy
+            while policy and trial.evaluated < len(trial.history) and not trial.stopping:
+                trial.evaluated += 1
+                if due(policy, trial.evaluated):
+                    reason = stop_reason(
+                        policy, self.sweep.objective, trial.name, trial.evaluated, histories
+                    )
+                    if reason:
+                        self.stop(
+                            trial, "early_terminated", f"{reason} at interval {trial.evaluated}"
+                        )
+
+    def header(self) -> str:
+        done = sum(1 for t in self.trials if t.state in ENDED)
+        running = sum(1 for t in self.trials if t.state == "running")
+        took = time.monotonic() - self.started
+        return (
+            f"sweep {self.id}: {done}/{self.total} ended, {running} running,"
+            f" {took:.0f}s  ({describe(self.sweep)})"
+        )
+
+    def rank_of(self, trial: Trial) -> str:
+        value = self.best_of(trial)
+        if value is None:
+            return ""
+        values = [v for v in (self.best_of(t) for t in self.trials) if v is not None]
+        better = sum(1 for v in values if self.sweep.objective.better(v, value))
+        return f"(#{better + 1} of {len(values)}) "
+
+    def settle(self, trial: Trial) -> None:
+        self.refresh(trial)
+        trial.history_best = self.best_of(trial)
+        self.sampler.tell(trial.number, trial.history_best)
+        self.board.ended(trial, self.rank_of(trial))
+
+    def run(self) -> None:
+        """Start, watch and collect trials until the limits or the sampler say stop.
+        Ctrl-C or SIGTERM stops the running trials and starts no more."""
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
+        try:
+            self._run()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self) -> None:
+        exhausted = False
+        running: Dict["futures.Future[None]", Trial] = {}
+        with futures.ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            while True:
+                try:
+                    while (
+                        not self.stopping
+                        and not exhausted
+                        and len(running) < self.concurrency
+                        and len(self.trials) < self.total
+                    ):
+                        trial = self.new_trial()
+                        if trial is None:
+                            exhausted = True
+                            break
+                        trial.state = "starting"
+                        running[pool.submit(self.work, trial)] = trial
+                    if not running:
+                        break
+                    done, _ = futures.wait(
+                        list(running), timeout=TICK, return_when="FIRST_COMPLETED"
+                    )
+                    for future in done:
+                        trial = running.pop(future)
+                        future.result()
+                        self.settle(trial)
+                    self.check(list(running.values()))
+                    self.board.draw(self.trials, self.best_of, self.header())
+                except KeyboardInterrupt:
+                    self.stopping = "interrupted"
+                    stop_all()
+        self.board.draw(self.trials, self.best_of, self.header())
+
+
+def _interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler
+    raise KeyboardInterrupt
+
+
+def _finish_parent(run: SweepRun, best: Optional[Trial], status: str) -> None:
+    if best is not None:
+        value = run.best_of(best)
+        run.store.log_metrics(
+            run.parent_experiment, run.parent_run, {run.sweep.objective.metric: value}
+        )
+        tags = {"amlops.best_trial": best.name}
+        tags.update({f"amlops.best.{k}": format_value(v) for k, v in best.values.items()})
+        run.store.set_tags(run.parent_experiment, run.parent_run, tags)
+    run.store.finish_run(run.parent_experiment, run.parent_run, status)
+
+
+def _trial_entry(project: Project, run: SweepRun, trial: Trial) -> Dict[str, Any]:
+    return {
+        "state": trial.state,
+        "values": trial.values,
+        "objective": run.best_of(trial),
+        "intervals": len(trial.history),
+        "duration_s": round(trial.duration, 3),
+        "detail": trial.detail,
+        "run_dir": project.relative(trial.run_dir),
+    }
+
+
+def _link_best(run: SweepRun, best: Trial) -> None:
+    link = run.folder / "best"
+    try:
+        os.symlink(best.name, link, target_is_directory=True)
+    except OSError:
+        pass
+
+
+def _no_metric(project: Project, run: SweepRun) -> str:
+    """The missing-metric error, with each trial's telling log line."""
+    metric = run.sweep.objective.metric
+    lines = [
+        f"{run.sweep.shown_as}: objective.primary_metric {metric!r}: no trial logged it"
+        f" (log it with mlflow.log_metric({metric!r}, value)); the trials' logs:"
+    ]
+    for trial in run.trials:
+        log = trial.run_dir / "logs" / "std_log.txt"
+        said = telling_log_line(log) if log.is_file() else trial.detail or "no log"
+        lines.append(f"  {trial.name} {trial.state}: {said[:200]} ({project.relative(log)})")
+    return "\n".join(lines)
+
+
+def run_sweep(
+    project: Project, template: JobSpec, runtime_choice: str, overrides: Dict[str, str]
+) -> int:
+    """Run a sweep job file's trials locally; 0 when a best trial was found, 130 after
+    Ctrl-C, else UserError (e.g. no trial logged the primary metric)."""
+    sweep: SweepSpec = template.sweep
+    bind_inputs(template, project, overrides, in_container=False)  # bad inputs: now
+    env = run_environment(project, template)
+    store = open_store(env["MLFLOW_TRACKING_URI"], env)
+    if store is None:
+        raise UserError(
+            f"MLFLOW_TRACKING_URI={shown_uri(env['MLFLOW_TRACKING_URI'])}: a local sweep reads"
+            " its trials' metrics from the tracking store, which must be a file store or an"
+            " http(s) MLflow server (unset it to use .runs/mlruns)"
+        )
+    store.experiment_id(env["MLFLOW_EXPERIMENT_NAME"])  # an unreachable server: now
+    sampler_for(sweep)  # a missing Optuna is told before anything is built
+    runtime = prepared_runtime(project, template, runtime_choice)
+    run = SweepRun(project, template, runtime, overrides, store)
+    rel = project.relative(run.folder)
+    unset = (
+        ""
+        if sweep.limits.max_concurrent_trials
+        else " (max_concurrent_trials unset: one per core here)"
+    )
+    say(f"sweep {rel}: up to {run.total} trials, {run.concurrency} at a time{unset}")
+    say(describe(sweep))
+    say(f"trials run in {runtime.describe()}")
+    for notice in (runtime.notice, run.sampler.notice, not_applied_locally(template)):
+        if notice:
+            say(notice)
+    if sweep.raw.get("compute"):
+        say(f"compute {sweep.raw['compute']}: not used locally (make job sends it)")
+    literals = bind_inputs(template, project, overrides, in_container=False)[1]
+    tracking = run.start_parent(literals)
+    record = RunRecord(
+        run.folder,
+        kind="sweep",
+        experiment=template.experiment,
+        job_file=project.relative(template.file),
+        runtime=runtime.name,
+        environment=runtime.describe(),
+        sampling=describe(sweep),
+        max_total_trials=run.total,
+        max_concurrent_trials=run.concurrency,
+        tracking=tracking,
+    )
+    run.run()
+    best = None
+    for trial in run.trials:
+        value = run.best_of(trial)
+        if value is not None and (best is None or sweep.objective.better(value, run.best_of(best))):
+            best = trial
+    interrupted = run.stopping == "interrupted"
+    status = "interrupted" if interrupted else "completed" if best else "failed"
+    record.data.update(
+        trials={t.name: _trial_entry(project, run, t) for t in run.trials},
+        best=best.name if best else None,
+        best_values=best.values if best else None,
+        best_objective=run.best_of(best) if best else None,
+        stopped=run.stopping,
+    )
+    record.finish(INTERRUPTED if interrupted else 0 if best else 1, status)
+    _finish_parent(
+        run, best, "FINISHED" if best and not interrupted else "KILLED" if interrupted else "FAILED"
+    )
+    _summary(project, run, best, record.data["duration_s"], tracking)
+    if interrupted:
+        return INTERRUPTED
+    if best is None:
+        raise UserError(_no_metric(project, run))
+    _link_best(run, best)
+    return 0
+
+
+def _summary(
+    project: Project, run: SweepRun, best: Optional[Trial], seconds: float, tracking: Dict[str, str]
+) -> None:
+    counts: Dict[str, int] = {}
+    for trial in run.trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    told = ", ".join(f"{n} {state}" for state, n in counts.items()) or "no trials"
+    stopped = f" ({run.stopping})" if run.stopping else ""
+    print(f"sweep {run.id}: {told} in {seconds:.1f}s{stopped}", flush=True)
+    for line in run.board.rows(run.trials, run.best_of):
+        print(line, flush=True)
+    failed = [t for t in run.trials if t.state == "failed"]
+    for trial in failed:
+        log = project.relative(trial.run_dir / "logs" / "std_log.txt")
+        say(f"{trial.name} failed: {trial.detail}; log {log}")
+    if best is not None:
+        metric = run.sweep.objective.metric
+        print(
+            f"best: {best.name} {metric}={run.best_of(best):.6g} with {best.shown_values()}",
+            flush=True,
+        )
+        print(f"best outputs: {project.relative(best.run_dir / 'outputs')}", flush=True)
+    where = where_tracked(project, tracking["uri"])
+    say(
+        f"tracked: MLflow experiment {tracking['experiment']}, run {run.id} and its trials in"
+        f" {where} (make runs EXP={run.template.experiment}, make ui)"
+    )

@@ -1,0 +1,491 @@
+"""A sweep job file (https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json),
+read and checked offline, and the command job of each trial.
+
+The trial is read with the command-job machinery (jobspec.parse_job) from the
+file's `trial:` fields plus its top-level `inputs`, `outputs` and
+`experiment_name`, so code, environment, inputs and outputs resolve exactly as
+for a command job. A trial's command is the trial command with every
+`${{search_space.<name>}}` replaced by the value sampled for it (raw text, as
+Azure ML substitutes it).
+
+Distributions (Azure ML's definitions, reference-yaml-job-sweep and
+how-to-tune-hyperparameters): choice(values); randint(upper): an integer in
+[0, upper); uniform(min_value, max_value); loguniform: exp(uniform(min_value,
+max_value)), so min/max are exponents; normal(mu, sigma); lognormal:
+exp(normal(mu, sigma)); quniform, qloguniform, qnormal, qlognormal: round(x / q) * q
+of the same without q. An integer q gives whole numbers (written without a
+decimal point)."""
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from amlops.errors import UserError
+from amlops.expressions import REFERENCE, expressions, substitute
+from amlops.jobspec import (
+    COMMON_JOB_FIELDS,
+    JobSpec,
+    check_known_fields,
+    check_names,
+    fail_at,
+    parse_job,
+    section,
+)
+from amlops.yamlfile import LineMap, line_of, plain
+
+# Top-level fields of a sweep job (SDK: SweepJobSchema = BaseJobSchema +
+# ParameterizedSweepSchema + trial, inputs, outputs).
+SWEEP_FIELDS = COMMON_JOB_FIELDS | {
+    "properties",
+    "services",
+    "compute",
+    "identity",
+    "sampling_algorithm",
+    "search_space",
+    "objective",
+    "early_termination",
+    "limits",
+    "queue_settings",
+    "resources",
+    "trial",
+    "inputs",
+    "outputs",
+}
+# Fields of `trial:` (SDK: ParameterizedCommandSchema).
+TRIAL_FIELDS = {
+    "command",
+    "code",
+    "environment",
+    "environment_variables",
+    "resources",
+    "distribution",
+    "queue_settings",
+}
+# Fields of the sweep a trial's command job carries (the rest is the sweep's own).
+TRIAL_FROM_SWEEP = ("experiment_name", "tags", "inputs", "outputs", "identity", "services")
+DISTRIBUTIONS: Dict[str, Tuple[str, ...]] = {
+    "choice": ("values",),
+    "randint": ("upper",),
+    "uniform": ("min_value", "max_value"),
+    "loguniform": ("min_value", "max_value"),
+    "quniform": ("min_value", "max_value", "q"),
+    "qloguniform": ("min_value", "max_value", "q"),
+    "normal": ("mu", "sigma"),
+    "lognormal": ("mu", "sigma"),
+    "qnormal": ("mu", "sigma", "q"),
+    "qlognormal": ("mu", "sigma", "q"),
+}
+SAMPLING = ("random", "grid", "bayesian")
+# Azure ML: "Bayesian sampling only supports choice, uniform, and quniform".
+BAYESIAN_TYPES = ("choice", "uniform", "quniform")
+POLICY_FIELDS = {
+    "bandit": {"type", "slack_factor", "slack_amount", "evaluation_interval", "delay_evaluation"},
+    "median_stopping": {"type", "evaluation_interval", "delay_evaluation"},
+    "truncation_selection": {
+        "type",
+        "truncation_percentage",
+        "evaluation_interval",
+        "delay_evaluation",
+    },
+}
+LIMIT_FIELDS = {"max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout"}
+RANDOM_FIELDS = {"type", "seed", "rule", "logbase"}
+TINY = 1e-12  # keeps inverse CDFs away from 0 and 1
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _quantize(value: float, q: Any) -> Any:
+    """round(value / q) * q; an int when q is an int, else a float without binary noise."""
+    steps = round(value / q)
+    if isinstance(q, int):
+        return int(steps * q)
+    return float(Decimal(steps) * Decimal(str(q)))
+
+
+@dataclass
+class Parameter:
+    """One `search_space` entry: a distribution and its arguments."""
+
+    name: str
+    type: str
+    args: Dict[str, Any]
+    line: int = 0
+
+    @property
+    def values(self) -> List[Any]:
+        return list(self.args.get("values", []))
+
+    def from_unit(self, u: float) -> Any:
+        """The value at quantile `u` (0 <= u < 1): the inverse of the distribution's CDF,
+        so a uniform `u` samples it (random) and a quasi-random `u` spreads it (sobol)."""
+        a = self.args
+        u = min(max(u, 0.0), 1.0 - TINY)
+        if self.type == "choice":
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        if self.type == "randint":
+            return min(int(u * a["upper"]), a["upper"] - 1)
+        if self.type.endswith("uniform"):
+            x = a["min_value"] + u * (a["max_value"] - a["min_value"])
+        else:
+            x = statistics.NormalDist(a["mu"], a["sigma"]).inv_cdf(min(max(u, TINY), 1 - TINY))
+        if "log" in self.type:
+            x = math.exp(x)
+        return _quantize(x, a["q"]) if self.type.startswith("q") else x
+
+
+@dataclass
+class Objective:
+    metric: str
+    goal: str  # maximize or minimize
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether `a` beats `b`."""
+        return a > b if self.goal == "maximize" else a < b
+
+    def best(self, values: List[float]) -> float:
+        return max(values) if self.goal == "maximize" else min(values)
+
+
+@dataclass
+class Limits:
+    """`limits:`: counts, and seconds for the timeouts (Azure ML's units)."""
+
+    max_total_trials: int
+    max_concurrent_trials: Optional[int] = None
+    timeout: Optional[int] = None
+    trial_timeout: Optional[int] = None
+
+
+@dataclass
+class Policy:
+    """`early_termination:` (bandit, median_stopping or truncation_selection)."""
+
+    type: str
+    evaluation_interval: int = 1
+    delay_evaluation: int = 0
+    slack_factor: Optional[float] = None
+    slack_amount: Optional[float] = None
+    truncation_percentage: int = 0
+
+
+@dataclass
+class Sampling:
+    type: str  # random, grid or bayesian
+    seed: Optional[int] = None
+    rule: str = "random"  # random or sobol (random sampling only)
+
+
+@dataclass
+class SweepSpec:
+    """A checked sweep job file; `trial` is its trial as a command JobSpec (template)."""
+
+    file: Path
+    shown_as: str
+    raw: Dict[str, Any]
+    parameters: Dict[str, Parameter]
+    sampling: Sampling
+    objective: Objective
+    limits: Limits
+    policy: Optional[Policy] = None
+    trial_raw: Dict[str, Any] = field(default_factory=dict)
+    trial: Optional[JobSpec] = None
+
+    def where(self, line: int) -> str:
+        return f"{self.shown_as}:{line}" if line else self.shown_as
+
+    def trial_spec(self, values: Dict[str, Any]) -> JobSpec:
+        """The command job of one trial: the trial command with these sampled values."""
+        raw = LineMap(self.trial_raw)
+        raw.lines = dict(getattr(self.trial_raw, "lines", {}))
+
+        def value_of(expression: str) -> Optional[str]:
+            kind, _, name = expression.partition(".")
+            return format_value(values[name]) if kind == "search_space" else None
+
+        raw["command"] = substitute(str(self.trial_raw["command"]), value_of)
+        return parse_job(raw, self.file, self.shown_as)
+
+
+def format_value(value: Any) -> str:
+    """A sampled value as the command gets it (true/false for booleans, like YAML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _parameter(name: str, raw: Any, line: int, shown: str) -> Parameter:
+    where = f"search_space.{name}"
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise fail_at(shown, line, f"{where}: expected a mapping with type: (e.g. choice)")
+    kind = str(raw["type"]).lower()
+    if kind not in DISTRIBUTIONS:
+        known = ", ".join(DISTRIBUTIONS)
+        raise fail_at(shown, line, f"{where}: unknown distribution {raw['type']!r} (use {known})")
+    needed = DISTRIBUTIONS[kind]
+    check_known_fields(raw, {"type", *needed}, shown, f"{kind} parameter expression")
+    missing = [arg for arg in needed if arg not in raw]
+    if missing:
+        raise fail_at(shown, line, f"{where}: {kind} needs {', '.join(missing)}")
+    args = plain({arg: raw[arg] for arg in needed})
+    if kind == "choice":
+        values = args["values"]
+        if not isinstance(values, list) or not values:
+            raise fail_at(shown, line, f"{where}: choice needs a non-empty list of values")
+        if any(isinstance(v, (dict, list)) for v in values):
+            raise fail_at(
+                shown,
+                line,
+                f"{where}: choice values that are themselves search spaces (nested) run only"
+                " in Azure ML; make job sends the file unchanged",
+            )
+        return Parameter(name, kind, args, line)
+    if kind == "randint":
+        if isinstance(args["upper"], bool) or not isinstance(args["upper"], int):
+            raise fail_at(shown, line, f"{where}: randint upper must be a whole number")
+        if args["upper"] < 1:
+            raise fail_at(shown, line, f"{where}: randint upper must be >= 1 (values 0..upper-1)")
+        return Parameter(name, kind, args, line)
+    for arg in needed:
+        if not _number(args[arg]):
+            raise fail_at(shown, line, f"{where}: {arg} must be a number, got {args[arg]!r}")
+    if "min_value" in args and args["min_value"] > args["max_value"]:
+        raise fail_at(shown, line, f"{where}: min_value is above max_value")
+    if "sigma" in args and args["sigma"] <= 0:
+        raise fail_at(shown, line, f"{where}: sigma must be > 0")
+    if "q" in args and args["q"] <= 0:
+        raise fail_at(shown, line, f"{where}: q must be > 0")
+    return Parameter(name, kind, args, line)
+
+
+def _sampling(raw: Dict[str, Any], shown: str) -> Sampling:
+    value = raw.get("sampling_algorithm")
+    line = line_of(raw, "sampling_algorithm")
+    if value is None:
+        raise fail_at(shown, 1, "sampling_algorithm: required (random, grid or bayesian)")
+    if isinstance(value, str):
+        kind, settings = value.lower(), {}
+    elif isinstance(value, dict):
+        kind, settings = str(value.get("type", "")).lower(), value
+    else:
+        raise fail_at(shown, line, "sampling_algorithm: use random, grid or bayesian")
+    if kind not in SAMPLING:
+        raise fail_at(shown, line, f"sampling_algorithm {kind!r}: use random, grid or bayesian")
+    allowed = RANDOM_FIELDS if kind == "random" else {"type"}
+    check_known_fields(settings, allowed, shown, f"{kind} sampling algorithm")
+    seed = settings.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise fail_at(shown, line, "sampling_algorithm.seed must be a whole number")
+    rule = str(settings.get("rule", "random")).lower()
+    if rule not in ("random", "sobol"):
+        raise fail_at(shown, line, f"sampling_algorithm.rule {rule!r}: use random or sobol")
+    return Sampling(kind, seed, rule)
+
+
+def _whole(raw: Dict[str, Any], key: str, shown: str, minimum: int, within: str) -> Optional[int]:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise fail_at(
+            shown, line_of(raw, key), f"{within}{key} must be a whole number >= {minimum}"
+        )
+    return value
+
+
+def _limits(raw: Dict[str, Any], shown: str) -> Limits:
+    if "limits" not in raw:
+        raise fail_at(shown, 1, "limits: required, with max_total_trials (Azure ML requires it)")
+    limits = section(raw, "limits", shown)
+    check_known_fields(limits, LIMIT_FIELDS, shown, "sweep limits")
+    total = _whole(limits, "max_total_trials", shown, 1, "limits.")
+    if total is None:
+        raise fail_at(shown, line_of(raw, "limits"), "limits.max_total_trials: required")
+    return Limits(
+        max_total_trials=total,
+        max_concurrent_trials=_whole(limits, "max_concurrent_trials", shown, 1, "limits."),
+        timeout=_whole(limits, "timeout", shown, 1, "limits."),
+        trial_timeout=_whole(limits, "trial_timeout", shown, 1, "limits."),
+    )
+
+
+def _objective(raw: Dict[str, Any], shown: str) -> Objective:
+    if "objective" not in raw:
+        raise fail_at(shown, 1, "objective: required (primary_metric and goal)")
+    objective = section(raw, "objective", shown)
+    check_known_fields(objective, {"goal", "primary_metric"}, shown, "sweep objective")
+    line = line_of(raw, "objective")
+    goal = str(objective.get("goal", "")).lower()
+    if goal not in ("maximize", "minimize"):
+        raise fail_at(
+            shown, line, f"objective.goal {objective.get('goal')!r}: use maximize or minimize"
+        )
+    metric = objective.get("primary_metric")
+    if not isinstance(metric, str) or not metric:
+        raise fail_at(shown, line, "objective.primary_metric: the metric name the trials log")
+    return Objective(metric, goal)
+
+
+def _policy(raw: Dict[str, Any], shown: str) -> Optional[Policy]:
+    if not raw.get("early_termination"):
+        return None
+    policy = section(raw, "early_termination", shown)
+    line = line_of(raw, "early_termination")
+    kind = str(policy.get("type", "")).lower()
+    if kind not in POLICY_FIELDS:
+        raise fail_at(
+            shown,
+            line,
+            f"early_termination type {policy.get('type')!r}: use bandit, median_stopping"
+            " or truncation_selection",
+        )
+    check_known_fields(policy, POLICY_FIELDS[kind], shown, f"{kind} policy")
+    within = "early_termination."
+    found = Policy(
+        kind,
+        # Azure ML's default is documented both as 0 and as 1; both mean every interval.
+        evaluation_interval=max(1, _whole(policy, "evaluation_interval", shown, 0, within) or 1),
+        delay_evaluation=_whole(policy, "delay_evaluation", shown, 0, within) or 0,
+    )
+    if kind == "bandit":
+        for key in ("slack_factor", "slack_amount"):
+            value = policy.get(key)
+            if value is not None and (not _number(value) or value < 0):
+                raise fail_at(shown, line, f"{within}{key} must be a number >= 0")
+        found.slack_factor, found.slack_amount = policy.get("slack_factor"), policy.get(
+            "slack_amount"
+        )
+        if found.slack_factor is None and found.slack_amount is None:
+            raise fail_at(shown, line, "bandit policy: give slack_factor or slack_amount")
+    if kind == "truncation_selection":
+        percentage = _whole(policy, "truncation_percentage", shown, 1, within)
+        if percentage is None or percentage > 99:
+            raise fail_at(shown, line, f"{within}truncation_percentage: a whole number 1..99")
+        found.truncation_percentage = percentage
+    return found
+
+
+def _trial_raw(raw: Dict[str, Any], shown: str) -> Dict[str, Any]:
+    """The trial as a command job's fields: `trial:` plus the sweep's inputs, outputs,
+    experiment_name, tags, identity and services (line numbers kept)."""
+    if "trial" not in raw:
+        raise fail_at(shown, 1, "trial: required (the command job each trial runs)")
+    trial = section(raw, "trial", shown)
+    check_known_fields(trial, TRIAL_FIELDS, shown, "sweep trial (command) fields")
+    composed = LineMap({"type": "command"})
+    composed.lines = {"type": line_of(raw, "type")}
+    for key, value in trial.items():
+        composed[key] = value
+        composed.lines[key] = line_of(trial, key)
+    for key in TRIAL_FROM_SWEEP:
+        if key in raw:
+            composed[key] = raw[key]
+            composed.lines[key] = line_of(raw, key)
+    if "resources" not in composed and "resources" in raw:
+        composed["resources"] = raw["resources"]
+        composed.lines["resources"] = line_of(raw, "resources")
+    return composed
+
+
+def _check_search_space_use(spec: SweepSpec) -> None:
+    """Every ${{search_space.x}} names a parameter, and every parameter is used."""
+    command = str(spec.trial_raw.get("command", ""))
+    line = line_of(spec.trial_raw, "command")
+    used = set()
+    for expression in expressions(command):
+        match = REFERENCE.fullmatch(expression)
+        if match and match.group(1) == "search_space":
+            if match.group(2) not in spec.parameters:
+                names = ", ".join(spec.parameters) or "none"
+                raise fail_at(
+                    spec.shown_as,
+                    line,
+                    f"trial command uses ${{{{search_space.{match.group(2)}}}}} but"
+                    f" search_space has no {match.group(2)!r} (it has: {names})",
+                )
+            used.add(match.group(2))
+    for name, parameter in spec.parameters.items():
+        if name not in used:
+            raise fail_at(
+                spec.shown_as,
+                parameter.line,
+                f"search_space.{name} is not used by the trial command; add"
+                f" ${{{{search_space.{name}}}}} to trial.command or remove it",
+            )
+
+
+def _check_sampling(spec: SweepSpec) -> None:
+    line = line_of(spec.raw, "sampling_algorithm")
+    for name, parameter in spec.parameters.items():
+        if spec.sampling.type == "grid" and parameter.type != "choice":
+            raise fail_at(
+                spec.shown_as,
+                parameter.line or line,
+                f"grid sampling needs choice parameters; search_space.{name} is"
+                f" {parameter.type} (continuous or drawn): list its values with choice,"
+                " or use random sampling",
+            )
+        if spec.sampling.type == "bayesian" and parameter.type not in BAYESIAN_TYPES:
+            raise fail_at(
+                spec.shown_as,
+                parameter.line or line,
+                f"bayesian sampling supports choice, uniform and quniform only (Azure ML);"
+                f" search_space.{name} is {parameter.type}",
+            )
+
+
+def parse_sweep(raw: Dict[str, Any], path: Path, shown: str) -> SweepSpec:
+    """Check a sweep job file's fields and its trial; UserError (file:line: ...) on the
+    first problem, before any trial starts."""
+    check_known_fields(raw, SWEEP_FIELDS, shown, "sweepJob schema")
+    check_names(raw, shown)
+    space = section(raw, "search_space", shown)
+    if not space:
+        raise fail_at(shown, line_of(raw, "search_space") or 1, "search_space: required")
+    parameters = {
+        str(name): _parameter(str(name), value, line_of(space, name), shown)
+        for name, value in space.items()
+    }
+    spec = SweepSpec(
+        file=path,
+        shown_as=shown,
+        raw=raw,
+        parameters=parameters,
+        sampling=_sampling(raw, shown),
+        objective=_objective(raw, shown),
+        limits=_limits(raw, shown),
+        policy=_policy(raw, shown),
+        trial_raw=_trial_raw(raw, shown),
+    )
+    _check_search_space_use(spec)
+    _check_sampling(spec)
+    spec.trial = parse_job(spec.trial_raw, path, shown, sweep=spec)
+    return spec
+
+
+def grid_size(spec: SweepSpec) -> int:
+    return math.prod(len(p.values) for p in spec.parameters.values())
+
+
+def describe(spec: SweepSpec) -> str:
+    """One line: how many trials, sampled how, at most how many at once, the objective."""
+    names = ", ".join(spec.parameters)
+    how = spec.sampling.type + (" (sobol)" if spec.sampling.rule == "sobol" else "")
+    return f"{how} over {names}; objective: {spec.objective.goal} {spec.objective.metric}"
+
+
+def load_sweep(path: Path, shown: str) -> SweepSpec:
+    """The SweepSpec of a sweep job file (UserError when it is not one)."""
+    from amlops.jobspec import load_job
+
+    trial = load_job(path, shown)
+    if trial.sweep is None:
+        raise UserError(f"{shown}: not a sweep job (type: sweep)")
+    return trial.sweep
