@@ -1,19 +1,14 @@
 """Drive the baked project's cloud targets against the recording fake Azure ML service
 (tests/support/fake_azure) and read back what was sent."""
 
-import fcntl
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from tests.helpers import REPO, Baked, bake
+from tests.helpers import REPO, Baked, bake, cached_venv
 
 FAKE_AZURE = REPO / "tests" / "support" / "fake_azure"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
@@ -26,6 +21,7 @@ TRAIN_FILES = [
     "train/__init__.py",
     "train/job.yaml",
     "train/main.py",
+    "train/sweep.yaml",
 ]
 
 
@@ -137,19 +133,4 @@ def v1_python(project: Path) -> Path:
     $AMLOPS_TEST_CACHE (default /tmp/amlops-test-cache)."""
     own = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     requirements = sorted(azure_extra(project) + list(own))
-    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
-    venv = cache / f"v1-{key}"
-    python = venv / "bin" / "python"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"v1-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
-        if not (venv / ".complete").is_file():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            for args in (["--upgrade", "pip"], requirements):
-                done = subprocess.run([*pip, *args], capture_output=True, text=True)
-                assert done.returncode == 0, f"pip install {args}: {done.stderr[-2000:]}"
-            (venv / ".complete").write_text("\n".join(requirements))
-    return python
+    return cached_venv("v1", requirements)

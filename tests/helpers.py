@@ -139,8 +139,7 @@ def npm_package(name: str, version: str) -> Path:
         if os.environ.get("CI"):
             pytest.fail(f"node and npm are needed for {name}; .ci/run installs them")
         pytest.skip(f"no node/npm on this machine (CI unset): tests needing {name} skipped")
-    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
-    folder = cache / f"{name}-{version}"
+    folder = test_cache() / f"{name}-{version}"
     module = folder / "node_modules" / name
     if not (module / "package.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -151,3 +150,32 @@ def npm_package(name: str, version: str) -> Path:
         )
         assert done.returncode == 0, done.stderr[-2000:]
     return module
+
+
+def test_cache() -> Path:
+    """Where tools the tests install once are kept: $AMLOPS_TEST_CACHE, default
+    /tmp/amlops-test-cache."""
+    return Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
+
+
+def cached_venv(prefix: str, requirements: List[str]) -> Path:
+    """The python of a venv with `requirements` from PyPI, built once per requirement
+    list in the test cache (`<prefix>-<hash>`); two test runs at once build it once."""
+    import fcntl
+
+    key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
+    cache = test_cache()
+    venv = cache / f"{prefix}-{key}"
+    python = venv / "bin" / "python"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{prefix}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".complete").is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            for args in (["--upgrade", "pip"], requirements):
+                done = subprocess.run([*pip, *args], capture_output=True, text=True)
+                assert done.returncode == 0, f"pip install {args}: {done.stderr[-2000:]}"
+            (venv / ".complete").write_text("\n".join(requirements))
+    return python

@@ -17,6 +17,21 @@ import yaml
 from tests.helpers import REPO, Baked
 
 CASES = REPO / "tests" / "cases" / "native"
+# The command-job cases every runtime runs (tests/cases/native/<case>).
+JOB_CASES = [
+    "code_dot_common",
+    "code_subfolder",
+    "distributed",
+    "download_mode",
+    "env_build_folder",
+    "env_curated",
+    "env_image",
+    "env_image_conda",
+    "optional_args",
+    "output_fields",
+    "outputs_dir",
+    "serverless",
+]
 IMAGES = REPO / "tests" / "support" / "images"
 PYTHON_IMAGE = "amlops-test-python"
 TORCH_IMAGE = "amlops-test-torch"

@@ -60,7 +60,7 @@ def test_v1_submits_the_notebook_as_a_script_run(tmp_path):
     assert data and data[0]["mode"] == "mount"
     assert NB in job["source_directory"]
     assert "pip" not in [t for t in tokens if isinstance(t, str)]
-    (staged,) = (baked.path / ".runs/azure/notebooks/explore").glob("*/environments/train")
+    staged = baked.run_dirs("azure/notebooks/explore")[-1] / "environments/train"
     assert "'papermill>=2.5'" in (staged / "Dockerfile").read_text()
 
 

@@ -57,7 +57,7 @@ def as_v1(command: str, inputs: dict, outputs: dict) -> list:
 
 
 def written_job(project, kind: str, name: str) -> dict:
-    folder = sorted((project.path / ".runs/azure" / kind / name).iterdir())[-1]
+    folder = project.run_dirs(f"azure/{kind}/{name}")[-1]
     return yaml.safe_load((folder / "job.yaml").read_text())
 
 

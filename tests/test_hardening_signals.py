@@ -151,14 +151,14 @@ def test_a_stop_signal_to_make_pipeline_local_stops_every_step(request, baked, r
     set_command(baked, f"echo started; {marker}")
     (baked.path / "pipelines" / "slow.yaml").write_text(TWO_SLOW_STEPS)
     proc = make(baked, "pipeline-local", PIPELINE="slow", RUNTIME=runtime, JOBS="2")
-    runs = baked.path / ".runs" / "pipelines" / "slow"
 
     def steps_started():
-        logs = list(runs.glob("*/*/logs/std_log.txt"))
+        runs = baked.run_dirs("pipelines/slow")
+        logs = [log for run in runs for log in run.glob("*/logs/std_log.txt")]
         return len(logs) == 2 and all("started" in log.read_text() for log in logs)
 
     assert baked.wait_for(steps_started, 300), "the two steps never ran together"
-    folder = sorted(runs.iterdir())[-1]
+    folder = baked.run_dirs("pipelines/slow")[-1]
     os.killpg(proc.pid, signum)
     proc.communicate(timeout=60)
 

@@ -9,7 +9,14 @@ import subprocess
 import pytest
 
 from tests.helpers import containers, error_lines, tree_digest
-from tests.native_support import add_case, edit_yaml, python_image, tag_case_images, torch_image
+from tests.native_support import (
+    JOB_CASES,
+    add_case,
+    edit_yaml,
+    python_image,
+    tag_case_images,
+    torch_image,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -32,30 +39,14 @@ def run_ok(project, exp: str, **variables):
     return result, project.latest_run(exp)
 
 
-DOCKER_CASES = [
-    "code_dot_common",
-    "code_subfolder",
-    "distributed",
-    "download_mode",
-    "env_build_folder",
-    "env_curated",
-    "env_image",
-    "env_image_conda",
-    "optional_args",
-    "output_fields",
-    "outputs_dir",
-    "serverless",
-]
-
-
 def test_every_case_runs_locally_in_docker(project):
-    for case in DOCKER_CASES:
+    for case in JOB_CASES:
         add_case(project, case)
-    for case in DOCKER_CASES:
+    for case in JOB_CASES:
         _, run = run_ok(project, case)
         record = json.loads((run / "run.json").read_text())
         assert record["status"] == "completed" and record["runtime"] == "docker", case
-    left = [c for c in containers("amlops-") if c.split("-")[1] in DOCKER_CASES]
+    left = [c for c in containers("amlops-") if c.split("-")[1] in JOB_CASES]
     assert left == [], "every container is removed after its run"
 
 

@@ -12,24 +12,16 @@ import pytest
 import yaml
 
 from tests.helpers import error_lines, tree_digest
-from tests.native_support import add_case, dry_run_folder, edit_yaml, sent, unchanged_fields
+from tests.native_support import (
+    JOB_CASES,
+    add_case,
+    dry_run_folder,
+    edit_yaml,
+    sent,
+    unchanged_fields,
+)
 
 pytest.importorskip("azure.ai.ml")
-
-JOB_CASES = [
-    "code_dot_common",
-    "code_subfolder",
-    "distributed",
-    "download_mode",
-    "env_build_folder",
-    "env_curated",
-    "env_image",
-    "env_image_conda",
-    "optional_args",
-    "output_fields",
-    "outputs_dir",
-    "serverless",
-]
 
 
 @pytest.fixture

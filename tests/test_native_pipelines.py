@@ -11,6 +11,7 @@ import yaml
 
 from tests.helpers import error_lines
 from tests.native_support import CASES, REPO, dry_run_folder, edit_yaml, sent, tag_case_images
+from tests.pipelines import pipeline_runs
 
 pytest.importorskip("azure.ai.ml")
 
@@ -35,8 +36,8 @@ def native(baked):
 
 
 def pipeline_record(project, name):
-    runs = sorted((project.path / ".runs/pipelines" / name).glob("*/pipeline.json"))
-    return json.loads(runs[-1].read_text()), runs[-1].parent
+    newest = pipeline_runs(project, name)[-1]
+    return json.loads((newest / "pipeline.json").read_text()), newest
 
 
 def scaled(folder, step="scale"):
@@ -71,7 +72,7 @@ def test_plan_says_what_runs_and_why(native):
     edit_yaml(native.path / "pipelines/native.yaml", lambda d: d["inputs"].update(scale=3))
     plan = native.make("pipeline-local", PIPELINE="native", RUNTIME="venv", DRY_RUN="1")
     assert "count  run   (code changed: count.py)" in plan.stdout
-    runs_before = len(list((native.path / ".runs/pipelines/native").iterdir()))
+    runs_before = len(pipeline_runs(native, "native"))
     assert runs_before == 1, "a plan writes nothing"
 
 

@@ -35,7 +35,7 @@ def broken_notebook() -> str:
 
 
 def latest(project):
-    return sorted((project.path / ".runs/notebooks").iterdir())[-1]
+    return project.run_dirs("notebooks")[-1]
 
 
 def report(run_dir):

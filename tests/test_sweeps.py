@@ -158,11 +158,12 @@ BAD = {
 def test_bad_sweep_input_is_one_line_before_any_trial(sweeps, case):
     change, message = BAD[case]
     folder = sweeps.path / "src" / "bad"
-    if folder.exists():
-        shutil.rmtree(folder)
     add_sweep_case(sweeps, "bad")
     edit_yaml(folder / "job.yaml", change)
-    result = sweeps.make("local", EXP="bad")
+    try:
+        result = sweeps.make("local", EXP="bad")
+    finally:  # the module's project is shared: make validate must not meet it later
+        shutil.rmtree(folder)
     assert result.returncode == 2
     assert len(error_lines(result.stderr)) == 1, result.stderr
     assert message in error_lines(result.stderr)[0]

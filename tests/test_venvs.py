@@ -1,7 +1,6 @@
 """Shared venvs (amlops.local.venvs): keyed by content, built once by uv, guarded by a
 lock across processes, built by pip where uv cannot run."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, TEMPLATE_PROJECT, Baked, bake
+from tests.pipelines import latest_record, pipeline_runs
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 sys.path.insert(0, str(REPO))
@@ -100,9 +100,7 @@ def test_experiments_with_the_same_requirements_share_one_venv(tmp_path, uv_cach
     result = baked.make("pipeline-local", RUNTIME="venv")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len([p for p in venvs.iterdir() if p.is_dir()]) == 1, "one venv for both steps"
-    record = json.loads(
-        next((baked.path / ".runs/pipelines").glob("*/*/pipeline.json")).read_text()
-    )
+    record = latest_record(baked, "training")
     assert {s["state"] for s in record["steps"].values()} == {"completed"}
 
     again = baked.make(
@@ -132,5 +130,4 @@ def test_two_concurrent_runs_needing_the_same_unbuilt_venv_both_succeed(tmp_path
     errs = "".join(err.decode() for _, err in outputs)
     assert errs.count("waiting for another process to finish building venv") == 1, errs
     assert len([p for p in venvs.iterdir() if p.is_dir()]) == 1
-    runs = list((project / ".runs/pipelines").glob("*/*/pipeline.json"))
-    assert len(runs) == 2
+    assert len(pipeline_runs(Baked(project), "training")) == 2

@@ -4,23 +4,30 @@ Optuna runs bayesian sweeps), installed once from PyPI into the test cache
 ($AMLOPS_TEST_CACHE, default /tmp/amlops-test-cache), and the sweep case's
 environment with mlflow-skinny, as the experiments' images have it."""
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from tests.helpers import Baked
+from tests.helpers import REPO, Baked, cached_venv
 from tests.native_support import add_case
 
-# with what amlops itself needs (pyyaml, pathspec), so it can run amlops too
-TOOLS = ["mlflow>=3", "optuna>=3.4", "pyyaml>=6", "pathspec>=0.11"]
+
+def amlops_dependencies() -> List[str]:
+    """The baked project's [project] dependencies (the template's pyproject.toml holds
+    Jinja further down, so only its dependencies table is parsed)."""
+    text = (REPO / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
+    start = text.index("dependencies = [")
+    table = text[start : text.index("]", start) + 1]
+    return tomllib.loads(table)["dependencies"]
+
+
+# with what amlops itself needs, so it can run amlops too
+TOOLS = ["mlflow>=3", "optuna>=3.4", *amlops_dependencies()]
 # The experiments' own MLflow: mlflow-skinny, in a venv inside the image.
 CASE_DOCKERFILE = """ARG BASE_IMAGE=mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
 FROM ${BASE_IMAGE}
@@ -57,22 +64,7 @@ print(json.dumps([
 
 def tools_python() -> Path:
     """A Python with full MLflow, Optuna and PyYAML, in its own venv (cached by list)."""
-    key = hashlib.sha256("\n".join(TOOLS).encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
-    venv = cache / f"mlflow-{key}"
-    python = venv / "bin" / "python"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"mlflow-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
-        if not (venv / ".complete").is_file():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            for args in (["--upgrade", "pip"], TOOLS):
-                done = subprocess.run([*pip, *args], capture_output=True, text=True)
-                assert done.returncode == 0, f"pip install {args}: {done.stderr[-2000:]}"
-            (venv / ".complete").write_text("\n".join(TOOLS))
-    return python
+    return cached_venv("mlflow", TOOLS)
 
 
 def mlflow_runs(uri: str, experiment: str) -> List[Dict[str, Any]]:

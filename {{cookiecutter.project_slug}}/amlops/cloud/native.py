@@ -52,29 +52,25 @@ def compute_ref(name: str) -> str:
     return name if name.startswith("azureml:") else f"azureml:{name}"
 
 
-def job_compute(project: Project, spec: JobSpec) -> Optional[str]:
-    """COMPUTE, else the job file's compute (as written), else AML_COMPUTE; None means
-    serverless compute."""
+def chosen_compute(project: Project, from_file: Any) -> Optional[str]:
+    """COMPUTE, else the file's compute (a job's `compute:` as written, a pipeline's
+    settings.default_compute), else AML_COMPUTE; None means serverless compute."""
     settings = project.settings
     if settings.get("COMPUTE"):
         return compute_ref(settings.get("COMPUTE"))
-    if spec.raw.get("compute"):
-        return str(spec.raw["compute"])
+    if from_file:
+        return str(from_file)
     if settings.get("AML_COMPUTE"):
         return compute_ref(settings.get("AML_COMPUTE"))
     return None
+
+
+def job_compute(project: Project, spec: JobSpec) -> Optional[str]:
+    return chosen_compute(project, spec.raw.get("compute"))
 
 
 def pipeline_compute(project: Project, spec: PipelineSpec) -> Optional[str]:
-    """COMPUTE, else the pipeline's settings.default_compute, else AML_COMPUTE, else None."""
-    settings = project.settings
-    if settings.get("COMPUTE"):
-        return compute_ref(settings.get("COMPUTE"))
-    if spec.default_compute:
-        return spec.default_compute
-    if settings.get("AML_COMPUTE"):
-        return compute_ref(settings.get("AML_COMPUTE"))
-    return None
+    return chosen_compute(project, spec.default_compute)
 
 
 def _with_path(item: InputSpec, path: str) -> Dict[str, Any]:
@@ -136,11 +132,11 @@ def _outputs(spec: JobSpec, bound: Dict[str, str]) -> Dict[str, Any]:
     return outputs
 
 
-def job_body(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
-    """Every field of the job file in its order, `code` and `environment` rewritten
-    (see the module docstring); inputs/outputs are filled in by the callers."""
+def fields_as_sent(spec: JobSpec, sub: Submission, raw: Dict[str, Any]) -> Dict[str, Any]:
+    """Every field of `raw` (the job file, or a sweep's trial) in its order, `code`
+    and `environment` rewritten (see the module docstring)."""
     body: Dict[str, Any] = {}
-    for key, value in spec.raw.items():
+    for key, value in raw.items():
         if spec.kind == "component" and key in COMPONENT_ONLY:
             continue
         if key == "code":
@@ -150,9 +146,16 @@ def job_body(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
         elif key == "environment":
             body["environment"] = sub.environment(spec)
         elif key == "command":
-            body["command"] = spec.command
+            body["command"] = str(value).strip()
         else:
             body[key] = plain(value)
+    return body
+
+
+def job_body(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
+    """The job file's fields as sent (fields_as_sent), `type: command` when absent;
+    inputs/outputs are filled in by the callers."""
+    body = fields_as_sent(spec, sub, spec.raw)
     body.setdefault("type", "command")
     return body
 

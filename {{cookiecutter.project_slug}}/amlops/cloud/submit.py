@@ -21,6 +21,7 @@ from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.jobspec import load_experiment
 from amlops.local.procs import INTERRUPTED
+from amlops.local.runs import run_folders
 from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
 
@@ -175,7 +176,8 @@ def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
 def latest_pipeline_job(project: Project, pipeline: str) -> Optional[str]:
     """The name of the newest pipeline job submitted from here for `pipeline`."""
     newest, found = 0.0, None
-    for record in (project.runs / "azure" / "pipelines" / pipeline).glob(f"*/{RECORD_FILE}"):
+    for folder in run_folders(project.runs / "azure" / "pipelines" / pipeline):
+        record = folder / RECORD_FILE
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, ValueError):

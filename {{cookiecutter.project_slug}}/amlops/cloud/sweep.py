@@ -17,22 +17,6 @@ from amlops.project import Project
 from amlops.yamlfile import plain
 
 
-def _trial(spec: JobSpec, sub: Submission) -> Dict[str, Any]:
-    body: Dict[str, Any] = {}
-    for key, value in spec.sweep.raw["trial"].items():
-        if key == "code":
-            code = sub.code(spec)
-            if code is not None:
-                body["code"] = code
-        elif key == "environment":
-            body["environment"] = sub.environment(spec)
-        elif key == "command":
-            body["command"] = str(value).strip()
-        else:
-            body[key] = plain(value)
-    return body
-
-
 def sweep_job(
     project: Project,
     spec: JobSpec,
@@ -44,22 +28,9 @@ def sweep_job(
     raw = spec.sweep.raw
     body: Dict[str, Any] = {"$schema": native.SCHEMA.format("sweepJob")}
     for key, value in raw.items():
-        body[key] = _trial(spec, sub) if key == "trial" else plain(value)
+        body[key] = native.fields_as_sent(spec, sub, value) if key == "trial" else plain(value)
     body.setdefault("experiment_name", f"{project.slug}-{spec.experiment}")
-    settings = project.settings
-    compute = (
-        native.compute_ref(settings.get("COMPUTE"))
-        if settings.get("COMPUTE")
-        else (
-            str(raw["compute"])
-            if raw.get("compute")
-            else (
-                native.compute_ref(settings.get("AML_COMPUTE"))
-                if settings.get("AML_COMPUTE")
-                else None
-            )
-        )
-    )
+    compute = native.chosen_compute(project, raw.get("compute"))
     if compute:
         body["compute"] = compute
     body["tags"] = native._tags(raw.get("tags"), {**tags, "experiment": spec.experiment})

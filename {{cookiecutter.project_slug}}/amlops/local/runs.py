@@ -11,13 +11,14 @@ import secrets
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from amlops.jsonfile import write_json
 
 RUN_FILE = "run.json"
 PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # the names unique_folder() makes
+LATEST = "latest"  # beside the run folders, a link to the newest
 
 
 def new_run_dir(runs_root: Path, experiment: str) -> Path:
@@ -26,16 +27,41 @@ def new_run_dir(runs_root: Path, experiment: str) -> Path:
 
 
 def unique_folder(parent: Path) -> Path:
-    """Create and return `parent/<timestamp>-<random>/` (a RUN_ID); names sort by start
-    second."""
+    """Create and return `parent/<timestamp>-<random>/` (a RUN_ID), and point
+    `parent/latest` at it; names sort by start second."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
         folder = parent / f"{stamp}-{secrets.token_hex(3)}"
         try:
             folder.mkdir(parents=True)
-            return folder
         except FileExistsError:
             continue
+        link_latest(folder)
+        return folder
+
+
+def link_latest(run_dir: Path) -> None:
+    """Point `run_dir.parent/latest` at `run_dir`, replacing the link in one step (a
+    reader never finds it missing). Where links cannot be made (Windows without
+    developer mode) nothing happens. Readers of run folders skip it: run_folders()."""
+    link = run_dir.parent / LATEST
+    temporary = run_dir.parent / f".{LATEST}.{os.getpid()}"
+    try:
+        temporary.unlink(missing_ok=True)
+        os.symlink(run_dir.name, temporary, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+def run_folders(parent: Path) -> List[Path]:
+    """The run folders directly in `parent` (RUN_ID names, not the `latest` link),
+    oldest first by name; [] when `parent` does not exist."""
+    if not parent.is_dir():
+        return []
+    return sorted(
+        p for p in parent.iterdir() if RUN_ID.match(p.name) and p.is_dir() and not p.is_symlink()
+    )
 
 
 def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:

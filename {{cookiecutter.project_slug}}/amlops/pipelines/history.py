@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-from amlops.local.runs import PIPELINE_FILE
+from amlops.local.runs import PIPELINE_FILE, run_folders
 from amlops.pipelines.scheduler import OK_STATES
 from amlops.pipelines.spec import FromStep, PipelineSpec
 from amlops.project import Project
@@ -21,7 +21,8 @@ def pipeline_runs_root(project: Project, name: str) -> Path:
 def run_records(project: Project, spec: PipelineSpec) -> List[Dict[str, Any]]:
     """pipeline.json of every earlier local run, newest first."""
     records = []
-    for path in pipeline_runs_root(project, spec.name).glob(f"*/{PIPELINE_FILE}"):
+    for folder in run_folders(pipeline_runs_root(project, spec.name)):
+        path = folder / PIPELINE_FILE
         try:
             records.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):

@@ -39,7 +39,6 @@ from amlops.sweeps.sampling import sampler_for
 from amlops.sweeps.spec import SweepSpec, describe, format_value
 from amlops.tracking.local import (
     git_tags,
-    link_latest,
     run_environment,
     shown_uri,
     where_tracked,
@@ -190,7 +189,6 @@ class SweepRun:
             }
         )
         self.parent_run = self.store.create_run(self.parent_experiment, self.id, literals, tags)
-        link_latest(self.project, self.folder)
         return {
             "uri": shown_uri(self.store.uri),
             "experiment": env["MLFLOW_EXPERIMENT_NAME"],

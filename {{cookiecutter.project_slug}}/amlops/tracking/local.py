@@ -23,7 +23,6 @@ from amlops.tracking.store import FileStore, Store, file_uri_path, open_store, u
 
 LOCAL_STORE = "mlruns"  # under .runs/
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-LATEST = "latest"
 # The run's outcome as MLflow names it.
 FINAL_STATUS = {"completed": "FINISHED", "failed": "FAILED"}
 
@@ -209,30 +208,7 @@ def start_run(
     )
     env["MLFLOW_EXPERIMENT_ID"] = tracked.experiment_id
     env["MLFLOW_RUN_ID"] = tracked.run_id
-    link_latest(project, run_dir)
     return tracked
-
-
-def link_latest(project: Project, run_dir: Path) -> None:
-    """Point `<experiment or pipeline folder>/latest` at the newest run folder (the
-    sweep or pipeline run for a trial or a step). Where links cannot be made
-    (Windows without developer mode) nothing happens."""
-    try:
-        parts = run_dir.resolve().relative_to(project.runs.resolve()).parts
-    except ValueError:
-        return
-    top = next((i for i, part in enumerate(parts) if RUN_ID.match(part)), None)
-    if top is None or top == 0:
-        return
-    folder = project.runs.joinpath(*parts[:top])
-    link = folder / LATEST
-    temporary = folder / f".{LATEST}.{os.getpid()}"
-    try:
-        temporary.unlink(missing_ok=True)
-        os.symlink(parts[top], temporary, target_is_directory=True)
-        os.replace(temporary, link)
-    except OSError:
-        temporary.unlink(missing_ok=True)
 
 
 def docker_options(env: Dict[str, str], argv: List[str]) -> List[str]:

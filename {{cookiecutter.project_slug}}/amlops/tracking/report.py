@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, RUN_ID, read_record
+from amlops.local.runs import PIPELINE_FILE, RUN_FILE, read_record, run_folders
 from amlops.project import Project
 from amlops.tracking.local import mlflow_settings, shown_uri, tracking_uri
 from amlops.tracking.store import RunData, Store, open_store
@@ -41,12 +41,6 @@ class LocalRun:
         return float(self.record.get("started") or 0)
 
 
-def _run_folders(parent: Path) -> List[Path]:
-    if not parent.is_dir():
-        return []
-    return sorted(p for p in parent.iterdir() if RUN_ID.match(p.name) and not p.is_symlink())
-
-
 def find_runs(project: Project) -> List[LocalRun]:
     """Every run folder with a run.json: runs of experiments and notebooks, sweeps and
     their trials, and pipeline steps (a pipeline run's folder itself has pipeline.json)."""
@@ -57,7 +51,7 @@ def find_runs(project: Project) -> List[LocalRun]:
     for top in sorted(root.iterdir()):
         if top.name.startswith(".") or top.name in SKIPPED or not top.is_dir():
             continue
-        for folder in _run_folders(top):
+        for folder in run_folders(top):
             record = read_record(folder)
             if not record:
                 continue
@@ -73,7 +67,7 @@ def find_runs(project: Project) -> List[LocalRun]:
                     )
                 )
     for pipeline in sorted((root / "pipelines").glob("*")):
-        for folder in _run_folders(pipeline):
+        for folder in run_folders(pipeline):
             if not (folder / PIPELINE_FILE).is_file():
                 continue
             for step in sorted(folder.glob(f"*/{RUN_FILE}")):
