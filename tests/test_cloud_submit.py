@@ -306,7 +306,8 @@ def test_stream_follows_a_running_job_and_prints_each_log_line_once(project, tmp
 
 def test_ctrl_c_while_streaming_stops_the_stream_not_the_job(project, tmp_path):
     record = tmp_path / "record"
-    fake = fake_env(record, "job_running")
+    # never completes: a loaded machine must not let the job finish before the signal
+    fake = fake_env(record, "job_running,job_running_forever")
     proc = project.start("job", EXP="train", STREAM="1", **fake)
     rec = Recording(record)
     polling = project.wait_for(

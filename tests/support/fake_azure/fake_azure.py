@@ -12,6 +12,7 @@ Records go to $AMLOPS_FAKE_AZURE/requests.jsonl and uploads.jsonl.
 
 AMLOPS_FAKE_AZURE_SCENARIO is a comma-separated list of: nologin, put401,
 put404, put409, put500once, put500always (for the job PUT), job_failed, job_running,
+job_running_forever (with job_running: it never completes),
 missing_compute (GET compute 404). AMLOPS_FAKE_AZURE_CHILDREN is a JSON object
 step -> child job name for run-history children of any pipeline job."""
 
@@ -27,6 +28,10 @@ LOG_URL = "https://acct.blob.core.windows.net/logs/std_log.txt?sig=s"
 FINALIZING = "The activity completed successfully. Finalizing run...\n"
 RUNNING_POLLS = 2  # scenario job_running: run details say Running this many times first
 REGION_API = "https://westeurope.api.azureml.ms"
+
+
+def _still_running(details_calls: int, scenario: set) -> bool:
+    return "job_running_forever" in scenario or details_calls <= RUNNING_POLLS
 
 
 def _folder() -> Path:
@@ -89,7 +94,7 @@ class Service:
             return 200, {"api": REGION_API, "history": REGION_API, "catalog": REGION_API}
         if path.startswith("https://acct.blob.core.windows.net/logs/"):
             if "job_running" in scenario:  # the log grows while the job runs
-                done = self.details_calls > RUNNING_POLLS
+                done = not _still_running(self.details_calls, scenario)
                 return 200, "epoch 1\n" + ("epoch 2\n" + FINALIZING if done else "")
             return 200, "training...\n" + FINALIZING
         short = (
@@ -199,7 +204,7 @@ class Service:
             }
         stored = json.loads(json.dumps(stored))
         stored["properties"]["status"] = "Failed" if "job_failed" in scenario else "Completed"
-        if "job_running" in scenario and self.details_calls <= RUNNING_POLLS:
+        if "job_running" in scenario and _still_running(self.details_calls, scenario):
             stored["properties"]["status"] = "Running"
         return 200, stored
 
@@ -222,7 +227,7 @@ class Service:
         if short.endswith("/details"):
             self.details_calls += 1
             status = "Failed" if "job_failed" in scenario else "Completed"
-            if "job_running" in scenario and self.details_calls <= RUNNING_POLLS:
+            if "job_running" in scenario and _still_running(self.details_calls, scenario):
                 status = "Running"
             details = {
                 "runId": short.split("/")[-2],
