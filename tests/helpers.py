@@ -1,5 +1,6 @@
 """Bake projects and drive their make targets from tests."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -139,7 +140,7 @@ def npm_package(name: str, version: str) -> Path:
         if os.environ.get("CI"):
             pytest.fail(f"node and npm are needed for {name}; .ci/run installs them")
         pytest.skip(f"no node/npm on this machine (CI unset): tests needing {name} skipped")
-    folder = test_cache() / f"{name}-{version}"
+    folder = tools_cache() / f"{name}-{version}"
     module = folder / "node_modules" / name
     if not (module / "package.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def npm_package(name: str, version: str) -> Path:
     return module
 
 
-def test_cache() -> Path:
+def tools_cache() -> Path:
     """Where tools the tests install once are kept: $AMLOPS_TEST_CACHE, default
     /tmp/amlops-test-cache."""
     return Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
@@ -161,10 +162,8 @@ def test_cache() -> Path:
 def cached_venv(prefix: str, requirements: List[str]) -> Path:
     """The python of a venv with `requirements` from PyPI, built once per requirement
     list in the test cache (`<prefix>-<hash>`); two test runs at once build it once."""
-    import fcntl
-
     key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
-    cache = test_cache()
+    cache = tools_cache()
     venv = cache / f"{prefix}-{key}"
     python = venv / "bin" / "python"
     cache.mkdir(parents=True, exist_ok=True)
