@@ -146,6 +146,9 @@ def test_sweep_node_runs_its_trials_and_the_next_step_gets_the_best(tuned):
     children = [r for r in runs if r["tags"].get("mlflow.parentRunId") == parent["run_id"]]
     assert sorted(float(c["params"]["x"]) for c in children) == [-1.0, 0.75, 2.0]
     assert all(c["params"]["offset"] == "1.0" for c in children)
+    listed = tuned.make("runs", PIPELINE="tuned")
+    assert listed.returncode == 0, listed.stderr
+    assert len([row for row in listed.stdout.splitlines() if "/tune/trial-0" in row]) == 3
 
     again = tuned.make("pipeline-local", PIPELINE="tuned")
     assert again.returncode == 0, again.stderr
@@ -170,6 +173,20 @@ def test_sweep_node_runs_its_trials_and_the_next_step_gets_the_best(tuned):
     assert states == {"prep": "reused", "tune": "completed", "report": "completed"}
     assert len(trial_folders(folder / "tune")) == 2  # grid of 2 values
     assert "best x 0.5" in (folder / "report/logs/std_log.txt").read_text()
+
+
+@pytest.mark.docker
+def test_sweep_node_in_docker(docker_baked):
+    """The trials run in the component's image, the upstream output mounted read-only."""
+    add_tuned_pipeline(docker_baked)
+    result = docker_baked.make("pipeline-local", PIPELINE="tuned")
+    assert result.returncode == 0, result.stderr
+    record, folder = newest(docker_baked)
+    assert [s["state"] for s in record["steps"].values()] == ["completed"] * 3
+    assert len(trial_folders(folder / "tune")) == 3
+    trial = json.loads((folder / "tune/trial-01/run.json").read_text())
+    assert trial["runtime"] == "docker" and trial["inputs"]["prepared"].endswith("prepared")
+    assert "best x 0.75" in (folder / "report/logs/std_log.txt").read_text()
 
 
 def test_step_local_runs_a_sweep_node_alone(tuned):

@@ -500,7 +500,7 @@ def sweep_trials(project: Project, run: SweepRun) -> SweepResult:
     (never raises for a trial's failure)."""
     sweep, template, runtime = run.sweep, run.template, run.runtime
     searched = sweep.placeholders()
-    literals = bind_inputs(template, project, {**run.overrides, **searched}, False)[1]
+    literals = bind_inputs(template, project, {**run.overrides, **searched}, in_container=False)[1]
     params = {k: v for k, v in literals.items() if k not in searched}
     tracking = run.start_parent(params)
     record = RunRecord(
