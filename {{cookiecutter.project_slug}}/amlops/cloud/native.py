@@ -17,8 +17,8 @@ its job file (less the job-only fields `$schema`, `name`, `experiment_name`);
 bindings stay `${{parent...}}` expressions; a node keeps its job's compute
 unless the pipeline step or COMPUTE sets one; a node whose job names none
 runs on `azureml:serverless` when the pipeline has no default compute (the
-pipeline form of "no compute"). A step job: one step as a command job, its
-upstream inputs given as paths."""
+pipeline form of "no compute"). A step job: one step as a command job (a sweep
+node's: a sweep job, cloud/sweep.py), its upstream inputs given as paths."""
 
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -316,6 +316,11 @@ def flat_pipeline_job(
     for name in spec.order:
         step = spec.steps[name]
         job = step.runnable()
+        if job.sweep is not None:
+            raise UserError(
+                f"{spec.where(step.line)}: node {name!r} is a sweep node; make publish and"
+                " AML_SDK=v1 build command steps only (make pipeline with SDK v2 sends it)"
+            )
         node = {k: v for k, v in job_body(job, sub).items() if k not in JOB_ONLY}
         node["display_name"] = step.raw.get("display_name") or name
         if "description" in step.raw:
@@ -379,4 +384,8 @@ def step_job(
             inputs[name] = _node_input(spec, project, step, name, sub)
     native["inputs"] = inputs
     native["outputs"] = _outputs(job, {})
+    if job.sweep is not None:
+        from amlops.cloud.sweep import node_sweep_job
+
+        return node_sweep_job(native, job)
     return native

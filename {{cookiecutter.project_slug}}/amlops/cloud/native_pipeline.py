@@ -8,6 +8,8 @@ documented rewrites of native.py and nothing else.
   copied) and the node points there;
 - nested pipeline components: written as `pipeline_<node>.yaml`, their nodes
   rewritten the same way;
+- `type: sweep` nodes: every field as written, the trial component (`trial:`)
+  written and rewritten as a component node's is (`component_<node>.yaml`);
 - `component: azureml:...` nodes: unchanged;
 - compute: COMPUTE=... (or AML_COMPUTE, when the file names no default) becomes
   `settings.default_compute`; a command node that names no compute while the
@@ -90,6 +92,8 @@ class NativePipeline:
                 node = plain(raw)
                 if step.form == "component":
                     node["component"] = self.command_component(step, raw)
+                elif step.form == "sweep":
+                    node["trial"] = self.command_component(step, raw, "trial")
             if step is not None:
                 node["inputs"] = self.bindings(raw, file, full)
             if step is not None and step.form != "registered":
@@ -145,11 +149,12 @@ class NativePipeline:
                 node[key] = step.raw[key]
         return node
 
-    def command_component(self, step: Step, raw: Dict[str, Any]) -> Any:
+    def command_component(self, step: Step, raw: Dict[str, Any], key: str = "component") -> Any:
         """Write the component, its code staged and environment copied; the node's
-        `component:` value (an inline component stays inline, rewritten)."""
+        `component:` (a sweep node's `trial:`) value (an inline component stays inline,
+        rewritten)."""
         job = step.runnable()
-        document = plain(raw["component"]) if isinstance(raw["component"], dict) else None
+        document = plain(raw[key]) if isinstance(raw[key], dict) else None
         if document is None:
             assert step.component_file is not None
             document = plain(load_yaml(step.component_file, str(step.component_file)))
@@ -159,7 +164,7 @@ class NativePipeline:
                 document["code"] = code
         if "environment" in document:
             document["environment"] = self.sub.environment(job)
-        if isinstance(raw["component"], dict):
+        if isinstance(raw[key], dict):
             return document
         target = f"component_{native.node_id(step.name)}.yaml"
         dump_yaml(self.sub.folder / target, document)

@@ -6,15 +6,25 @@ environment's files are copied into the submission folder; local input paths are
 made relative to the submission folder (INPUTS=... replaces a value or path);
 added when absent: `$schema` and `experiment_name` (`<project>-<experiment>`);
 added to `tags`: git_commit, git_dirty, user and the experiment; `compute` as for
-a command job (COMPUTE, the file's, AML_COMPUTE, else none: serverless)."""
+a command job (COMPUTE, the file's, AML_COMPUTE, else none: serverless).
+
+`make step STEP=x` on a pipeline's sweep node sends a sweep job too: the trial
+component's command fields as `trial:` (each searched `${{inputs.<name>}}` becoming
+`${{search_space.<name>}}`, as a sweep job file writes it), the node's other inputs
+and outputs, and its sweep settings as written."""
 
 from typing import Any, Dict
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
+from amlops.expressions import substitute
 from amlops.jobspec import JobSpec
 from amlops.project import Project
+from amlops.sweeps.spec import SETTINGS, TRIAL_FIELDS
 from amlops.yamlfile import plain
+
+# A sweep node's fields that a sweep job sent for it keeps, besides SETTINGS.
+NODE_KEPT = ("display_name", "description", "identity", "queue_settings")
 
 
 def sweep_job(
@@ -57,3 +67,29 @@ def native_job(
 def source_raw(spec: JobSpec) -> Any:
     """The job file as load_yaml read it (line numbers for the SDK's problems)."""
     return spec.sweep.raw if spec.sweep is not None else spec.raw
+
+
+def node_sweep_job(command_job: Dict[str, Any], trial: JobSpec) -> Dict[str, Any]:
+    """A sweep node's step job (`command_job`: its trial component as a step's command
+    job, built by native.step_job) as the sweep job it is."""
+    sweep = trial.sweep
+    searched = set(sweep.parameters)
+
+    def space(expression: str) -> Any:
+        kind, _, name = expression.partition(".")
+        return "${{search_space.%s}}" % name if kind == "inputs" and name in searched else None
+
+    body: Dict[str, Any] = {"$schema": native.SCHEMA.format("sweepJob"), "type": "sweep"}
+    trial_fields: Dict[str, Any] = {}
+    for key, value in command_job.items():
+        if key in TRIAL_FIELDS:
+            trial_fields[key] = substitute(value, space) if key == "command" else value
+        elif key == "inputs":
+            body["inputs"] = {k: v for k, v in value.items() if k not in searched}
+        elif key not in ("$schema", "type"):
+            body[key] = value
+    body["trial"] = trial_fields
+    for key in (*NODE_KEPT, *SETTINGS):
+        if key in sweep.raw:
+            body[key] = plain(sweep.raw[key])
+    return body

@@ -81,7 +81,9 @@ PIPELINE_COMPONENT_FIELDS = {
     "outputs",
     "jobs",
 }
-NOT_RUNNABLE = {"parallel", "spark", "sweep", "automl", "data_transfer", "import", "flow"}
+NOT_RUNNABLE = {"parallel", "spark", "automl", "data_transfer", "import", "flow"}
+# Node settings a sweep node applies to its trials (its `limits` are the sweep's).
+TRIAL_OVERRIDES = ("resources",)
 
 
 @dataclass
@@ -191,14 +193,17 @@ class Loader:
             raise fail_at(
                 scope.shown,
                 line_of(raw, "type") or line,
-                f"{where}: type {kind!r} nodes are not supported here (command and pipeline"
-                " nodes are); submit it with az ml job create -f",
+                f"{where}: type {kind!r} nodes are not supported here (command, sweep and"
+                " pipeline nodes are); submit it with az ml job create -f",
             )
+        elif kind == "sweep":
+            self.native = True
+            step = self.sweep(full, raw, line, scope)
         elif kind != "command":
             raise fail_at(
                 scope.shown,
                 line_of(raw, "type") or line,
-                f"{where}: unknown node type {kind!r} (use command or pipeline)",
+                f"{where}: unknown node type {kind!r} (use command, sweep or pipeline)",
             )
         elif "component" in raw:
             self.native = True
@@ -242,8 +247,10 @@ class Loader:
             raise fail_at(
                 scope.shown,
                 line,
-                f"step {name!r}: {job.shown_as} is a sweep job; a sweep as a pipeline step is"
-                f" not supported here yet (run it alone: make local EXP={experiment})",
+                f"step {name!r}: {job.shown_as} is a sweep job; an experiment step runs a"
+                " command job: make the sweep a native sweep node (type: sweep, trial:"
+                " ./<command component>.yaml, search_space: ...; see README, Pipelines)"
+                f" or run it alone (make local EXP={experiment})",
             )
         step = Step(name, experiment, job, line=line, raw=raw, label=f"experiment {experiment!r}")
         step.outputs = dict(job.outputs)
@@ -252,7 +259,6 @@ class Loader:
     def component(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
         check_known_fields(raw, COMPONENT_NODE_FIELDS, scope.shown, "command node fields")
         reference = raw["component"]
-        where = scope.shown
         if isinstance(reference, str) and reference.startswith("azureml:"):
             step = Step(
                 name,
@@ -266,34 +272,84 @@ class Loader:
             )
             step.outputs = self.node_outputs(step, raw, scope)
             return step
+        job, path, label = self.command_component(name, raw, "component", line, scope)
+        step = Step(
+            name,
+            job.name,
+            job,
+            line=line,
+            raw=raw,
+            form="component",
+            label=f"component {label}",
+            component_file=path,
+        )
+        step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
+        return step
+
+    def command_component(
+        self,
+        name: str,
+        raw: Dict[str, Any],
+        key: str,
+        line: int,
+        scope: Scope,
+        settings: Tuple[str, ...] = JOB_OVERRIDES,
+    ) -> Tuple[JobSpec, Optional[Path], str]:
+        """The command component `raw[key]` names (a file, relative to the pipeline file, or
+        inline) as a JobSpec with the node's `settings` applied; (job, its file or None
+        when inline, a label)."""
+        reference = raw[key]
+        where = scope.shown
         if isinstance(reference, dict):
-            path, document, shown = scope.file, reference, f"{where}:{line_of(raw, 'component')}"
+            path, document, shown = scope.file, reference, f"{where}:{line_of(raw, key)}"
         else:
-            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
+            path = self.local_file(reference, scope, line_of(raw, key) or line, name)
             shown = self.project.relative(path)
             document = load_yaml(path, shown)
             if not isinstance(document, dict):
                 raise fail_at(shown, 1, "expected a command component mapping")
         if str(document.get("type", "command")) != "command":
             raise fail_at(
-                shown, line_of(document, "type"), "a command node's component must be type: command"
+                shown,
+                line_of(document, "type"),
+                f"a {key} must be a command component (type: command)",
             )
         try:
             job = job_from_mapping(document, path, shown, "component")
         except UserError as err:
             raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
-        job = with_node_settings(job, raw)
+        job = with_node_settings(job, raw, settings)
         job.name = str(document.get("name") or name)
-        label = f"component {document.get('name') or self.project.relative(path)}"
+        label = str(document.get("name") or self.project.relative(path))
+        return job, None if isinstance(reference, dict) else path, label
+
+    def sweep(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
+        """A sweep node: its trial component run per sampled values (sweeps/node.py)."""
+        from amlops.sweeps.node import SWEEP_NODE_FIELDS, parse_sweep_node
+
+        check_known_fields(raw, SWEEP_NODE_FIELDS, scope.shown, "sweep node fields")
+        reference = raw.get("trial")
+        if not isinstance(reference, (str, dict)) or (
+            isinstance(reference, str) and reference.startswith("azureml:")
+        ):
+            raise fail_at(
+                scope.shown,
+                line_of(raw, "trial") or line,
+                f"node {name!r}: trial: must name a command component file here"
+                " (trial: ./<component>.yaml, relative to the pipeline file) or hold one inline;"
+                " a registered component's sweep runs only in Azure ML",
+            )
+        job, path, label = self.command_component(name, raw, "trial", line, scope, TRIAL_OVERRIDES)
+        parse_sweep_node(raw, job, scope.file, scope.shown, name, line)
         step = Step(
             name,
-            document.get("name") or name,
+            job.name,
             job,
             line=line,
             raw=raw,
-            form="component",
-            label=label,
-            component_file=None if isinstance(reference, dict) else path,
+            form="sweep",
+            label=f"sweep of component {label}",
+            component_file=path,
         )
         step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
         return step
@@ -488,11 +544,14 @@ def resolve_registered(project: Project, spec: PipelineSpec) -> None:
         check_required(spec, step)
 
 
-def with_node_settings(job: JobSpec, node: Dict[str, Any]) -> JobSpec:
+def with_node_settings(
+    job: JobSpec, node: Dict[str, Any], settings: Tuple[str, ...] = JOB_OVERRIDES
+) -> JobSpec:
     """A component's job with the node's resources, distribution, limits and
-    environment_variables (as Azure ML applies node settings)."""
+    environment_variables (as Azure ML applies node settings; a sweep node's trial
+    takes only its resources)."""
     raw = dict(plain(job.raw))
-    for key in JOB_OVERRIDES:
+    for key in settings:
         if key in node:
             raw[key] = plain(node[key])
     if raw == plain(job.raw):

@@ -4,7 +4,9 @@ since a successful run is not run again; that run's outputs are used.
 The key is content-based, like Azure ML's: the staged code (the job's code
 snapshot, file by file), the environment identity (image tag or venv hash), the
 command, declared outputs, distribution and resources, the literal values, and
-the content of every input. A reused run's outputs must still hold what they
+the content of every input; for a sweep node also its sweep settings (search_space,
+sampling_algorithm, objective, limits, early_termination), so a changed search
+space runs the sweep again. A reused run's outputs must still hold what they
 held when it finished. Each step's last key parts are kept, so a plan can say
 why a step would run (which file, input, environment or literal changed)."""
 
@@ -58,7 +60,9 @@ class ReuseCache:
         inputs: Dict[str, Path],
     ) -> Dict[str, Any]:
         """What decides whether one step about to run can be reused."""
+        sweep = {"sweep": spec.sweep.settings()} if spec.sweep is not None else {}
         return {
+            **sweep,
             "version": KEY_VERSION,
             "code": self.code_files(spec),
             "environment": environment,
@@ -149,4 +153,10 @@ def differences(old: Optional[Dict[str, Any]], new: Dict[str, Any]) -> List[str]
     for part in ("command", "environment_variables", "outputs", "distribution", "resources"):
         if old.get(part) != new.get(part):
             reasons.append(f"{part.replace('_', ' ')} changed")
+    old_sweep, new_sweep = old.get("sweep") or {}, new.get("sweep") or {}
+    changed = [
+        k for k in sorted(set(old_sweep) | set(new_sweep)) if old_sweep.get(k) != new_sweep.get(k)
+    ]
+    if changed:
+        reasons.append(f"sweep changed: {', '.join(changed)}")
     return reasons or ["its earlier outputs changed or are gone"]

@@ -5,6 +5,10 @@ step runs exactly like `make local` (same staging, mounts and runtime) into
 `.runs/pipelines/<name>/<run-id>/<step>/`; its outputs are mounted read-only
 into the steps that consume them. Unchanged steps are reused (see reuse.py).
 
+A sweep node runs its trials like `make local` on a sweep job file
+(amlops/sweeps/run.py), in the step's folder: `<step>/trial-01/`, ...; the step's
+outputs, for the steps downstream, are its best trial's (as in Azure ML).
+
 Part of a pipeline can run: STEPS="a b" (only those), FROM=a (a and everything
 downstream of it); the steps left out are taken from earlier runs.
 FORCE=1 re-runs every step, FORCE="a b" only those; `settings.force_rerun: true`
@@ -24,7 +28,7 @@ from amlops.jsonfile import write_json
 from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, unique_folder
+from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, read_record, unique_folder
 from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
@@ -97,6 +101,7 @@ class StepRun:
     build_s: float = 0.0
     reused_from: Optional[Path] = None
     detail: str = ""
+    best: str = ""  # a sweep node's best trial, e.g. "trial-02 loss=0.5 [x=1]"
 
 
 class PipelineRun:
@@ -157,7 +162,10 @@ class PipelineRun:
             self.spec, self.project, step, self.parents, self.upstream_output
         )
         job = step.runnable()
-        inputs, literals = bind_inputs(job, self.project, overrides, in_container=False)
+        searched = job.sweep.placeholders() if job.sweep is not None else {}
+        inputs, literals = bind_inputs(
+            job, self.project, {**overrides, **searched}, in_container=False
+        )
         runtime = runtime_for(self.kind, self.project, job)
         hosts = {n: b.host for n, b in inputs.items()}
         parts = self.cache.parts(job, runtime.identity(), literals, hosts)
@@ -195,6 +203,8 @@ class PipelineRun:
             began = time.monotonic()
             runtime.prepare(echo=False)
             record.build_s = time.monotonic() - began
+        if job.sweep is not None:
+            return self._sweep(name, job, runtime, overrides, key, parts, step_dir)
         _, resolved = prepare_run(self.project, job, overrides, runtime.in_container, step_dir)
         record.step_dir = step_dir
         self.board.set(name, "running", runtime.describe())
@@ -219,6 +229,45 @@ class PipelineRun:
         if code == INTERRUPTED:
             return Outcome("interrupted", code, detail=f"log {log}")
         return Outcome("failed", code, detail=f"exit {code}; log {log}")
+
+    def _sweep(
+        self,
+        name: str,
+        job: Any,
+        runtime: Any,
+        overrides: Dict[str, str],
+        key: str,
+        parts: Dict[str, Any],
+        step_dir: Path,
+    ) -> Outcome:
+        """Run a sweep node's trials in its step folder; its outputs are the best trial's."""
+        assert self.board is not None
+        from amlops.sweeps.run import SweepRun, no_metric, sweep_store, sweep_trials
+
+        record = self.steps[name]
+        store = sweep_store(self.project, job)
+        context = {"pipeline": self.spec.name, "step": name}
+        run = SweepRun(self.project, job, runtime, overrides, store, step_dir, context)
+        record.step_dir = step_dir
+        self.board.set(name, "running", f"sweep, up to {run.total} trials")
+        result = sweep_trials(self.project, run)
+        record.duration_s = result.record.data["duration_s"]
+        record.best = result.best_line()
+        if result.status == "interrupted":
+            record.exit_code = INTERRUPTED
+            return Outcome(
+                "interrupted", INTERRUPTED, detail=f"folder {self.project.relative(step_dir)}"
+            )
+        if result.best is None:
+            record.exit_code = 1
+            say(no_metric(self.project, result))
+            return Outcome("failed", 1, detail=f"no trial logged {run.sweep.objective.metric}")
+        record.exit_code = 0
+        record.outputs = result.outputs
+        self.cache.remember(key, step_dir, record.outputs, parts, self.spec.name, name)
+        trials = len(result.run.trials)
+        took = f"in {record.duration_s:.1f}s"
+        return Outcome("completed", detail=f"{took}; best of {trials} trials: {record.best}")
 
     def verdict(self, name: str, runs: Set[str]) -> str:
         """Whether one step would run and why (`runs`: the steps before it that run)."""
@@ -246,7 +295,7 @@ class PipelineRun:
             verdict = self.verdict(name, runs)
             if verdict.startswith("run"):
                 runs.add(name)
-            lines.append(f"  {name.ljust(width)}  {verdict}")
+            lines.append(f"  {name.ljust(width)}  {verdict}{sweep_plan(self.spec.steps[name])}")
         return lines
 
     def settle(self, name: str, outcome: Outcome) -> None:
@@ -272,6 +321,7 @@ class PipelineRun:
             "step_dir": rel(run.step_dir) if run.step_dir else None,
             "reused_from": rel(run.reused_from) if run.reused_from else None,
             "outputs": {n: rel(p) for n, p in run.outputs.items()},
+            **({"best": run.best} if run.best else {}),
         }
 
     def save(self, status: str) -> None:
@@ -307,8 +357,8 @@ def _summary(run: PipelineRun, seconds: float) -> List[str]:
     rows = [("step", "runs", "state", "time", "outputs")]
     for name, record in run.steps.items():
         took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
-        where = record.reused_from or record.step_dir
-        outputs = f"{run.project.relative(where)}/outputs" if where else "-"
+        where = outputs_folder(record)
+        outputs = run.project.relative(where) if where else "-"
         rows.append((name, record.label, record.state, took, outputs))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     steps = sum(r.duration_s or 0.0 for r in run.steps.values())
@@ -319,9 +369,55 @@ def _summary(run: PipelineRun, seconds: float) -> List[str]:
     ]
     for row in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    for name, record in run.steps.items():
+        best = record.best or reused_best(record)
+        if best:
+            lines.append(f"  {name}: best trial {best}")
     assert run.folder is not None
     lines.append(f"run folder {run.project.relative(run.folder)}")
     return lines
+
+
+def outputs_folder(record: StepRun) -> Optional[Path]:
+    """The folder holding a step's outputs: <step>/outputs, or a sweep's best trial's."""
+    parents = {p.parent for p in record.outputs.values()}
+    if len(parents) == 1:
+        return parents.pop()
+    where = record.reused_from or record.step_dir
+    return where / "outputs" if where else None
+
+
+def reused_best(record: StepRun) -> str:
+    """The best trial of the sweep a reused step's outputs come from (else empty)."""
+    if record.reused_from is None:
+        return ""
+    data = read_record(record.reused_from)
+    if data.get("kind") != "sweep" or not data.get("best"):
+        return ""
+    values = " ".join(f"{k}={v}" for k, v in (data.get("best_values") or {}).items())
+    metric = data.get("primary_metric", "objective")
+    return f"{data['best']} {metric}={data.get('best_objective'):.6g} [{values}] (reused)"
+
+
+def sweep_plan(step: Any) -> str:
+    """`; sweep: ...` for a sweep node's plan line (empty for other steps)."""
+    job = step.job
+    if job is None or job.sweep is None:
+        return ""
+    from amlops.sweeps.spec import describe
+
+    return f"; sweep of up to {job.sweep.limits.max_total_trials} trials, {describe(job.sweep)}"
+
+
+def check_sweeps(spec: PipelineSpec, project: Project) -> None:
+    """Fail now if a sweep node could not read its trials' metrics (tracking store) or
+    sample them (Optuna, for bayesian sampling)."""
+    for name in spec.order:
+        job = spec.steps[name].runnable()
+        if job.sweep is not None:
+            from amlops.sweeps.run import sweep_store
+
+            sweep_store(project, job)
 
 
 def planned_kind(project: Project, choice: str, spec: PipelineSpec) -> str:
@@ -359,6 +455,7 @@ def run_pipeline_local(
     resolve_registered(project, spec)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
+    check_sweeps(spec, project)
     if dry_run:
         kind = planned_kind(project, runtime_choice, spec)
         run = PipelineRun(project, spec, kind, selection, parents)

@@ -4,8 +4,9 @@ Two forms compile to the same DAG of steps, each step a command job (JobSpec)
 plus where each of its inputs comes from:
 - Azure ML's native pipeline job (`type: pipeline`, pipelineJob schema): inline
   `type: command` nodes, `component: ./file.yaml` command components,
-  `component: azureml:...` registered components, nested `type: pipeline`
-  components (flattened here to `<node>.<inner node>` steps); see nodes.py;
+  `component: azureml:...` registered components, `type: sweep` nodes over a
+  command component (`trial: ./file.yaml`), nested `type: pipeline`
+  components (flattened here to `<node>.<inner node>` steps); see loader.py;
 - this project's shorthand: each node names an experiment (`experiment: x`),
   whose src/x/job.yaml gives the command, environment, inputs and outputs.
 Bindings: `${{parent.inputs.x}}`, `${{parent.jobs.<node>.outputs.<o>}}`, a local
@@ -78,8 +79,9 @@ Source = Union[FromParent, FromStep, FromPath, Literal]
 class Step:
     """One node: a command job plus where each of its inputs comes from.
 
-    `form`: experiment (shorthand), command (inline), component (a component file)
-    or registered (`azureml:` component: `job` is None until it is looked up).
+    `form`: experiment (shorthand), command (inline), component (a component file),
+    registered (`azureml:` component: `job` is None until it is looked up) or sweep
+    (a sweep node: `job` is its trial component, job.sweep the sweep; sweeps/node.py).
     `raw` is the node as written; `label` says what it runs (for progress lines)."""
 
     name: str
@@ -261,11 +263,13 @@ def check_step_output(spec: PipelineSpec, source: FromStep, line: int, context: 
 
 
 def check_required(spec: PipelineSpec, step: Step) -> None:
-    """Every input without a value or default is bound (optional ones may stay unbound)."""
+    """Every input without a value or default is bound (optional ones may stay unbound;
+    a sweep node's searched inputs take the sampled values)."""
     if step.job is None:
         return
+    searched = step.job.sweep.placeholders() if step.job.sweep is not None else {}
     for name, item in step.job.inputs.items():
-        if name in step.bindings or item.optional:
+        if name in step.bindings or item.optional or name in searched:
             continue
         if (item.is_path and item.path is None) or (not item.is_path and item.value is None):
             raise fail_at(

@@ -1,7 +1,8 @@
 """`make step-local STEP=x`: run one pipeline step alone, like `make local`.
 
 Its upstream inputs come from the latest pipeline-local run in which the
-producing step succeeded (or was reused), unless INPUTS gives a path."""
+producing step succeeded (or was reused), unless INPUTS gives a path. A sweep
+node runs its trials, as `make local` runs a sweep job file."""
 
 from pathlib import Path
 from typing import List
@@ -45,6 +46,13 @@ def run_step_local(
     parents = parent_values(spec, project, {}, only=used)
     overrides = step_overrides(spec, project, step, parents, upstream)
     overrides.update(explicit)
+    job = step.runnable()
+    if job.sweep is not None:
+        from amlops.sweeps.run import run_sweep
+
+        return run_sweep(
+            project, job, runtime_choice, overrides, pipeline=spec.name, step=step.name
+        )
     return run_experiment(
-        project, step.runnable(), runtime_choice, overrides, pipeline=spec.name, step=step.name
+        project, job, runtime_choice, overrides, pipeline=spec.name, step=step.name
     )

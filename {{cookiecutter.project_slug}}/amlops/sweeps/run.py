@@ -12,7 +12,11 @@ a trial's value is the best value it logged of the primary metric (Azure ML rank
 child runs by their best primary metric). Limits: max_total_trials, timeout and
 trial_timeout (seconds) stop trials as Azure ML does; early_termination is applied
 while trials run (policies.py). A leaderboard is shown live: redrawn on a
-terminal, one line per finished trial elsewhere."""
+terminal, one line per finished trial elsewhere.
+
+A pipeline's sweep node runs the same way (sweep_trials), in its step's folder:
+its trials are the trial component with the node's inputs plus the sampled values,
+and the step's outputs are the best trial's (sweeps/node.py)."""
 
 import concurrent.futures as futures
 import os
@@ -28,7 +32,13 @@ from typing import Any, Dict, List, Optional, TextIO
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
-from amlops.local.procs import INTERRUPTED, stop_all, stop_thread_child, telling_log_line
+from amlops.local.procs import (
+    INTERRUPTED,
+    stop_all,
+    stop_thread_child,
+    stopping,
+    telling_log_line,
+)
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, not_applied_locally, prepare_run
 from amlops.local.runs import RunRecord, read_record, unique_folder
@@ -40,6 +50,7 @@ from amlops.sweeps.spec import SweepSpec, describe, format_value
 from amlops.tracking.local import (
     git_tags,
     run_environment,
+    run_id_of,
     shown_uri,
     where_tracked,
 )
@@ -69,6 +80,7 @@ class Trial:
     evaluated: int = 0  # intervals the early termination policy has looked at
     stopping: str = ""  # the state the sweep is stopping this trial into
     history_best: Optional[float] = None  # its objective once it has ended
+    outputs: Dict[str, Path] = field(default_factory=dict)  # output name -> host folder
 
     def shown_values(self) -> str:
         """The values, floats to 6 significant digits (the command gets them in full)."""
@@ -81,10 +93,13 @@ class Trial:
 class Board:
     """The live leaderboard (see the module docstring)."""
 
-    def __init__(self, sweep: SweepSpec, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, sweep: SweepSpec, stream: Optional[TextIO] = None, label: str = "") -> None:
+        """`label` (a pipeline step's "step x: ") starts each finished-trial line; a
+        labelled board never redraws (the pipeline's own board does)."""
         self.sweep = sweep
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() and os.environ.get("TERM", "") != "dumb"
+        self.label = label
+        self.live = not label and self.stream.isatty() and os.environ.get("TERM", "") != "dumb"
         self.drawn = 0
 
     def rows(self, trials: List[Trial], best_of: Any) -> List[str]:
@@ -130,14 +145,18 @@ class Board:
         value = f" {metric}={trial.history_best:.6g}" if trial.history_best is not None else ""
         detail = f" ({trial.detail})" if trial.detail else ""
         self.stream.write(
-            f"amlops: {trial.name} {trial.state}{value} {rank}[{trial.shown_values()}]"
+            f"amlops: {self.label}{trial.name} {trial.state}{value} {rank}"
+            f"[{trial.shown_values()}]"
             f" {trial.duration:.1f}s{detail}\n"
         )
         self.stream.flush()
 
 
 class SweepRun:
-    """One local sweep: its folder, parent run, sampler, trials and limits."""
+    """One local sweep: its folder, parent run, sampler, trials and limits.
+
+    `folder`: where it runs (default: a new .runs/<experiment>/<id>/); `context`: the
+    pipeline and step it is a node of ({} alone), recorded with it and its trials."""
 
     def __init__(
         self,
@@ -146,6 +165,8 @@ class SweepRun:
         runtime: Any,
         overrides: Dict[str, str],
         store: Store,
+        folder: Optional[Path] = None,
+        context: Optional[Dict[str, str]] = None,
     ) -> None:
         self.project = project
         self.template = template
@@ -157,12 +178,19 @@ class SweepRun:
         limits = self.sweep.limits
         self.total = limits.max_total_trials
         self.concurrency = limits.max_concurrent_trials or min(self.total, os.cpu_count() or 1)
-        self.folder = unique_folder(project.runs / template.experiment)
-        self.id = self.folder.name
+        in_pipeline = folder is not None  # beside other steps: no live board of its own
+        if folder is None:
+            folder = unique_folder(project.runs / template.experiment)
+        else:
+            folder.mkdir(parents=True)
+        self.folder = folder
+        self.context = dict(context or {})
+        self.id = run_id_of(project, folder)  # <id>, or in a pipeline <run id>/<step>
         self.trials: List[Trial] = []
         self.stopping = ""
         self.started = time.monotonic()
-        self.board = Board(self.sweep)
+        label = f"step {self.context.get('step', self.id)}: " if in_pipeline else ""
+        self.board = Board(self.sweep, label=label)
         self.parent_experiment = ""
         self.parent_run = ""
         self.width = max(2, len(str(self.total)))
@@ -186,6 +214,7 @@ class SweepRun:
                 "amlops.environment": self.runtime.describe(),
                 "amlops.run_folder": self.project.relative(self.folder),
                 "amlops.sampling": describe(self.sweep),
+                **{f"amlops.{k}": str(v) for k, v in self.context.items()},
             }
         )
         self.parent_run = self.store.create_run(self.parent_experiment, self.id, literals, tags)
@@ -213,9 +242,11 @@ class SweepRun:
         trial.state = "running"
         try:
             spec = self.sweep.trial_spec(trial.values)
+            overrides = {**self.overrides, **self.sweep.trial_overrides(trial.values)}
             _, job = prepare_run(
-                self.project, spec, self.overrides, self.runtime.in_container, trial.run_dir
+                self.project, spec, overrides, self.runtime.in_container, trial.run_dir
             )
+            trial.outputs = {n: b.host for n, b in job.outputs.items()}
             code, record = execute(
                 self.project,
                 spec,
@@ -232,6 +263,7 @@ class SweepRun:
                 sweep=self.id,
                 trial=trial.name,
                 sampled=trial.values,
+                **self.context,
             )
         except Exception as err:  # staging or the runtime failed: the trial failed, not the sweep
             trial.state, trial.detail, trial.exit_code = "failed", str(err) or repr(err), 1
@@ -340,6 +372,8 @@ class SweepRun:
         with futures.ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
                 try:
+                    if stopping() and not self.stopping:  # a pipeline being stopped
+                        self.stopping = "interrupted"
                     while (
                         not self.stopping
                         and not exhausted
@@ -419,13 +453,9 @@ def _no_metric(project: Project, run: SweepRun) -> str:
     return "\n".join(lines)
 
 
-def run_sweep(
-    project: Project, template: JobSpec, runtime_choice: str, overrides: Dict[str, str]
-) -> int:
-    """Run a sweep job file's trials locally; 0 when a best trial was found, 130 after
-    Ctrl-C, else UserError (e.g. no trial logged the primary metric)."""
-    sweep: SweepSpec = template.sweep
-    bind_inputs(template, project, overrides, in_container=False)  # bad inputs: now
+def sweep_store(project: Project, template: JobSpec) -> Store:
+    """The tracking store a local sweep reads its trials' metrics from, reached now;
+    UserError when it cannot be (or Optuna, for bayesian sampling, is missing)."""
     env = run_environment(project, template)
     store = open_store(env["MLFLOW_TRACKING_URI"], env)
     if store is None:
@@ -435,25 +465,44 @@ def run_sweep(
             " http(s) MLflow server (unset it to use .runs/mlruns)"
         )
     store.experiment_id(env["MLFLOW_EXPERIMENT_NAME"])  # an unreachable server: now
-    sampler_for(sweep)  # a missing Optuna is told before anything is built
-    runtime = prepared_runtime(project, template, runtime_choice)
-    run = SweepRun(project, template, runtime, overrides, store)
-    rel = project.relative(run.folder)
-    unset = (
-        ""
-        if sweep.limits.max_concurrent_trials
-        else " (max_concurrent_trials unset: one per core here)"
-    )
-    say(f"sweep {rel}: up to {run.total} trials, {run.concurrency} at a time{unset}")
-    say(describe(sweep))
-    say(f"trials run in {runtime.describe()}")
-    for notice in (runtime.notice, run.sampler.notice, not_applied_locally(template)):
-        if notice:
-            say(notice)
-    if sweep.raw.get("compute"):
-        say(f"compute {sweep.raw['compute']}: not used locally (make job sends it)")
-    literals = bind_inputs(template, project, overrides, in_container=False)[1]
-    tracking = run.start_parent(literals)
+    sampler_for(template.sweep)  # a missing Optuna is told before anything is built
+    return store
+
+
+@dataclass
+class SweepResult:
+    """A finished local sweep: its run, best trial (None when no trial logged the
+    primary metric), status (completed, failed or interrupted) and record."""
+
+    run: SweepRun
+    best: Optional[Trial]
+    status: str
+    record: RunRecord
+    tracking: Dict[str, str]
+
+    @property
+    def outputs(self) -> Dict[str, Path]:
+        """The best trial's outputs: the sweep's own (Azure ML's rule, sweeps/node.py)."""
+        return dict(self.best.outputs) if self.best else {}
+
+    def best_line(self) -> str:
+        """`trial-02 loss=0.5 [x=1]`, or empty without a best trial."""
+        if self.best is None:
+            return ""
+        value = self.run.best_of(self.best)
+        metric = self.run.sweep.objective.metric
+        return f"{self.best.name} {metric}={value:.6g} [{self.best.shown_values()}]"
+
+
+def sweep_trials(project: Project, run: SweepRun) -> SweepResult:
+    """Run a sweep's trials (in its prepared runtime); the sweep's run.json, its MLflow
+    parent run and the `best` link are written. Returns whatever the trials did
+    (never raises for a trial's failure)."""
+    sweep, template, runtime = run.sweep, run.template, run.runtime
+    searched = sweep.placeholders()
+    literals = bind_inputs(template, project, {**run.overrides, **searched}, in_container=False)[1]
+    params = {k: v for k, v in literals.items() if k not in searched}
+    tracking = run.start_parent(params)
     record = RunRecord(
         run.folder,
         kind="sweep",
@@ -462,9 +511,11 @@ def run_sweep(
         runtime=runtime.name,
         environment=runtime.describe(),
         sampling=describe(sweep),
+        primary_metric=sweep.objective.metric,
         max_total_trials=run.total,
         max_concurrent_trials=run.concurrency,
         tracking=tracking,
+        **run.context,
     )
     run.run()
     best = None
@@ -479,18 +530,59 @@ def run_sweep(
         best=best.name if best else None,
         best_values=best.values if best else None,
         best_objective=run.best_of(best) if best else None,
+        best_outputs={n: project.relative(p) for n, p in best.outputs.items()} if best else {},
         stopped=run.stopping,
     )
     record.finish(INTERRUPTED if interrupted else 0 if best else 1, status)
     _finish_parent(
         run, best, "FINISHED" if best and not interrupted else "KILLED" if interrupted else "FAILED"
     )
-    _summary(project, run, best, record.data["duration_s"], tracking)
-    if interrupted:
+    if best is not None and not interrupted:
+        _link_best(run, best)
+    return SweepResult(run, best, status, record, tracking)
+
+
+def no_metric(project: Project, result: SweepResult) -> str:
+    """Why a sweep has no best trial: the missing-metric error with the trials' logs."""
+    return _no_metric(project, result.run)
+
+
+def run_sweep(
+    project: Project,
+    template: JobSpec,
+    runtime_choice: str,
+    overrides: Dict[str, str],
+    **context: str,
+) -> int:
+    """Run a sweep job file's (or, with `context` pipeline and step, a sweep node's)
+    trials locally; 0 when a best trial was found, 130 after Ctrl-C, else UserError
+    (e.g. no trial logged the primary metric)."""
+    sweep: SweepSpec = template.sweep
+    searched = sweep.placeholders()
+    bind_inputs(template, project, {**overrides, **searched}, in_container=False)  # now
+    store = sweep_store(project, template)
+    runtime = prepared_runtime(project, template, runtime_choice)
+    run = SweepRun(project, template, runtime, overrides, store, context=context)
+    rel = project.relative(run.folder)
+    unset = (
+        ""
+        if sweep.limits.max_concurrent_trials
+        else " (max_concurrent_trials unset: one per core here)"
+    )
+    say(f"sweep {rel}: up to {run.total} trials, {run.concurrency} at a time{unset}")
+    say(describe(sweep))
+    say(f"trials run in {runtime.describe()}")
+    for notice in (runtime.notice, run.sampler.notice, not_applied_locally(template)):
+        if notice:
+            say(notice)
+    if sweep.raw.get("compute"):
+        say(f"compute {sweep.raw['compute']}: not used locally (make job sends it)")
+    result = sweep_trials(project, run)
+    _summary(project, result.run, result.best, result.record.data["duration_s"], result.tracking)
+    if result.status == "interrupted":
         return INTERRUPTED
-    if best is None:
-        raise UserError(_no_metric(project, run))
-    _link_best(run, best)
+    if result.best is None:
+        raise UserError(no_metric(project, result))
     return 0
 
 

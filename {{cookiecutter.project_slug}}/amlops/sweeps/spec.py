@@ -79,6 +79,8 @@ DISTRIBUTIONS: Dict[str, Tuple[str, ...]] = {
     "qlognormal": ("mu", "sigma", "q"),
 }
 SAMPLING = ("random", "grid", "bayesian")
+# The fields that say what a sweep does (its trial aside).
+SETTINGS = ("sampling_algorithm", "search_space", "objective", "limits", "early_termination")
 # Azure ML: "Bayesian sampling only supports choice, uniform, and quniform".
 BAYESIAN_TYPES = ("choice", "uniform", "quniform")
 POLICY_FIELDS = {
@@ -195,12 +197,35 @@ class SweepSpec:
     policy: Optional[Policy] = None
     trial_raw: Dict[str, Any] = field(default_factory=dict)
     trial: Optional[JobSpec] = None
+    # A pipeline's sweep node (sweeps/node.py): the trial is a command component and each
+    # sampled value is the value of the component input of that name.
+    node: bool = False
 
     def where(self, line: int) -> str:
         return f"{self.shown_as}:{line}" if line else self.shown_as
 
+    def settings(self) -> Dict[str, Any]:
+        """What the sweep does, as written (a pipeline step's reuse key holds it)."""
+        return {key: plain(self.raw.get(key)) for key in SETTINGS}
+
+    def trial_overrides(self, values: Dict[str, Any]) -> Dict[str, str]:
+        """A sweep node's trial inputs from the sampled values ({} for a sweep job file,
+        whose values go into the command)."""
+        return {k: format_value(v) for k, v in values.items()} if self.node else {}
+
+    def placeholders(self) -> Dict[str, str]:
+        """A sweep node's searched inputs as `${{search_space.<name>}}` (what they are
+        before a trial samples them: reuse keys and plans bind them so)."""
+        if not self.node:
+            return {}
+        return {name: "${{search_space.%s}}" % name for name in self.parameters}
+
     def trial_spec(self, values: Dict[str, Any]) -> JobSpec:
-        """The command job of one trial: the trial command with these sampled values."""
+        """The command job of one trial: the trial command with these sampled values
+        (a sweep node's trial is its component; trial_overrides gives the values)."""
+        if self.node:
+            assert self.trial is not None
+            return self.trial
         raw = LineMap(self.trial_raw)
         raw.lines = dict(getattr(self.trial_raw, "lines", {}))
 
@@ -265,11 +290,11 @@ def _parameter(name: str, raw: Any, line: int, shown: str) -> Parameter:
     return Parameter(name, kind, args, line)
 
 
-def _sampling(raw: Dict[str, Any], shown: str) -> Sampling:
+def _sampling(raw: Dict[str, Any], shown: str, at: int = 1) -> Sampling:
     value = raw.get("sampling_algorithm")
     line = line_of(raw, "sampling_algorithm")
     if value is None:
-        raise fail_at(shown, 1, "sampling_algorithm: required (random, grid or bayesian)")
+        raise fail_at(shown, at, "sampling_algorithm: required (random, grid or bayesian)")
     if isinstance(value, str):
         kind, settings = value.lower(), {}
     elif isinstance(value, dict):
@@ -300,9 +325,9 @@ def _whole(raw: Dict[str, Any], key: str, shown: str, minimum: int, within: str)
     return value
 
 
-def _limits(raw: Dict[str, Any], shown: str) -> Limits:
+def _limits(raw: Dict[str, Any], shown: str, at: int = 1) -> Limits:
     if "limits" not in raw:
-        raise fail_at(shown, 1, "limits: required, with max_total_trials (Azure ML requires it)")
+        raise fail_at(shown, at, "limits: required, with max_total_trials (Azure ML requires it)")
     limits = section(raw, "limits", shown)
     check_known_fields(limits, LIMIT_FIELDS, shown, "sweep limits")
     total = _whole(limits, "max_total_trials", shown, 1, "limits.")
@@ -316,9 +341,9 @@ def _limits(raw: Dict[str, Any], shown: str) -> Limits:
     )
 
 
-def _objective(raw: Dict[str, Any], shown: str) -> Objective:
+def _objective(raw: Dict[str, Any], shown: str, at: int = 1) -> Objective:
     if "objective" not in raw:
-        raise fail_at(shown, 1, "objective: required (primary_metric and goal)")
+        raise fail_at(shown, at, "objective: required (primary_metric and goal)")
     objective = section(raw, "objective", shown)
     check_known_fields(objective, {"goal", "primary_metric"}, shown, "sweep objective")
     line = line_of(raw, "objective")
@@ -421,7 +446,8 @@ def _check_search_space_use(spec: SweepSpec) -> None:
             )
 
 
-def _check_sampling(spec: SweepSpec) -> None:
+def check_sampling(spec: SweepSpec) -> None:
+    """Grid sampling takes choice parameters only; bayesian, choice/uniform/quniform."""
     line = line_of(spec.raw, "sampling_algorithm")
     for name, parameter in spec.parameters.items():
         if spec.sampling.type == "grid" and parameter.type != "choice":
@@ -441,31 +467,39 @@ def _check_sampling(spec: SweepSpec) -> None:
             )
 
 
+def parse_settings(raw: Dict[str, Any], path: Path, shown: str, at: int = 1) -> SweepSpec:
+    """The sweep settings (search_space, sampling_algorithm, objective, limits,
+    early_termination) of a sweep job file or a pipeline's sweep node, checked; the
+    trial is the caller's to add; `at`: the line a missing field is told at (a node's).
+    UserError (file:line: ...) on the first problem."""
+    space = section(raw, "search_space", shown)
+    if not space:
+        raise fail_at(shown, line_of(raw, "search_space") or at, "search_space: required")
+    parameters = {
+        str(name): _parameter(str(name), value, line_of(space, name), shown)
+        for name, value in space.items()
+    }
+    return SweepSpec(
+        file=path,
+        shown_as=shown,
+        raw=raw,
+        parameters=parameters,
+        sampling=_sampling(raw, shown, at),
+        objective=_objective(raw, shown, at),
+        limits=_limits(raw, shown, at),
+        policy=_policy(raw, shown),
+    )
+
+
 def parse_sweep(raw: Dict[str, Any], path: Path, shown: str) -> SweepSpec:
     """Check a sweep job file's fields and its trial; UserError (file:line: ...) on the
     first problem, before any trial starts."""
     check_known_fields(raw, SWEEP_FIELDS, shown, "sweepJob schema")
     check_names(raw, shown)
-    space = section(raw, "search_space", shown)
-    if not space:
-        raise fail_at(shown, line_of(raw, "search_space") or 1, "search_space: required")
-    parameters = {
-        str(name): _parameter(str(name), value, line_of(space, name), shown)
-        for name, value in space.items()
-    }
-    spec = SweepSpec(
-        file=path,
-        shown_as=shown,
-        raw=raw,
-        parameters=parameters,
-        sampling=_sampling(raw, shown),
-        objective=_objective(raw, shown),
-        limits=_limits(raw, shown),
-        policy=_policy(raw, shown),
-        trial_raw=_trial_raw(raw, shown),
-    )
+    spec = parse_settings(raw, path, shown)
+    spec.trial_raw = _trial_raw(raw, shown)
     _check_search_space_use(spec)
-    _check_sampling(spec)
+    check_sampling(spec)
     spec.trial = parse_job(spec.trial_raw, path, shown, sweep=spec)
     return spec
 

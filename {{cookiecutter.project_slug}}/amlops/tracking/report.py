@@ -43,7 +43,8 @@ class LocalRun:
 
 def find_runs(project: Project) -> List[LocalRun]:
     """Every run folder with a run.json: runs of experiments and notebooks, sweeps and
-    their trials, and pipeline steps (a pipeline run's folder itself has pipeline.json)."""
+    their trials, and pipeline steps and a sweep step's trials (a pipeline run's folder
+    itself has pipeline.json)."""
     runs: List[LocalRun] = []
     root = project.runs
     if not root.is_dir():
@@ -78,6 +79,16 @@ def find_runs(project: Project) -> List[LocalRun]:
                 runs.append(
                     LocalRun(f"{folder.name}/{step.parent.name}", step.parent, record, folder.name)
                 )
+                for trial in sorted(step.parent.glob(f"trial-*/{RUN_FILE}")):  # a sweep node's
+                    runs.append(
+                        LocalRun(
+                            f"{folder.name}/{step.parent.name}/{trial.parent.name}",
+                            trial.parent,
+                            read_record(trial.parent),
+                            folder.name,
+                            child=True,
+                        )
+                    )
     return runs
 
 

@@ -121,6 +121,11 @@ def submit_pipeline_v1(project: Project, req: Request) -> int:
 def submit_step_v1(project: Project, req: Request) -> int:
     spec = load_pipeline(project, req.name)
     step = find_step(spec, req.step)
+    if step.job is not None and step.job.sweep is not None:
+        raise UserError(
+            f"{spec.where(step.line)}: node {step.name!r} is a sweep node: submitting sweeps"
+            " needs AML_SDK=v2 (SDK v1's HyperDrive is not built here)"
+        )
     overrides = parse_overrides(req.inputs, step.job)
 
     def upstream(name: str, source: FromStep) -> str:
