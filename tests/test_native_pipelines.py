@@ -12,6 +12,7 @@ import yaml
 from tests.helpers import error_lines
 from tests.native_support import CASES, REPO, dry_run_folder, edit_yaml, sent, tag_case_images
 from tests.pipelines import pipeline_runs
+from tests.test_local_docker import UNPULLABLE
 
 pytest.importorskip("azure.ai.ml")
 
@@ -260,6 +261,30 @@ def test_native_pipeline_in_docker(baked, docker_base_image):
         record, _ = pipeline_record(baked, "native")
         assert again.returncode == 0
         assert [s["state"] for s in record["steps"].values()] == ["reused", "reused"]
+
+
+@pytest.mark.docker
+def test_one_unpullable_image_sends_only_its_step_to_a_venv(baked, docker_base_image):
+    """RUNTIME=auto picks the runtime per step: the step whose image cannot be pulled runs
+    in a venv and says so (with what the venv leaves out); the others stay in Docker."""
+    for _ in tag_case_images(docker_base_image):
+        add_native_pipeline(baked)
+        edit_yaml(
+            baked.path / "pipelines/components/scale.yaml",
+            lambda d: d["environment"].update(image=UNPULLABLE),
+        )
+        baked.env.update(RUNTIME="auto", DOCKER_BUILD_ARGS="--network host")
+        result = baked.make("pipeline-local", PIPELINE="native")
+        assert result.returncode == 0, result.stdout + result.stderr
+        record, folder = pipeline_record(baked, "native")
+        assert record["runtime"] == "docker (venv: scale)"
+        ran = {s: json.loads((folder / s / "run.json").read_text()) for s in ("count", "scale")}
+        assert ran["count"]["runtime"] == "docker" and ran["scale"]["runtime"] == "venv"
+        assert f"step scale: base image {UNPULLABLE} cannot be pulled (" in result.stderr
+        notice = f"step scale: venv stands in for image {UNPULLABLE}: none of the image's"
+        assert notice in result.stderr
+        assert "none of the image's packages" in ran["scale"]["environment_notice"]
+        assert scaled(folder) == str(179 * 2)
 
 
 def test_registered_component_is_sent_unchanged_and_needs_a_login_locally(native):

@@ -132,8 +132,27 @@ def test_pipeline_choice_errors(project):
     several = project.make("pipeline-graph")
     assert "several pipelines (bad, training): pick one with PIPELINE=name" in several.stderr
     unknown = project.make("pipeline-local", PIPELINE="nope")
-    assert "unknown pipeline 'nope': no pipelines/nope.yaml (pipelines: bad, training)" in (
-        unknown.stderr
+    assert (
+        "unknown pipeline 'nope': no pipelines/nope.yaml or .yml (pipelines: bad, training)"
+        in unknown.stderr
     )
     no_step = project.make("step-local", PIPELINE="bad", STEP="nope")
     assert "pipelines/bad.yaml: no step 'nope' (steps: prep, fit)" in no_step.stderr
+
+
+def test_a_yml_pipeline_is_a_pipeline_like_a_yml_job(project):
+    """pipelines/<name>.yml is found as Azure ML's CLI would take it (it was silently
+    ignored); the same name as .yaml and .yml is one line, not a guess."""
+    write_pipeline(project, "other", GOOD)
+    (project.path / "pipelines" / "other.yaml").rename(project.path / "pipelines" / "other.yml")
+    graph = project.make("pipeline-graph", PIPELINE="other", FORMAT="mermaid")
+    assert graph.returncode == 0, graph.stderr
+    assert "step_prep" in graph.stdout
+    listed = project.make("pipeline-graph")
+    assert "several pipelines (" in listed.stderr and "other, training)" in listed.stderr
+    write_pipeline(project, "other", GOOD)
+    both = project.make("pipeline-graph", PIPELINE="other")
+    assert both.returncode == 2
+    assert "pipelines/other.yaml and pipelines/other.yml both exist: keep one" in both.stderr
+    for name in ("other.yaml", "other.yml"):
+        (project.path / "pipelines" / name).unlink()

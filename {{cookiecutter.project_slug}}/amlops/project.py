@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from amlops.errors import UserError
 from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
@@ -92,25 +92,45 @@ class Project:
     def pipelines_dir(self) -> Path:
         return self.root / "pipelines"
 
+    def pipeline_files(self) -> Dict[str, Path]:
+        """The pipeline files under pipelines/ by name (file stem): <name>.yaml or
+        <name>.yml, as Azure ML's CLI takes either.
+
+        Raises UserError when one name has both files (which one runs would be a guess)."""
+        found: Dict[str, Path] = {}
+        for path in sorted(self.pipelines_dir.glob("*.y*ml")):
+            if path.suffix not in (".yaml", ".yml") or not path.is_file():
+                continue
+            if path.stem in found:
+                raise UserError(
+                    f"pipelines/{path.stem}.yaml and pipelines/{path.stem}.yml both exist:"
+                    " keep one"
+                )
+            found[path.stem] = path
+        return found
+
     def pipelines(self) -> List[str]:
         """Names of the pipeline files under pipelines/ (file stems)."""
-        return sorted(p.stem for p in self.pipelines_dir.glob("*.yaml"))
+        return sorted(self.pipeline_files())
 
     def pipeline_file(self, name: str) -> Path:
-        """pipelines/<name>.yaml; with no name, the only pipeline there is."""
-        known = self.pipelines()
+        """pipelines/<name>.yaml (or .yml); with no name, the only pipeline there is.
+
+        Raises UserError for an unknown name, or no name with none or several pipelines."""
+        files = self.pipeline_files()
+        known = sorted(files)
         if not name:
             if len(known) == 1:
-                return self.pipelines_dir / f"{known[0]}.yaml"
+                return files[known[0]]
             if not known:
                 raise UserError("no pipeline yet: add pipelines/<name>.yaml")
             raise UserError(f"several pipelines ({', '.join(known)}): pick one with PIPELINE=name")
-        if not PIPELINE_NAME.fullmatch(name) or name not in known:
+        if not PIPELINE_NAME.fullmatch(name) or name not in files:
             listed = ", ".join(known) or "none yet"
             raise UserError(
-                f"unknown pipeline {name!r}: no pipelines/{name}.yaml (pipelines: {listed})"
+                f"unknown pipeline {name!r}: no pipelines/{name}.yaml or .yml (pipelines: {listed})"
             )
-        return self.pipelines_dir / f"{name}.yaml"
+        return files[name]
 
     def relative(self, path: Path) -> str:
         """`path` relative to the project root when inside it, for messages."""

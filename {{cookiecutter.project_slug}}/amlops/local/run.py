@@ -157,6 +157,7 @@ def execute(
         literals=job.literals,
         outputs={n: str(b.host) for n, b in job.outputs.items()},
         tracking=tracked.record,
+        **({"environment_notice": runtime.notice} if runtime.notice else {}),
         **fields,
     )
     env = {

@@ -1,7 +1,7 @@
 """Pick the local runtime: Docker when an engine answers and the base images can be
 had, else a venv (with a notice)."""
 
-from typing import Iterable, Optional
+from typing import Dict, List, Optional, Set
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -54,25 +54,56 @@ def runtime_for(kind: str, project: Project, spec: JobSpec) -> Runtime:
     return VenvRuntime(project, spec)
 
 
-def pick_runtime_kind(project: Project, choice: str, specs: Iterable[JobSpec]) -> str:
-    """'docker' or 'venv' for a whole pipeline: asks the engine once and pulls the
-    missing base images of the jobs' unbuilt images before any step starts."""
+def pick_runtime_kinds(project: Project, choice: str, specs: Dict[str, JobSpec]) -> Dict[str, str]:
+    """'docker' or 'venv' for each step of a pipeline (`specs`: step name -> job): asks
+    the engine once and pulls the missing base images of the jobs' unbuilt images before
+    any step starts. With RUNTIME=auto a step whose image cannot be had runs in a venv
+    (one notice naming the steps); the others stay in Docker.
+
+    Raises UserError with RUNTIME=docker when an image cannot be had, or when no
+    runtime can run a step."""
     _check_choice(choice)
     if choice == "venv":
         _venv_or_fail(VenvRuntime(project, None), "", choice)
-        return "venv"
+        return {name: "venv" for name in specs}
     try:
         check_engine()
-        pulled = set()
-        for spec in specs:
-            docker = DockerRuntime(project, spec)
+    except DockerUnavailable as err:
+        _without_docker(project, None, err, choice)
+        return {name: "venv" for name in specs}
+    kinds: Dict[str, str] = {}
+    failures: Dict[str, DockerUnavailable] = {}  # image tag -> why it cannot be had
+    pulled: Set[str] = set()
+    without: Dict[str, List[str]] = {}  # why -> steps
+    for name, spec in specs.items():
+        docker = DockerRuntime(project, spec)
+        try:
+            if docker.tag in failures:
+                raise failures[docker.tag]
             if docker.tag not in pulled and not docker.ready():
                 docker.pull_base()
             pulled.add(docker.tag)
-        return "docker"
-    except DockerUnavailable as err:
-        _without_docker(project, None, err, choice)
-        return "venv"
+            kinds[name] = "docker"
+        except DockerUnavailable as err:
+            failures[docker.tag] = err
+            if choice == "docker":
+                raise UserError(f"RUNTIME=docker but step {name!r}: {err}") from None
+            kinds[name] = "venv"
+            without.setdefault(str(err), []).append(name)
+    if without:
+        _venv_or_fail(VenvRuntime(project, None), "", "venv")
+        for why, steps in without.items():
+            listed = ", ".join(steps)
+            say(f"step{'s' if len(steps) > 1 else ''} {listed}: {FALLBACK_NOTICE.format(why=why)}")
+    return kinds
+
+
+def kinds_label(kinds: Dict[str, str]) -> str:
+    """'docker', 'venv', or e.g. 'docker (venv: fit, score)' for a mixed pipeline."""
+    used = set(kinds.values())
+    if len(used) <= 1:
+        return next(iter(used), "venv")
+    return f"docker (venv: {', '.join(n for n, k in kinds.items() if k == 'venv')})"
 
 
 def prepared_runtime(project: Project, spec: JobSpec, choice: str) -> Runtime:

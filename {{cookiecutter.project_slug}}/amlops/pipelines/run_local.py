@@ -29,7 +29,7 @@ from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
 from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, read_record, unique_folder
-from amlops.local.runtime_choice import pick_runtime_kind, runtime_for
+from amlops.local.runtime_choice import kinds_label, pick_runtime_kinds, runtime_for
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
 from amlops.pipelines.loader import resolve_registered
@@ -111,13 +111,14 @@ class PipelineRun:
         self,
         project: Project,
         spec: PipelineSpec,
-        kind: str,
+        kinds: Dict[str, str],
         selection: Selection,
         parents: Dict[str, str],
     ) -> None:
         self.project = project
         self.spec = spec
-        self.kind = kind
+        self.kinds = kinds  # step -> "docker" or "venv"
+        self.kind = kinds_label(kinds)
         self.chosen = selection.chosen(spec)
         self.forced = selection.forced(spec)
         self.steps = {n: StepRun(spec.steps[n].label) for n in spec.order}
@@ -166,7 +167,7 @@ class PipelineRun:
         inputs, literals = bind_inputs(
             job, self.project, {**overrides, **searched}, in_container=False
         )
-        runtime = runtime_for(self.kind, self.project, job)
+        runtime = runtime_for(self.kinds[name], self.project, job)
         hosts = {n: b.host for n, b in inputs.items()}
         parts = self.cache.parts(job, runtime.identity(), literals, hosts)
         return job, runtime, overrides, parts
@@ -285,6 +286,21 @@ class PipelineRun:
             return f"reuse (from {self.project.relative(reusable.step_dir)})"
         why = differences(self.cache.last_parts(self.spec.name, name), parts)
         return f"run   ({'; '.join(why)})"
+
+    def environment_notices(self) -> List[str]:
+        """What differs from Azure ML in the environments of the steps that may run
+        (e.g. a venv standing in for an image), one line per distinct notice."""
+        steps_by_notice: Dict[str, List[str]] = {}
+        for name in self.spec.order:
+            if name in self.chosen:
+                job = self.spec.steps[name].runnable()
+                notice = runtime_for(self.kinds[name], self.project, job).notice
+                if notice:
+                    steps_by_notice.setdefault(notice, []).append(name)
+        return [
+            f"step{'s' if len(steps) > 1 else ''} {', '.join(steps)}: {notice}"
+            for notice, steps in steps_by_notice.items()
+        ]
 
     def plan(self) -> List[str]:
         """`DRY_RUN=1`: one line per step, run or reuse and why; nothing is run or written."""
@@ -420,24 +436,27 @@ def check_sweeps(spec: PipelineSpec, project: Project) -> None:
             sweep_store(project, job)
 
 
-def planned_kind(project: Project, choice: str, spec: PipelineSpec) -> str:
-    """The runtime a plan assumes, as the run would choose it but without pulling or
-    building: RUNTIME, or for auto Docker when an engine answers and no image a step
-    needs is absent after a failed pull (the run would fall back to the venv)."""
+def planned_kinds(project: Project, choice: str, spec: PipelineSpec) -> Dict[str, str]:
+    """The runtime of each step a plan assumes, as the run would choose it but without
+    pulling or building: RUNTIME, or for auto Docker when an engine answers, except for
+    a step whose image is absent after a failed pull (the run would put it in a venv)."""
     if choice in ("docker", "venv"):
-        return choice
+        return {name: choice for name in spec.order}
     from amlops.local.images import DockerUnavailable, check_engine, known_unpullable
     from amlops.local.runtimes.docker import DockerRuntime
 
     try:
         check_engine()
-        for name in spec.order:
-            docker = DockerRuntime(project, spec.steps[name].runnable())
-            if not docker.ready() and known_unpullable(docker.needed_images(), docker.build_log):
-                return "venv"
-        return "docker"
     except DockerUnavailable:
-        return "venv"
+        return {name: "venv" for name in spec.order}
+    kinds = {}
+    for name in spec.order:
+        docker = DockerRuntime(project, spec.steps[name].runnable())
+        unpullable = not docker.ready() and known_unpullable(
+            docker.needed_images(), docker.build_log
+        )
+        kinds[name] = "venv" if unpullable else "docker"
+    return kinds
 
 
 def run_pipeline_local(
@@ -457,14 +476,15 @@ def run_pipeline_local(
     check_local_data(spec, project)
     check_sweeps(spec, project)
     if dry_run:
-        kind = planned_kind(project, runtime_choice, spec)
-        run = PipelineRun(project, spec, kind, selection, parents)
+        run = PipelineRun(
+            project, spec, planned_kinds(project, runtime_choice, spec), selection, parents
+        )
         print("\n".join(run.plan()))
         return 0
-    kind = pick_runtime_kind(
-        project, runtime_choice, [spec.steps[n].runnable() for n in spec.order]
+    kinds = pick_runtime_kinds(
+        project, runtime_choice, {n: spec.steps[n].runnable() for n in spec.order}
     )
-    run = PipelineRun(project, spec, kind, selection, parents)
+    run = PipelineRun(project, spec, kinds, selection, parents)
     run.folder = unique_folder(pipeline_runs_root(project, spec.name))
     run.board = StepBoard(spec.order, {n: f"({s.label})" for n, s in run.steps.items()})
     forced = ""
@@ -475,9 +495,11 @@ def run_pipeline_local(
     if run.chosen != set(spec.steps):
         picked = f"; running {len(run.chosen)} of {len(spec.order)}"
     say(
-        f"pipeline {spec.name}: {len(spec.order)} steps, {kind} runtime, up to {jobs} at once"
-        f"{picked}{forced}; run folder {project.relative(run.folder)}"
+        f"pipeline {spec.name}: {len(spec.order)} steps, {run.kind} runtime,"
+        f" up to {jobs} at once{picked}{forced}; run folder {project.relative(run.folder)}"
     )
+    for line in run.environment_notices():
+        say(line)
     run.save("running")
     begun = time.monotonic()
     try:
