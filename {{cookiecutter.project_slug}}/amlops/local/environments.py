@@ -159,7 +159,7 @@ def _copied_files(text: str, context: Path) -> Dict[str, Path]:
     return copies
 
 
-def _requirement_files(context: Path, dockerfile: str) -> List[Path]:
+def requirement_files(context: Path, dockerfile: str) -> List[Path]:
     """Requirement files a Dockerfile installs (`pip install -r <file>`): followed
     through its COPY lines, else found in the context by name; else the context's
     requirements.txt."""
@@ -219,7 +219,7 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     shown = env.describe()
     if env.kind == "build":
         assert env.context is not None
-        files = _requirement_files(env.context, env.dockerfile)
+        files = requirement_files(env.context, env.dockerfile)
         lines = [f"-r {f.relative_to(env.context).as_posix()}" for f in files]
         installed = ", ".join(project.relative(f) for f in files) or "no requirements file"
         return VenvRecipe(

@@ -49,7 +49,7 @@ _noticed: List[str] = []
 # --- the key: a normalised requirement set --------------------------------------------
 
 
-def _logical_lines(text: str) -> Iterable[str]:
+def requirement_lines(text: str) -> Iterable[str]:
     """Lines as pip reads them: `\\` continuations joined, `#` comments dropped."""
     pending = ""
     for raw in text.splitlines():
@@ -123,7 +123,7 @@ class Requirements:
     def _read(
         self, text: str, folder: Path, install: set, key: set, seen: tuple, shown: str
     ) -> None:
-        for line in _logical_lines(text):
+        for line in requirement_lines(text):
             include = _option(line, INCLUDE)
             constraint = _option(line, CONSTRAINT)
             if include is not None or constraint is not None:

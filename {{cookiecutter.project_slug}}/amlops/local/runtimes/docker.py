@@ -15,8 +15,10 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
+from amlops.console import say
+from amlops.errors import UserError
 from amlops.jobspec import JobSpec
 from amlops.local.environments import DockerRecipe, docker_recipe
 from amlops.local.images import (
@@ -28,7 +30,8 @@ from amlops.local.images import (
     pip_install_layer,
     pull_missing,
 )
-from amlops.local.procs import run_tee
+from amlops.local.layered import LayeredBuild, LayeredBuilds
+from amlops.local.procs import INTERRUPTED, run_tee
 from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
 from amlops.textfile import read_text
@@ -51,7 +54,8 @@ class DockerRuntime:
         self.recipe: DockerRecipe = docker_recipe(project, spec)
         self.notice = self.recipe.notice
         base = settings.get("BASE_IMAGE")
-        self.build_args = [f"BASE_IMAGE={base}"] if base and self.recipe.context else []
+        # Only to Dockerfiles that declare it: Docker warns of a build arg not consumed.
+        self.build_args = [f"BASE_IMAGE={base}"] if base and self._declares_base_image() else []
         self.build_extra = shlex.split(settings.get("DOCKER_BUILD_ARGS"))
         self.run_extra = shlex.split(settings.get("DOCKER_RUN_ARGS"))
         self.tag = self.recipe.image or self._build_tag()
@@ -61,6 +65,16 @@ class DockerRuntime:
             if self.recipe.context
             else (hashlib.sha256(self.tag.encode()).hexdigest()[:12])
         )
+
+    def _declares_base_image(self) -> bool:
+        """Whether the Dockerfile built has `ARG BASE_IMAGE` (the BASE_IMAGE setting's hook)."""
+        if self.recipe.context is None:
+            return False
+        text = self.recipe.generated.get(self.recipe.dockerfile)
+        if text is None:
+            path = self.recipe.context / self.recipe.dockerfile
+            text = read_text(path) if path.is_file() else ""
+        return re.search(r"^\s*ARG\s+BASE_IMAGE\b", text, re.M | re.I) is not None
 
     @property
     def context(self) -> Path:
@@ -120,16 +134,55 @@ class DockerRuntime:
         pull_missing(self.needed_images(), self.build_log, echo)
 
     def prepare(self, echo: bool = True) -> bool:
-        """Build (or pull) the image unless it is present; True when a build ran."""
+        """Build (or pull) the image unless it is present; True when a build ran. A
+        built image present already becomes the one a layered build starts from."""
+        builds = None
+        if self.recipe.context is not None:
+            repo = image_name(self.project.slug, self.spec.experiment)
+            builds = LayeredBuilds(
+                self.project.runs / ".builds", repo, self.context, self.recipe.dockerfile
+            )
         if self.ready():
+            if builds is not None and builds.last_tag() != self.tag:
+                builds.remember(self.tag, self.build_args, 0)
             return False
         self.pull_base(echo)
-        if self.recipe.context is None:
+        if builds is None:
             return False
+        layered = None
+        if self.project.settings.get("LAYERED_BUILDS", "1") != "0":
+            layered = builds.plan(self.build_args, image_exists)
+        if layered is not None:
+            built = self._build_layered(builds, layered, echo)
+            if built is not None:
+                return built
         extra = list(self.build_extra)
         if self.recipe.dockerfile != "Dockerfile":
             extra += ["-f", str(self.context / self.recipe.dockerfile)]
-        return build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
+        built = build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
+        builds.remember(self.tag, self.build_args, 0)
+        return built
+
+    def _build_layered(
+        self, builds: LayeredBuilds, layered: LayeredBuild, echo: bool
+    ) -> Optional[bool]:
+        """Build the image over the previous one (amlops.local.layered); None when that
+        build failed and a whole one should follow (said in one line)."""
+        builds.generated_path.parent.mkdir(parents=True, exist_ok=True)
+        builds.generated_path.write_text(layered.dockerfile, encoding="utf-8")
+        extra = [*self.build_extra, "-f", str(builds.generated_path)]
+        try:
+            built = build_image(
+                self.tag, self.context, layered.build_args, extra, self.build_log, echo
+            )
+        except UserError as err:
+            if err.exit_code == INTERRUPTED:
+                raise
+            say(f"the layered build over {layered.previous} failed ({err}); building whole")
+            return None
+        say(layered.notice)
+        builds.remember(self.tag, self.build_args, layered.depth)
+        return built
 
     def with_packages(self, suffix: str, packages: List[str]) -> str:
         """The job's image plus `packages` (tag `<tag>-<suffix>`), built once, so
