@@ -19,13 +19,18 @@ $(STAMP): requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-DEMO_MAKE = $(MAKE) -C "$(DEMO_DIR)/azure-ml-project" PYTHON="$(abspath $(PY))" \
-	BASE_IMAGE="$(DEMO_BASE_IMAGE)" DOCKER_BUILD_ARGS="$(DEMO_DOCKER_BUILD_ARGS)"
+DEMO_PROJECT = $(DEMO_DIR)/azure-ml-project
+DEMO_MAKE = $(MAKE) -C "$(DEMO_PROJECT)" PYTHON="$(abspath $(PY))"
 
 demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR; run its sample experiment and pipeline locally
 	rm -rf "$(DEMO_DIR)"
 	mkdir -p "$(DEMO_DIR)"
 	$(VENV)/bin/cookiecutter . --no-input --output-dir "$(DEMO_DIR)"
+	@# DEMO_BASE_IMAGE / DEMO_DOCKER_BUILD_ARGS go into the demo's config.env, so make
+	@# targets run inside the demo project later use them too.
+	sed -i.orig -e 's|^BASE_IMAGE=.*|BASE_IMAGE=$(DEMO_BASE_IMAGE)|' \
+		-e 's|^DOCKER_BUILD_ARGS=.*|DOCKER_BUILD_ARGS=$(DEMO_DOCKER_BUILD_ARGS)|' \
+		"$(DEMO_PROJECT)/config.env" && rm -f "$(DEMO_PROJECT)/config.env.orig"
 	$(DEMO_MAKE) local EXP=train
 	$(DEMO_MAKE) pipeline-local
 

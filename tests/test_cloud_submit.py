@@ -106,6 +106,36 @@ def test_job_inputs_compute_overrides_and_no_upload_of_remote_data(project, tmp_
     assert not [u for u in rec.uploads if "data/wine" in u["source"]]
 
 
+def test_an_experimental_field_is_sent_without_the_sdks_warning(project, tmp_path):
+    """queue_settings is an experimental field of azure-ai-ml: it is sent, and the SDK's
+    'This is an experimental field' notice (importing the SDK turns its logger on) is
+    not printed among amlops's lines."""
+    job_file = project.path / "src/train/job.yaml"
+    saved = job_file.read_text()
+    job_file.write_text(saved + "queue_settings:\n  job_tier: standard\n")
+    try:
+        result, rec = cloud_make(project, tmp_path, "job", EXP="train")
+    finally:
+        job_file.write_text(saved)
+    assert result.returncode == 0, result.stderr
+    assert "experimental" not in result.stdout + result.stderr
+    assert JobBase(rec.job_body()).properties.queue_settings.job_tier.lower() == "standard"
+
+
+def test_no_sdk_warning_before_a_one_line_error(baked):
+    """Without the fake service (which imports the SDK at start-up) the SDK is imported
+    by amlops, which turns the SDK's logger on: its experimental-field notice must still
+    not come before the error (a fresh project has no workspace configured)."""
+    baked.edit(
+        "src/train/job.yaml", "\ncommand:", "\nqueue_settings:\n  job_tier: standard\ncommand:"
+    )
+    result = baked.make("job", EXP="train")
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert "no Azure ML workspace" in line
+    assert "experimental" not in result.stdout + result.stderr
+
+
 def test_pipeline_puts_one_component_per_step_with_bindings_kept(project, tmp_path):
     result, rec = cloud_make(project, tmp_path, "pipeline")
     assert result.returncode == 0, result.stderr

@@ -462,3 +462,5 @@ def test_limits_timeout_stops_a_local_run_as_azure_ml_would(cases):
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "timed out" and record["exit_code"] == 124
     assert "limits.timeout of 2 s reached" in (run / "logs/std_log.txt").read_text()
+    assert "env_image timed out (limits.timeout, exit 124)" in result.stderr  # as make runs
+    assert "no code: the job has no `code:`; its working directory" in result.stderr

@@ -327,3 +327,5 @@ def test_publish_dry_run_of_a_native_pipeline_loads(tmp_path):
     assert set(pipeline.jobs) == {"count", "scale"}
     scale = load_component(folder / "component_scale_count.yaml")
     assert pipeline.jobs["scale"].component == f"{scale.name}:{scale.version}"
+    # a component file keeps its own name and version, as `az ml component create` would
+    assert (scale.name, scale.version) == ("scale_count", "1")

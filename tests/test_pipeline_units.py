@@ -11,6 +11,7 @@ from tests.helpers import TEMPLATE_PROJECT
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
+from amlops.console import say  # noqa: E402
 from amlops.pipelines.progress import StepBoard  # noqa: E402
 from amlops.pipelines.scheduler import Outcome, run_dag  # noqa: E402
 
@@ -104,10 +105,18 @@ def test_progress_redraws_in_place_on_a_terminal(monkeypatch):
 
     stream = Terminal()
     board = StepBoard(["prep", "fit"], {}, stream)
-    board.set("fit", "running")
+    stream.write("amlops: pipeline p: 2 steps\n")  # the header, said before the board shows
+    with board.shown():
+        board.set("fit", "running")
+        text = stream.getvalue()
+        assert text.startswith("amlops: pipeline p: 2 steps\n\x1b[2K"), "header kept"
+        assert text.count("\x1b[2F") == 1 and text.count("\x1b[2K") == 4
+        assert text.endswith("\x1b[2K[>] fit   running 0s\n")
+        say("step fit: a notice")  # written above the board, which is redrawn below it
     text = stream.getvalue()
-    assert text.count("\x1b[2F") == 1 and text.count("\x1b[2K") == 4
+    assert "\x1b[2F\x1b[Jamlops: step fit: a notice\n\x1b[2K[ ] prep" in text
     assert text.endswith("\x1b[2K[>] fit   running 0s\n")
+    assert text.count("amlops: pipeline p: 2 steps") == 1
 
 
 def test_a_reused_run_must_still_hold_the_outputs_it_finished_with(tmp_path):

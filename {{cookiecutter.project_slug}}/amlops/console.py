@@ -2,13 +2,31 @@
 
 import re
 import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_writer: Optional[Callable[[str], None]] = None  # set while a live display owns the terminal
 
 
 def say(message: str) -> None:
-    """Print one `amlops: ...` progress line now."""
-    print(f"amlops: {message}", file=sys.stderr, flush=True)
+    """Print one `amlops: ...` progress line now (above a live display, if one is shown)."""
+    line = f"amlops: {message}"
+    if _writer is not None:
+        _writer(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def lines_through(writer: Callable[[str], None]) -> Iterator[None]:
+    """Send say()'s lines to `writer` meanwhile (a live display that redraws below them)."""
+    global _writer
+    before, _writer = _writer, writer
+    try:
+        yield
+    finally:
+        _writer = before
 
 
 def strip_ansi(text: str) -> str:

@@ -58,6 +58,7 @@ class Registered:
     document: Dict[str, Any]
     file_name: str
     content: str
+    own_file: str = ""  # the component file whose own name and version are kept, if any
 
     @property
     def reference(self) -> str:
@@ -67,13 +68,17 @@ class Registered:
 def command_component(
     project: Project, spec: JobSpec, experiment: str, sub: Submission
 ) -> Registered:
-    """job.yaml as a command component; its version is its content address."""
+    """A step's job as a command component. A job file (src/<exp>/job.yaml) becomes
+    `<project>_<exp>`, versioned by its content address; a command component file keeps
+    its own name, display_name, version (else the content address) and tags, as Azure
+    ML registers it (`az ml component create`)."""
     body = native.job_body(spec, sub)
+    own = spec.kind == "component" and bool(spec.raw.get("name"))
     document: Dict[str, Any] = {
         "$schema": native.SCHEMA.format("commandComponent"),
         "type": "command",
-        "name": component_name(project.slug, experiment),
-        "display_name": experiment,
+        "name": str(spec.raw["name"]) if own else component_name(project.slug, experiment),
+        "display_name": str(spec.raw.get("display_name") or experiment),
     }
     if spec.raw.get("description"):
         document["description"] = spec.raw["description"]
@@ -81,9 +86,13 @@ def command_component(
     document["inputs"] = {name: input_port(item) for name, item in spec.inputs.items()}
     document["outputs"] = {name: {"type": item.type} for name, item in spec.outputs.items()}
     content = content_digest(document, *_uploaded_digests(sub, body))
-    document["version"] = content[:12]
-    document["tags"] = {CONTENT_TAG: content, "experiment": experiment}
-    return Registered(document, f"component_{experiment}.yaml", content)
+    version = spec.raw.get("version") if own else None
+    document["version"] = str(version) if version not in (None, "") else content[:12]
+    own_tags = spec.raw.get("tags") if own and isinstance(spec.raw.get("tags"), dict) else {}
+    document["tags"] = {**own_tags, CONTENT_TAG: content, "experiment": experiment}
+    return Registered(
+        document, f"component_{experiment}.yaml", content, spec.shown_as if own else ""
+    )
 
 
 def _uploaded_digests(sub: Submission, body: Dict[str, Any]) -> List[str]:

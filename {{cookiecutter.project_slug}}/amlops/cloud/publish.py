@@ -220,9 +220,11 @@ def register(client: Any, item: Registered, entity: Any) -> str:
         client.components.create_or_update(entity)
         return f"registered component {name}:{version}"
     if (existing.tags or {}).get(CONTENT_TAG) != item.content:
+        fix = "pass another VERSION=... (or none, for a content version)"
+        if item.own_file:
+            fix = f"raise `version:` in {item.own_file} (or remove it, for a content version)"
         raise UserError(
-            f"component {name} version {version} already exists with other content:"
-            " pass another VERSION=... (or none, for a content version)",
+            f"component {name} version {version} already exists with other content: {fix}",
             EXIT_CONFLICT,
         )
     return f"component {name}:{version} unchanged"

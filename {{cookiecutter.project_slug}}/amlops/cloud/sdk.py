@@ -19,8 +19,16 @@ EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_SERVICE = 3, 4, 5, 6
 
 def require_sdk(target: str) -> None:
     """Import azure-ai-ml once, quietly; a clear error when it is not installed."""
-    # The SDK warns once per experimental class it touches (noise for users): keep errors only.
-    for name in ("azure", "azure.ai.ml", "azure.ai.ml._utils._experimental", "azure.identity"):
+    # The SDK warns once per experimental class or field it touches (noise for users, and
+    # it came before our one-line errors): keep errors only. Importing azure.ai.ml sets its
+    # own top logger to INFO with a stderr handler (_utils/_logger_utils.py), so the
+    # levels that matter are set on the warning modules' loggers, which it leaves alone.
+    for name in (
+        "azure",
+        "azure.identity",
+        "azure.ai.ml._utils._experimental",
+        "azure.ai.ml._schema.core.fields",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import azure.ai.ml  # noqa: F401

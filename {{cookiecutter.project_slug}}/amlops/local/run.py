@@ -211,14 +211,19 @@ def run_experiment(
     say(f"run {rel} in {runtime.describe()}")
     if runtime.notice:
         say(runtime.notice)
-    say(f"code {snap.label} -> {rel}/src (the working directory)")
+    if snap.root is None:
+        say(f"no code: the job has no `code:`; its working directory {rel}/src starts empty")
+    else:
+        say(f"code {snap.label} -> {rel}/src (the working directory)")
     skipped = not_applied_locally(spec)
     if skipped:
         say(skipped)
     say(f"$ {job.command}")
     code, record = execute(project, spec, runtime, run_dir, job, **fields)
     duration = record.data["duration_s"]
-    verdict = "completed" if code == 0 else f"FAILED (exit {code})"
+    verdict = {0: "completed", TIMED_OUT: "timed out (limits.timeout, exit 124)"}.get(
+        code, "interrupted" if code == INTERRUPTED else f"FAILED (exit {code})"
+    )
     say(f"{spec.experiment} {verdict} in {duration:.1f}s; outputs {rel}/outputs")
     say(f"log {rel}/logs/std_log.txt")
     tracking = record.data.get("tracking") or {}

@@ -8,7 +8,10 @@ import shutil
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, TextIO, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, TextIO, Tuple
+
+from amlops.console import lines_through
 
 SYMBOLS = {
     "waiting": " ",
@@ -39,7 +42,26 @@ class StepBoard:
         }
         self._drawn = 0
         self._width = max(len(s) for s in steps) if steps else 0
-        if self.live:
+
+    @contextmanager
+    def shown(self) -> Iterator[None]:
+        """While inside, on a terminal: the lines are drawn, and amlops's own messages
+        (console.say) are written above them instead of through them."""
+        if not self.live:
+            yield
+            return
+        with self._lock:
+            self._draw()
+        with lines_through(self.note):
+            yield
+
+    def note(self, line: str) -> None:
+        """Write `line` above the live lines, which are redrawn below it."""
+        with self._lock:
+            if self._drawn:
+                self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self.stream.write(f"{line}\n")
+            self._drawn = 0
             self._draw()
 
     def set(self, step: str, state: str, detail: str = "") -> None:
@@ -47,14 +69,15 @@ class StepBoard:
         with self._lock:
             self._state[step] = (state, detail, time.monotonic())
             if self.live:
-                self._draw()
+                if self._drawn:  # else shown() draws them
+                    self._draw()
             else:
                 self.stream.write(f"amlops: {self._line(step)}\n")
                 self.stream.flush()
 
     def tick(self) -> None:
         """Redraw (live mode only) so running steps show their elapsed time."""
-        if self.live:
+        if self.live and self._drawn:
             with self._lock:
                 self._draw()
 

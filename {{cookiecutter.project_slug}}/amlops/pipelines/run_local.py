@@ -503,16 +503,17 @@ def run_pipeline_local(
     run.save("running")
     begun = time.monotonic()
     try:
-        outcomes = run_dag(
-            spec.order,
-            {n: spec.steps[n].upstream() for n in spec.order},
-            run.work,
-            jobs,
-            spec.continue_on_step_failure,
-            on_wait=run.board.tick,
-            on_interrupt=stop_all,
-            on_outcome=run.settle,
-        )
+        with run.board.shown():
+            outcomes = run_dag(
+                spec.order,
+                {n: spec.steps[n].upstream() for n in spec.order},
+                run.work,
+                jobs,
+                spec.continue_on_step_failure,
+                on_wait=run.board.tick,
+                on_interrupt=stop_all,
+                on_outcome=run.settle,
+            )
     except BaseException as err:  # a stop signal outside a step, or a bug: never "running"
         stop_all()
         run.save("interrupted" if isinstance(err, KeyboardInterrupt) else "failed")

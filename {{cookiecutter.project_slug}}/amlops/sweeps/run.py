@@ -25,11 +25,12 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, ContextManager, Dict, List, Optional, TextIO
 
-from amlops.console import say
+from amlops.console import lines_through, say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
 from amlops.local.procs import (
@@ -101,6 +102,8 @@ class Board:
         self.label = label
         self.live = not label and self.stream.isatty() and os.environ.get("TERM", "") != "dumb"
         self.drawn = 0
+        self._lines: List[str] = []
+        self._lock = threading.Lock()
 
     def rows(self, trials: List[Trial], best_of: Any) -> List[str]:
         metric = self.sweep.objective.metric
@@ -126,16 +129,33 @@ class Board:
     def draw(self, trials: List[Trial], best_of: Any, header: str) -> None:
         if not self.live:
             return
-        width = max(20, shutil.get_terminal_size().columns - 1)
         lines = [header] + self.rows(trials, best_of)[
             : max(5, shutil.get_terminal_size().lines - 4)
         ]
+        with self._lock:
+            self._write(lines)
+
+    def _write(self, lines: List[str]) -> None:
+        width = max(20, shutil.get_terminal_size().columns - 1)
         if self.drawn:
             self.stream.write(f"\x1b[{self.drawn}F")
         for line in lines:
             self.stream.write(f"\x1b[2K{line[:width]}\n")
-        self.drawn = len(lines)
+        self.drawn, self._lines = len(lines), lines
         self.stream.flush()
+
+    def note(self, line: str) -> None:
+        """Write `line` (an amlops message) above the live board, redrawn below it."""
+        with self._lock:
+            if self.drawn:
+                self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.stream.write(f"{line}\n")
+            self.drawn = 0
+            self._write(self._lines)
+
+    def shown(self) -> ContextManager[None]:
+        """While inside, amlops's messages go above the live board (console.say)."""
+        return lines_through(self.note) if self.live else nullcontext()
 
     def ended(self, trial: Trial, rank: str) -> None:
         """A line for a finished trial (non-terminal output only)."""
@@ -361,7 +381,8 @@ class SweepRun:
         in_main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
         try:
-            self._run()
+            with self.board.shown():
+                self._run()
         finally:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
