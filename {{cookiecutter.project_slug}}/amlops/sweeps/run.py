@@ -120,9 +120,10 @@ class Board:
             place = f"#{rank}" if value is not None else "  "
             took = f"{trial.duration:.1f}s" if trial.state in ENDED else ""
             detail = f" ({trial.detail})" if trial.detail else ""
+            # the values vary in width: the fixed-width columns come first
             lines.append(
-                f"{place:>4} {trial.name}  {trial.state:<16} {shown:<22} {trial.shown_values()}"
-                f"  {took}{detail}".rstrip()
+                f"{place:>4} {trial.name}  {trial.state:<16} {shown:<22} {took:>7}"
+                f"  {trial.shown_values()}{detail}".rstrip()
             )
         return lines
 
