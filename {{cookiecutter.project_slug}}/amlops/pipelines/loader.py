@@ -272,16 +272,24 @@ class Loader:
             )
             step.outputs = self.node_outputs(step, raw, scope)
             return step
-        job, path, label = self.command_component(name, raw, "component", line, scope)
+        return self.component_step(name, raw, line, scope, "component", "component")
+
+    def component_step(
+        self,
+        name: str,
+        raw: Dict[str, Any],
+        line: int,
+        scope: Scope,
+        key: str,
+        form: str,
+        settings: Tuple[str, ...] = JOB_OVERRIDES,
+    ) -> Step:
+        """The step of a node whose `raw[key]` is a command component (file or inline):
+        a component node (key component) or a sweep node's trial (key trial)."""
+        job, path, label = self.command_component(name, raw, key, line, scope, settings)
+        shown = f"sweep of component {label}" if form == "sweep" else f"component {label}"
         step = Step(
-            name,
-            job.name,
-            job,
-            line=line,
-            raw=raw,
-            form="component",
-            label=f"component {label}",
-            component_file=path,
+            name, job.name, job, line=line, raw=raw, form=form, label=shown, component_file=path
         )
         step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
         return step
@@ -339,19 +347,9 @@ class Loader:
                 " (trial: ./<component>.yaml, relative to the pipeline file) or hold one inline;"
                 " a registered component's sweep runs only in Azure ML",
             )
-        job, path, label = self.command_component(name, raw, "trial", line, scope, TRIAL_OVERRIDES)
-        parse_sweep_node(raw, job, scope.file, scope.shown, name, line)
-        step = Step(
-            name,
-            job.name,
-            job,
-            line=line,
-            raw=raw,
-            form="sweep",
-            label=f"sweep of component {label}",
-            component_file=path,
-        )
-        step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
+        step = self.component_step(name, raw, line, scope, "trial", "sweep", TRIAL_OVERRIDES)
+        assert step.job is not None
+        parse_sweep_node(raw, step.job, scope.file, scope.shown, name, line)
         return step
 
     def nested(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> None:

@@ -27,27 +27,12 @@ from pathlib import Path
 from typing import Any, Dict, Set
 
 from amlops.inputs import LITERAL_CHECKS
-from amlops.jobspec import COMMON_JOB_FIELDS, JobSpec, check_known_fields, fail_at
-from amlops.sweeps.spec import SweepSpec, check_sampling, parse_settings
+from amlops.jobspec import JobSpec, check_known_fields, fail_at
+from amlops.sweeps.spec import SWEEP_FIELDS, SweepSpec, check_sampling, parse_settings
 
-# SDK: SweepSchema's own fields plus BaseNodeSchema's and BaseNode's (name, display_name,
-# description, tags, properties, comment, experiment_name).
-SWEEP_NODE_FIELDS = (COMMON_JOB_FIELDS - {"$schema"}) | {
-    "trial",
-    "inputs",
-    "outputs",
-    "compute",
-    "properties",
-    "comment",
-    "identity",
-    "sampling_algorithm",
-    "search_space",
-    "objective",
-    "early_termination",
-    "limits",
-    "queue_settings",
-    "resources",
-}
+# SDK: SweepSchema's own fields plus BaseNodeSchema's and BaseNode's: a sweep job's
+# fields without $schema and services, plus comment.
+SWEEP_NODE_FIELDS = (SWEEP_FIELDS - {"$schema", "services"}) | {"comment"}
 # What a distribution gives, and the input types that can take it.
 NUMBERS = {"number", "string"}
 TAKES = {

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager, Dict, List, Optional, TextIO
 
-from amlops.console import lines_through, say
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
+from amlops.live import LiveLines, is_live
 from amlops.local.procs import (
     INTERRUPTED,
     stop_all,
@@ -100,10 +101,8 @@ class Board:
         self.sweep = sweep
         self.stream = stream or sys.stderr
         self.label = label
-        self.live = not label and self.stream.isatty() and os.environ.get("TERM", "") != "dumb"
-        self.drawn = 0
-        self._lines: List[str] = []
-        self._lock = threading.Lock()
+        self.live = not label and is_live(self.stream)
+        self.area = LiveLines(self.stream)
 
     def rows(self, trials: List[Trial], best_of: Any) -> List[str]:
         metric = self.sweep.objective.metric
@@ -130,33 +129,12 @@ class Board:
     def draw(self, trials: List[Trial], best_of: Any, header: str) -> None:
         if not self.live:
             return
-        lines = [header] + self.rows(trials, best_of)[
-            : max(5, shutil.get_terminal_size().lines - 4)
-        ]
-        with self._lock:
-            self._write(lines)
-
-    def _write(self, lines: List[str]) -> None:
-        width = max(20, shutil.get_terminal_size().columns - 1)
-        if self.drawn:
-            self.stream.write(f"\x1b[{self.drawn}F")
-        for line in lines:
-            self.stream.write(f"\x1b[2K{line[:width]}\n")
-        self.drawn, self._lines = len(lines), lines
-        self.stream.flush()
-
-    def note(self, line: str) -> None:
-        """Write `line` (an amlops message) above the live board, redrawn below it."""
-        with self._lock:
-            if self.drawn:
-                self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
-            self.stream.write(f"{line}\n")
-            self.drawn = 0
-            self._write(self._lines)
+        rows = self.rows(trials, best_of)[: max(5, shutil.get_terminal_size().lines - 4)]
+        self.area.draw([header] + rows)
 
     def shown(self) -> ContextManager[None]:
         """While inside, amlops's messages go above the live board (console.say)."""
-        return lines_through(self.note) if self.live else nullcontext()
+        return self.area.taking_messages() if self.live else nullcontext()
 
     def ended(self, trial: Trial, rank: str) -> None:
         """A line for a finished trial (non-terminal output only)."""
