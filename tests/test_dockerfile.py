@@ -34,8 +34,10 @@ def test_the_dockerfile_builds_here_and_a_new_requirement_rebuilds_only_the_inst
     # A unique comment makes a context no earlier test run built (images are tagged by
     # content hash), so this build really runs.
     requirements.write_text(requirements.read_text() + f"six  # {uuid.uuid4().hex}\n")
-    again = docker_baked.make("build-exp", EXP="train")
+    # a whole build, as Azure ML makes it (a layered one is tests/test_layered_builds.py)
+    again = docker_baked.make("build-exp", EXP="train", LAYERED_BUILDS="0")
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "built over the previous image" not in again.stderr
     steps = again.stdout.split("Step ")
     venv_step = next(s for s in steps if "python3 -m venv /opt/venv" in s)
     install_step = next(s for s in steps if "uv pip install" in s)
