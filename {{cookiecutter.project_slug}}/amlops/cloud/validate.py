@@ -105,7 +105,7 @@ def _validate_job(
 def _validate_pipeline(
     project: Project, report: Report, scratch: Path, name: str, sdk: bool
 ) -> None:
-    shown = f"pipelines/{name}.yaml"
+    shown = project.relative(project.pipeline_file(name))
     spec = _check(report, lambda: load_pipeline(project, name))
     if spec is None:
         return

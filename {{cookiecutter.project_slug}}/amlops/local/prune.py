@@ -127,16 +127,39 @@ def _forget_reuse(project: Project, removed: List[Path]) -> None:
             entry.unlink()
 
 
-def _jobs(project: Project) -> Dict[str, JobSpec]:
-    """The experiments whose job file loads (a broken one keeps nothing from pruning but
-    its own environments)."""
-    jobs = {}
+def _jobs(project: Project) -> List[JobSpec]:
+    """Every job whose environment is in use: each experiment's job files (job.yaml and
+    the ones JOB= picks, e.g. sweep.yaml) and each pipeline's steps. A file that does not
+    load keeps nothing from pruning but its own environments."""
+    from amlops.jobspec import other_job_files
+    from amlops.pipelines.spec import load_pipeline
+
+    jobs: List[JobSpec] = []
     for experiment in project.experiments():
+        for job_file in ["", *other_job_files(project, experiment)]:
+            try:
+                jobs.append(load_experiment(project, experiment, job_file))
+            except UserError:
+                continue
+    try:
+        pipelines = project.pipelines()
+    except UserError:  # one name as .yaml and .yml: validate says so
+        pipelines = []
+    for name in pipelines:
         try:
-            jobs[experiment] = load_experiment(project, experiment)
+            spec = load_pipeline(project, name)
         except UserError:
             continue
+        jobs += [step.job for step in spec.steps.values() if step.job is not None]
     return jobs
+
+
+def _safely(make: Callable[[], Any]) -> Optional[Any]:
+    """`make()`, or None when the job's environment cannot be worked out (UserError)."""
+    try:
+        return make()
+    except UserError:
+        return None
 
 
 def stale_venvs(project: Project) -> List[Path]:
@@ -150,7 +173,8 @@ def stale_venvs(project: Project) -> List[Path]:
     root = project.runs / ".venvs"
     if not root.is_dir():
         return []
-    current = {VenvRuntime(project, spec).path.name for spec in _jobs(project).values()}
+    venvs = [_safely(lambda spec=spec: VenvRuntime(project, spec)) for spec in _jobs(project)]
+    current = {venv.path.name for venv in venvs if venv is not None}
     return sorted(
         p
         for p in root.iterdir()
@@ -172,13 +196,17 @@ def stale_images(project: Project) -> List[Tuple[str, Path]]:
     except DockerUnavailable:
         return []
     stale = []
-    for experiment, spec in _jobs(project).items():
-        repo = image_name(project.slug, experiment)
-        current = DockerRuntime(project, spec).local_digest
+    current: Dict[str, Set[str]] = {}  # image repository -> digests in use
+    for spec in _jobs(project):
+        docker = _safely(lambda spec=spec: DockerRuntime(project, spec))
+        if docker is not None:
+            repo = image_name(project.slug, spec.experiment)
+            current.setdefault(repo, set()).add(docker.local_digest)
+    for repo, digests in current.items():
         built = re.compile(rf"^{re.escape(repo)}-([0-9a-f]{{12}}(?:-[a-z0-9_.-]+)?)\.log$")
         for log in sorted(builds.glob(f"{repo}-*.log")):
             match = built.match(log.name)
-            if not match or match.group(1).split("-")[0] == current:
+            if not match or match.group(1).split("-")[0] in digests:
                 continue
             tag = f"{repo}:{match.group(1)}"
             if image_exists(tag):

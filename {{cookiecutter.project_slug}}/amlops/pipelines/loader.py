@@ -45,7 +45,7 @@ from amlops.pipelines.spec import (
     topological_order,
 )
 from amlops.project import Project
-from amlops.yamlfile import line_of, load_yaml, plain
+from amlops.yamlfile import LineMap, line_of, load_yaml, plain
 
 PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")
 STEP_OUTPUT = re.compile(
@@ -600,7 +600,8 @@ def inline_job(
         if isinstance(value, dict) and value.get("type"):
             entry["type"] = value["type"]
         declared[name] = entry
-    document = {k: v for k, v in raw.items() if k not in ("inputs", "outputs")}
+    document = LineMap((k, v) for k, v in raw.items() if k not in ("inputs", "outputs"))
+    document.lines = dict(getattr(raw, "lines", {}))  # errors keep the node's line numbers
     document["inputs"] = declared
     document["outputs"] = {n: dict(o.raw) for n, o in step.outputs.items()}
     try:
