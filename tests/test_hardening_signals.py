@@ -209,3 +209,27 @@ def test_a_pipeline_record_of_a_process_gone_is_interrupted_but_another_hosts_is
     assert current_status({**record, "host": "another-machine"}) == "running"
     assert current_status({**record, "pid": os.getpid(), "started": time.time()}) == "running"
     assert current_status({"status": "running"}) == "running"  # older records: no pid
+
+
+def test_the_stop_signal_handler_takes_no_lock():
+    """A TERM to make's process group reaches amlops more than once; a second signal
+    arriving while the first handler held threading.Event's internal lock deadlocked
+    amlops (seen in a suite run: the process waited on that futex for good, its py-bt
+    three nested _on_stop_signal frames in Event.set). The handler's flag must be a
+    plain bool, and a second signal while stopping returns at once."""
+    import threading
+
+    from amlops.local import procs
+
+    assert not isinstance(procs._signalled, threading.Event)
+    procs._signalled.clear()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            procs._on_stop_signal(signal.SIGTERM, None)
+        done = []
+        worker = threading.Thread(target=lambda: done.append(procs._on_stop_signal(15, None)))
+        worker.start()
+        worker.join(5)
+        assert done == [None], "a second signal while stopping returns without raising"
+    finally:
+        procs._signalled.clear()

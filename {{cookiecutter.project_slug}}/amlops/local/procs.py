@@ -33,7 +33,27 @@ _stopped: set = set()
 _threads: Dict[int, int] = {}  # child pid -> ident of the thread that started it
 _lock = threading.Lock()
 _stopping = threading.Event()  # set by stop_all(): no new child may start
-_signalled = threading.Event()  # a stop signal arrived: later ones are ignored
+
+
+class _Flag:
+    """A flag a signal handler may set: threading.Event.set() takes a lock, and a second
+    signal arriving while the first handler holds it deadlocked the process (a TERM to
+    make's process group reaches amlops more than once). A bool is atomic under the GIL."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+_signalled = _Flag()  # a stop signal arrived: later ones are ignored
 
 
 def _detach_terminal() -> None:
