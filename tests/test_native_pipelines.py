@@ -290,6 +290,11 @@ def test_one_unpullable_image_sends_only_its_step_to_a_venv(baked, docker_base_i
         assert notice in result.stderr
         assert "none of the image's packages" in ran["scale"]["environment_notice"]
         assert scaled(folder) == str(179 * 2)
+        # no venv to fall back to: one line with both reasons (not "RUNTIME=venv: ...")
+        refused = baked.make("pipeline-local", PIPELINE="native", VENV_PYTHON="/nope/python")
+        (line,) = error_lines(refused.stderr)
+        assert refused.returncode == 2 and f"base image {UNPULLABLE} cannot be pulled" in line
+        assert "and no venv fallback:" in line and "RUNTIME=venv" not in line
 
 
 def test_registered_component_is_sent_unchanged_and_needs_a_login_locally(native):

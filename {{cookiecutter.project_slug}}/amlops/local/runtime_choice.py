@@ -91,7 +91,10 @@ def pick_runtime_kinds(project: Project, choice: str, specs: Dict[str, JobSpec])
             kinds[name] = "venv"
             without.setdefault(str(err), []).append(name)
     if without:
-        _venv_or_fail(VenvRuntime(project, None), "", "venv")
+        why_not = VenvRuntime(project, None).unavailable()
+        if why_not:
+            first = next(iter(without))
+            raise UserError(f"{first} and no venv fallback: {why_not}")
         for why, steps in without.items():
             listed = ", ".join(steps)
             say(f"step{'s' if len(steps) > 1 else ''} {listed}: {FALLBACK_NOTICE.format(why=why)}")
