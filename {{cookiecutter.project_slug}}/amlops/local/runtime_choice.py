@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Set
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
+from amlops.local.environments import docker_recipe, venv_recipe
 from amlops.local.images import DockerUnavailable, check_engine
 from amlops.local.runtimes import Runtime
 from amlops.local.runtimes.docker import DockerRuntime
@@ -45,6 +46,14 @@ def _venv_or_fail(venv: VenvRuntime, docker_error: str, choice: str) -> None:
     if why_not:
         raise UserError(f"{docker_error} and no venv fallback: {why_not}")
     say(FALLBACK_NOTICE.format(why=docker_error))
+
+
+def environment_notice(kind: str, project: Project, spec: JobSpec) -> str:
+    """What the `kind` runtime changes from the job's environment (its runtime's
+    notice), read from the recipe alone: no image tag is hashed, no venv key computed."""
+    if kind == "docker":
+        return docker_recipe(project, spec).notice
+    return venv_recipe(project, spec).notice
 
 
 def runtime_for(kind: str, project: Project, spec: JobSpec) -> Runtime:

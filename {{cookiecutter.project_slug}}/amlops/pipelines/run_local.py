@@ -29,7 +29,12 @@ from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
 from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, read_record, unique_folder
-from amlops.local.runtime_choice import kinds_label, pick_runtime_kinds, runtime_for
+from amlops.local.runtime_choice import (
+    environment_notice,
+    kinds_label,
+    pick_runtime_kinds,
+    runtime_for,
+)
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
 from amlops.pipelines.loader import resolve_registered
@@ -294,7 +299,7 @@ class PipelineRun:
         for name in self.spec.order:
             if name in self.chosen:
                 job = self.spec.steps[name].runnable()
-                notice = runtime_for(self.kinds[name], self.project, job).notice
+                notice = environment_notice(self.kinds[name], self.project, job)
                 if notice:
                     steps_by_notice.setdefault(notice, []).append(name)
         return [
@@ -410,9 +415,11 @@ def reused_best(record: StepRun) -> str:
     data = read_record(record.reused_from)
     if data.get("kind") != "sweep" or not data.get("best"):
         return ""
-    values = " ".join(f"{k}={v}" for k, v in (data.get("best_values") or {}).items())
+    from amlops.sweeps.run import best_summary
+
     metric = data.get("primary_metric", "objective")
-    return f"{data['best']} {metric}={data.get('best_objective'):.6g} [{values}] (reused)"
+    values = data.get("best_values") or {}
+    return f"{best_summary(data['best'], metric, data['best_objective'], values)} (reused)"
 
 
 def sweep_plan(step: Any) -> str:

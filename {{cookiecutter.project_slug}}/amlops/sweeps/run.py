@@ -85,11 +85,20 @@ class Trial:
     outputs: Dict[str, Path] = field(default_factory=dict)  # output name -> host folder
 
     def shown_values(self) -> str:
-        """The values, floats to 6 significant digits (the command gets them in full)."""
-        return " ".join(
-            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={format_value(v)}"
-            for k, v in self.values.items()
-        )
+        return shown_values(self.values)
+
+
+def shown_values(values: Dict[str, Any]) -> str:
+    """Sampled values, floats to 6 significant digits (the command gets them in full)."""
+    return " ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={format_value(v)}"
+        for k, v in values.items()
+    )
+
+
+def best_summary(trial: str, metric: str, value: float, values: Dict[str, Any]) -> str:
+    """`trial-02 loss=0.5 [x=1]`: a best trial, live or read back from run.json."""
+    return f"{trial} {metric}={value:.6g} [{shown_values(values)}]"
 
 
 class Board:
@@ -489,9 +498,8 @@ class SweepResult:
         """`trial-02 loss=0.5 [x=1]`, or empty without a best trial."""
         if self.best is None:
             return ""
-        value = self.run.best_of(self.best)
         metric = self.run.sweep.objective.metric
-        return f"{self.best.name} {metric}={value:.6g} [{self.best.shown_values()}]"
+        return best_summary(self.best.name, metric, self.run.best_of(self.best), self.best.values)
 
 
 def sweep_trials(project: Project, run: SweepRun) -> SweepResult:
