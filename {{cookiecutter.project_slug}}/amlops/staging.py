@@ -25,8 +25,8 @@ from typing import Iterator, List, Optional, Set, Tuple
 
 from amlops.amlignore import IgnoreRules
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 
 REMOTE_CODE = ("azureml:", "git+", "http://", "https://", "wasbs://", "abfss://")
 SIZE_WARNING = 100 * 1024 * 1024  # bytes; the SDK also warns about uploads above 100 MB

@@ -21,10 +21,10 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from amlops.environment import EnvironmentSpec
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.project import Project
+from amlops.spec.environment import EnvironmentSpec
+from amlops.spec.job import JobSpec
 from amlops.yamlfile import plain
 
 # What Azure ML's image builder does for `image:` + `conda_file:`, from its generated
