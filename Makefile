@@ -37,10 +37,11 @@ demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR; run its sam
 test: $(STAMP) ## Run the whole test suite (bakes projects, real Docker when an engine runs)
 	$(PY) -m pytest
 
-lint: $(STAMP) ## Check the repo's code and a freshly baked project with black, isort and flake8
+lint: $(STAMP) ## Check the repo's code and a freshly baked project (black, isort, flake8) and amlops's layers (import-linter)
 	$(PY) -m black --check --quiet $(REPO_CODE)
 	$(PY) -m isort --check-only --quiet $(REPO_CODE)
 	$(PY) -m flake8 $(REPO_CODE) "{{cookiecutter.project_slug}}/amlops" "{{cookiecutter.project_slug}}/src"
+	PYTHONPATH="{{cookiecutter.project_slug}}" $(VENV)/bin/lint-imports --no-cache --no-logo .importlinter
 	$(PY) tests/support/lint_baked.py
 
 format: $(STAMP) ## Format the repo's code, and the template's Python through a baked copy

@@ -8,7 +8,8 @@ from tests.helpers import TEMPLATE_PROJECT
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
-from amlops.cloud.native import job_compute, pipeline_job  # noqa: E402
+from amlops.cloud.native import job_compute  # noqa: E402
+from amlops.cloud.pipeline_jobs import pipeline_job  # noqa: E402
 from amlops.cloud.sdk import sdk_problems  # noqa: E402
 from amlops.cloud.submission import Submission  # noqa: E402
 from amlops.cloud.validate import Report  # noqa: E402

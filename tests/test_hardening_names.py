@@ -15,7 +15,7 @@ from tests.helpers import REPO, TEMPLATE_PROJECT, Baked, bake, bake_cli, error_l
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
-from amlops.cloud.publish import NAME_LIMIT, endpoint_name  # noqa: E402
+from amlops.cloud.plan import NAME_LIMIT, endpoint_name  # noqa: E402
 
 AZURE_ENDPOINT_NAME = re.compile(r"[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?")  # azure.ai.ml's rule
 

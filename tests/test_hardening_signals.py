@@ -16,7 +16,7 @@ from tests.test_local_docker import set_command
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
-from amlops.local.runs import current_status, read_record  # noqa: E402
+from amlops.runs import current_status, read_record  # noqa: E402
 
 STARTED = []
 

@@ -11,8 +11,8 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides, split_overrides
 from amlops.local.resolve import resolve_job
-from amlops.local.runs import new_run_dir
 from amlops.project import Project
+from amlops.runs import new_run_dir
 from amlops.spec.job import load_experiment
 
 

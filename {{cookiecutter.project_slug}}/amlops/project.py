@@ -1,9 +1,9 @@
 """Where things live in a baked project."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from amlops.errors import UserError
 from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
@@ -21,10 +21,27 @@ def job_file_in(folder: Path) -> Optional[Path]:
 
 
 @dataclass(frozen=True)
+class WorkspaceAccess:
+    """What a local run may need from the Azure ML workspace, handed in by the command line
+    (amlops/cli/workspace.py) so that local code never imports amlops.cloud:
+
+    - environment(project, env): the workspace environment `env` (a spec/environment.py
+      EnvironmentSpec of kind workspace) as an image environment, or None when it cannot
+      be looked up here (cloud/environments.py look_up);
+    - component(project, reference): the spec file of a registered `azureml:` component,
+      downloaded, or None (cloud/registered_components.py download)."""
+
+    environment: Callable[["Project", Any], Optional[Any]]
+    component: Callable[["Project", str], Optional[Path]]
+
+
+@dataclass(frozen=True)
 class Project:
-    """A baked project rooted at the folder holding config.env and src/."""
+    """A baked project rooted at the folder holding config.env and src/; `workspace` is
+    set by the command line (None elsewhere: nothing is looked up in Azure ML)."""
 
     root: Path
+    workspace: Optional[WorkspaceAccess] = field(default=None, compare=False, repr=False)
 
     @classmethod
     def find(cls, start: Optional[Path] = None) -> "Project":

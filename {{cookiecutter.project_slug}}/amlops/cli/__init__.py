@@ -55,7 +55,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if project is None:
             project = Project.find()
-        return int(args.func(args, project))
+        from amlops.cli.workspace import with_workspace
+
+        return int(args.func(args, with_workspace(project)))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -107,7 +107,8 @@ def _register_assets(commands: Commands, options: Options) -> None:
 
 def _submit(args: argparse.Namespace, project: Project) -> int:
     """job, notebook-job, pipeline and step: one submission request."""
-    from amlops.cloud.submit import Request, submit
+    from amlops.cloud.packages import backend
+    from amlops.cloud.plan import Request
 
     job_file = getattr(args, "job", "") if args.command == "job" else ""
     request = Request(
@@ -126,15 +127,26 @@ def _submit(args: argparse.Namespace, project: Project) -> int:
         from amlops.cloud.notebook_job import submit_notebook
 
         return submit_notebook(project, request, args.nb)
-    return submit(project, request)
+    if backend(project) == "v1":
+        from amlops.cloud.v1.submit import SUBMITTERS_V1 as submitters
+    else:
+        from amlops.cloud.submit import SUBMITTERS as submitters
+    return submitters[request.target](project, request)
 
 
 def _publish(args: argparse.Namespace, project: Project) -> int:
-    from amlops.cloud.publish import PublishRequest, publish
+    from amlops.cloud.packages import backend
+    from amlops.cloud.plan import PublishRequest
 
     request = PublishRequest(
         args.pipeline, args.version, args.endpoint, args.schedule, args.default, args.dry_run
     )
+    if backend(project) == "v1":
+        from amlops.cloud.v1.publish import publish_v1
+
+        return publish_v1(project, request)
+    from amlops.cloud.publish import publish
+
     return publish(project, request)
 
 

@@ -51,11 +51,22 @@ def _build_exp(args: argparse.Namespace, project: Project) -> int:
 
 
 def _local(args: argparse.Namespace, project: Project) -> int:
-    from amlops.local.run import run_local
+    """Run one experiment's job file (job.yaml, or JOB=<file>) locally; a sweep job runs
+    its trials (amlops/sweeps/run.py). Returns the command's exit code."""
+    from amlops.inputs import parse_overrides
+    from amlops.spec.job import load_experiment
 
     if args.exp or not args.job:  # JOB=<any file> needs no experiment
         project.experiment_dir(args.exp)
-    return run_local(project, args.exp, args.runtime, given_inputs(args, project), args.job)
+    spec = load_experiment(project, args.exp, args.job)
+    parsed = parse_overrides(given_inputs(args, project), spec)
+    if spec.sweep is not None:
+        from amlops.sweeps.run import run_sweep
+
+        return run_sweep(project, spec, args.runtime, parsed)
+    from amlops.local.run import run_experiment
+
+    return run_experiment(project, spec, args.runtime, parsed)
 
 
 def _interactive(args: argparse.Namespace, project: Project) -> int:

@@ -17,14 +17,15 @@ from typing import Any, Dict
 
 from amlops.cloud import native
 from amlops.cloud.packages import backend
+from amlops.cloud.plan import Request
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import Request, _finish
-from amlops.cloud.tags import submission_tags
+from amlops.cloud.submit import _finish
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.local.images import pip_install_layer
 from amlops.notebooks.run import PAPERMILL, RUNNER
 from amlops.project import Project
+from amlops.provenance import submission_tags
 from amlops.spec.job import load_experiment
 
 

@@ -8,68 +8,26 @@ DRY_RUN=1 stops there.
 Publishing is idempotent: a component version that exists with the same content,
 an endpoint that exists and a deployment of the same component are left alone."""
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from amlops.cloud import native
 from amlops.cloud.components import CONTENT_TAG, PipelinePackage, Registered, pipeline_component
-from amlops.cloud.packages import backend
+from amlops.cloud.plan import PublishRequest, checked_endpoint, endpoint_name
 from amlops.cloud.sdk import EXIT_CONFLICT, azure_errors, load_native, require_sdk
 from amlops.cloud.submission import Submission
-from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
 from amlops.project import Project
+from amlops.provenance import submission_tags
 from amlops.spec.pipeline import PipelineSpec
 from amlops.spec.pipeline_loader import load_pipeline
 from amlops.yamlfile import dump_yaml
 
 SCHEDULED_JOB_FILE = "scheduled_job.yaml"  # the pipeline job the schedule creates
-NAME_LIMIT = 32  # endpoint and deployment names: letters, digits, -, at most 32
-
-
-@dataclass
-class PublishRequest:
-    pipeline: str
-    version: str = ""
-    endpoint: str = ""
-    schedule: str = ""
-    make_default: bool = False
-    dry_run: bool = False
-
-
-# azure.ai.ml's EndpointConfigurations: NAME_REGEX_PATTERN, 3 to 32 characters.
-ENDPOINT_RULE = re.compile(r"[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
-
-
-def endpoint_name(*parts: str) -> str:
-    """A valid endpoint, deployment or schedule name made of `parts`: a letter, then
-    letters, digits and - (not last), 3 to NAME_LIMIT (32) characters.
-
-    A name that must be cut keeps its start and ends in `-` plus 6 hex digits of a
-    hash of the whole name, so names that differ only after the cut stay apart."""
-    full = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-    name = full if full[:1].isalpha() else f"p-{full}"
-    if len(name) <= NAME_LIMIT:
-        return name.ljust(3, "0")  # at least 3
-    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
-    return f"{name[: NAME_LIMIT - 7].rstrip('-')}-{digest}"
-
-
-def checked_endpoint(name: str) -> str:
-    """`name` (the ENDPOINT setting) if Azure accepts it as an endpoint name, else
-    UserError saying the rule."""
-    if not ENDPOINT_RULE.fullmatch(name) or not 3 <= len(name) <= NAME_LIMIT:
-        raise UserError(
-            f"ENDPOINT={name!r}: use a letter, then letters, digits or - (not last),"
-            f" 3 to {NAME_LIMIT} characters"
-        )
-    return name
 
 
 @dataclass
@@ -272,11 +230,7 @@ def deploy(client: Any, docs: Documents, entities: Dict[str, Any], make_default:
 
 
 def publish(project: Project, req: PublishRequest) -> int:
-    """`make publish`: write, validate, then register, deploy and schedule."""
-    if backend(project) == "v1":
-        from amlops.cloud.v1.publish import publish_v1
-
-        return publish_v1(project, req)
+    """`make publish` with SDK v2: write, validate, then register, deploy and schedule."""
     spec = load_pipeline(project, req.pipeline)
     sub = Submission(project, "published", spec.name)
     try:

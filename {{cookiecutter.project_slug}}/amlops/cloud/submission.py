@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.jsonfile import write_json
-from amlops.local.runs import unique_folder
 from amlops.project import Project
+from amlops.runs import unique_folder
 from amlops.spec.job import JobSpec
 from amlops.staging import SIZE_WARNING, code_snapshot, is_remote_code, snapshot_size, stage
 from amlops.yamlfile import dump_yaml, load_yaml, plain

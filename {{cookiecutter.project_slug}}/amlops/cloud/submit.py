@@ -5,44 +5,22 @@ loaded back with azure.ai.ml.load_job, so what DRY_RUN=1 writes is exactly
 what a real submission sends."""
 
 import json
-import sys
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
-from amlops.cloud import native
-from amlops.cloud.packages import backend
+from amlops.cloud import pipeline_jobs
+from amlops.cloud.plan import Request, job_plan, pipeline_plan
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
+from amlops.cloud.streaming import final_status, stopped_streaming, stream_interrupted
 from amlops.cloud.submission import RECORD_FILE, Submission
-from amlops.cloud.sweep import native_job
-from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.local.procs import INTERRUPTED
-from amlops.local.runs import run_folders
 from amlops.project import Project
-from amlops.spec.job import load_experiment
+from amlops.provenance import submission_tags
+from amlops.runs import run_folders
 from amlops.spec.pipeline import FromStep, PipelineSpec, find_step
 from amlops.spec.pipeline_loader import load_pipeline
-
-COMPLETED = "Completed"
-
-
-@dataclass
-class Request:
-    """What to submit and how."""
-
-    target: str  # job, pipeline or step
-    name: str  # experiment, pipeline (or its default) and step
-    inputs: List[str]
-    dry_run: bool = False
-    stream: bool = False
-    step: str = ""
-    from_job: str = ""
-    # JOB: another job file of the experiment (sweep.yaml), or without EXP any job or
-    # command component file (a path relative to the project)
-    job_file: str = ""
 
 
 def _finish(
@@ -96,60 +74,6 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
     return final_status(sub, name, str(getattr(status, "value", status)), failure)
 
 
-def stream_interrupted(err: BaseException) -> bool:
-    """Whether `err` is a Ctrl-C while streaming: KeyboardInterrupt itself, or the
-    exception both SDKs turn it into ("the run is still executing")."""
-    return any(isinstance(e, KeyboardInterrupt) for e in (err, err.__cause__, err.__context__))
-
-
-def stopped_streaming(sub: Submission, name: str, follow: str) -> int:
-    """Ctrl-C ends the stream, not the job: say so and how to follow it again; 130."""
-    sub.save(status="submitted; streaming stopped")
-    say(f"stopped streaming; {name} keeps running in Azure ML (follow it: {follow})")
-    return INTERRUPTED
-
-
-def final_status(sub: Submission, name: str, status: str, failure: str = "") -> int:
-    """Record a streamed job's end; 0 when it completed, 1 (with one error line) otherwise."""
-    sub.save(status=status)
-    if status == COMPLETED:
-        say(f"{name} completed")
-        return 0
-    print(
-        f"error: job {name} ended {status}" + (f": {failure}" if failure else ""), file=sys.stderr
-    )
-    return 1
-
-
-Build = Callable[[], Dict[str, Any]]
-
-
-def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
-    """`make job`'s submission folder and how to build its native job (both SDKs)."""
-    spec = load_experiment(project, req.name, req.job_file)
-    overrides = parse_overrides(req.inputs, spec)
-    if spec.sweep is not None and backend(project) == "v1":
-        raise UserError(
-            f"{spec.shown_as} is a sweep job: submitting sweeps needs AML_SDK=v2 (SDK v1's"
-            " HyperDrive is not built here)"
-        )
-    sub = Submission(project, "jobs", spec.experiment)
-    tags = submission_tags(project.root)
-    return sub, lambda: native_job(project, spec, sub, overrides, tags)
-
-
-def pipeline_plan(
-    project: Project, req: Request, flat: bool = False
-) -> Tuple[PipelineSpec, Submission, Build]:
-    """`make pipeline`'s pipeline, submission folder and native job builder (both SDKs)."""
-    spec = load_pipeline(project, req.name)
-    overrides = pipeline_overrides(spec, req.inputs)
-    sub = Submission(project, "pipelines", spec.name)
-    tags = submission_tags(project.root)
-    translate = native.flat_pipeline_job if flat else native.pipeline_job
-    return spec, sub, lambda: translate(project, spec, sub, overrides, tags)
-
-
 def submit_job(project: Project, req: Request) -> int:
     sub, build = job_plan(project, req)
     return _finish(project, sub, build, req)
@@ -158,19 +82,6 @@ def submit_job(project: Project, req: Request) -> int:
 def submit_pipeline(project: Project, req: Request) -> int:
     _, sub, build = pipeline_plan(project, req)
     return _finish(project, sub, build, req)
-
-
-def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
-    overrides: Dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or name not in spec.inputs:
-            declared = ", ".join(sorted(spec.inputs)) or "none"
-            raise UserError(
-                f"INPUTS {item!r}: {spec.shown_as} has no input {name!r} (inputs: {declared})"
-            )
-        overrides[name] = value
-    return overrides
 
 
 def latest_pipeline_job(project: Project, pipeline: str) -> Optional[str]:
@@ -241,19 +152,10 @@ def submit_step(project: Project, req: Request) -> int:
     return _finish(
         project,
         sub,
-        lambda: native.step_job(project, spec, step, sub, overrides, resolver, tags),
+        lambda: pipeline_jobs.step_job(project, spec, step, sub, overrides, resolver, tags),
         req,
         connect_once,
     )
 
 
 SUBMITTERS = {"job": submit_job, "pipeline": submit_pipeline, "step": submit_step}
-
-
-def submit(project: Project, req: Request) -> int:
-    """Run one cloud target on the chosen SDK."""
-    if backend(project) == "v1":
-        from amlops.cloud.v1.submit import SUBMITTERS_V1
-
-        return SUBMITTERS_V1[req.target](project, req)
-    return SUBMITTERS[req.target](project, req)

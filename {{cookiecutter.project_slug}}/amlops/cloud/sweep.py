@@ -71,7 +71,7 @@ def source_raw(spec: JobSpec) -> Any:
 
 def node_sweep_job(command_job: Dict[str, Any], trial: JobSpec) -> Dict[str, Any]:
     """A sweep node's step job (`command_job`: its trial component as a step's command
-    job, built by native.step_job) as the sweep job it is."""
+    job, built by pipeline_jobs.step_job) as the sweep job it is."""
     sweep = trial.sweep
     searched = set(sweep.parameters)
 

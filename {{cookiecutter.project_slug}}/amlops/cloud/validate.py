@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
-from amlops.cloud import native
+from amlops.cloud import pipeline_jobs
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import load_native, require_sdk
 from amlops.cloud.submission import Submission
@@ -109,7 +109,7 @@ def _validate_pipeline(
     if spec is None:
         return
     sub = Submission(project, "pipelines", name, folder=scratch / "pipelines" / name)
-    built = _check(report, lambda: native.pipeline_job(project, spec, sub, {}, NO_TAGS))
+    built = _check(report, lambda: pipeline_jobs.pipeline_job(project, spec, sub, {}, NO_TAGS))
     if built is None:
         return
     path = sub.write(built)

@@ -1,2 +1,2 @@
-"""Running an experiment on this machine: input resolution, run folders, the Docker
-and venv runtimes, and the interactive terminal/jupyter targets."""
+"""Running an experiment on this machine: input resolution, the Docker
+and venv runtimes, and the interactive terminal/jupyter targets (run folders: amlops/runs.py)."""

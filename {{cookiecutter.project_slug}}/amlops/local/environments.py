@@ -83,15 +83,14 @@ def _workspace_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
 
 
 def resolve_environment(project: Project, spec: JobSpec) -> EnvironmentSpec:
-    """The job's environment, with a workspace reference looked up in the workspace.
+    """The job's environment, with a workspace reference looked up in the workspace
+    (project.workspace, handed in by the command line; without it nothing is looked up).
 
     Raises UserError when a workspace environment cannot be looked up."""
     env = spec.environment
     if env.kind != "workspace":
         return env
-    from amlops.cloud.environments import look_up  # imports the SDK only here
-
-    found = look_up(project, env)
+    found = project.workspace.environment(project, env) if project.workspace else None
     if found is None:
         raise _workspace_error(spec, env)
     return found

@@ -19,10 +19,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
-from amlops.local.runs import PIPELINE_FILE, RUN_ID, current_status, read_record
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
+from amlops.runs import PIPELINE_FILE, RUN_ID, current_status, read_record
 from amlops.spec.job import JobSpec, load_experiment
 
 

@@ -3,17 +3,16 @@
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from amlops.console import say
-from amlops.inputs import parse_overrides
 from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED, TIMED_OUT
 from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
-from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
-from amlops.spec.job import JobSpec, load_experiment
+from amlops.runs import RunRecord, make_run_dir, new_run_dir
+from amlops.spec.job import JobSpec
 from amlops.staging import code_snapshot, stage
 from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
 
@@ -171,24 +170,6 @@ def execute(
     record.finish(code, status)
     tracked.finish(record.data["status"])
     return code, record
-
-
-def run_local(
-    project: Project,
-    experiment: str,
-    runtime_choice: str,
-    overrides: List[str],
-    job_file: str = "",
-) -> int:
-    """Run one experiment's job file (job.yaml, or JOB=<file>) locally; a sweep job runs
-    its trials (amlops/sweeps/run.py). Returns the command's exit code."""
-    spec = load_experiment(project, experiment, job_file)
-    parsed = parse_overrides(overrides, spec)
-    if spec.sweep is not None:
-        from amlops.sweeps.run import run_sweep
-
-        return run_sweep(project, spec, runtime_choice, parsed)
-    return run_experiment(project, spec, runtime_choice, parsed)
 
 
 def run_experiment(

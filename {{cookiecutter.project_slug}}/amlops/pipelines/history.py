@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-from amlops.local.runs import PIPELINE_FILE, run_folders
 from amlops.pipelines.scheduler import OK_STATES
 from amlops.project import Project
+from amlops.runs import PIPELINE_FILE, run_folders
 from amlops.spec.pipeline import FromStep, PipelineSpec
 
 

@@ -28,7 +28,6 @@ from amlops.jsonfile import write_json
 from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, owner, read_record, unique_folder
 from amlops.local.runtime_choice import (
     environment_notice,
     kinds_label,
@@ -41,8 +40,9 @@ from amlops.pipelines.progress import StepBoard
 from amlops.pipelines.reuse import ReuseCache, differences
 from amlops.pipelines.scheduler import Outcome, run_dag
 from amlops.project import Project
+from amlops.runs import PIPELINE_FILE, RUN_FILE, owner, read_record, unique_folder
 from amlops.spec.pipeline import FromStep, PipelineSpec
-from amlops.spec.pipeline_loader import ComponentDownload, load_pipeline, resolve_registered
+from amlops.spec.pipeline_loader import load_pipeline, resolve_registered
 
 __all__ = ["pipeline_runs_root", "run_pipeline_local", "parse_jobs", "Selection"]
 SAVE_EVERY_S = 0.5
@@ -474,14 +474,12 @@ def run_pipeline_local(
     selection: Selection,
     overrides: List[str],
     dry_run: bool = False,
-    download: Optional[ComponentDownload] = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline; returns 0, the first failed step's
-    exit code, or 130. `download` fetches registered (`azureml:`) components (none are
-    fetched without it). UserError for bad input, before anything runs."""
+    exit code, or 130. UserError for bad input, before anything runs."""
     spec = load_pipeline(project, name)
-    if download is not None:
-        resolve_registered(project, spec, download)
+    if project.workspace is not None:
+        resolve_registered(project, spec, project.workspace.component)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     check_sweeps(spec, project)

@@ -5,7 +5,7 @@ producing step succeeded (or was reused), unless INPUTS gives a path. A sweep
 node runs its trials, as `make local` runs a sweep job file."""
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -15,7 +15,7 @@ from amlops.pipelines.bindings import parent_values, step_overrides
 from amlops.pipelines.history import latest_output
 from amlops.project import Project
 from amlops.spec.pipeline import FromParent, FromStep, find_step
-from amlops.spec.pipeline_loader import ComponentDownload, load_pipeline, resolve_registered
+from amlops.spec.pipeline_loader import load_pipeline, resolve_registered
 
 
 def run_step_local(
@@ -24,13 +24,11 @@ def run_step_local(
     step_name: str,
     runtime_choice: str,
     inputs: List[str],
-    download: Optional[ComponentDownload] = None,
 ) -> int:
-    """Run one step with the previous run's upstream outputs; returns its exit code.
-    `download` fetches registered (`azureml:`) components (none are fetched without it)."""
+    """Run one step with the previous run's upstream outputs; returns its exit code."""
     spec = load_pipeline(project, pipeline)
-    if download is not None:
-        resolve_registered(project, spec, download)
+    if project.workspace is not None:
+        resolve_registered(project, spec, project.workspace.component)
     step = find_step(spec, step_name)
     explicit = parse_overrides(inputs, step.runnable())
 

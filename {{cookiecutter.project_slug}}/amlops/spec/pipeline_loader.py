@@ -48,8 +48,8 @@ from amlops.spec.sweep_node import SWEEP_NODE_FIELDS, parse_sweep_node
 from amlops.yamlfile import LineMap, line_of, load_yaml, plain
 
 # Downloads a registered component (`azureml:...`) and gives its spec file, or None when
-# it cannot be had here: (project, reference) -> path. Handed in by the command that
-# talks to Azure (cloud/registered_components.py download).
+# it cannot be had here: (project, reference) -> path. Handed in by the command line
+# (project.workspace.component: cloud/registered_components.py download).
 ComponentDownload = Callable[[Project, str], Optional[Path]]
 
 PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")

@@ -42,9 +42,9 @@ from amlops.local.procs import (
 )
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, not_applied_locally, prepare_run
-from amlops.local.runs import RunRecord, read_record, unique_folder
 from amlops.local.runtime_choice import prepared_runtime
 from amlops.project import Project
+from amlops.runs import RunRecord, read_record, unique_folder
 from amlops.spec.job import JobSpec
 from amlops.spec.sweep import SweepSpec, describe, format_value
 from amlops.sweeps.policies import due, stop_reason

@@ -17,8 +17,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.runs import RUN_ID
 from amlops.project import Project
+from amlops.provenance import submission_tags
+from amlops.runs import RUN_ID
 from amlops.tracking.store import FileStore, Store, file_uri_path, open_store, user_name
 
 LOCAL_STORE = "mlruns"  # under .runs/
@@ -90,8 +91,6 @@ def run_environment(project: Project, spec: Any, experiment: str = "") -> Dict[s
 @functools.lru_cache(maxsize=8)
 def git_tags(root: Path) -> Dict[str, str]:
     """mlflow.source.git.commit and amlops.git_dirty (once per command)."""
-    from amlops.cloud.tags import submission_tags  # stdlib only: git and getpass
-
     found = submission_tags(root)
     if found["git_commit"] == "none":
         return {}

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, read_record, run_folders
 from amlops.project import Project
+from amlops.runs import PIPELINE_FILE, RUN_FILE, read_record, run_folders
 from amlops.tracking.local import mlflow_settings, shown_uri, tracking_uri
 from amlops.tracking.store import RunData, Store, open_store
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from amlops.cloud.components import pipeline_component
-from amlops.cloud.publish import PublishRequest, endpoint_name
+from amlops.cloud.plan import PublishRequest, endpoint_name
 from amlops.cloud.submission import Submission
-from amlops.cloud.tags import submission_tags
 from amlops.cloud.v1.submit import pipeline_objects
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.provenance import submission_tags
 from amlops.spec.pipeline_loader import load_pipeline
 
 MARKER_FIELDS = ["pipeline", "version", "published_pipeline_id", "pipeline_endpoint_id", "time"]

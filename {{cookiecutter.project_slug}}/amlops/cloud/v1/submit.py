@@ -6,23 +6,17 @@ send the same command, data and bindings. DRY_RUN=1 stops after writing."""
 
 from typing import Any, Callable, Dict
 
-from amlops.cloud import native
+from amlops.cloud import pipeline_jobs
+from amlops.cloud.plan import Request, job_plan, pipeline_plan
+from amlops.cloud.streaming import final_status, stopped_streaming, stream_interrupted
 from amlops.cloud.submission import Submission
-from amlops.cloud.submit import (
-    Request,
-    final_status,
-    job_plan,
-    pipeline_plan,
-    stopped_streaming,
-    stream_interrupted,
-)
-from amlops.cloud.tags import submission_tags
 from amlops.cloud.v1.build import V1Builder
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.project import Project
+from amlops.provenance import submission_tags
 from amlops.spec.pipeline import FromStep, find_step
 from amlops.spec.pipeline_loader import load_pipeline
 
@@ -142,7 +136,7 @@ def submit_step_v1(project: Project, req: Request) -> int:
         project,
         req,
         sub,
-        lambda: native.step_job(project, spec, step, sub, overrides, upstream, tags),
+        lambda: pipeline_jobs.step_job(project, spec, step, sub, overrides, upstream, tags),
         step.experiment,
         spec.shown_as,
     )

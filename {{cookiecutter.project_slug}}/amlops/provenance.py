@@ -1,4 +1,5 @@
-"""Tags every submission carries: which commit, whether the tree was dirty, who sent it."""
+"""Tags every submission and tracked local run carries: which commit, whether the tree was
+dirty, who sent it (stdlib only: git and getpass)."""
 
 import getpass
 import subprocess
