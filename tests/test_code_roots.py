@@ -96,3 +96,44 @@ def test_without_a_workspace_the_workspace_variables_are_unset(own_common):
     assert result.returncode == 0, result.stdout + result.stderr
     env = _report(own_common)["env"]
     assert env["AZUREML_ARM_SUBSCRIPTION"] is None and env["AZUREML_ARM_WORKSPACE_NAME"] is None
+
+
+R_JOB = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: Rscript-not-here train.R
+code: .
+environment:
+  image: rocker/r-ver:4.3.1
+"""
+
+
+def test_a_venv_says_it_cannot_stand_in_for_a_non_python_environment(baked):
+    folder = baked.path / "src" / "rjob"
+    folder.mkdir()
+    (folder / "job.yaml").write_text(R_JOB)
+    (folder / "train.R").write_text("print('hi')\n")
+    result = baked.make("local", EXP="rjob", RUNTIME="venv")
+    assert result.returncode != 0
+    assert (
+        "the command runs 'Rscript-not-here', which neither the venv nor this machine has: a venv"
+        " stands in only for a Python environment" in result.stderr
+    )
+    record = json.loads((baked.latest_run("rjob") / "run.json").read_text())
+    assert record["status"] == "failed" and record["exit_code"] == 127
+
+
+def test_base_image_said_to_not_reach_a_dockerfile_without_its_arg(docker_baked):
+    baked = docker_baked
+    folder = baked.path / "src" / "fixed"
+    (folder / "docker").mkdir(parents=True)
+    (folder / "docker" / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (folder / "job.yaml").write_text(
+        "command: python -c 'print(1)'\nenvironment:\n  build:\n    path: docker\n"
+    )
+    baked.env["BASE_IMAGE"] = "my-base:1"
+    # auto: Docker cannot pull the Dockerfile's own FROM here, the venv stands in and the
+    # reason says BASE_IMAGE does not reach this Dockerfile (not "set BASE_IMAGE=")
+    result = baked.make("local", EXP="fixed", RUNTIME="auto")
+    assert result.returncode == 0, result.stderr
+    assert "BASE_IMAGE=my-base:1 does not reach src/fixed/docker/Dockerfile" in result.stderr
+    assert "to stay in Docker, set BASE_IMAGE=" not in result.stderr
