@@ -26,8 +26,8 @@ from typing import Iterator, List, Optional, Set, Tuple
 
 from amlops.amlignore import IgnoreRules
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 
 REMOTE_CODE = ("azureml:", "git+", "http://", "https://", "wasbs://", "abfss://")
 # Files Python imports as a module named after their stem (importlib.machinery's suffixes).

@@ -7,13 +7,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.inputs import parse_overrides
-from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED, TIMED_OUT
 from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
 from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
+from amlops.spec.job import JobSpec, load_experiment
 from amlops.staging import code_snapshot, stage
 from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
 

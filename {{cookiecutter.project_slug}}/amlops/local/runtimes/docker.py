@@ -19,7 +19,6 @@ from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.local.environments import DockerRecipe, declares_base_image, docker_recipe
 from amlops.local.images import (
     BaseImageUnavailable,
@@ -35,6 +34,7 @@ from amlops.local.layered import LayeredBuild, LayeredBuilds
 from amlops.local.procs import INTERRUPTED, run_tee
 from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 from amlops.textfile import read_text
 from amlops.tracking.local import docker_options
 

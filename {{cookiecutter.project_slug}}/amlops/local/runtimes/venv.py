@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from amlops.jobspec import JobSpec
 from amlops.local.environments import VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee
 from amlops.local.resolve import ResolvedJob
 from amlops.local.venvs import venv_for
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 
 
 # Words a shell runs itself (POSIX special built-ins, common built-ins, keywords): a
