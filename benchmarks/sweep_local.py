@@ -33,7 +33,7 @@ from _common import (  # noqa: E402
 )
 
 ROUNDS = rounds(3)
-TRIALS = sized(8, 2)  # quick mode (BENCH_QUICK=1): 2 trials
+TRIALS = sized(8, 1)  # quick mode (BENCH_QUICK=1): one trial
 RUNTIME = os.environ.get("BENCH_RUNTIME", "venv")
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 CASE = REPO / "tests" / "cases" / "native" / "sweep"

@@ -44,6 +44,7 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
     return bool(scopes & {"module", "class", "package"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it runs after this)
 def pytest_collection_modifyitems(config, items):
     """The xdist group of each test: `docker` for tests that use Docker, its file for
     tests that share a fixture with their file, none (spread freely) for the rest."""

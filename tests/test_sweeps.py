@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, default_project, error_lines
 from tests.native_support import dry_run_folder, edit_yaml, sent
 from tests.tracking_support import add_sweep_case, local_store, mlflow_runs, tools_python
 
@@ -34,7 +34,9 @@ print("finished all steps")
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory, shared_venvs) -> Baked:
     """One project for the venv tests (their venv, with mlflow-skinny, built once)."""
-    project = Baked(bake(tmp_path_factory.mktemp("sweeps")), env={"VENV_DIR": str(shared_venvs)})
+    project = Baked(
+        default_project(tmp_path_factory.mktemp("sweeps")), env={"VENV_DIR": str(shared_venvs)}
+    )
     project.env["RUNTIME"] = "venv"
     add_sweep_case(project)
     return project
@@ -125,25 +127,25 @@ def test_early_termination_stops_a_trial_that_falls_behind(sweeps):
     good, bad = trial_dirs(sweep_dir)
     assert json.loads((good / "run.json").read_text())["status"] == "completed"
     stopped = json.loads((bad / "run.json").read_text())
-    # Stopped by the bandit policy at some interval n < 6, comparing the best value each
+    # Stopped by the bandit policy at an interval n < 6, comparing the best value each
     # trial had logged by then: trial-02's 10 + 1/n against the leader trial-01's 0 + 1/n.
     assert stopped["status"] == "early_terminated", stopped
     reason = re.fullmatch(
-        r"bandit: best ([0-9.]+) outside slack_amount of leader ([0-9.]+)", stopped["stopped"]
+        r"bandit: best ([0-9.]+) outside slack_amount of leader ([0-9.]+) at interval (\d+)",
+        stopped["stopped"],
     )
     assert reason, stopped["stopped"]
-    mine, leader = float(reason.group(1)), float(reason.group(2))
-    assert any(
-        mine == pytest.approx(10 + 1 / n, abs=0.01) and leader == pytest.approx(1 / n, abs=0.01)
-        for n in range(1, 6)
-    ), stopped["stopped"]
+    mine, leader, n = float(reason.group(1)), float(reason.group(2)), int(reason.group(3))
+    assert 1 <= n < 6, stopped["stopped"]
+    assert mine == pytest.approx(10 + 1 / n, abs=0.01), stopped["stopped"]
+    assert leader == pytest.approx(1 / n, abs=0.01), stopped["stopped"]
     # It stopped before logging all 6 values (no matter how long that took): its process
     # never reached the end, and the values it did log are its first ones, in order.
     assert "finished all steps" not in (bad / "logs" / "std_log.txt").read_text()
     runs = {r["name"]: r for r in mlflow_runs(local_store(sweeps), "azure-ml-project-early")}
     assert runs[f"{sweep_dir.name}/trial-02"]["status"] == "KILLED"
     logged = runs[f"{sweep_dir.name}/trial-02"]["history"]["loss"]
-    assert 1 <= len(logged) < 6
+    assert n <= len(logged) < 6
     expected = [pytest.approx(10 + 1 / (step + 1)) for step in range(len(logged))]
     assert sorted(logged, reverse=True) == expected  # its first values (they only decrease)
     assert len(runs[f"{sweep_dir.name}/trial-01"]["history"]["loss"]) == 6
