@@ -57,6 +57,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(name=item.nodeid.split("::")[0]))
 
 
+def pytest_collection_finish(session):
+    """On an xdist worker with --dist loadgroup, stop if the groups did not take: xdist
+    groups tests by a suffix it adds to their ids, which pytest 9 ignores (the tests
+    would then run spread out, Docker tests at the same time)."""
+    if not session.config.getoption("loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist --dist loadgroup did not group {lost[0]} (pytest"
+            f" {pytest.__version__}): install requirements-dev.txt's pytest"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _no_public_image_names_meanwhile(request):
     """A test that does not use Docker runs while no Docker test has local images tagged
