@@ -16,6 +16,7 @@ from amlops.environment import EnvironmentSpec, parse_environment
 from amlops.errors import UserError
 from amlops.expressions import REFERENCE, expressions, optional_parts, required_part
 from amlops.project import Project
+from amlops.variables import check_variable_names
 from amlops.yamlfile import line_of, load_yaml, plain
 
 PATH_TYPES = {
@@ -417,6 +418,7 @@ def job_from_mapping(
     inputs_raw = section(raw, "inputs", shown)
     outputs_raw = section(raw, "outputs", shown)
     env_raw = section(raw, "environment_variables", shown)
+    check_variable_names(env_raw, shown)
     resources = section(raw, "resources", shown)
     code = raw.get("code")
     if code is not None and (not isinstance(code, str) or not code.strip()):

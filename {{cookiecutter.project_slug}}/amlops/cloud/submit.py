@@ -18,7 +18,7 @@ from amlops.cloud.tags import submission_tags
 from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.inputs import parse_overrides
+from amlops.inputs import check_override, parse_overrides
 from amlops.jobspec import load_experiment
 from amlops.local.procs import INTERRUPTED
 from amlops.local.runs import run_folders
@@ -169,6 +169,8 @@ def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
             raise UserError(
                 f"INPUTS {item!r}: {spec.shown_as} has no input {name!r} (inputs: {declared})"
             )
+        item = spec.inputs[name]
+        check_override(item, value, spec.where(item.line))  # as a local run checks it
         overrides[name] = value
     return overrides
 

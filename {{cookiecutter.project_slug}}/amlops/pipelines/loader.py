@@ -45,6 +45,7 @@ from amlops.pipelines.spec import (
     topological_order,
 )
 from amlops.project import Project
+from amlops.variables import check_variable_names
 from amlops.yamlfile import LineMap, line_of, load_yaml, plain
 
 PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -326,7 +327,7 @@ class Loader:
             job = job_from_mapping(document, path, shown, "component")
         except UserError as err:
             raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
-        job = with_node_settings(job, raw, settings)
+        job = with_node_settings(job, raw, settings, where)
         job.name = str(document.get("name") or name)
         label = str(document.get("name") or self.project.relative(path))
         return job, None if isinstance(reference, dict) else path, label
@@ -543,11 +544,14 @@ def resolve_registered(project: Project, spec: PipelineSpec) -> None:
 
 
 def with_node_settings(
-    job: JobSpec, node: Dict[str, Any], settings: Tuple[str, ...] = JOB_OVERRIDES
+    job: JobSpec, node: Dict[str, Any], settings: Tuple[str, ...] = JOB_OVERRIDES, shown: str = ""
 ) -> JobSpec:
     """A component's job with the node's resources, distribution, limits and
     environment_variables (as Azure ML applies node settings; a sweep node's trial
-    takes only its resources)."""
+    takes only its resources). UserError (naming `shown`, the pipeline file) for a
+    node's environment variable that is not a variable name."""
+    if isinstance(node.get("environment_variables"), dict):
+        check_variable_names(node["environment_variables"], shown or job.shown_as)
     raw = dict(plain(job.raw))
     for key in settings:
         if key in node:

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jobspec import JobSpec
-from amlops.local.environments import DockerRecipe, docker_recipe
+from amlops.local.environments import CONDA_CHECK, DockerRecipe, docker_recipe
 from amlops.local.images import (
     base_images,
     build_image,
@@ -159,7 +159,14 @@ class DockerRuntime:
         extra = list(self.build_extra)
         if self.recipe.dockerfile != "Dockerfile":
             extra += ["-f", str(self.context / self.recipe.dockerfile)]
-        built = build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
+        try:
+            built = build_image(
+                self.tag, self.context, self.build_args, extra, self.build_log, echo
+            )
+        except UserError as err:
+            if self.recipe.no_conda is not None and CONDA_CHECK in str(err):
+                raise self.recipe.no_conda from None
+            raise
         builds.remember(self.tag, self.build_args, 0)
         return built
 
