@@ -192,6 +192,8 @@ def _remembered_failure(image: str, log: Path) -> Optional[str]:
         entry = json.loads(_pull_memo(log).read_text(encoding="utf-8")).get(image) or {}
     except (OSError, ValueError, AttributeError):
         return None
+    if not isinstance(entry, dict):
+        return None  # a damaged memo: try the pull
     at = entry.get("at", 0)
     if not isinstance(at, (int, float)) or time.time() - at > PULL_RETRY_S:
         return None

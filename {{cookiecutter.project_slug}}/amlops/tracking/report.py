@@ -5,7 +5,6 @@ Run ids are the run folder under its experiment (or pipeline): `20261130-101500-
 `<sweep id>/trial-03`, `<pipeline run id>/<step>`. `make compare` takes ids or any
 unique end of one (`trial-03`, `a1b2c3`)."""
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.runs import PIPELINE_FILE, RUN_FILE, read_record, run_folders
+from amlops.local.runs import (
+    PIPELINE_FILE,
+    RUN_FILE,
+    read_pipeline_record,
+    read_record,
+    run_folders,
+)
 from amlops.project import Project
 from amlops.tracking.local import mlflow_settings, shown_uri, tracking_uri
 from amlops.tracking.store import RunData, Store, open_store
@@ -58,11 +63,14 @@ def find_runs(project: Project) -> List[LocalRun]:
                 continue
             runs.append(LocalRun(folder.name, folder, record, folder.name))
             for trial in sorted(folder.glob(f"trial-*/{RUN_FILE}")):
+                trial_record = read_record(trial.parent)
+                if not trial_record:
+                    continue  # damaged: said by read_record
                 runs.append(
                     LocalRun(
                         f"{folder.name}/{trial.parent.name}",
                         trial.parent,
-                        read_record(trial.parent),
+                        trial_record,
                         folder.name,
                         child=True,
                     )
@@ -73,6 +81,8 @@ def find_runs(project: Project) -> List[LocalRun]:
                 continue
             for step in sorted(folder.glob(f"*/{RUN_FILE}")):
                 record = read_record(step.parent)
+                if not record:
+                    continue  # damaged: said by read_record
                 record.setdefault("pipeline", pipeline.name)
                 record.setdefault("step", step.parent.name)
                 record.setdefault("started", _started_of(folder))
@@ -80,11 +90,14 @@ def find_runs(project: Project) -> List[LocalRun]:
                     LocalRun(f"{folder.name}/{step.parent.name}", step.parent, record, folder.name)
                 )
                 for trial in sorted(step.parent.glob(f"trial-*/{RUN_FILE}")):  # a sweep node's
+                    trial_record = read_record(trial.parent)
+                    if not trial_record:
+                        continue
                     runs.append(
                         LocalRun(
                             f"{folder.name}/{step.parent.name}/{trial.parent.name}",
                             trial.parent,
-                            read_record(trial.parent),
+                            trial_record,
                             folder.name,
                             child=True,
                         )
@@ -93,10 +106,8 @@ def find_runs(project: Project) -> List[LocalRun]:
 
 
 def _started_of(folder: Path) -> float:
-    try:
-        return float(json.loads((folder / PIPELINE_FILE).read_text()).get("started") or 0)
-    except (OSError, ValueError):
-        return 0.0
+    record = read_pipeline_record(folder)
+    return float((record or {}).get("started") or 0)
 
 
 class Stores:
@@ -123,6 +134,14 @@ class Stores:
         except UserError as err:
             say(f"warning: {err}")
             self.stores[uri] = None
+            return RunData()
+        except (ValueError, OSError, LookupError, TypeError, AttributeError) as err:
+            # one damaged run (a garbled or non-UTF-8 meta.yaml or metric file) leaves
+            # only its own params and metrics out
+            say(
+                f"skipping damaged MLflow run {tracking['run_id']} in {uri}"
+                f" ({type(err).__name__}); its params and metrics are left out"
+            )
             return RunData()
 
 

@@ -97,7 +97,7 @@ class DockerRuntime:
         self.context.mkdir(parents=True, exist_ok=True)
         for name, text in self.recipe.generated.items():
             path = self.context / name
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
                 path.write_text(text, encoding="utf-8")
 
     def describe(self) -> str:
