@@ -5,6 +5,7 @@ Options default to the settings (config.env, .env, environment), so
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, List, Optional
 
 from amlops.errors import UserError
@@ -368,9 +369,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from amlops.local.procs import handle_stop_signals
 
     handle_stop_signals()
+    project: Optional[Project] = None
     try:
         try:
-            project: Optional[Project] = Project.find()
+            project = Project.find()
         except UserError:
             project = None  # --help works outside a project; commands say why below
         parser = _parser(project)
@@ -384,6 +386,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a full disk anywhere (staging, records, DRY_RUN's folder)
+        from amlops.diskspace import disk_full_error, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        where = project.runs if project is not None else Path.cwd()
+        print(f"error: {disk_full_error(err, where)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
+from amlops.diskspace import disk_full_error, is_disk_full
 from amlops.inputs import parse_overrides
 from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.distribution import process_count
@@ -166,7 +167,19 @@ def execute(
         **azure_variables(job, run_dir),
         **job.env,
     }
-    code = runtime.run(job, run_dir, env, echo=echo)
+    try:
+        code = runtime.run(job, run_dir, env, echo=echo)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        failure = disk_full_error(err, run_dir / "logs")
+        record.data["error"] = str(failure)
+        record.finish(1, "failed")  # room kept by the record's spare (amlops.jsonfile)
+        try:
+            tracked.finish("failed")
+        except OSError:
+            pass  # MLflow's files are on the same full disk
+        raise failure from None
     status = {INTERRUPTED: "interrupted", TIMED_OUT: "timed out"}.get(code, "")
     record.finish(code, status)
     tracked.finish(record.data["status"])

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from amlops.jsonfile import write_json
+from amlops.jsonfile import release_spare, write_json
 
 RUN_FILE = "run.json"
 PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
@@ -269,7 +269,10 @@ class RunRecord:
             duration_s=round(duration, 3),
         )
         self.save()
+        release_spare(self.path)
         return duration
 
     def save(self) -> None:
-        write_json(self.path, self.data)
+        """Write run.json atomically, keeping a spare so that even a full disk lets the
+        last write (the run failed) through (amlops.jsonfile)."""
+        write_json(self.path, self.data, spare=True)

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Set
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jsonfile import write_json
+from amlops.jsonfile import release_spare, write_json
 from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
@@ -367,7 +367,9 @@ class PipelineRun:
             "steps": steps,
         }
         with self._lock:
-            write_json(self.folder / PIPELINE_FILE, data)
+            write_json(self.folder / PIPELINE_FILE, data, spare=True)  # room for the end
+            if status != "running":
+                release_spare(self.folder / PIPELINE_FILE)
 
 
 def _summary(run: PipelineRun, seconds: float) -> List[str]:
