@@ -172,7 +172,7 @@ def execute(
     except OSError as err:
         if not is_disk_full(err):
             raise
-        failure = disk_full_error(err, run_dir / "logs")
+        failure = disk_full_error(err, run_dir / "logs" / "std_log.txt")
         record.data["error"] = str(failure)
         record.finish(1, "failed")  # room kept by the record's spare (amlops.jsonfile)
         try:
