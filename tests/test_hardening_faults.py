@@ -250,11 +250,10 @@ def small_runs(baked):
 
 def _fill(folder: Path) -> None:
     """Fill the filesystem of `folder` to the last byte."""
-    with open(folder / ".filler", "ab") as out:
+    with open(folder / ".filler", "ab", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 4096)
-                out.flush()
         except OSError:
             pass
 
