@@ -88,10 +88,10 @@ class ReuseCache:
         if entry is None:
             return None
         step_dir = self.project.root / entry["step_dir"]
-        if not (step_dir / RUN_FILE).is_file():
-            tell_damaged(path, f"its step folder {entry['step_dir']} is gone or has no run.json")
+        if not step_dir.is_dir():
+            tell_damaged(path, f"its step folder {entry['step_dir']} is gone")
             return None
-        if not read_record(step_dir):
+        if (step_dir / RUN_FILE).exists() and not read_record(step_dir):
             return None  # its run.json is damaged (said by read_record)
         outputs = {n: self.project.root / p for n, p in entry["outputs"].items()}
         digests = entry["digests"]
