@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from amlops.fingerprint import FileHashes, fingerprint
-from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
 from amlops.local.runs import RUN_FILE, load_record, read_record, reuse_problem, tell_damaged
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 from amlops.staging import code_snapshot, snapshot_files
 
 KEY_VERSION = "2"
