@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any, List, Optional
 
+import amlops
 from amlops.errors import UserError
 from amlops.project import Project
 
@@ -21,6 +22,7 @@ def _parser(project: Optional[Project]) -> argparse.ArgumentParser:
         return settings.get(key, default) if settings else default
 
     parser = argparse.ArgumentParser(prog="python -m amlops", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"amlops {amlops.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, text: str, exp: bool = True) -> argparse.ArgumentParser:
@@ -380,6 +382,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if project is None:
             project = Project.find()
+        from amlops.cloud.v1.environment import reexec_for_v1
+
+        reexec_for_v1(project, args.command, sys.argv[1:] if argv is None else argv)
         return _dispatch(args, project)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
