@@ -35,8 +35,8 @@ REEXEC_MARK = "AMLOPS_V1_REEXEC"  # set in the re-executed process: never loop
 
 def v1_venv(project: Project) -> Path:
     """The v1 venv folder (AML_SDK_V1_VENV, relative to the project root)."""
-    default = str(project.runs / ".tools" / "aml-sdk-v1")
-    return (project.root / project.settings.get("AML_SDK_V1_VENV", default)).resolve()
+    chosen = project.settings.get("AML_SDK_V1_VENV") or str(project.runs / ".tools" / "aml-sdk-v1")
+    return (project.root / chosen).resolve()
 
 
 def venv_python(venv: Path) -> Path:
@@ -62,6 +62,7 @@ def reexec_for_v1(project: Project, command: str, argv: Sequence[str]) -> None:
     python = venv_python(v1_venv(project))
     if has_v1_sdk() or not python.is_file():
         return
+    say(f"AML_SDK=v1: running in its own environment, {project.relative(python.parent.parent)}")
     sys.stdout.flush()
     sys.stderr.flush()
     os.environ[REEXEC_MARK] = "1"
