@@ -299,7 +299,8 @@ def test_a_v1_project_lints_commits_and_submits_from_its_tools_python(tmp_path):
     assert "<FileDataset uploaded from " in shown and ".as_named_input('data').as_mount()>" in shown
     assert "<OutputFileDatasetConfig(name='model').as_mount()>" in shown
     assert preview["compute_target"] == native["compute"].split(":", 1)[-1]
-    assert preview["environment"]["docker_build_context"].endswith("docker")
+    environment = preview["environment"]
+    assert (Path(environment["docker_build_context"]) / environment["dockerfile"]).is_file()
 
 
 def test_ctrl_c_while_streaming_a_v1_run_stops_the_stream_not_the_run(project, tmp_path):

@@ -38,12 +38,13 @@ def verbose() -> bool:
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
-    """The last `lines` lines of a log file, colour codes stripped; "" when unreadable."""
+    """The last `lines` lines of a log file, colour codes stripped and each indented by
+    two spaces (quoted, so none reads as amlops's own `error:` line); "" when unreadable."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(strip_ansi(text).rstrip().splitlines()[-lines:])
+    return "\n".join(f"  {line}" for line in strip_ansi(text).rstrip().splitlines()[-lines:])
 
 
 def strip_ansi(text: str) -> str:
