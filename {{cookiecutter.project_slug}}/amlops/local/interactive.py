@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import List, Tuple
 
 from amlops.console import say
-from amlops.jobspec import load_experiment
 from amlops.local.images import engine_required
 from amlops.local.procs import INTERRUPTED
 from amlops.local.resolve import CODE_MOUNT
@@ -14,6 +13,7 @@ from amlops.local.run import job_environment, prepare_run
 from amlops.local.runs import RunRecord
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.project import Project
+from amlops.spec.job import load_experiment
 
 
 def jupyter_image(runtime: DockerRuntime) -> str:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from amlops.cloud.submission import Submission
-from amlops.cloud.v1.build import ASSET, DATASTORE_PATH, V1Builder
+from amlops.cloud.v1.build import V1Builder
 from amlops.errors import UserError
 from amlops.fingerprint import fingerprint
+from amlops.spec.references import datastore_path, workspace_asset
 
 PREVIEW_FILE = "v1-preview.json"
 
@@ -52,13 +53,13 @@ class V1Preview(V1Builder):
                 f"{self.where}: input {name!r} is a uri_file; SDK v1 FileDatasets mount as"
                 " folders - declare it uri_folder (its folder) for AML_SDK=v1"
             )
-        found = DATASTORE_PATH.match(path)
+        found = datastore_path(path)
         if found:
-            return Shown(f"FileDataset datastore {found.group(1)} path {found.group(2)}")
-        asset = ASSET.match(path)
+            return Shown(f"FileDataset datastore {found.store} path {found.path}")
+        asset = workspace_asset(path)
         if asset:
-            version = asset.group(2) or asset.group(3) or "latest"
-            return Shown(f"Dataset {asset.group(1)} version {version}")
+            version = asset.version_or_label or "latest"
+            return Shown(f"Dataset {asset.name} version {version}")
         if path.startswith(("https://", "http://", "wasbs://", "abfss://")):
             return Shown(f"FileDataset {path}")
         if path.startswith("azureml:"):
@@ -79,7 +80,7 @@ class V1Preview(V1Builder):
     def environment(self, entry: Any, variables: Optional[Dict[str, str]] = None) -> Any:
         described: Dict[str, Any] = {}
         if isinstance(entry, str):
-            if not entry.startswith("file:") and not ASSET.match(entry):
+            if not entry.startswith("file:") and not workspace_asset(entry):
                 raise UserError(
                     f"{self.where}: environment {entry!r}: SDK v1 cannot use registry"
                     " environments; give its image (environment: image: ...) for AML_SDK=v1"
