@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Where the template was baked from, absolute (local_extensions.TemplateDirExtension).
+TEMPLATE_DIR = json.loads(r""" {{ template_dir() | tojson }} """)  # spaces: a JSON "string"
 PROJECT = Path.cwd()
 
 # Never touched by template updates: the project's own code, data and runs.
@@ -48,9 +50,11 @@ def bake_sample_experiments(first: str) -> None:
 
 
 def template_source() -> tuple:
-    """(where the template came from, its git commit or None)."""
+    """(where the template came from, its git commit or None): its git URL when baked from
+    one, else its absolute folder, however it was named (`cookiecutter .`, a relative
+    path: cookiecutter's _repo_dir is then relative to a folder the hook does not know)."""
     template = str(ANSWERS.get("_template", ""))
-    repo_dir = str(ANSWERS.get("_repo_dir", ""))
+    repo_dir = TEMPLATE_DIR or str(ANSWERS.get("_repo_dir", ""))
     remote = "://" in template or template.startswith(("gh:", "gl:", "bb:", "git@"))
     source = template if remote or not repo_dir else str(Path(repo_dir).resolve())
     done = subprocess.run(

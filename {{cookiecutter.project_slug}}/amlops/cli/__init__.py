@@ -57,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if project is None:
             project = Project.find()
+        from amlops.cloud.v1.environment import reexec_for_v1
+
+        reexec_for_v1(project, args.command, sys.argv[1:] if argv is None else argv)
         return int(args.func(args, project))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from amlops import __version__
 from amlops.jsonfile import release_spare, write_json
 
 RUN_FILE = "run.json"
@@ -73,8 +74,9 @@ def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:
 
 
 def owner() -> Dict[str, Any]:
-    """The `pid` and `host` fields that name this process in a record."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    """The `pid` and `host` fields that name this process in a record, and the
+    `amlops_version` (amlops.__version__) of the bundled module that wrote it."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "amlops_version": __version__}
 
 
 def _process_start(pid: int) -> Optional[float]:

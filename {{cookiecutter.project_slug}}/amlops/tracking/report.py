@@ -179,9 +179,14 @@ def _start(record: Dict[str, Any]) -> str:
 
 
 def _experiment(run: LocalRun) -> str:
+    """`<pipeline>:<node>` for a pipeline step (the node's name, as Azure ML's studio
+    shows steps, whether it ran or was reused), `<kind>:<exp>` for a notebook set or a
+    terminal/jupyter session, else the experiment."""
     if run.record.get("pipeline"):
-        return f"{run.record['pipeline']}:{run.record.get('experiment', run.folder.name)}"
-    return run.experiment or run.folder.parent.name
+        return f"{run.record['pipeline']}:{run.record.get('step') or run.folder.name}"
+    experiment = run.experiment or run.folder.parent.name
+    kind = run.record.get("kind") or ("notebooks" if "notebooks" in run.record else "")
+    return f"{kind}:{experiment}" if kind else experiment
 
 
 def _params(run: LocalRun) -> Dict[str, str]:
