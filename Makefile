@@ -56,6 +56,7 @@ bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(PY) benchmarks/venv_cold.py
 	$(PY) benchmarks/docker_rebuild.py
 	$(PY) benchmarks/big_input.py
+	$(PY) benchmarks/tracking_store.py
 	$(PY) benchmarks/dag100.py
 	$(PY) benchmarks/demo_disk.py
 	$(PY) benchmarks/sweep_local.py
