@@ -123,3 +123,16 @@ def test_make_ui_on_a_taken_port_fails_in_one_line(baked):
     assert f"port {port}" in errors[0] and "UI_PORT=" in errors[0]
     assert "Traceback" not in result.stderr
     assert not (baked.path / ".runs" / ".tools").exists()  # nothing installed first
+
+
+def test_make_jupyter_on_a_taken_port_fails_in_one_line_before_any_build(baked):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = baked.make("jupyter", EXP="train", PORT=str(port), timeout=120)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert f"port {port}" in errors[0] and "PORT=" in errors[0]
+    assert not (baked.path / ".runs" / "train").exists()  # nothing staged or built

@@ -42,7 +42,12 @@ def interactive_argv(
 
 
 def run_interactive(project: Project, experiment: str, what: str, command: str, port: str) -> int:
-    """Run the session in the foreground and return its exit code."""
+    """Run the session in the foreground and return its exit code. A Jupyter port in
+    use is one line (UserError) before anything is built."""
+    if what == "jupyter":
+        from amlops.tracking.ui import require_port
+
+        require_port(port, "PORT", "make jupyter")
     argv = interactive_argv(project, experiment, what, command, port)
     env = {**os.environ, **job_environment(project, load_experiment(project, experiment))}
     try:
