@@ -1,0 +1,64 @@
+"""Command line: `python -m amlops <command>`; each Makefile target calls one.
+
+Options default to the settings (config.env, .env, environment), so
+`make local EXP=x` and `python -m amlops local --exp x` are the same call."""
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from amlops import __version__
+from amlops.cli.options import Options
+from amlops.errors import UserError
+from amlops.project import Project
+
+# Each module declares its commands beside their handlers: register(commands, options).
+COMMAND_MODULES = (
+    "amlops.cli.project",
+    "amlops.cli.local",
+    "amlops.cli.tracking",
+    "amlops.cli.pipelines",
+    "amlops.cli.cloud",
+)
+
+
+def build_parser(project: Optional[Project]) -> argparse.ArgumentParser:
+    """The parser of every command, defaults from `project`'s settings (none outside one)."""
+    parser = argparse.ArgumentParser(prog="python -m amlops", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"amlops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    options = Options(project.settings if project else None)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(commands, options)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Parse, run, and turn UserError into one line on stderr (its exit code).
+
+    Everything that reads user files - finding the project, config.env and .env for
+    the option defaults - happens inside the error path. Returns 130 when interrupted
+    (Ctrl-C, SIGTERM or SIGHUP, see amlops.local.procs.handle_stop_signals)."""
+    from amlops.local.procs import handle_stop_signals
+
+    handle_stop_signals()
+    try:
+        try:
+            project: Optional[Project] = Project.find()
+        except UserError:
+            project = None  # --help works outside a project; commands say why below
+        parser = build_parser(project)
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 0
+        if project is None:
+            project = Project.find()
+        return int(args.func(args, project))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
