@@ -174,8 +174,10 @@ def steps_figures(variant: str, store_file: Path, n: int, scratch: Path) -> Dict
 
 
 def per_step(store_files: Dict[str, Path], scratch: Path) -> None:
-    print(f"\n(1) tracking cost per step of a cold pipeline, each step its own experiment;"
-          f" {ROUNDS} round(s), medians; ms")
+    print(
+        f"\n(1) tracking cost per step of a cold pipeline, each step its own experiment;"
+        f" {ROUNDS} round(s), medians; ms"
+    )
     results: Dict[str, Dict[int, List[Dict[str, float]]]] = {
         v: {n: [] for n in SIZES} for v in store_files
     }
@@ -194,13 +196,17 @@ def per_step(store_files: Dict[str, Path], scratch: Path) -> None:
         print(f"  {variant:<7} " + " | ".join(line))
         first = statistics.median(r["cpu"] for r in results[variant][SIZES[0]])
         big = statistics.median(r["cpu"] for r in results[variant][SIZES[-1]])
-        print(f"  {'':<7} ratio {SIZES[-1]}/{SIZES[0]} steps (cpu per step): x{big / first:.2f}"
-              + ("  (goal <= 1.2)" if variant == "after" else ""))
+        print(
+            f"  {'':<7} ratio {SIZES[-1]}/{SIZES[0]} steps (cpu per step): x{big / first:.2f}"
+            + ("  (goal <= 1.2)" if variant == "after" else "")
+        )
     if "after" in results:
         once = [r for n in SIZES for r in results["after"][n]]
-        print(f"  after: once per process, MLflow's import:"
-              f" {statistics.median(r['once_cpu'] for r in once):.2f} s cpu,"
-              f" {statistics.median(r['once_wall'] for r in once):.2f} s wall")
+        print(
+            f"  after: once per process, MLflow's import:"
+            f" {statistics.median(r['once_cpu'] for r in once):.2f} s cpu,"
+            f" {statistics.median(r['once_wall'] for r in once):.2f} s wall"
+        )
 
 
 def one_run(variant: str, store_file: Path, scratch: Path) -> Dict[str, float]:
@@ -214,8 +220,11 @@ def one_run(variant: str, store_file: Path, scratch: Path) -> Dict[str, float]:
     host = started(argv, measured_env(), stdin=True)
     run_id = host.stdout.readline().strip()
     job_env = measured_env(
-        {"MLFLOW_TRACKING_URI": store.as_uri(), "MLFLOW_RUN_ID": run_id,
-         "AMLOPS_LOG_DIR": str(run_dir / "logs")}
+        {
+            "MLFLOW_TRACKING_URI": store.as_uri(),
+            "MLFLOW_RUN_ID": run_id,
+            "AMLOPS_LOG_DIR": str(run_dir / "logs"),
+        }
     )
     if variant == "after":
         job_env["AMLOPS_TRACKING_RELAY"] = "1"
@@ -247,8 +256,10 @@ def per_run(store_files: Dict[str, Path], scratch: Path) -> None:
             f" total {totals[variant]:.3f} cpu"
         )
     if "before" in totals:
-        print(f"  ratio after/before (total cpu): x{totals['after'] / totals['before']:.2f}"
-              " (goal <= 1.1); TRACKING=0: no store work, no relay")
+        print(
+            f"  ratio after/before (total cpu): x{totals['after'] / totals['before']:.2f}"
+            " (goal <= 1.1); TRACKING=0: no store work, no relay"
+        )
 
 
 def main() -> None:
