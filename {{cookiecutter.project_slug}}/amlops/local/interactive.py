@@ -57,7 +57,12 @@ def session(
 def run_interactive(project: Project, experiment: str, what: str, command: str, port: str) -> int:
     """Run the session in the foreground and return its exit code. Its run folder gets a
     run.json (kind terminal or jupyter), so make runs lists the session that make prune
-    counts among the experiment's KEEP newest runs."""
+    counts among the experiment's KEEP newest runs. A Jupyter port in use is one line
+    (UserError) before anything is built."""
+    if what == "jupyter":
+        from amlops.tracking.ui import require_port
+
+        require_port(port, "PORT", "make jupyter")
     argv, run_dir = session(project, experiment, what, command, port)
     env = {**os.environ, **job_environment(project, load_experiment(project, experiment))}
     record = RunRecord(run_dir, experiment=experiment, kind=what, runtime="docker")

@@ -16,7 +16,13 @@ from amlops.local.runtimes import Runtime
 from amlops.project import Project
 from amlops.spec.job import JobSpec, load_experiment
 from amlops.staging import code_snapshot, stage
-from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
+from amlops.tracking.local import (
+    check_store,
+    run_environment,
+    start_run,
+    tracking_on,
+    where_tracked,
+)
 
 # Folders Azure ML gives every job in its working directory, kept with the run.
 RUN_FOLDERS = ("outputs", "logs")
@@ -179,6 +185,7 @@ def execute(
     env = {
         **dict(spec.environment_variables),
         **tracked.env,
+        **tracked.start_relay(run_dir),
         **azure_variables(project, job, run_dir),
         **job.env,
     }
@@ -195,6 +202,8 @@ def execute(
         except OSError:
             pass  # MLflow's files are on the same full disk
         raise failure from None
+    finally:
+        tracked.stop_relay()
     status = {INTERRUPTED: "interrupted", TIMED_OUT: "timed out"}.get(code, "")
     record.finish(code, status)
     tracked.finish(record.data["status"])
@@ -260,4 +269,6 @@ def run_experiment(
             f"tracked: MLflow experiment {tracking['experiment']}, run"
             f" {run_dir.name} in {where_tracked(project, tracking['uri'])} (make runs, make ui)"
         )
+    elif not tracking_on(project):
+        say("not tracked in MLflow (TRACKING=0); make runs lists it from its run.json")
     return code

@@ -55,6 +55,7 @@ from amlops.tracking.local import (
     run_environment,
     run_id_of,
     shown_uri,
+    tracking_on,
     where_tracked,
 )
 from amlops.tracking.store import Store, open_store, user_name
@@ -470,7 +471,13 @@ def _no_metric(project: Project, run: SweepRun) -> str:
 
 def sweep_store(project: Project, template: JobSpec) -> Store:
     """The tracking store a local sweep reads its trials' metrics from, reached now;
-    UserError when it cannot be (or Optuna, for bayesian sampling, is missing)."""
+    UserError when it cannot be (TRACKING=0, or Optuna, for bayesian sampling, is
+    missing)."""
+    if not tracking_on(project):
+        raise UserError(
+            f"{template.sweep.shown_as}: a local sweep ranks its trials by the metrics they log"
+            " to MLflow, so it needs tracking: run it without TRACKING=0"
+        )
     env = run_environment(project, template)
     store = open_store(env["MLFLOW_TRACKING_URI"], env)
     if store is None:

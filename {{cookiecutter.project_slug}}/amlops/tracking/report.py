@@ -189,6 +189,18 @@ def _experiment(run: LocalRun) -> str:
     return f"{kind}:{experiment}" if kind else experiment
 
 
+def _metrics(run: LocalRun) -> Dict[str, float]:
+    """The MLflow run's latest metrics; for an untracked run (TRACKING=0), what the job
+    wrote to its logs/metrics.json (the sample's common/tracking.py does), if anything."""
+    if run.data.metrics or (run.record.get("tracking") or {}).get("run_id"):
+        return run.data.metrics
+    try:
+        logged = json.loads((run.folder / "logs" / "metrics.json").read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in logged.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
 def _params(run: LocalRun) -> Dict[str, str]:
     if run.data.params:
         return run.data.params
@@ -233,7 +245,7 @@ def runs_table(runs: List[LocalRun]) -> List[str]:
                 _duration(run.record),
                 str(run.record.get("runtime", "-")),
                 _pairs(_params(run)) or "-",
-                _pairs(run.data.metrics) or "-",
+                _pairs(_metrics(run)) or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
@@ -295,7 +307,7 @@ def _compare_rows(runs: List[LocalRun]) -> Tuple[List[Tuple[str, List[str]]], Li
         differ.append((label, cells))
     for kind, values in (
         ("param", [_params(r) for r in runs]),
-        ("metric", [{k: _number(v) for k, v in r.data.metrics.items()} for r in runs]),
+        ("metric", [{k: _number(v) for k, v in _metrics(r).items()} for r in runs]),
     ):
         for key in sorted(set().union(*values)):
             cells = [_shown(v.get(key, "-")) for v in values]
