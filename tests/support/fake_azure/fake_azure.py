@@ -28,6 +28,7 @@ LOG_URL = "https://acct.blob.core.windows.net/logs/std_log.txt?sig=s"
 FINALIZING = "The activity completed successfully. Finalizing run...\n"
 RUNNING_POLLS = 2  # scenario job_running: run details say Running this many times first
 REGION_API = "https://westeurope.api.azureml.ms"
+ENDPOINT_KEY = "fake-endpoint-key"  # what listKeys answers for any online endpoint
 
 
 def _still_running(details_calls: int, scenario: set) -> bool:
@@ -134,6 +135,8 @@ class Service:
             return 200, {"value": [_datastore(path + "/workspaceblobstore")]}
         if short.startswith("datastores/") and "/" not in short[11:] and method == "GET":
             return 200, _datastore(path)
+        if short.startswith("onlineEndpoints/") and short.endswith("/listKeys"):
+            return 200, {"primaryKey": ENDPOINT_KEY, "secondaryKey": ENDPOINT_KEY + "-2"}
         if short.endswith("/listSecrets"):
             return 200, {"secretsType": "AccountKey", "key": _blob_key()}
         if short.endswith("/startPendingUpload"):
@@ -155,8 +158,16 @@ class Service:
         answer = json.loads(json.dumps(body or {}))
         answer["id"] = path.split("management.azure.com")[-1]
         answer["name"] = short.split("/")[-1]
-        if short.startswith(("batchEndpoints/", "schedules/")):
+        if short.startswith("models/") and "/versions/" in short:
+            answer.setdefault("properties", {}).setdefault("flavors", {})  # as the service
+        if short.startswith(("batchEndpoints/", "schedules/", "onlineEndpoints/")):
             answer.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        if short.startswith("onlineEndpoints/") and "/deployments/" in short:
+            answer["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
+        if short.startswith("onlineEndpoints/") and "/deployments/" not in short:
+            answer["properties"][
+                "scoringUri"
+            ] = f"https://{answer['name']}.westeurope.inference.ml.azure.com/score"
         if short.startswith("batchEndpoints/") and "/deployments/" not in short:
             answer["properties"][
                 "scoringUri"

@@ -1,5 +1,6 @@
 """Commands that talk to Azure ML: job, notebook-job, pipeline, step, publish, install-sdk,
-data-pull, data-push, datastore, register-model, validate. Their handlers import the cloud code (and so
+data-pull, data-push, datastore, register-model, deploy,
+validate. Their handlers import the cloud code (and so
 an Azure SDK) only when they run."""
 
 import argparse
@@ -102,6 +103,27 @@ def _register_models(commands: Commands, options: Options) -> None:
     options.switch(model, "DRY_RUN", "write model.yaml, register nothing")
     options.switch(model, "OFFLINE", "register locally only")
     model.set_defaults(func=_register_model)
+    deploy = options.command(
+        commands,
+        "deploy",
+        "create or update an endpoint and its deployments in Azure ML, then set traffic",
+        exp=False,
+    )
+    deploy.add_argument(
+        "--endpoint", default=options.setting("ENDPOINT"), help="endpoints/<name>/ (ENDPOINT)"
+    )
+    deploy.add_argument(
+        "--deployment",
+        default=options.setting("DEPLOYMENT"),
+        help="only this deployment (DEPLOYMENT; default: every deployment file)",
+    )
+    deploy.add_argument(
+        "--traffic",
+        default=options.setting("TRAFFIC"),
+        help='traffic instead of the endpoint file\'s (TRAFFIC="blue=90 green=10")',
+    )
+    options.switch(deploy, "DRY_RUN", "write the endpoint and deployment files, send nothing")
+    deploy.set_defaults(func=_deploy)
 
 
 def _register_assets(commands: Commands, options: Options) -> None:
@@ -198,6 +220,14 @@ def _register_model(args: argparse.Namespace, project: Project) -> int:
         args.exp, args.run, args.name, args.version, args.output, args.dry_run, args.offline
     )
     return register_model(project, request)
+
+
+def _deploy(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.endpoints import DeployRequest, deploy
+
+    return deploy(
+        project, DeployRequest(args.endpoint, args.deployment, args.traffic, args.dry_run)
+    )
 
 
 def _validate(args: argparse.Namespace, project: Project) -> int:

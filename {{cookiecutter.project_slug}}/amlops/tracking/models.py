@@ -17,6 +17,7 @@ A registered model version is two things:
 MLflow. MLflow (mlflow-skinny, one of the project's tools) is imported only by
 `register_local()`. No Azure SDK is imported here."""
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from amlops.errors import UserError
+from amlops.jsonfile import write_json
 from amlops.project import Project
 from amlops.tracking.local import is_file_uri, mlflow_settings, shown_uri, tracking_uri
 
@@ -242,4 +244,36 @@ def register_local(
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+    record = {"source": str(source.resolve()), "mlflow_version": number, "tags": tags or {}}
+    write_json(_record_file(project, name, version), record)
     return model, number
+
+
+def _record_file(project: Project, name: str, version: str) -> Path:
+    """Beside the version folders (never inside what is mounted or uploaded)."""
+    return models_root(project) / name / f".{version}.json"
+
+
+def registered_as(project: Project, path: Path) -> Optional[LocalModel]:
+    """The registered model a local path is: a path inside `.runs/.models/<name>/<version>/`,
+    or the run output a model was registered from (newest registration first); else None."""
+    target = path.resolve()
+    root = models_root(project).resolve()
+    if root in target.parents:
+        parts = target.relative_to(root).parts
+        if len(parts) >= 2:
+            return find_model(project, parts[0], parts[1])
+    if not root.is_dir():
+        return None
+    matches = []
+    for record_file in root.glob("*/.*.json"):
+        try:
+            record = json.loads(record_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("source") == str(target):
+            version = record_file.name[1 : -len(".json")]
+            found = find_model(project, record_file.parent.name, version)
+            if found is not None:
+                matches.append((record_file.stat().st_mtime, found))
+    return max(matches, key=lambda m: m[0])[1] if matches else None
