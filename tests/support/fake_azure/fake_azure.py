@@ -14,7 +14,9 @@ AMLOPS_FAKE_AZURE_SCENARIO is a comma-separated list of: nologin, put401,
 put404, put409, put500once, put500always (for the job PUT), job_failed, job_running,
 job_running_forever (with job_running: it never completes),
 missing_compute (GET compute 404). AMLOPS_FAKE_AZURE_CHILDREN is a JSON object
-step -> child job name for run-history children of any pipeline job."""
+step -> child job name for run-history children of any pipeline job.
+AMLOPS_FAKE_AZURE_SCORING_URI: the scoringUri of online endpoints (a test's own server;
+listKeys answers ENDPOINT_KEY)."""
 
 import base64
 import io
@@ -165,9 +167,10 @@ class Service:
         if short.startswith("onlineEndpoints/") and "/deployments/" in short:
             answer["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
         if short.startswith("onlineEndpoints/") and "/deployments/" not in short:
-            answer["properties"][
-                "scoringUri"
-            ] = f"https://{answer['name']}.westeurope.inference.ml.azure.com/score"
+            answer["properties"]["scoringUri"] = os.environ.get(
+                "AMLOPS_FAKE_AZURE_SCORING_URI",
+                f"https://{answer['name']}.westeurope.inference.ml.azure.com/score",
+            )
         if short.startswith("batchEndpoints/") and "/deployments/" not in short:
             answer["properties"][
                 "scoringUri"

@@ -79,7 +79,7 @@ def parse_traffic(text: str, endpoint: EndpointSpec) -> Optional[Dict[str, int]]
     for item in text.replace(",", " ").split():
         match = TRAFFIC_ITEM.match(item)
         if not match or int(match.group("percent")) > 100:
-            raise UserError(f"TRAFFIC={text!r}: write name=percent pairs, e.g. \"blue=90 green=10\"")
+            raise UserError(f'TRAFFIC={text!r}: write name=percent pairs, e.g. "blue=90 green=10"')
         name = match.group("name")
         if name not in endpoint.deployments:
             known = ", ".join(endpoint.deployments) or "none"
@@ -127,7 +127,10 @@ def deployment_document(
         if rewritten is not None:
             doc["model"] = rewritten.reference
         elif isinstance(doc["model"], dict):
-            doc["model"] = {**doc["model"], "path": _relocated(doc["model"]["path"], spec.file, folder)}
+            doc["model"] = {
+                **doc["model"],
+                "path": _relocated(doc["model"]["path"], spec.file, folder),
+            }
         else:
             doc["model"] = _relocated(str(doc["model"]), spec.file, folder)
     code = doc.get("code_configuration")
@@ -163,9 +166,12 @@ def write_deploy(
     endpoint: EndpointSpec,
     deployments: List[DeploymentSpec],
     traffic: Optional[Dict[str, int]],
+    folder: Optional[Path] = None,
+    quiet: bool = False,
 ) -> Written:
-    """Write the endpoint and deployment files into a new submission folder."""
-    sub = Submission(project, "endpoints", endpoint.folder.name)
+    """Write the endpoint and deployment files into a new submission folder (or into
+    `folder`: make validate checks the same files in a scratch folder)."""
+    sub = Submission(project, "endpoints", endpoint.folder.name, folder=folder)
     folder = sub.folder
     endpoint_file = folder / endpoint.file.name
     dump_yaml(endpoint_file, endpoint_document(endpoint, traffic))
@@ -178,25 +184,29 @@ def write_deploy(
         files[spec.name] = path
         if rewritten is not None:
             models[spec.name] = rewritten
+        if rewritten is not None and not quiet:
             say(
-                f"{spec.shown}: model path {project.relative(spec.model.path)} is the registered"  # type: ignore[union-attr]
-                f" model {rewritten.reference}: sent as model: {rewritten.reference}"
+                f"{spec.shown}: the model path is the registered model {rewritten.reference}"
+                f" ({project.relative(rewritten.path)}): sent as model: {rewritten.reference}"
             )
     sub.save(endpoint=endpoint.name, deployments=sorted(files))
     return Written(folder, endpoint_file, files, models)
 
 
-def load_written(project: Project, endpoint: EndpointSpec, written: Written) -> Tuple[Any, Dict[str, Any]]:
+def load_written(
+    project: Project, endpoint: EndpointSpec, written: Written
+) -> Tuple[Any, Dict[str, Any]]:
     """The written files loaded with the SDK's loaders (its schema checks); UserError
     listing the problems of a file the SDK refuses."""
     online = endpoint.is_online
-    shown = project.relative(written.endpoint)
-    loaded = load_native(written.endpoint, shown, endpoint.raw, LOADERS[("endpoint", online)])
+    sent = " (as make deploy sends it)"
+    loader = LOADERS[("endpoint", online)]
+    loaded = load_native(written.endpoint, endpoint.shown + sent, endpoint.raw, loader)
     deployments = {}
     for name, path in written.deployments.items():
-        raw = endpoint.deployments[name].raw
+        spec = endpoint.deployments[name]
         loader = LOADERS[("deployment", online)]
-        deployments[name] = load_native(path, project.relative(path), raw, loader)
+        deployments[name] = load_native(path, spec.shown + sent, spec.raw, loader)
     return loaded, deployments
 
 
@@ -225,7 +235,9 @@ def _register_missing_models(project: Project, client: Any, deployments: Dict[st
                 f" workspace nor registered locally: make register-model NAME={name}"
                 f" VERSION={version} EXP=<exp>"
             )
-        say(f"model azureml:{name}:{version} is only registered locally: registering it in Azure ML")
+        say(
+            f"model azureml:{name}:{version} is only registered locally: registering it in Azure ML"
+        )
         kind = _local_type(project, local)
         client.models.create_or_update(
             Model(name=name, version=version, path=str(local.path), type=kind)
@@ -249,7 +261,9 @@ def _traffic_now(client: Any, endpoint: Any, online: bool) -> Optional[Any]:
         return None
 
 
-def send(project: Project, endpoint_spec: EndpointSpec, endpoint: Any, deployments: Dict[str, Any]) -> Any:
+def send(
+    project: Project, endpoint_spec: EndpointSpec, endpoint: Any, deployments: Dict[str, Any]
+) -> Any:
     """Create or update the endpoint, its deployments, then its traffic; the endpoint
     as the workspace answers last."""
     from amlops.cloud.workspace import connect, find_workspace

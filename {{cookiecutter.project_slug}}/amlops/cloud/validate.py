@@ -1,10 +1,12 @@
 """`make validate`: every job file (job.yaml, and other job files of an experiment
-such as a sweep.yaml) and pipeline file, checked offline, then (when a workspace and
-a login are available) against the workspace.
+such as a sweep.yaml), pipeline file and endpoint folder (endpoints/<name>/), checked
+offline, then (when a workspace and a login are available) against the workspace.
 
 Offline: our own checks (undeclared `${{inputs.x}}`, bindings, names, missing
 local data), the SDK's load_job and validation of each job.yaml, and of each
-pipeline as the native pipeline job `make pipeline` would submit. Online: the
+pipeline as the native pipeline job `make pipeline` would submit; each endpoint folder
+read by amlops/spec/endpoints.py, then its files as `make deploy` writes them loaded with
+load_online_endpoint / load_online_deployment (or the batch loaders). Online: the
 computes, data assets and environments the jobs name exist. Every problem is
 listed (file:line: message); the exit code is 2 when there is any."""
 
@@ -26,6 +28,7 @@ from amlops.errors import UserError
 from amlops.jobspec import load_experiment, other_job_files
 from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
+from amlops.spec.endpoints import endpoint_names
 
 ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
 NO_TAGS: Dict[str, str] = {}
@@ -119,8 +122,34 @@ def _validate_pipeline(
         say(f"ok {shown}")
 
 
+def _validate_endpoint(
+    project: Project, report: Report, scratch: Path, name: str, sdk: bool
+) -> None:
+    """endpoints/<name>/: the folder reader's checks (amlops/spec/endpoints.py), then
+    exactly the files `make deploy DRY_RUN=1` writes, loaded with the SDK's endpoint and
+    deployment loaders."""
+    from amlops.cloud.endpoints import load_written, write_deploy
+    from amlops.spec.endpoints import load_endpoint
+
+    spec = _check(report, lambda: load_endpoint(project, name))
+    if spec is None:
+        return
+    deployments = list(spec.deployments.values())
+    folder = scratch / "endpoints" / name
+    written = _check(
+        report, lambda: write_deploy(project, spec, deployments, None, folder, quiet=True)
+    )
+    if written is None:
+        return
+    if not sdk or _check(report, lambda: load_written(project, spec, written)) is not None:
+        for deployment in deployments:
+            report.note_references(deployment.raw, deployment.shown)
+        say(f"ok {project.relative(spec.folder)} ({len(deployments)} deployment(s))")
+
+
 def validate_offline(project: Project, report: Report, sdk: bool = True) -> None:
-    """Our checks plus (with `sdk`) the SDK's, for every experiment and pipeline."""
+    """Our checks plus (with `sdk`) the SDK's, for every experiment, pipeline and
+    endpoint folder."""
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
         for experiment in project.experiments():
             _validate_job(project, report, Path(scratch), experiment, sdk)
@@ -128,6 +157,8 @@ def validate_offline(project: Project, report: Report, sdk: bool = True) -> None
                 _validate_job(project, report, Path(scratch), experiment, sdk, job_file)
         for name in project.pipelines():
             _validate_pipeline(project, report, Path(scratch), name, sdk)
+        for name in endpoint_names(project):
+            _validate_endpoint(project, report, Path(scratch), name, sdk)
 
 
 def _exists(client: Any, kind: str, name: str, version: str) -> bool:

@@ -102,7 +102,9 @@ def _versions(project: Project, name: str) -> Dict[str, Path]:
     if not root.is_dir():
         return found
     for folder in root.iterdir():
-        entries = [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+        entries = (
+            [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+        )
         if len(entries) == 1:
             found[folder.name] = entries[0]
     return found
@@ -200,8 +202,7 @@ def _mlflow_register(
         where = project.relative(Path(uri[7:])) if is_file_uri(uri) else shown_uri(uri)
         message = " ".join(str(err).split())[:200]
         raise UserError(
-            f"registering {model.reference} in the MLflow registry of {where} failed:"
-            f" {message}"
+            f"registering {model.reference} in the MLflow registry of {where} failed:" f" {message}"
         ) from None
     finally:
         for key, value in saved.items():
