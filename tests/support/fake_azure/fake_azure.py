@@ -130,7 +130,7 @@ class Service:
             }
         if method == "GET" and short in self.stored:
             return 200, self.stored[short]
-        if short.endswith("/versions") and method == "GET":
+        if short.endswith(("/versions", "/deployments")) and method == "GET":
             prefix = short + "/"
             return 200, {"value": [v for k, v in self.stored.items() if k.startswith(prefix)]}
         if short == "datastores" and method == "GET":  # the default datastore

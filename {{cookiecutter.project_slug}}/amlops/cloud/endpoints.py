@@ -220,7 +220,10 @@ def _register_missing_models(project: Project, client: Any, deployments: Dict[st
 
     for entity in deployments.values():
         model = entity.model
-        match = REFERENCE.match(model) if isinstance(model, str) else None
+        if not isinstance(model, str) or model.startswith(("azureml://", "/")):
+            continue  # an inline model (uploaded by the SDK), a registry or an ARM id
+        # The SDK's loader keeps `azureml:<name>:<version>` as "<name>:<version>".
+        match = REFERENCE.match(model if model.startswith("azureml:") else f"azureml:{model}")
         if not match or not match.group("version"):
             continue
         name, version = match.group("name"), match.group("version")
