@@ -244,6 +244,16 @@ class ModelSpec:
     version: str = ""
     type: str = "custom_model"
 
+    def missing(self, shown: str) -> str:
+        """Empty when a local model path exists, else one line naming it and the fix
+        (a path may name a run's output that is not there until the model is trained)."""
+        if self.kind != "path" or self.path is None or self.path.exists():
+            return ""
+        return (
+            f"{shown}:{self.line}: model: path {self.path} does not exist; train the model"
+            " first (make local EXP=<exp>), or give MODEL=<run id | path | azureml:name:version>"
+        )
+
 
 @dataclass
 class DeploymentSpec:
@@ -389,14 +399,7 @@ def _local_model(
 ) -> ModelSpec:
     if text.startswith("file:"):
         text = text[len("file:") :]
-    found = (file.parent / text).resolve()
-    if not found.exists():
-        raise fail_at(
-            shown,
-            line,
-            f"model: path {text!r} does not exist (looked at {found}); train and point path: at"
-            " the model, or use azureml:<name>:<version>",
-        )
+    found = (file.parent / text).resolve()  # may not exist yet (a run's output): see missing()
     version = inline.get("version")
     return ModelSpec(
         "path",
