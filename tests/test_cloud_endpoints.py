@@ -76,9 +76,11 @@ def _resolved_paths(entity, base: Path):
     return {
         "model": (base / entity.model.path).resolve() if entity.model.path else None,
         "code": (base / code).resolve(),
-        "conda": (base / entity.environment.conda_file).resolve()
-        if isinstance(entity.environment.conda_file, str)
-        else None,
+        "conda": (
+            (base / entity.environment.conda_file).resolve()
+            if isinstance(entity.environment.conda_file, str)
+            else None
+        ),
     }
 
 
@@ -180,10 +182,12 @@ def test_deploy_one_deployment_with_a_traffic_override(project, tmp_path):
         ({"TRAFFIC": "red=10"}, "TRAFFIC names deployment 'red'"),
         ({"TRAFFIC": "blue=80 green=30"}, "sum to more than 100"),
         ({"TRAFFIC": "blue:80"}, "write name=percent pairs"),
+        ({"ENDPOINT": "nope"}, "unknown endpoint 'nope': no endpoints/nope/"),
     ],
 )
 def test_deploy_bad_input_is_one_line(project, tmp_path, variables, message):
-    result, rec = cloud_make(project, tmp_path, "deploy", ENDPOINT="wine", **variables)
+    variables = {"ENDPOINT": "wine", **variables}
+    result, rec = cloud_make(project, tmp_path, "deploy", **variables)
     assert result.returncode == 2
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -195,7 +199,9 @@ def test_deploy_missing_model_path_is_one_line(project, tmp_path):
     result, rec = cloud_make(project, tmp_path, "deploy", ENDPOINT="wine", DRY_RUN="1")
     assert result.returncode == 2
     lines = error_lines(result.stderr)
-    assert len(lines) == 1 and "blue-deployment.yml:5: model: path" in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "blue-deployment.yml:5: model: path endpoints/wine/model does not exist" in lines[0]
+    assert "make register-model" in lines[0]
 
 
 def test_register_model_dry_run_writes_a_model_file_load_model_reads(project, tmp_path):
@@ -323,10 +329,12 @@ class _Scoring(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Scoring.seen.append({"headers": dict(self.headers), "body": json.loads(body)})
+        headers = {k.lower(): v for k, v in self.headers.items()}  # names are case-blind
+        _Scoring.seen.append({"headers": headers, "body": json.loads(body)})
         answer = json.dumps({"deployment": self.headers.get("azureml-model-deployment")})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("azureml-model-deployment", "green")  # as Azure ML answers
         self.end_headers()
         self.wfile.write(answer.encode())
 
@@ -356,10 +364,11 @@ def test_invoke_cloud_posts_with_the_key_and_the_deployment_header(project, tmp_
     finally:
         server.shutdown()
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"deployment": "green"}
-    assert "status 200 in " in result.stderr
+    status, body = result.stdout.strip().splitlines()[-2:]
+    assert json.loads(body) == {"deployment": "green"}
+    assert status.startswith("200 from green in ") and status.endswith(" ms")
     (request,) = _Scoring.seen
-    assert request["headers"]["Authorization"] == "Bearer fake-endpoint-key"
+    assert request["headers"]["authorization"] == "Bearer fake-endpoint-key"
     assert request["headers"]["azureml-model-deployment"] == "green"
     assert request["body"] == {"data": [[1, 2, 3], [0, 0, 0]]}
     assert "fake-endpoint-key" not in result.stdout + result.stderr

@@ -60,6 +60,7 @@ def register(commands: Commands, options: Options) -> None:
     invoke.add_argument(
         "--deployment", default=options.setting("DEPLOYMENT"), help="pick one (DEPLOYMENT)"
     )
+    options.switch(invoke, "CLOUD", "post to the endpoint in Azure ML instead")
     invoke.set_defaults(func=_invoke)
     test = options.command(
         commands,
@@ -102,6 +103,10 @@ def _serve(args: argparse.Namespace, project: Project) -> int:
 
 
 def _invoke(args: argparse.Namespace, project: Project) -> int:
+    if args.cloud:
+        from amlops.cloud.invoke import invoke_cloud
+
+        return invoke_cloud(project, args.endpoint, args.request, args.deployment)
     from amlops.serving.invoke import invoke
 
     return invoke(project, args.endpoint, args.request, args.deployment)

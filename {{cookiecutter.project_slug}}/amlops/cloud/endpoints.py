@@ -303,11 +303,25 @@ def send(
         return endpoints.begin_create_or_update(endpoint).result()
 
 
+def _check_model(project: Project, spec: DeploymentSpec) -> None:
+    """A local model path must exist to be deployed (UserError naming the fix)."""
+    model = spec.model
+    if model is None or model.kind != "path" or model.path is None or model.path.exists():
+        return
+    raise UserError(
+        f"{spec.shown}:{model.line}: model: path {project.relative(model.path)} does not"
+        " exist; train the model first (make local EXP=<exp>) and register it (make"
+        " register-model EXP=<exp>), or name a registered model (model: azureml:<name>:<version>)"
+    )
+
+
 def deploy(project: Project, req: DeployRequest) -> int:
     """Deploy an endpoint folder (see the module docstring); 0 on success, UserError
     (one line, non-zero exit) otherwise. DRY_RUN: the files only (path printed last)."""
     endpoint = load_endpoint(project, req.endpoint)
     deployments = chosen_deployments(endpoint, req.deployment)
+    for spec in deployments:
+        _check_model(project, spec)
     traffic = parse_traffic(req.traffic, endpoint)
     require_sdk("deploy")
     written = write_deploy(project, endpoint, deployments, traffic)

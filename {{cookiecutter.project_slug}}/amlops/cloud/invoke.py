@@ -8,9 +8,10 @@ or the access token (`aml_token`, and `aad_token`, a Microsoft Entra token for
 https://ml.azure.com). The request goes as `Authorization: Bearer <key or token>`,
 `Content-Type: application/json`, and with DEPLOYMENT= the header
 `azureml-model-deployment: <name>`, which routes it to that deployment whatever the
-traffic split. The key is never printed."""
+traffic split. The request file is chosen and checked as for a local endpoint
+(amlops/serving/invoke.py); the output is the same: `<status> [from <deployment>] in <ms>`,
+then the body. The key is never printed; the exit code is 0 for a 2xx answer, else 1."""
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -21,42 +22,11 @@ from amlops.cloud.sdk import azure_errors, require_sdk
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.serving.invoke import default_request, read_request
 from amlops.spec.endpoints import EndpointSpec, load_endpoint
 
-DEPLOYMENT_HEADER = "azureml-model-deployment"
+DEPLOYMENT_HEADER = "azureml-model-deployment"  # request: pick one; answer: who answered
 TIMEOUT_S = 90  # Azure ML's own limit on a request's duration is 180 s; invoke waits 90
-
-
-def request_file(project: Project, endpoint: EndpointSpec, given: str) -> Path:
-    """REQUEST= (relative to the project, or to the endpoint folder), else the only JSON
-    file under endpoints/<name>/requests/, else the folder's only *request*.json."""
-    folder = endpoint.folder
-    if given:
-        for candidate in (project.root / given, folder / given, Path(given)):
-            if candidate.is_file():
-                return candidate
-        raise UserError(f"REQUEST={given}: no such file (looked in the project and {folder.name}/)")
-    found = sorted((folder / "requests").glob("*.json")) or sorted(folder.glob("*request*.json"))
-    if len(found) == 1:
-        return found[0]
-    shown = ", ".join(project.relative(p) for p in found) or "none"
-    raise UserError(
-        f"make invoke: say which request to send with REQUEST=<file> (request files under"
-        f" {project.relative(folder)}: {shown})"
-    )
-
-
-def request_body(project: Project, path: Path) -> bytes:
-    """The file's bytes when they are JSON; UserError (one line) otherwise."""
-    data = path.read_bytes()
-    try:
-        json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise UserError(
-            f"{project.relative(path)}: the request is not JSON ({err}); the scoring script"
-            " receives the body as JSON"
-        ) from None
-    return data
 
 
 def _credentials(project: Project, endpoint: EndpointSpec) -> Tuple[str, str]:
@@ -80,19 +50,23 @@ def _credentials(project: Project, endpoint: EndpointSpec) -> Tuple[str, str]:
     return uri, str(token or "")
 
 
-def post(uri: str, body: bytes, headers: Dict[str, str]) -> Tuple[int, float, str]:
-    """POST and return (status, latency in ms, body text); status 0 when unreachable."""
+def post(uri: str, body: bytes, headers: Dict[str, str]) -> Tuple[int, float, str, str]:
+    """POST over http(s); (status, latency in ms, body text, the deployment that answered
+    as Azure ML's `azureml-model-deployment` response header says). UserError (exit 6)
+    when the endpoint cannot be reached."""
     request = urllib.request.Request(uri, data=body, headers=headers, method="POST")
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
             status, text = answer.status, answer.read().decode("utf-8", "replace")
+            answered = answer.headers.get(DEPLOYMENT_HEADER, "")
     except urllib.error.HTTPError as err:
         status, text = err.code, err.read().decode("utf-8", "replace")
+        answered = err.headers.get(DEPLOYMENT_HEADER, "") if err.headers else ""
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise UserError(f"make invoke: cannot reach {uri} ({reason})", 6) from None
-    return status, (time.perf_counter() - started) * 1000, text
+    return status, (time.perf_counter() - started) * 1000, text, answered
 
 
 def invoke_cloud(project: Project, name: str, request: str, deployment: str) -> int:
@@ -105,15 +79,21 @@ def invoke_cloud(project: Project, name: str, request: str, deployment: str) -> 
         )
     if deployment:
         endpoint.deployment(deployment)  # a deployment with no file here: one line
-    path = request_file(project, endpoint, request)
-    body = request_body(project, path)
+    if request:
+        path = (Path.cwd() / request).resolve()
+        if not path.exists():
+            path = (project.root / request).resolve()
+    else:
+        path = default_request(endpoint)
+    body = read_request(path, request or project.relative(path))
     uri, token = _credentials(project, endpoint)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     if deployment:
         headers[DEPLOYMENT_HEADER] = deployment
     target = f" (deployment {deployment})" if deployment else ""
     say(f"POST {uri}{target} <- {project.relative(path)}")
-    status, latency_ms, text = post(uri, body, headers)
-    say(f"status {status} in {latency_ms:.0f} ms")
+    status, took, text, answered = post(uri, body, headers)
+    by = f" from {answered}" if answered else ""
+    print(f"{status}{by} in {took:.1f} ms")  # as make invoke prints a local answer
     print(text)
     return 0 if 200 <= status < 300 else 1

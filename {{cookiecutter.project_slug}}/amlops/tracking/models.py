@@ -149,6 +149,15 @@ def resolve_model(project: Project, reference: str) -> LocalModel:
     )
 
 
+def find_local_model(project: Project, reference: str) -> Optional[Path]:
+    """The model (folder or file) an `azureml:<name>:<version>` (or `@latest`) reference
+    names among the locally registered models, None when there is none (what `make serve`
+    asks, amlops/serving/model.py). UserError for a malformed reference."""
+    name, version = parse_reference(reference)
+    found = find_model(project, name, version)
+    return found.path if found is not None else None
+
+
 def _copy(source: Path, target_dir: Path) -> Path:
     """Copy the model folder or file into `target_dir` (created; must not exist)."""
     staging = target_dir.with_name(f".{target_dir.name}.partial")
