@@ -29,8 +29,8 @@ from amlops.errors import UserError
 from amlops.jobspec import load_experiment, other_job_files
 from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
-from amlops.yamlfile import dump_yaml, load_yaml, plain
 from amlops.spec.endpoints import endpoint_names
+from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
 NO_TAGS: Dict[str, str] = {}
