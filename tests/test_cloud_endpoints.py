@@ -21,6 +21,8 @@ pytest.importorskip("azure.ai.ml")
 
 from azure.ai.ml import load_model, load_online_deployment, load_online_endpoint  # noqa: E402
 from azure.ai.ml._restclient.arm_ml_service.models import (  # noqa: E402
+    BatchDeployment,
+    BatchEndpoint,
     ModelVersion,
     OnlineDeployment,
     OnlineEndpoint,
@@ -385,3 +387,59 @@ def test_validate_checks_endpoint_folders(project, tmp_path):
     assert result.returncode == 2
     assert "endpoints/wine/green-deployment.yml:22: unknown field 'instance_cout'" in result.stderr
     assert "did you mean 'instance_count'?" in result.stderr
+
+
+BATCH_ENDPOINT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json
+name: wine-batch
+description: scores files
+defaults:
+  deployment_name: scorer
+"""
+BATCH_DEPLOYMENT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json
+name: scorer
+endpoint_name: wine-batch
+type: model
+model:
+  path: ./model/
+code_configuration:
+  code: ./scoring/
+  scoring_script: score.py
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+  conda_file: ./scoring/conda.yaml
+compute: azureml:cpu-cluster
+resources:
+  instance_count: 2
+settings:
+  max_concurrency_per_instance: 2
+  mini_batch_size: 10
+  output_action: append_row
+  output_file_name: predictions.csv
+  error_threshold: -1
+"""
+
+
+def test_deploy_a_batch_endpoint_names_its_default_deployment_last(project, tmp_path):
+    folder = project.path / "endpoints" / "batchy"
+    folder.mkdir()
+    for part in ("model", "scoring"):
+        shutil.copytree(CASE / part, folder / part)
+    (folder / "endpoint.yml").write_text(BATCH_ENDPOINT)
+    (folder / "scorer.yml").write_text(BATCH_DEPLOYMENT)
+    result, rec = cloud_make(project, tmp_path, "deploy", ENDPOINT="batchy")
+    assert result.returncode == 0, result.stderr
+    puts = put_bodies(rec, "batchEndpoints")
+    assert [tail for tail, _ in puts] == [
+        "wine-batch",
+        "wine-batch/deployments/scorer",
+        "wine-batch",
+    ]
+    first, last = BatchEndpoint(puts[0][1]), BatchEndpoint(puts[-1][1])
+    assert first.properties.defaults is None  # the deployment does not exist yet
+    assert last.properties.defaults.deployment_name == "scorer"
+    props = BatchDeployment(puts[1][1]).properties
+    assert props.compute.endswith("/computes/cpu-cluster")
+    assert props.mini_batch_size == 10 and props.max_concurrency_per_instance == 2
+    assert props.output_file_name == "predictions.csv" and props.resources.instance_count == 2

@@ -20,8 +20,10 @@ endpoint is created or updated first with the traffic it has now (a new endpoint
 since traffic may only name deployments that exist), each deployment is created or updated
 (`online_deployments.begin_create_or_update`, which uploads code and local models as the
 SDK always does), and last the endpoint is updated with the wanted `traffic` and
-`mirror_traffic`. A model `azureml:<name>:<version>` that the workspace lacks but the
-local registry has is registered in Azure ML first (one line says so)."""
+`mirror_traffic`. A batch endpoint (batchEndpoint with model batch deployments) goes the
+same way, its `defaults.deployment_name` set last as traffic is. A model
+`azureml:<name>:<version>` that the workspace lacks but the local registry has is
+registered in Azure ML first (one line says so)."""
 
 import logging
 import os
@@ -193,6 +195,18 @@ def write_deploy(
     return Written(folder, endpoint_file, files, models)
 
 
+def _batch_loader(raw: Dict[str, Any]) -> str:
+    """The SDK loader of a batch deployment file by its `$schema` (modelBatchDeployment,
+    pipelineComponentBatchDeployment, batchDeployment) or, without one, its shape
+    (`settings:` / `component:` are the model / pipeline component deployments' fields)."""
+    schema = str(raw.get("$schema") or "").lower()
+    if "pipelinecomponentbatchdeployment" in schema or (not schema and "component" in raw):
+        return "load_pipeline_component_batch_deployment"
+    if "modelbatchdeployment" in schema or (not schema and "settings" in raw):
+        return "load_model_batch_deployment"
+    return "load_batch_deployment"
+
+
 def load_written(
     project: Project, endpoint: EndpointSpec, written: Written
 ) -> Tuple[Any, Dict[str, Any]]:
@@ -205,7 +219,7 @@ def load_written(
     deployments = {}
     for name, path in written.deployments.items():
         spec = endpoint.deployments[name]
-        loader = LOADERS[("deployment", online)]
+        loader = LOADERS[("deployment", online)] if online else _batch_loader(spec.raw)
         deployments[name] = load_native(path, spec.shown + sent, spec.raw, loader)
     return loaded, deployments
 
@@ -285,6 +299,9 @@ def send(
         existing = _traffic_now(client, endpoint, online)
         wanted_traffic = dict(endpoint.traffic or {}) if online else {}
         wanted_mirror = dict(getattr(endpoint, "mirror_traffic", None) or {}) if online else {}
+        wanted_defaults = None if online else getattr(endpoint, "defaults", None)
+        if not online:  # the default deployment is named once it exists, as traffic is
+            endpoint.defaults = existing.defaults if existing is not None else None
         if online:
             endpoint.traffic = dict(existing.traffic or {}) if existing is not None else {}
             endpoint.mirror_traffic = (
@@ -293,9 +310,14 @@ def send(
         say(("updating" if existing is not None else "creating") + f" endpoint {endpoint.name}")
         endpoints.begin_create_or_update(endpoint).result()
         for name, entity in deployments.items():
-            say(f"deploying {name} to {endpoint.name} (instance_type {entity.instance_type})")
+            size = getattr(entity, "instance_type", None) or getattr(entity, "compute", "")
+            say(f"deploying {name} to {endpoint.name} ({size})")
             operations.begin_create_or_update(entity).result()
         if not online:
+            if wanted_defaults is not None and wanted_defaults != endpoint.defaults:
+                endpoint.defaults = wanted_defaults
+                say(f"default deployment of {endpoint.name}: {wanted_defaults.deployment_name}")
+                endpoints.begin_create_or_update(endpoint).result()
             return endpoints.get(endpoint.name)
         endpoint.traffic, endpoint.mirror_traffic = wanted_traffic, wanted_mirror
         shown = " ".join(f"{k}={v}" for k, v in wanted_traffic.items()) or "none"
