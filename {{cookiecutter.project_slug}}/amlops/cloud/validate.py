@@ -11,7 +11,6 @@ computes, data assets and environments the jobs name exist. Every problem is
 listed (file:line: message); the exit code is 2 when there is any."""
 
 import os
-import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -26,13 +25,13 @@ from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import load_experiment, other_job_files
-from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
 from amlops.spec.endpoints import endpoint_names
+from amlops.spec.job import load_experiment, other_job_files
+from amlops.spec.pipeline_loader import load_pipeline
+from amlops.spec.references import workspace_asset
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 
-ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
 NO_TAGS: Dict[str, str] = {}
 
 
@@ -45,9 +44,9 @@ class Report:
 
     def note_references(self, native_job: Dict[str, Any], shown: str) -> None:
         for kind, ref in _references(native_job):
-            match = ASSET.match(ref)
+            match = workspace_asset(ref)
             if match:
-                key = (kind, match.group("name"), match.group("version") or "")
+                key = (kind, match.name, match.version_or_label)
                 self.references.setdefault(key, set()).add(shown)
 
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 
-from amlops.environment import EnvironmentSpec, parse_environment
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.yamlfile import line_of, load_yaml
 
 YAML_SUFFIXES = (".yml", ".yaml")
