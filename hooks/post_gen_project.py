@@ -49,6 +49,20 @@ def bake_sample_experiments(first: str) -> None:
     create_experiment(PROJECT, first, quiet=True, values=values)
 
 
+def sample_endpoint_name(first: str) -> str:
+    """The baked sample endpoint: `<first experiment>-online`, as Azure ML names endpoints
+    (letters, digits and '-', 3-32 characters)."""
+    return first.replace("_", "-")[:25].rstrip("-") + "-online"
+
+
+def bake_sample_endpoint(first: str) -> None:
+    """endpoints/<first>-online/, made as `make new-endpoint` makes one: serves the first
+    experiment's model output."""
+    from amlops.newendpoint import create_endpoint
+
+    create_endpoint(PROJECT, sample_endpoint_name(first), first, quiet=True)
+
+
 def template_source() -> tuple:
     """(where the template came from, its git commit or None): its git URL when baked from
     one, else its absolute folder, however it was named (`cookiecutter .`, a relative
@@ -81,4 +95,5 @@ def record_template(path: Path) -> None:
 if __name__ == "__main__":
     prune_ci(ANSWERS["ci_provider"])
     bake_sample_experiments(ANSWERS["first_experiment"])
+    bake_sample_endpoint(ANSWERS["first_experiment"])
     record_template(PROJECT / ".cruft.json")

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "amlops.cli.local",
     "amlops.cli.tracking",
     "amlops.cli.pipelines",
+    "amlops.cli.serving",
     "amlops.cli.cloud",
 )
 
