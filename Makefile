@@ -59,6 +59,7 @@ bench: $(STAMP) ## Run the benchmarks and print their figures
 	$(PY) benchmarks/dag100.py
 	$(PY) benchmarks/demo_disk.py
 	$(PY) benchmarks/sweep_local.py
+	$(PY) benchmarks/serve.py
 
 clean: ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache

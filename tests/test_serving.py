@@ -103,7 +103,7 @@ class Served:
 
 def server_processes(project: Path) -> List[str]:
     """Processes still running from this project (azmlinfsrv / gunicorn of its venvs)."""
-    done = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
+    done = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True)
     return [
         line
         for line in done.stdout.splitlines()

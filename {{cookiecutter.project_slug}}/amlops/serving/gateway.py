@@ -101,6 +101,7 @@ class Gateway:
         key: str,
         log: Callable[[str], None],
         rng: Optional[random.Random] = None,
+        pinned: str = "",
     ) -> None:
         self.endpoint = endpoint
         self.targets = targets
@@ -108,11 +109,9 @@ class Gateway:
         self.log = log
         self.rng = rng or random.Random()
         self.auth = endpoint.auth_mode in ("key", "aml_token")
-        # Traffic among the deployments being served (DEPLOYMENT= serves one: it takes all).
+        # DEPLOYMENT= (`pinned`) serves one deployment: it takes all the traffic.
         served = {n: p for n, p in endpoint.traffic.items() if n in targets and p > 0}
-        if len(targets) == 1 and not served:
-            served = {next(iter(targets)): 100}
-        self.traffic = served
+        self.traffic = {pinned: 100} if pinned else served
         self.mirror = {n: p for n, p in endpoint.mirror_traffic.items() if n in targets}
 
     # --- routing ------------------------------------------------------------------------

@@ -155,6 +155,7 @@ class LocalEndpoint:
                 " (e.g. blue.yml with $schema .../managedOnlineDeployment.schema.json)"
             )
         self.specs = [endpoint.deployment(n) for n in names]
+        self.pinned = bool(deployment)
         self.models = {s.name: optional_model(project, s, model) for s in self.specs}
         for spec in self.specs:
             if spec.code is None:
@@ -241,7 +242,8 @@ class LocalEndpoint:
                 server.start(free_port())
                 self.targets[spec.name] = Target(spec, server.port)
                 self.log(f"{spec.name}: {server.describe()} on port {server.port}")
-            self.gateway = Gateway(self.endpoint, self.targets, self.key, self.log)
+            pinned = self.specs[0].name if self.pinned else ""
+            self.gateway = Gateway(self.endpoint, self.targets, self.key, self.log, pinned=pinned)
             for spec in self.specs:
                 Probes(
                     self.servers[spec.name], self.targets[spec.name], self.log, self.stop_event
