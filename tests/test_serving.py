@@ -280,8 +280,10 @@ def test_sigterm_leaves_nothing_running(tmp_path, shared_venvs):
     baked = Baked(bake(tmp_path), env={})
     with_case(baked)
     served = Served(baked, "case", DEPLOYMENT="blue")
-    assert server_processes(baked.path)
-    code, err = served.stop()
+    try:
+        assert server_processes(baked.path)
+    finally:
+        code, err = served.stop()
     assert code == 0, err
     assert baked.wait_for(lambda: not server_processes(baked.path), 30), server_processes(
         baked.path
@@ -460,3 +462,22 @@ def test_docker_serves_the_case_in_its_image(docker_baked):
         code, err = served.stop()
     assert code == 0, err
     assert baked.wait_for(lambda: not containers(prefix), 30)
+
+
+def test_baked_sample_serves_the_trained_model(baked):
+    """The whole path of the baked sample: train, then the contract checks of its endpoint
+    against the model that run saved (AZUREML_MODEL_DIR/model/model.pkl)."""
+    baked.env["VENV_DIR"] = str(serve_venvs())
+    trained = baked.make("local", EXP="train", RUNTIME="venv", timeout=1500)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    requests = baked.path / "endpoints" / "train-online" / "requests"
+    header = (baked.path / "data" / "wine" / "wine.csv").read_text().splitlines()[0].split(",")
+    # the sample request is the data's first row, a class-0 wine
+    (requests / "sample.expected.json").write_text(
+        json.dumps({"predictions": [0.0], "features": header[:-1]})
+    )
+    done = baked.make("endpoint-test", ENDPOINT="train-online", RUNTIME="venv", timeout=1500)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "ok   blue: endpoints/train-online/requests/sample.json answered 200" in done.stdout
+    assert "ok   blue: endpoints/train-online/requests/sample.json answer equals" in done.stdout
+    assert not server_processes(baked.path)
