@@ -60,7 +60,8 @@ def laptop_limits(spec: DeploymentSpec) -> List[str]:
     if spec.instance_count > 1:
         lines.append(
             f"{spec.name}: instance_count {spec.instance_count}: one server runs here; the"
-            f" concurrency limit is still {limit} x {spec.instance_count}, as Azure counts it"
+            f" requests in flight are still limited to 2 x {limit} x {spec.instance_count},"
+            " as Azure counts them"
         )
     if "gpu" in spec.instance_type.lower() or spec.instance_type.upper().startswith("STANDARD_N"):
         lines.append(f"{spec.name}: {spec.instance_type} has a GPU; this server runs on the CPU")
