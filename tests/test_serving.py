@@ -494,3 +494,24 @@ def test_baked_sample_serves_the_trained_model(baked):
     assert "ok   blue: endpoints/train-online/requests/sample.json answered 200" in done.stdout
     assert "ok   blue: endpoints/train-online/requests/sample.json answer equals" in done.stdout
     assert not server_processes(baked.path)
+
+
+def test_docker_image_without_the_server_is_one_line(docker_baked):
+    baked = docker_baked
+    folder = with_case(baked)
+    path = folder / "blue-deployment.yml"
+    path.write_text(
+        path.read_text().replace(
+            "  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest\n"
+            "  conda_file: ./scoring/conda.yaml\n",
+            f"  image: {baked.env['BASE_IMAGE']}\n",
+        )
+    )
+    done = baked.make("serve", ENDPOINT="case", DEPLOYMENT="blue", RUNTIME="docker")
+    assert done.returncode != 0
+    assert error_lines(done.stderr) == [
+        f"error: endpoints/case/blue-deployment.yml:9: image {baked.env['BASE_IMAGE']} has no"
+        " inference server (azmlinfsrv): add azureml-inference-server-http to the environment's"
+        " requirements or conda file's pip list, as Azure ML's inference images have it"
+    ]
+    assert not containers("amlops-endpoints-case-")
