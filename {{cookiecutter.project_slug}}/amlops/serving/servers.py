@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
+from amlops.spec.job import JobSpec
 from amlops.local.procs import telling_line
 from amlops.project import Project
 from amlops.serving.model import ServedModel, model_dir_link

@@ -1,1 +1,2 @@
-"""Readers and checkers of every Azure ML file kind (jobs, components, environments, endpoints)."""
+"""Azure ML's file formats (job, component, environment, sweep, pipeline, endpoint), read and
+checked."""

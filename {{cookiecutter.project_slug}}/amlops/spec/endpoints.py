@@ -25,15 +25,15 @@ success_threshold 1. Names follow _endpoint_helpers.validate_endpoint_or_deploym
 Errors are one line: `file:line: field: what is wrong (the fix)`. This module imports no
 Azure SDK (local commands use it)."""
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
 
-from amlops.environment import EnvironmentSpec, parse_environment
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.spec.checks import check_known_fields, fail_at
+from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.yamlfile import line_of, load_yaml
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -160,19 +160,9 @@ ENDPOINT_SHAPE = {"auth_mode", "traffic", "mirror_traffic", "defaults", "public_
 BATCH_DEPLOYMENT_SHAPE = {"compute", "mini_batch_size", "output_action", "job_definition"}
 
 
-def fail_at(shown: str, line: int, message: str) -> UserError:
-    """A UserError that starts with `file:line:` (just `file:` when the line is unknown)."""
-    where = f"{shown}:{line}" if line else shown
-    return UserError(f"{where}: {message}")
-
-
 def check_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, what: str) -> None:
     """Refuse a key outside `allowed` (as the SDK schema does), naming the closest one."""
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"see the {what} schema"
-            raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+    check_known_fields(raw, allowed, shown, f"{what} schema")
 
 
 def _mapping(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
