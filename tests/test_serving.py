@@ -167,7 +167,7 @@ def test_reader_refuses_what_the_sdk_schema_refuses(tmp_path):
     (folder / "endpoint.yml").write_text(endpoint.replace("green: 20", "red: 20"))
     assert "traffic: names deployment 'red'" in _error(folder)
     (folder / "endpoint.yml").write_text(endpoint + "mirror_traffic:\n  green: 60\n")
-    assert "at most 50 percent" in _error(folder)
+    assert "mirror_traffic: percentages must sum to 50 or less" in _error(folder)
     (folder / "endpoint.yml").write_text(endpoint.replace("auth_mode: key", "auth_mode: keys"))
     assert "auth_mode: 'keys'" in _error(folder)
     (folder / "endpoint.yml").write_text(endpoint.replace("wine-quality", "wine_quality"))

@@ -566,11 +566,11 @@ def parse_endpoint(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> Di
             shown, line_of(raw, "traffic"), "traffic: percentages must sum to 100 or less"
         )
     mirror = _percentages(raw, "mirror_traffic", shown)
-    if len(mirror) > 1 or any(v > 50 for v in mirror.values()):
+    if sum(mirror.values()) > 50:  # REST API: "Traffic values need to sum to utmost 50"
         raise fail_at(
             shown,
             line_of(raw, "mirror_traffic"),
-            "mirror_traffic: one deployment, at most 50 percent (Azure ML's rule)",
+            "mirror_traffic: percentages must sum to 50 or less (Azure ML's limit)",
         )
     return {
         "name": name,
@@ -664,14 +664,6 @@ def _check_links(endpoint: EndpointSpec) -> None:
                     line_of(endpoint.raw.get(key), name) or endpoint.line(key),
                     f"{key}: names deployment {name!r}, which has no file here (known: {known})",
                 )
-    for name in endpoint.mirror_traffic:
-        if endpoint.traffic.get(name):
-            raise fail_at(
-                endpoint.shown,
-                endpoint.line("mirror_traffic"),
-                f"mirror_traffic: {name!r} already takes live traffic; mirror a deployment at"
-                " traffic 0 (Azure ML's rule)",
-            )
 
 
 def endpoint_names(project: Project) -> List[str]:
