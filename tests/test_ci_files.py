@@ -30,8 +30,24 @@ EVERY_STAGE = {
     "notebooks",
     "pipeline",
     "publish",
+    "local",
+    "endpoints",
+    "endpoint-test",
 }
-CHECKS = ["setup", "lint", "test", "validate", "pipelines", "pipeline-local", "notebooks"]
+# `local`, then `endpoints` and `endpoint-test`: the endpoints' contract checks against a
+# freshly trained model.
+CHECKS = [
+    "setup",
+    "lint",
+    "test",
+    "validate",
+    "pipelines",
+    "pipeline-local",
+    "local",
+    "endpoints",
+    "endpoint-test",
+    "notebooks",
+]
 
 
 def makefile_targets(project: Path) -> set:

@@ -11,8 +11,13 @@ deployment schema (azure-ai-ml _schema/_deployment/online/):
   deployment takes traffic); `mirror_traffic` copies that percentage of requests to the
   shadow deployment, whose answer is discarded;
 - request_settings.request_timeout_ms (default 5000) -> 408 "Request timeout";
-- more than max_concurrent_requests_per_instance x instance_count requests in flight at
-  one deployment -> 429 "Too many pending requests";
+- more than 2 x max_concurrent_requests_per_instance x instance_count requests in flight
+  at one deployment -> 429 "Too many pending requests" (the docs: "a maximum of 2 *
+  max_concurrent_requests_per_instance * instance_count requests ... at any given
+  moment"; the server takes max_concurrent_requests_per_instance at once, the rest wait);
+- a scoring answer other than 200 from the deployment's server -> 424 "Model Error" with
+  the headers ms-azureml-model-error-statuscode and ms-azureml-model-error-reason (the
+  server's status and reason), its body passed on;
 - a deployment not ready (readiness_probe) gets no traffic: 503; one whose server is
   gone answers 502.
 Every answer carries `azureml-model-deployment` naming the deployment that served it,
@@ -55,7 +60,7 @@ class Target:
         self.ready = False
         self.live = True
         limit = spec.request_settings.max_concurrent_requests_per_instance
-        self.capacity = limit * max(spec.instance_count, 1)
+        self.capacity = 2 * limit * max(spec.instance_count, 1)  # Azure's rule, module doc
         self.in_flight = 0
         self.lock = threading.Lock()
         self.served = 0
@@ -101,6 +106,7 @@ class Gateway:
         key: str,
         log: Callable[[str], None],
         rng: Optional[random.Random] = None,
+        pinned: str = "",
     ) -> None:
         self.endpoint = endpoint
         self.targets = targets
@@ -108,11 +114,9 @@ class Gateway:
         self.log = log
         self.rng = rng or random.Random()
         self.auth = endpoint.auth_mode in ("key", "aml_token")
-        # Traffic among the deployments being served (DEPLOYMENT= serves one: it takes all).
+        # DEPLOYMENT= (`pinned`) serves one deployment: it takes all the traffic.
         served = {n: p for n, p in endpoint.traffic.items() if n in targets and p > 0}
-        if len(targets) == 1 and not served:
-            served = {next(iter(targets)): 100}
-        self.traffic = served
+        self.traffic = {pinned: 100} if pinned else served
         self.mirror = {n: p for n, p in endpoint.mirror_traffic.items() if n in targets}
 
     # --- routing ------------------------------------------------------------------------
@@ -190,6 +194,11 @@ class Gateway:
                 ).start()
             status, kept, data = self.forward(target, method, path, sent, body)
             target.served += 1
+            if route == "/score" and status not in (200, 408, 502):
+                reason = http.client.responses.get(status, "")
+                kept.append(("ms-azureml-model-error-statuscode", str(status)))
+                kept.append(("ms-azureml-model-error-reason", reason))
+                status = 424  # Azure's answer when the model's container does not answer 200
             return status, kept, data, target.name
         finally:
             target.release()

@@ -60,7 +60,8 @@ def laptop_limits(spec: DeploymentSpec) -> List[str]:
     if spec.instance_count > 1:
         lines.append(
             f"{spec.name}: instance_count {spec.instance_count}: one server runs here; the"
-            f" concurrency limit is still {limit} x {spec.instance_count}, as Azure counts it"
+            f" requests in flight are still limited to 2 x {limit} x {spec.instance_count},"
+            " as Azure counts them"
         )
     if "gpu" in spec.instance_type.lower() or spec.instance_type.upper().startswith("STANDARD_N"):
         lines.append(f"{spec.name}: {spec.instance_type} has a GPU; this server runs on the CPU")
@@ -155,6 +156,7 @@ class LocalEndpoint:
                 " (e.g. blue.yml with $schema .../managedOnlineDeployment.schema.json)"
             )
         self.specs = [endpoint.deployment(n) for n in names]
+        self.pinned = bool(deployment)
         self.models = {s.name: optional_model(project, s, model) for s in self.specs}
         for spec in self.specs:
             if spec.code is None:
@@ -241,7 +243,8 @@ class LocalEndpoint:
                 server.start(free_port())
                 self.targets[spec.name] = Target(spec, server.port)
                 self.log(f"{spec.name}: {server.describe()} on port {server.port}")
-            self.gateway = Gateway(self.endpoint, self.targets, self.key, self.log)
+            pinned = self.specs[0].name if self.pinned else ""
+            self.gateway = Gateway(self.endpoint, self.targets, self.key, self.log, pinned=pinned)
             for spec in self.specs:
                 Probes(
                     self.servers[spec.name], self.targets[spec.name], self.log, self.stop_event

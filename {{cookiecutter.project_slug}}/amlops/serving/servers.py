@@ -19,6 +19,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -36,6 +37,16 @@ CONTAINER_PORT = 5001
 # The user's exception in a server log, not the server's wrapper around it.
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:? ?.*$")
 WRAPPER = "Caught an unhandled exception from the user script"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: prctl(PR_SET_PDEATHSIG, SIGKILL) (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -135,6 +146,9 @@ class DeploymentServer:
         return env
 
     def _spawn(self, argv: List[str], env: Dict[str, str], cwd: Optional[Path] = None) -> None:
+        """Start the server in its own session, its output appended to its log. On Linux
+        it also gets SIGKILL when the thread that started it dies, so even a `make serve`
+        killed with SIGKILL leaves no server behind."""
         handle = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -145,6 +159,7 @@ class DeploymentServer:
                 env=env,
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,  # its own group: stop() reaches gunicorn's workers
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         finally:
             handle.close()

@@ -25,7 +25,6 @@ success_threshold 1. Names follow _endpoint_helpers.validate_endpoint_or_deploym
 Errors are one line: `file:line: field: what is wrong (the fix)`. This module imports no
 Azure SDK (local commands use it)."""
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.spec.checks import check_known_fields, fail_at
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.yamlfile import line_of, load_yaml
 
@@ -160,19 +160,9 @@ ENDPOINT_SHAPE = {"auth_mode", "traffic", "mirror_traffic", "defaults", "public_
 BATCH_DEPLOYMENT_SHAPE = {"compute", "mini_batch_size", "output_action", "job_definition"}
 
 
-def fail_at(shown: str, line: int, message: str) -> UserError:
-    """A UserError that starts with `file:line:` (just `file:` when the line is unknown)."""
-    where = f"{shown}:{line}" if line else shown
-    return UserError(f"{where}: {message}")
-
-
 def check_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, what: str) -> None:
     """Refuse a key outside `allowed` (as the SDK schema does), naming the closest one."""
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"see the {what} schema"
-            raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+    check_known_fields(raw, allowed, shown, f"{what} schema")
 
 
 def _mapping(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
@@ -576,11 +566,11 @@ def parse_endpoint(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> Di
             shown, line_of(raw, "traffic"), "traffic: percentages must sum to 100 or less"
         )
     mirror = _percentages(raw, "mirror_traffic", shown)
-    if len(mirror) > 1 or any(v > 50 for v in mirror.values()):
+    if sum(mirror.values()) > 50:  # REST API: "Traffic values need to sum to utmost 50"
         raise fail_at(
             shown,
             line_of(raw, "mirror_traffic"),
-            "mirror_traffic: one deployment, at most 50 percent (Azure ML's rule)",
+            "mirror_traffic: percentages must sum to 50 or less (Azure ML's limit)",
         )
     return {
         "name": name,
@@ -674,14 +664,6 @@ def _check_links(endpoint: EndpointSpec) -> None:
                     line_of(endpoint.raw.get(key), name) or endpoint.line(key),
                     f"{key}: names deployment {name!r}, which has no file here (known: {known})",
                 )
-    for name in endpoint.mirror_traffic:
-        if endpoint.traffic.get(name):
-            raise fail_at(
-                endpoint.shown,
-                endpoint.line("mirror_traffic"),
-                f"mirror_traffic: {name!r} already takes live traffic; mirror a deployment at"
-                " traffic 0 (Azure ML's rule)",
-            )
 
 
 def endpoint_names(project: Project) -> List[str]:

@@ -5,6 +5,7 @@ Run ids are the run folder under its experiment (or pipeline): `20261130-101500-
 `<sweep id>/trial-03`, `<pipeline run id>/<step>`. `make compare` takes ids or any
 unique end of one (`trial-03`, `a1b2c3`)."""
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -15,11 +15,12 @@ features = []
 
 
 def _model_file(root: Path) -> Path:
-    """model.pkl wherever the model folder put it (a registered folder keeps its name)."""
-    found = sorted(root.rglob("model.pkl"))
-    if not found:
-        raise FileNotFoundError(f"no model.pkl under AZUREML_MODEL_DIR={root}")
-    return found[0]
+    """model.pkl wherever the model folder put it (a registered folder keeps its name;
+    locally the folder may be a link, which os.walk follows and Path.rglob does not)."""
+    for folder, _, files in sorted(os.walk(root, followlinks=True)):
+        if "model.pkl" in files:
+            return Path(folder) / "model.pkl"
+    raise FileNotFoundError(f"no model.pkl under AZUREML_MODEL_DIR={root}")
 
 
 def init():
