@@ -168,6 +168,11 @@ class JobSpec:
     # Set on the trial of a sweep job file (amlops/sweeps/spec.py SweepSpec): this spec is
     # then the trial template, its command still holding ${{search_space.<name>}}.
     sweep: Any = None
+    # Set on a parallel job, component or node (amlops/spec/parallel.py ParallelSpec): the
+    # command is then the parallel driver, staged into the code root from `staged_files`
+    # (name in the snapshot -> source file).
+    parallel: Any = None
+    staged_files: Dict[str, Path] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -463,6 +468,10 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         from amlops.sweeps.spec import parse_sweep
 
         return parse_sweep(raw, path, shown).trial
+    if raw.get("type") == "parallel":
+        from amlops.spec.parallel import parallel_job
+
+        return parallel_job(raw, path, shown)
     if is_component(raw):
         spec = job_from_mapping(raw, path, shown, "component")
         spec.name = str(raw.get("name") or path.stem)
@@ -538,8 +547,10 @@ def other_job_files(project: Project, experiment: str) -> List[str]:
         if not isinstance(raw, dict):
             continue
         schema = str(raw.get("$schema", ""))
-        if raw.get("type") in ("sweep", "command") and "Component" not in schema:
+        if raw.get("type") in ("sweep", "command", "parallel") and "Component" not in schema:
             found.append(path.name)
-        elif schema.endswith(("commandJob.schema.json", "sweepJob.schema.json")):
+        elif schema.endswith(
+            ("commandJob.schema.json", "sweepJob.schema.json", "parallelJob.schema.json")
+        ):
             found.append(path.name)
     return found

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "amlops.cli.tracking",
     "amlops.cli.pipelines",
     "amlops.cli.cloud",
+    "amlops.cli.batch",
 )
 
 

@@ -1,0 +1,1 @@
+"""Readers and checkers of every Azure ML file kind (jobs, pipelines, endpoints, parallel...)."""
