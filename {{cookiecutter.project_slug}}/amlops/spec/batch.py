@@ -135,15 +135,16 @@ def _model(raw: Dict[str, Any], path: Path, shown: str) -> Any:
             " read; give the model inline (model: {name: x, path: ./model}) to score here"
         )
     if isinstance(model, dict) and model.get("path"):
-        local = Path(str(model["path"]))
-        name, version = str(model.get("name") or local.name), str(model.get("version") or "1")
+        given = str(model["path"])
+        line = line_of(model, "path") or line
+        name, version = str(model.get("name") or Path(given).name), str(model.get("version") or "1")
     elif isinstance(model, str) and model:
-        local, name, version = Path(model), Path(model).name, "1"
+        given, name, version = model, Path(model).name, "1"
     else:
         raise UserError(f"{shown}:{line}: model: give a path (model: {{name: x, path: ./model}})")
-    source = (path.parent / str(local).removeprefix("file:")).resolve()
+    source = (path.parent / given.removeprefix("file:")).resolve()
     if not source.exists():
-        raise UserError(f"{shown}:{line}: model path {str(local)!r} does not exist")
+        raise UserError(f"{shown}:{line}: model.path {given!r} does not exist")
     return name, version, source
 
 

@@ -1,0 +1,287 @@
+"""Parallel jobs and batch model deployments run locally with real worker processes
+(amlops/parallel/driver.py): a parallelJob file with make local, a batch deployment with
+make batch-score, and the bad inputs each one line with nothing started. The rules
+asserted are Azure ML's (see the driver's docstring): each returned element is one
+successful item; a mini-batch whose run() raises fails all its items."""
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from tests.helpers import Baked, error_lines
+
+CASE = Path(__file__).resolve().parent / "cases" / "native" / "parallel_node"
+
+PARALLEL_JOB = """\
+$schema: https://azuremlschemas.azureedge.net/latest/parallelJob.schema.json
+type: parallel
+inputs:
+  pages:
+    type: uri_folder
+    path: ./pages
+outputs:
+  counts:
+    type: uri_folder
+input_data: ${{inputs.pages}}
+mini_batch_size: "MINI_BATCH"
+error_threshold: ERRORS
+max_concurrency_per_instance: 2
+retry_settings:
+  max_retries: 2
+  timeout: TIMEOUT
+task:
+  type: run_function
+  code: ./code
+  entry_script: count.py
+  environment:
+    image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+  append_row_to: ${{outputs.counts}}
+"""
+
+# The case's count.py, plus a line per init() (with the worker's pid) on its stdout.
+COUNTING_INIT = """\
+import os
+import pathlib
+import time
+
+
+def init():
+    print(f"init pid={os.getpid()}", flush=True)
+
+
+def run(mini_batch):
+    rows = []
+    for path in mini_batch:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+        rows.append(f"{pathlib.Path(path).name},{len(text.split())}")
+    return rows
+"""
+
+
+def add_parallel_job(
+    project: Baked, name: str = "pcount", mini_batch: str = "1", errors: int = 1, timeout: int = 30
+) -> Path:
+    folder = project.path / "src" / name
+    shutil.copytree(CASE / "pages", folder / "pages")
+    shutil.copytree(CASE / "code", folder / "code")
+    (folder / "code" / "count.py").write_text(COUNTING_INIT)
+    text = PARALLEL_JOB.replace("MINI_BATCH", mini_batch).replace("ERRORS", str(errors))
+    (folder / "job.yaml").write_text(text.replace("TIMEOUT", str(timeout)))
+    return folder
+
+
+def rows(run_dir: Path) -> List[str]:
+    return sorted((run_dir / "outputs" / "counts" / "parallel_run_step.txt").read_text().split())
+
+
+def init_lines(run_dir: Path) -> Dict[str, List[str]]:
+    folder = run_dir / "logs" / "user" / "stdout" / "0"
+    return {
+        p.name: [line for line in p.read_text().splitlines() if line.startswith("init pid=")]
+        for p in sorted(folder.glob("process*.stdout.txt"))
+    }
+
+
+def driver_processes(run_dir: Path) -> List[str]:
+    """Processes still running from this run's code root."""
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if str(run_dir) in line and "ps -eo" not in line]
+
+
+def test_parallel_job_within_error_threshold_completes_and_counts_the_failed_item(baked):
+    add_parallel_job(baked, mini_batch="1", errors=1)
+    result = baked.make("local", EXP="pcount", RUNTIME="venv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = baked.latest_run("pcount")
+    assert rows(run_dir) == [f"p{i}.txt,{i}" for i in range(1, 6)]
+    assert "parallel: 6/6 mini-batches done, 1 failed (1 failed items)" in result.stdout
+    # the failing mini-batch was tried max_retries (2) times, then counted once
+    assert result.stdout.count("mini-batch 0 (bad.txt) failed, try") == 2
+    assert "5 items succeeded, 1 failed" in result.stdout
+    # init() once per worker process: two workers, one init each, no other
+    inits = init_lines(run_dir)
+    assert len(inits) == 2 and all(len(found) == 1 for found in inits.values()), inits
+    assert "UnicodeDecodeError" in (run_dir / "logs" / "user" / "error" / "0").joinpath(
+        "process000.txt"
+    ).read_text() + "".join(
+        p.read_text() for p in (run_dir / "logs" / "user" / "error" / "0").glob("*.txt")
+    )
+    assert (run_dir / "logs" / "job_result.txt").read_text().startswith("completed")
+    assert '"status": "completed"' in (run_dir / "run.json").read_text().replace(": ", ": ")
+    assert not driver_processes(run_dir)
+
+
+def test_parallel_job_beyond_error_threshold_fails(baked):
+    add_parallel_job(baked, mini_batch="1", errors=0)
+    result = baked.make("local", EXP="pcount", RUNTIME="venv")
+    assert result.returncode != 0
+    assert "parallel job FAILED: 1 failed items > error_threshold 0" in result.stdout
+    run_dir = baked.latest_run("pcount")
+    assert (run_dir / "logs" / "job_result.txt").read_text().startswith("FAILED")
+    assert not driver_processes(run_dir)
+
+
+def test_a_raising_mini_batch_fails_all_its_items_as_azure_counts_them(baked):
+    """The case's mini-batches of 2: run() raises on bad.txt, so its whole mini-batch
+    (bad.txt and p1.txt) fails: 2 failed items > error_threshold 1."""
+    add_parallel_job(baked, mini_batch="2", errors=1)
+    result = baked.make("local", EXP="pcount", RUNTIME="venv")
+    assert result.returncode != 0
+    assert "2 failed items > error_threshold 1" in result.stdout
+    assert rows(baked.latest_run("pcount")) == [f"p{i}.txt,{i}" for i in range(2, 6)]
+
+
+def test_a_timed_out_mini_batch_is_retried_in_a_fresh_worker(baked):
+    folder = add_parallel_job(baked, mini_batch="1", errors=1, timeout=3)
+    (folder / "pages" / "bad.txt").unlink()
+    (folder / "code" / "count.py").write_text(
+        COUNTING_INIT.replace(
+            "    rows = []\n",
+            textwrap.indent(
+                textwrap.dedent(
+                    """\
+                    marker = pathlib.Path(os.environ["AZURE_ML_OUTPUT_counts"]) / "slept"
+                    if any(pathlib.Path(p).name == "p3.txt" for p in mini_batch):
+                        if not marker.exists():
+                            marker.write_text("x")
+                            time.sleep(60)
+                    rows = []
+                    """
+                ),
+                "    ",
+            ),
+        )
+    )
+    result = baked.make("local", EXP="pcount", RUNTIME="venv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = baked.latest_run("pcount")
+    assert "(p3.txt) failed, try 1/2: timed out after 3.0s" in result.stdout
+    assert "5/5 mini-batches done, 0 failed" in result.stdout
+    assert sorted(rows(run_dir)) == [f"p{i}.txt,{i}" for i in range(1, 6)]
+    # the timed-out worker was killed and replaced: a third init()
+    assert sum(len(found) for found in init_lines(run_dir).values()) == 3
+    assert not driver_processes(run_dir)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            lambda f: (f / "code" / "count.py").write_text("def init():\n    pass\n"),
+            "src/pcount/job.yaml:20: task.entry_script ./code/count.py defines no run():",
+        ),
+        (
+            lambda f: (f / "job.yaml").write_text(
+                (f / "job.yaml").read_text().replace('"1"', '"ten"')
+            ),
+            "src/pcount/job.yaml:11: mini_batch_size 'ten' does not parse",
+        ),
+        (
+            lambda f: (f / "code" / "count.py").unlink(),
+            "src/pcount/job.yaml:20: task.entry_script: ./code/count.py does not exist",
+        ),
+    ],
+    ids=["no-run", "mini-batch-size", "no-entry-file"],
+)
+def test_bad_parallel_inputs_are_one_line_and_start_nothing(baked, change, expected):
+    folder = add_parallel_job(baked)
+    change(folder)
+    result = baked.make("local", EXP="pcount", RUNTIME="venv")
+    assert result.returncode != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (baked.path / ".runs" / "pcount").exists()
+
+
+def test_make_job_refuses_a_standalone_parallel_job_in_one_line(baked):
+    add_parallel_job(baked)
+    result = baked.make("job", EXP="pcount", DRY_RUN="1")
+    assert result.returncode != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "only as pipeline nodes" in lines[0], result.stderr
+
+
+BATCH_DEPLOYMENT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json
+name: classifier
+endpoint_name: scorer
+type: model
+model:
+  name: lengths
+  path: ./model
+code_configuration:
+  code: ./code
+  scoring_script: score.py
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+compute: azureml:batch-cluster
+resources:
+  instance_count: 1
+settings:
+  max_concurrency_per_instance: 2
+  mini_batch_size: 2
+  output_action: append_row
+  retry_settings:
+    max_retries: 3
+    timeout: 30
+  error_threshold: -1
+  logging_level: info
+"""
+
+SCORE = """\
+import os
+
+
+def init():
+    global factor
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "factor.txt")) as f:
+        factor = int(f.read())
+
+
+def run(mini_batch):
+    rows = []
+    for path in mini_batch:
+        with open(path) as f:
+            rows.append(f"{os.path.basename(path)} {len(f.read().split()) * factor}")
+    return rows
+"""
+
+
+def test_batch_deployment_scores_a_folder_into_predictions_csv(baked):
+    folder = baked.path / "endpoints" / "scorer"
+    (folder / "code").mkdir(parents=True)
+    (folder / "model").mkdir()
+    (folder / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\n"
+        "name: scorer\nauth_mode: aad_token\n"
+    )
+    (folder / "deployment.yml").write_text(BATCH_DEPLOYMENT)
+    (folder / "model" / "factor.txt").write_text("3\n")
+    (folder / "code" / "score.py").write_text(SCORE)
+    data = baked.path / "data" / "rows"
+    data.mkdir(parents=True)
+    for i in range(1, 6):
+        (data / f"r{i}.txt").write_text(" ".join(["w"] * i) + "\n")
+    result = baked.make("batch-score", ENDPOINT="scorer", INPUTS="data=data/rows", RUNTIME="venv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = baked.latest_run("scorer-classifier")
+    predictions = run_dir / "outputs" / "score" / "predictions.csv"
+    # hand computation: words x the model's factor 3, one space-separated row per file
+    assert sorted(predictions.read_text().splitlines()) == [
+        f"r{i}.txt {3 * i}" for i in range(1, 6)
+    ]
+    assert "3/3 mini-batches done, 0 failed" in result.stdout
+    assert not list((baked.path / "endpoints").rglob("predictions.csv"))
+
+    (folder / "deployment.yml").write_text(BATCH_DEPLOYMENT.replace("path: ./model", "path: ./nope"))
+    bad = baked.make("batch-score", ENDPOINT="scorer", INPUTS="data=data/rows", RUNTIME="venv")
+    assert bad.returncode != 0
+    lines = error_lines(bad.stderr)
+    assert len(lines) == 1 and "deployment.yml:7: model.path './nope' does not exist" in lines[0]
+    assert len(baked.run_dirs("scorer-classifier")) == 1
