@@ -143,16 +143,14 @@ def test_a_timed_out_mini_batch_is_retried_in_a_fresh_worker(baked):
         COUNTING_INIT.replace(
             "    rows = []\n",
             textwrap.indent(
-                textwrap.dedent(
-                    """\
+                textwrap.dedent("""\
                     marker = pathlib.Path(os.environ["AZURE_ML_OUTPUT_counts"]) / "slept"
                     if any(pathlib.Path(p).name == "p3.txt" for p in mini_batch):
                         if not marker.exists():
                             marker.write_text("x")
                             time.sleep(60)
                     rows = []
-                    """
-                ),
+                    """),
                 "    ",
             ),
         )
@@ -279,7 +277,9 @@ def test_batch_deployment_scores_a_folder_into_predictions_csv(baked):
     assert "3/3 mini-batches done, 0 failed" in result.stdout
     assert not list((baked.path / "endpoints").rglob("predictions.csv"))
 
-    (folder / "deployment.yml").write_text(BATCH_DEPLOYMENT.replace("path: ./model", "path: ./nope"))
+    (folder / "deployment.yml").write_text(
+        BATCH_DEPLOYMENT.replace("path: ./model", "path: ./nope")
+    )
     bad = baked.make("batch-score", ENDPOINT="scorer", INPUTS="data=data/rows", RUNTIME="venv")
     assert bad.returncode != 0
     lines = error_lines(bad.stderr)

@@ -43,6 +43,7 @@ SIZE = re.compile(r"^(\d+)([kKmMgG][bB])?$")
 UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
 NODE = "0"  # logs/user/*/<node>/: one instance here
 PROGRESS_EVERY_S = 1.0
+IN_FLIGHT = 2  # mini-batches sent to a worker ahead of its results
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -187,7 +188,7 @@ class Worker:
         self.process.start()
         child.close()
         self.ready = False
-        self.batch: Optional[int] = None
+        self.queue: Deque[int] = deque()  # mini-batches sent, the running one first
         self.deadline = 0.0
 
     def stop(self, kill: bool = False) -> None:
@@ -297,15 +298,18 @@ class Driver:
 
     def run(self) -> int:
         timeout = self.settings.timeout
-        while (self.todo or any(w.batch is not None for w in self.workers)) and not self.abort:
+        while (self.todo or any(w.queue for w in self.workers)) and not self.abort:
             for slot in self.workers:
-                if slot.ready and slot.batch is None and self.todo:
+                # Two mini-batches in flight per worker: it starts the next one as soon as it
+                # sends a result (a pool's queue does the same); the deadline is the head's.
+                while slot.ready and len(slot.queue) < IN_FLIGHT and self.todo:
                     number, attempt = self.todo.popleft()
                     self.tries[number] = attempt
-                    slot.batch = number
-                    slot.deadline = time.monotonic() + timeout
+                    if not slot.queue:
+                        slot.deadline = time.monotonic() + timeout
+                    slot.queue.append(number)
                     slot.conn.send((number, self.batches[number]))
-            busy = [w.deadline for w in self.workers if w.batch is not None]
+            busy = [w.deadline for w in self.workers if w.queue]
             wait_s = max(0.0, min(busy) - time.monotonic()) if busy else None
             ready = wait([w.conn for w in self.workers], timeout=wait_s)
             for slot in list(self.workers):
@@ -313,34 +317,45 @@ class Driver:
                     self.receive(slot)
             now = time.monotonic()
             for slot in list(self.workers):
-                if slot.batch is not None and now >= slot.deadline:
-                    number = slot.batch
-                    slot.batch = None
-                    self.replace(slot)
-                    self.attempt_failed(number, self.tries[number], f"timed out after {timeout}s")
+                if slot.queue and now >= slot.deadline:
+                    self.lost(slot, f"timed out after {timeout}s")
         return self.finish()
+
+    def lost(self, slot: Worker, why: str) -> None:
+        """The worker's running mini-batch failed with the worker (timed out or exited):
+        replace the worker, count that try, give back the mini-batches queued behind it."""
+        number, *queued = slot.queue
+        slot.queue.clear()
+        self.replace(slot)
+        for behind in reversed(queued):
+            self.todo.appendleft((behind, self.tries[behind]))
+        self.attempt_failed(number, self.tries[number], why)
+
+    def finished(self, slot: Worker, number: int) -> None:
+        if slot.queue and slot.queue[0] == number:
+            slot.queue.popleft()
+        if slot.queue:
+            slot.deadline = time.monotonic() + self.settings.timeout
 
     def receive(self, slot: Worker) -> None:
         try:
             kind, payload = slot.conn.recv()
         except (EOFError, OSError):
-            number = slot.batch
-            code = slot.process.exitcode
-            slot.batch = None
-            self.replace(slot)
-            if number is not None:
-                self.attempt_failed(number, self.tries[number], f"worker exited ({code})")
+            if slot.queue:
+                self.lost(slot, f"worker exited ({slot.process.exitcode})")
+            else:
+                self.replace(slot)
             return
         if kind == "ready":
             slot.ready = True
         elif kind == "init_failed":
             self.abort = f"init() failed in worker {slot.index}: {payload}"
         elif kind == "done":
-            slot.batch = None
+            self.finished(slot, payload[0])
             self.succeeded(*payload)
         elif kind == "failed":
             number, why = payload
-            slot.batch = None
+            self.finished(slot, number)
             self.attempt_failed(number, self.tries[number], why)
 
     def finish(self) -> int:
