@@ -4,7 +4,6 @@ make batch-score, and the bad inputs each one line with nothing started. The rul
 asserted are Azure ML's (see the driver's docstring): each returned element is one
 successful item; a mini-batch whose run() raises fails all its items."""
 
-import os
 import shutil
 import subprocess
 import textwrap
@@ -45,7 +44,6 @@ task:
 
 # The case's count.py, plus a line per init() (with the worker's pid) on its stdout.
 COUNTING_INIT = """\
-import os
 import pathlib
 import time
 
@@ -233,7 +231,6 @@ settings:
 """
 
 SCORE = """\
-import os
 
 
 def init():
