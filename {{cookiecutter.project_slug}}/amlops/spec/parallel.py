@@ -422,3 +422,63 @@ def parallel_job(raw: Dict[str, Any], path: Path, shown: str) -> Any:
     if kind == "component":
         job.name = str(raw.get("name") or path.stem)
     return job
+
+
+def _with_driver(job: Any, spec: ParallelSpec) -> Any:
+    job.parallel = spec
+    job.staged_files = {DRIVER_NAME: DRIVER_SOURCE}
+    return job
+
+
+def inline_node_job(
+    raw: Dict[str, Any],
+    declared_inputs: Dict[str, Any],
+    declared_outputs: Dict[str, Any],
+    path: Path,
+    shown: str,
+) -> Any:
+    """An inline `type: parallel` pipeline node (`raw`, in the pipeline file `path`) as the
+    command JobSpec that runs it locally; its inputs declared from their bindings
+    (`declared_inputs`: name -> {type, mode...}) and `declared_outputs` (name -> mapping)."""
+    from amlops.jobspec import job_from_mapping
+
+    spec = parse_parallel(raw, path, shown, "node", declared_inputs, declared_outputs)
+    fields: Dict[str, Any] = {"inputs": declared_inputs, "outputs": declared_outputs}
+    if raw.get("environment_variables"):
+        fields["environment_variables"] = raw["environment_variables"]
+    return _with_driver(job_from_mapping(command_mapping(spec, fields), path, shown, "node"), spec)
+
+
+def component_node_job(
+    document: Dict[str, Any], node: Dict[str, Any], path: Path, shown: str
+) -> Any:
+    """A parallel component (`document`, from `path`) used by pipeline node `node` as the
+    command JobSpec that runs it locally: the node's parallel settings win over the
+    component's (azure-ai-ml entities/_builders/parallel.py takes the node's value, else
+    the component's)."""
+    from amlops.jobspec import job_from_mapping
+
+    merged = LineMap(document.items())
+    merged.lines = dict(getattr(document, "lines", {}))
+    for key in PARAMETERIZED - {"task", "environment_variables"}:
+        if key in node:
+            merged[key] = node[key]
+    if "task" in node:
+        merged["task"] = {**(document.get("task") or {}), **node["task"]}
+    spec = parse_parallel(merged, path, shown, "component")
+    fields = {k: document[k] for k in ("inputs", "outputs", "name", "version") if k in document}
+    if node.get("environment_variables"):
+        fields["environment_variables"] = node["environment_variables"]
+        kind = "node"
+        fields.pop("name", None)
+        fields.pop("version", None)
+    else:
+        kind = "component"
+    job = job_from_mapping(command_mapping(spec, fields), path, shown, kind)
+    job.name = str(document.get("name") or path.stem)
+    return _with_driver(job, spec)
+
+
+def is_parallel_component(document: Any) -> bool:
+    """A parallel component mapping (type: parallel)."""
+    return isinstance(document, dict) and str(document.get("type", "")) == "parallel"
