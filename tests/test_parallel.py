@@ -282,3 +282,170 @@ def test_batch_deployment_scores_a_folder_into_predictions_csv(baked):
     lines = error_lines(bad.stderr)
     assert len(lines) == 1 and "deployment.yml:7: model.path './nope' does not exist" in lines[0]
     assert len(baked.run_dirs("scorer-classifier")) == 1
+
+
+# -- pipelines -------------------------------------------------------------------------
+
+TOTAL_NODE = """\
+  total:
+    type: command
+    inputs:
+      counts: ${{parent.jobs.count_words.outputs.counts}}
+    outputs:
+      result:
+        type: uri_folder
+    code: ./code
+    command: >-
+      python -c "import pathlib, sys;
+      rows = pathlib.Path(sys.argv[1], 'parallel_run_step.txt').read_text().split();
+      pathlib.Path(sys.argv[2], 'total.txt').write_text(str(sum(int(r.split(',')[1]) for r in rows)))"
+      ${{inputs.counts}} ${{outputs.result}}
+    environment:
+      image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+"""
+
+
+def add_pipeline(
+    project: Baked, name: str = "words", mini_batch: str = "2", errors: int = 1
+) -> Path:
+    """The shared case as pipelines/<name>.yml (its code/ and pages/ beside it)."""
+    folder = project.path / "pipelines"
+    for part in ("code", "pages"):
+        if not (folder / part).exists():
+            shutil.copytree(CASE / part, folder / part)
+    text = (CASE / "pipeline.yml").read_text()
+    text = text.replace('mini_batch_size: "2"', f'mini_batch_size: "{mini_batch}"')
+    text = text.replace("    error_threshold: 1\n", f"    error_threshold: {errors}\n")
+    path = folder / f"{name}.yml"
+    path.write_text(text)
+    return path
+
+
+def pipeline_step_dir(project: Baked, pipeline: str, step: str) -> Path:
+    return project.path / ".runs" / "pipelines" / pipeline / "latest" / step
+
+
+def test_case_pipeline_is_sent_as_written_loads_with_load_job_and_runs_by_azure_rule(baked):
+    from azure.ai.ml import load_job
+
+    add_pipeline(baked)  # the case unchanged
+    validate = baked.make("validate")
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "ok pipelines/words.yml" in validate.stderr
+    dry = baked.make("pipeline", PIPELINE="words", DRY_RUN="1")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    folder = (baked.path / dry.stdout.strip().splitlines()[-1]).parent
+    node = load_job(folder / "job.yaml").jobs["count_words"]
+    assert type(node).__name__ == "Parallel"
+    assert (node.mini_batch_size, node.error_threshold, node.mini_batch_error_threshold) == (
+        2,
+        1,
+        1,
+    )
+    assert node.max_concurrency_per_instance == 2
+    assert node.task.entry_script == "count.py" and node.task.append_row_to == "${{outputs.counts}}"
+    assert dict(node.retry_settings._to_dict()) == {"max_retries": 2, "timeout": 30}
+    # the code sent is the user's only: amlops's local driver is not uploaded
+    sent_code = [p.name for p in (folder / "code").rglob("*") if p.is_file()]
+    assert sent_code == ["count.py"]
+    # locally: bad.txt's mini-batch of 2 fails both its items, beyond error_threshold 1
+    run = baked.make("pipeline-local", PIPELINE="words", RUNTIME="venv")
+    assert run.returncode != 0
+    assert "step 'count_words' failed" in run.stderr
+    log = (pipeline_step_dir(baked, "words", "count_words") / "logs" / "std_log.txt").read_text()
+    assert "2 failed items > error_threshold 1" in log
+    assert "parallel: 3/3 mini-batches done, 1 failed (2 failed items)" in log
+
+
+def test_parallel_node_feeds_a_command_node(baked):
+    path = add_pipeline(baked, mini_batch="1")
+    path.write_text(path.read_text() + TOTAL_NODE)
+    run = baked.make("pipeline-local", PIPELINE="words", RUNTIME="venv")
+    assert run.returncode == 0, run.stdout + run.stderr
+    counts = pipeline_step_dir(baked, "words", "count_words") / "outputs" / "counts"
+    assert sorted((counts / "parallel_run_step.txt").read_text().split()) == [
+        f"p{i}.txt,{i}" for i in range(1, 6)
+    ]
+    total = pipeline_step_dir(baked, "words", "total") / "outputs" / "result" / "total.txt"
+    assert total.read_text() == "15"
+    log = (pipeline_step_dir(baked, "words", "count_words") / "logs" / "std_log.txt").read_text()
+    assert "6/6 mini-batches done, 1 failed (1 failed items)" in log
+    # error_threshold 0: the node fails and the command node never runs
+    path.write_text(
+        path.read_text().replace("    error_threshold: 1\n", "    error_threshold: 0\n")
+    )
+    failed = baked.make("pipeline-local", PIPELINE="words", RUNTIME="venv")
+    assert failed.returncode != 0
+    assert "step 'count_words' failed" in failed.stderr
+    assert not (pipeline_step_dir(baked, "words", "total") / "outputs").exists()
+
+
+AUTOML_PIPELINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+inputs:
+  training:
+    type: mltable
+    path: ./training
+jobs:
+  classify:
+    type: automl
+    task: classification
+    primary_metric: accuracy
+    target_column_name: y
+    training_data: ${{parent.inputs.training}}
+    limits:
+      timeout_minutes: 60
+    outputs:
+      best_model:
+        type: mlflow_model
+  report:
+    type: command
+    inputs:
+      model: ${{parent.jobs.classify.outputs.best_model}}
+    outputs:
+      summary:
+        type: uri_folder
+    command: ls ${{inputs.model}} > ${{outputs.summary}}/files.txt
+    environment:
+      image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+"""
+
+
+def test_a_node_only_azure_runs_is_validated_sent_and_skipped_locally_with_given_outputs(baked):
+    from azure.ai.ml import load_job
+
+    training = baked.path / "pipelines" / "training"
+    training.mkdir()
+    (training / "MLTable").write_text("paths:\n  - file: ./train.csv\n")
+    (training / "train.csv").write_text("a,y\n1,0\n")
+    (baked.path / "pipelines" / "auto.yml").write_text(AUTOML_PIPELINE)
+    validate = baked.make("validate")
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "ok pipelines/auto.yml" in validate.stderr
+    dry = baked.make("pipeline", PIPELINE="auto", DRY_RUN="1")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    written = (baked.path / dry.stdout.strip().splitlines()[-1]).parent / "job.yaml"
+    assert type(load_job(written).jobs["classify"]).__name__ == "ClassificationJob"
+    # without its outputs: one line, nothing started
+    stopped = baked.make("pipeline-local", PIPELINE="auto", RUNTIME="venv")
+    assert stopped.returncode != 0
+    lines = error_lines(stopped.stderr)
+    assert lines == [
+        "error: step 'classify' (automl node) runs only in Azure ML (make pipeline): give its"
+        ' outputs to run the rest here (INPUTS="classify.best_model=<path>")'
+    ]
+    assert not (baked.path / ".runs" / "pipelines" / "auto").exists()
+    # with them: the rest runs on the given model
+    model = baked.path / "data" / "model"
+    model.mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    run = baked.make(
+        "pipeline-local", PIPELINE="auto", RUNTIME="venv", INPUTS="classify.best_model=data/model"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "step 'classify' (automl node) runs only in Azure ML: not run here" in run.stderr
+    files = pipeline_step_dir(baked, "auto", "report") / "outputs" / "summary" / "files.txt"
+    assert files.read_text().split() == ["MLmodel"]

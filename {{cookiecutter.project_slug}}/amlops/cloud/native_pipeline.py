@@ -99,7 +99,7 @@ class NativePipeline:
                     node["component"] = self.command_component(step, raw)
                 elif step.form == "sweep":
                     node["trial"] = self.command_component(step, raw, "trial")
-            if step is not None:
+            if step is not None and (step.form != "remote" or "inputs" in raw):
                 node["inputs"] = self.bindings(raw, file, full)
             if step is not None and step.form != "registered":
                 self.set_compute(node, step, has_default)

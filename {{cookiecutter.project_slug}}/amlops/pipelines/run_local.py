@@ -483,11 +483,11 @@ def given_outputs(
         if missing:
             example = " ".join(f"{name}.{o}=<path>" for o in missing)
             raise UserError(
-                f"step {name!r} is a {step.label}, which runs only in Azure ML (make pipeline):"
+                f"step {name!r} ({step.label}) runs only in Azure ML (make pipeline):"
                 f' give its outputs to run the rest here (INPUTS="{example}")'
             )
         say(
-            f"step {name!r} is a {step.label}, which runs only in Azure ML: not run here"
+            f"step {name!r} ({step.label}) runs only in Azure ML: not run here"
             + (f"; its outputs from INPUTS ({', '.join(needed)})" if needed else "")
         )
         given.setdefault(name, {})

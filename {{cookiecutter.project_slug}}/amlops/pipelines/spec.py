@@ -108,7 +108,7 @@ class Step:
         """The step's job, or a one-line error for a component only the workspace has."""
         if self.job is None and self.form == "remote":
             raise UserError(
-                f"step {self.name!r} is a {self.label}, which runs only in Azure ML (make"
+                f"step {self.name!r} ({self.label}) runs only in Azure ML (make"
                 ' pipeline): give its outputs to run the rest here (INPUTS="<node>.<output>=path")'
             )
         if self.job is None:
