@@ -298,7 +298,8 @@ TOTAL_NODE = """\
     command: >-
       python -c "import pathlib, sys;
       rows = pathlib.Path(sys.argv[1], 'parallel_run_step.txt').read_text().split();
-      pathlib.Path(sys.argv[2], 'total.txt').write_text(str(sum(int(r.split(',')[1]) for r in rows)))"
+      total = sum(int(r.split(',')[1]) for r in rows);
+      pathlib.Path(sys.argv[2], 'total.txt').write_text(str(total))"
       ${{inputs.counts}} ${{outputs.result}}
     environment:
       image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
