@@ -181,8 +181,14 @@ def test_a_timed_out_mini_batch_is_retried_in_a_fresh_worker(baked):
             lambda f: (f / "code" / "count.py").unlink(),
             "src/pcount/job.yaml:20: task.entry_script: ./code/count.py does not exist",
         ),
+        (
+            lambda f: (f / "job.yaml").write_text(
+                (f / "job.yaml").read_text().replace("type: uri_folder", "type: mltable", 1)
+            ),
+            "src/pcount/job.yaml: input_data is an mltable (tabular) input:",
+        ),
     ],
-    ids=["no-run", "mini-batch-size", "no-entry-file"],
+    ids=["no-run", "mini-batch-size", "no-entry-file", "mltable"],
 )
 def test_bad_parallel_inputs_are_one_line_and_start_nothing(baked, change, expected):
     folder = add_parallel_job(baked)

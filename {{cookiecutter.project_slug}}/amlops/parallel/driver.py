@@ -419,6 +419,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not os.path.exists(settings.input_data):
         print(f"parallel: input_data {settings.input_data}: no such file or folder")
         return 2
+    if os.path.isfile(os.path.join(settings.input_data, "MLTable")):
+        print(
+            "parallel: input_data is an MLTable folder: run() would get pandas DataFrames read"
+            " by the mltable package, which this local driver does not do",
+            file=sys.stderr,
+        )
+        return 2
     os.makedirs(settings.logs, exist_ok=True)
     if settings.model_dir:
         os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(settings.model_dir)

@@ -499,6 +499,8 @@ def check_sweeps(spec: PipelineSpec, project: Project) -> None:
     sample them (Optuna, for bayesian sampling)."""
     for name in local_steps(spec):
         job = spec.steps[name].runnable()
+        if job.parallel is not None and job.parallel.local_problem():
+            raise UserError(f"step {name!r}: {job.parallel.local_problem()}")
         if job.sweep is not None:
             from amlops.sweeps.run import sweep_store
 

@@ -140,6 +140,7 @@ class ParallelSpec:
     program_arguments: str = ""
     task_type: str = "run_function"
     partition_keys: List[str] = field(default_factory=list)
+    input_type: str = "uri_folder"  # the type of the input input_data binds
 
     @property
     def workers(self) -> int:
@@ -152,6 +153,12 @@ class ParallelSpec:
             return f"task type {self.task_type!r} does not run locally (run_function does)"
         if self.partition_keys:
             return "partition_keys (mltable partitions) do not run locally"
+        if self.input_type == "mltable":
+            return (
+                "input_data is an mltable (tabular) input: Azure ML hands run() pandas"
+                " DataFrames read by the mltable package, which is not available offline here;"
+                " run it locally on a uri_folder of files, or in Azure ML (make pipeline)"
+            )
         return ""
 
 
@@ -411,20 +418,19 @@ def parallel_job(raw: Dict[str, Any], path: Path, shown: str) -> Any:
 
     kind = "component" if "parallelComponent" in str(raw.get("$schema", "")) else "job"
     spec = parse_parallel(raw, path, shown, kind)
-    keep = ("inputs", "outputs", "environment_variables", "name", "experiment_name")
+    keep = ("inputs", "outputs", "environment_variables", "name", "experiment_name", "identity")
     if kind == "component":
         keep = ("inputs", "outputs", "name", "version")
     mapping = command_mapping(spec, {k: raw[k] for k in keep if k in raw})
-    job = job_from_mapping(mapping, path, shown, kind)
-    job.raw = raw
-    job.parallel = spec
-    job.staged_files = {DRIVER_NAME: DRIVER_SOURCE}
+    job = _with_driver(job_from_mapping(mapping, path, shown, kind), spec)
     if kind == "component":
         job.name = str(raw.get("name") or path.stem)
     return job
 
 
 def _with_driver(job: Any, spec: ParallelSpec) -> Any:
+    bound = job.inputs.get(spec.input_data)
+    spec.input_type = bound.type if bound is not None else spec.input_type
     job.parallel = spec
     job.staged_files = {DRIVER_NAME: DRIVER_SOURCE}
     return job
