@@ -16,12 +16,12 @@ sys.path.insert(0, str(REPO))
 
 from amlops.amlignore import IgnoreRules  # noqa: E402
 from amlops.errors import UserError  # noqa: E402
-from amlops.jobspec import load_job  # noqa: E402
 from amlops.local.images import base_images  # noqa: E402
 from amlops.local.resolve import resolve_job  # noqa: E402
 from amlops.makehelp import targets  # noqa: E402
 from amlops.project import Project  # noqa: E402
 from amlops.settings import Settings, read_env_file  # noqa: E402
+from amlops.spec.job import load_job  # noqa: E402
 from local_extensions import escaped  # noqa: E402
 
 

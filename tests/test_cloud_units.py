@@ -13,9 +13,9 @@ from amlops.cloud.sdk import sdk_problems  # noqa: E402
 from amlops.cloud.submission import Submission  # noqa: E402
 from amlops.cloud.validate import Report  # noqa: E402
 from amlops.errors import UserError  # noqa: E402
-from amlops.jobspec import load_job  # noqa: E402
-from amlops.pipelines.spec import load_pipeline  # noqa: E402
 from amlops.project import Project  # noqa: E402
+from amlops.spec.job import load_job  # noqa: E402
+from amlops.spec.pipeline_loader import load_pipeline  # noqa: E402
 from amlops.yamlfile import literal_value  # noqa: E402
 from amlops.yamlfile import load_yaml  # noqa: E402
 

@@ -15,10 +15,10 @@ from tests.helpers import TEMPLATE_PROJECT
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
 from amlops.errors import UserError  # noqa: E402
-from amlops.jobspec import load_job  # noqa: E402
+from amlops.spec.job import load_job  # noqa: E402
+from amlops.spec.sweep import Objective, Parameter, Policy  # noqa: E402
 from amlops.sweeps.policies import due, stop_reason  # noqa: E402
 from amlops.sweeps.sampling import GridSampler, RandomSampler  # noqa: E402
-from amlops.sweeps.spec import Objective, Parameter, Policy  # noqa: E402
 from amlops.tracking.local import docker_options  # noqa: E402
 from amlops.tracking.store import FileStore  # noqa: E402
 

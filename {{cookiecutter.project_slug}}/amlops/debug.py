@@ -10,10 +10,10 @@ from typing import List
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides, split_overrides
-from amlops.jobspec import load_experiment
 from amlops.local.resolve import resolve_job
 from amlops.local.runs import new_run_dir
 from amlops.project import Project
+from amlops.spec.job import load_experiment
 
 
 def script_arguments(command: str) -> List[str]:

@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from amlops.jsonfile import write_json
 
@@ -261,23 +261,6 @@ class FileHashes:
 
 
 _process_hashes = FileHashes()
-
-
-def digest_files(entries: Iterable[Tuple[str, Path]], hashes: Optional[FileHashes] = None) -> str:
-    """sha256 over (name, content) pairs; names ending in `/` are folders."""
-    digest = hashlib.sha256()
-    hashes = hashes or _process_hashes
-    for rel, path in entries:
-        digest.update(rel.encode() + b"\0")
-        if not rel.endswith("/"):
-            digest.update(hashes.digest(path).encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def tree_entries(path: Path) -> List[Tuple[str, Path]]:
-    """(relative name, path) of every file and folder under `path` (or the file itself)."""
-    return [(rel, Path(full)) for rel, full, _ in scan(path)]
 
 
 def fingerprint(path: Path, hashes: Optional[FileHashes] = None) -> str:

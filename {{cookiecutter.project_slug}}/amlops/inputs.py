@@ -5,24 +5,17 @@ Input paths resolve in this order: an override (INPUTS="name=path"); a local
 `path:` in the file (relative to the file's folder); `data/<asset name>/` for
 an `azureml:<asset>` path; `data/<input name>/`."""
 
-import re
 import shlex
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from amlops.errors import UserError
-from amlops.jobspec import InputSpec, JobSpec
 from amlops.project import Project
+from amlops.spec.job import LITERAL_CHECKS, InputSpec, JobSpec
+from amlops.spec.references import asset_name
 from amlops.yamlfile import literal_value
 
 REMOTE_PREFIXES = ("azureml:", "http://", "https://", "wasbs://", "abfss://", "adl://")
-ASSET_REF = re.compile(r"azureml:(?!//)([^:@/]+)|.*/data/([^/]+)/versions/")
-LITERAL_CHECKS = {
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, (str, int, float, bool)),
-}
 
 
 def literal_problem(item: InputSpec, value: Any) -> str:
@@ -68,12 +61,6 @@ def split_overrides(text: str) -> List[str]:
         return shlex.split(text)
     except ValueError as err:
         raise UserError(f"INPUTS={text!r}: {err}") from None
-
-
-def asset_name(path: str) -> Optional[str]:
-    """The data asset an `azureml:<name>...` or `.../data/<name>/versions/...` path names."""
-    match = ASSET_REF.match(path)
-    return (match.group(1) or match.group(2)) if match else None
 
 
 def locate_input(

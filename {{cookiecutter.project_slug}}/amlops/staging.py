@@ -11,7 +11,8 @@ How `code:` becomes a snapshot (paths relative to the job file's folder):
   `code: ../src`) is staged whole;
 - any other folder under src/ (`code: .`, `code: app`): that folder's content,
   plus src/common/ copied in as `common/` so `import common` works the same
-  locally and in Azure ML (unless the folder has a `common` of its own);
+  locally and in Azure ML (unless the folder has a `common` module or package of
+  its own - common/, common.py, ... - which is kept and named in the label);
 - a folder outside src/: its content as it is;
 - no `code:`: nothing is uploaded; a local run starts in an empty folder.
 Ignore rules: see amlignore.py. Symlinks are followed (the SDK uploads link
@@ -25,10 +26,12 @@ from typing import Iterator, List, Optional, Set, Tuple
 
 from amlops.amlignore import IgnoreRules
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 
 REMOTE_CODE = ("azureml:", "git+", "http://", "https://", "wasbs://", "abfss://")
+# Files Python imports as a module named after their stem (importlib.machinery's suffixes).
+MODULE_SUFFIXES = (".py", ".pyc", ".pyw", ".so", ".pyd")
 SIZE_WARNING = 100 * 1024 * 1024  # bytes; the SDK also warns about uploads above 100 MB
 
 
@@ -59,6 +62,22 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def own_common(source: Path) -> str:
+    """The name of `source`'s own module or package `common` (common/, common.py, a
+    compiled common.*.so or .pyd, ...), which src/common must not shadow; "" if none.
+
+    Python imports a package folder before a module file of the same name, so any of
+    these would be replaced by the copied folder, locally and in the snapshot sent."""
+    if not source.is_dir():
+        return ""
+    for entry in sorted(source.iterdir()):
+        if entry.name == "common" or (
+            entry.name.startswith("common.") and entry.suffix in MODULE_SUFFIXES
+        ):
+            return entry.name
+    return ""
 
 
 def code_snapshot(project: Project, spec: JobSpec) -> CodeSnapshot:
@@ -96,10 +115,13 @@ def _code_snapshot(project: Project, spec: JobSpec) -> CodeSnapshot:
         return CodeSnapshot(source, tuple(parts), label)
     parts = [("", source)]
     label = project.relative(source)
-    has_own_common = source.is_dir() and (source / "common").exists()
-    if _inside(source, src) and common.is_dir() and source != common and not has_own_common:
-        parts.append(("common", common))
-        label += " + src/common"
+    if _inside(source, src) and common.is_dir() and source != common:
+        own = own_common(source)
+        if own:
+            label += f" (its own {own}: src/common not staged over it)"
+        else:
+            parts.append(("common", common))
+            label += " + src/common"
     return CodeSnapshot(source, tuple(parts), label)
 
 

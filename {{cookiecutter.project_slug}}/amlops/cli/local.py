@@ -38,9 +38,9 @@ def register(commands: Commands, options: Options) -> None:
 
 
 def _build_exp(args: argparse.Namespace, project: Project) -> int:
-    from amlops.jobspec import load_experiment
     from amlops.local.images import engine_required
     from amlops.local.runtimes.docker import DockerRuntime
+    from amlops.spec.job import load_experiment
 
     project.experiment_dir(args.exp)  # validates EXP before anything else
     runtime = DockerRuntime(project, load_experiment(project, args.exp, args.job))

@@ -48,26 +48,35 @@ def register(commands: Commands, options: Options) -> None:
 
 
 def _pipeline_local(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.registered_components import download
     from amlops.pipelines.run_local import Selection, parse_jobs, run_pipeline_local
 
     jobs = parse_jobs(args.jobs)
     inputs = given_inputs(args, project)
     selection = Selection(steps=args.steps, from_step=args.from_step, force=args.force)
     return run_pipeline_local(
-        project, args.pipeline, args.runtime, jobs, selection, inputs, dry_run=args.dry_run
+        project,
+        args.pipeline,
+        args.runtime,
+        jobs,
+        selection,
+        inputs,
+        dry_run=args.dry_run,
+        download=download,
     )
 
 
 def _step_local(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.registered_components import download
     from amlops.pipelines.step_local import run_step_local
 
     inputs = given_inputs(args, project)
-    return run_step_local(project, args.pipeline, args.step, args.runtime, inputs)
+    return run_step_local(project, args.pipeline, args.step, args.runtime, inputs, download)
 
 
 def _pipeline_graph(args: argparse.Namespace, project: Project) -> int:
     from amlops.pipelines.graph import draw
-    from amlops.pipelines.spec import load_pipeline
+    from amlops.spec.pipeline_loader import load_pipeline
 
     print(draw(load_pipeline(project, args.pipeline), args.format), end="")
     return 0

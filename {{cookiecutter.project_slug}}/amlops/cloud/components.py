@@ -16,9 +16,9 @@ from typing import Any, Dict, List
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
 from amlops.fingerprint import fingerprint
-from amlops.jobspec import InputSpec, JobSpec
-from amlops.pipelines.spec import PipelineSpec
 from amlops.project import Project
+from amlops.spec.job import InputSpec, JobSpec
+from amlops.spec.pipeline import PipelineSpec
 
 CONTENT_TAG = "amlops_content"
 # job.yaml fields that belong to the command component; the rest are node settings.

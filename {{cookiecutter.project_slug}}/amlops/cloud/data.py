@@ -24,12 +24,10 @@ from amlops.cloud.sdk import azure_errors, require_sdk
 from amlops.cloud.workspace import connect, credential
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.inputs import asset_name
-from amlops.jobspec import load_experiment
 from amlops.project import Project
+from amlops.spec.job import load_experiment
+from amlops.spec.references import asset_name, datastore_path, workspace_asset
 
-DATASTORE_PATH = re.compile(r"azureml://(?:.*/)?datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")
-ASSET = re.compile(r"^azureml:(?!//)(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>\w+))?$")
 HTTPS_BLOB = re.compile(r"^https://(?P<host>[^/]+)/(?P<container>[^/]+)/?(?P<path>.*)$")
 
 
@@ -70,17 +68,16 @@ def _store_place(project: Project, client: Any, store_name: Optional[str], path:
 
 def place_of(project: Project, client: Any, path: str) -> BlobPlace:
     """Where Azure data named like job.yaml names it lives."""
-    asset = ASSET.match(path)
+    asset = workspace_asset(path)
     if asset:
-        name = asset.group("name")
-        if asset.group("version"):
-            found = client.data.get(name, version=asset.group("version"))
+        if asset.version:
+            found = client.data.get(asset.name, version=asset.version)
         else:
-            found = client.data.get(name, label=asset.group("label") or "latest")
+            found = client.data.get(asset.name, label=asset.label or "latest")
         path = str(found.path)
-    stored = DATASTORE_PATH.match(path)
+    stored = datastore_path(path)
     if stored:
-        return _store_place(project, client, stored.group("store"), stored.group("path"))
+        return _store_place(project, client, stored.store, stored.path)
     direct = HTTPS_BLOB.match(path)
     if direct:
         account_url = f"https://{direct.group('host')}"

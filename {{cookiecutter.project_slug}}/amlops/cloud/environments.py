@@ -8,9 +8,9 @@ the caller says how to run locally instead (LOCAL_IMAGE)."""
 
 from typing import Optional
 
-from amlops.environment import EnvironmentSpec
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.spec.environment import EnvironmentSpec
 
 
 def look_up(project: Project, env: EnvironmentSpec) -> Optional[EnvironmentSpec]:

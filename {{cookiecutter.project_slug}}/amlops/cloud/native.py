@@ -26,9 +26,9 @@ from typing import Any, Callable, Dict, Optional
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
 from amlops.inputs import REMOTE_PREFIXES, literal_problem, locate_input
-from amlops.jobspec import InputSpec, JobSpec, OutputSpec
-from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
+from amlops.spec.job import InputSpec, JobSpec, OutputSpec
+from amlops.spec.pipeline import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.yamlfile import line_of, literal_value, plain
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/{}.schema.json"

@@ -23,9 +23,9 @@ from typing import Any, Dict, Optional
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
 from amlops.inputs import REMOTE_PREFIXES, locate_input
-from amlops.jobspec import InputSpec
-from amlops.pipelines.spec import PipelineSpec, Step
 from amlops.project import Project
+from amlops.spec.job import InputSpec
+from amlops.spec.pipeline import PipelineSpec, Step
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 

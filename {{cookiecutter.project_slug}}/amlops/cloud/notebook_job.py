@@ -22,10 +22,10 @@ from amlops.cloud.submit import Request, _finish
 from amlops.cloud.tags import submission_tags
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jobspec import load_experiment
 from amlops.local.images import pip_install_layer
 from amlops.notebooks.run import PAPERMILL, RUNNER
 from amlops.project import Project
+from amlops.spec.job import load_experiment
 
 
 def notebook_path(project: Project, name: str) -> Path:

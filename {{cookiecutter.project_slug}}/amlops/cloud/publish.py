@@ -24,8 +24,9 @@ from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
-from amlops.pipelines.spec import PipelineSpec, load_pipeline
 from amlops.project import Project
+from amlops.spec.pipeline import PipelineSpec
+from amlops.spec.pipeline_loader import load_pipeline
 from amlops.yamlfile import dump_yaml
 
 SCHEDULED_JOB_FILE = "scheduled_job.yaml"  # the pipeline job the schedule creates

@@ -7,27 +7,23 @@ is set and AML_SDK is v2; it uses the SDK's own `ml_client.components.download`,
 writes the component spec with its code and environment localised. Downloads are kept
 in .runs/.components/<name>/<version>/."""
 
-import re
 from pathlib import Path
 from typing import Optional
 
 from amlops.errors import UserError
 from amlops.project import Project
-
-WORKSPACE = re.compile(
-    r"azureml:(?!//)(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>\w+))?$"
-)
-REGISTRY = re.compile(
-    r"azureml://registries/(?P<registry>[^/]+)/components/(?P<name>[^/]+)"
-    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?$"
-)
+from amlops.spec.references import parse_reference
 
 
 def download(project: Project, reference: str) -> Optional[Path]:
     """The downloaded component_spec.yaml of `reference`; None when it cannot be looked up
     here (no workspace in config.env, no SDK, no login)."""
-    match = WORKSPACE.match(reference) or REGISTRY.match(reference)
-    if not match or project.settings.get("AML_SDK", "v2") != "v2":
+    match = parse_reference(reference)
+    if match is not None and match.form == "registry" and match.kind != "components":
+        match = None
+    if match is None or match.form not in ("workspace", "registry"):
+        return None
+    if project.settings.get("AML_SDK", "v2") != "v2":
         return None
     try:
         from amlops.cloud.workspace import connect, find_workspace
@@ -38,18 +34,17 @@ def download(project: Project, reference: str) -> Optional[Path]:
         return None
     from amlops.cloud.sdk import azure_errors
 
-    name, version = match.group("name"), match.group("version")
-    label = match.groupdict().get("label")
+    name, version, label = match.name, match.version, match.label
     target = project.runs / ".components" / name / (version or label or "latest")
     spec = target / "component_spec.yaml"
     if spec.is_file():
         return spec
     try:
         client = connect(project, workspace)
-        if "registry" in match.groupdict() and match.group("registry"):
+        if match.registry:
             from azure.ai.ml import MLClient
 
-            client = MLClient(credential=client._credential, registry_name=match.group("registry"))
+            client = MLClient(credential=client._credential, registry_name=match.registry)
         with azure_errors(f"downloading component {reference}"):
             if not version:
                 version = client.components.get(name, label=label or "latest").version

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.console import say
-from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
 from amlops.local.runs import unique_folder
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 from amlops.staging import SIZE_WARNING, code_snapshot, is_remote_code, snapshot_size, stage
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 

@@ -19,14 +19,14 @@ from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jobspec import load_experiment
 from amlops.local.procs import INTERRUPTED
 from amlops.local.runs import run_folders
-from amlops.pipelines.spec import FromStep, PipelineSpec, find_step, load_pipeline
 from amlops.project import Project
+from amlops.spec.job import load_experiment
+from amlops.spec.pipeline import FromStep, PipelineSpec, find_step
+from amlops.spec.pipeline_loader import load_pipeline
 
 COMPLETED = "Completed"
-TERMINAL_FAILURES = {"Failed", "Canceled", "NotResponding"}
 
 
 @dataclass

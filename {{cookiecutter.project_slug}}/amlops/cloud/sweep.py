@@ -17,10 +17,10 @@ from typing import Any, Dict
 
 from amlops.cloud import native
 from amlops.cloud.submission import Submission
-from amlops.expressions import substitute
-from amlops.jobspec import JobSpec
 from amlops.project import Project
-from amlops.sweeps.spec import SETTINGS, TRIAL_FIELDS
+from amlops.spec.expressions import substitute
+from amlops.spec.job import JobSpec
+from amlops.spec.sweep import SETTINGS, TRIAL_FIELDS
 from amlops.yamlfile import plain
 
 # A sweep node's fields that a sweep job sent for it keeps, besides SETTINGS.

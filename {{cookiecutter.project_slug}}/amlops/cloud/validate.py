@@ -8,7 +8,6 @@ pipeline as the native pipeline job `make pipeline` would submit. Online: the
 computes, data assets and environments the jobs name exist. Every problem is
 listed (file:line: message); the exit code is 2 when there is any."""
 
-import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -23,11 +22,11 @@ from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import load_experiment, other_job_files
-from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
+from amlops.spec.job import load_experiment, other_job_files
+from amlops.spec.pipeline_loader import load_pipeline
+from amlops.spec.references import workspace_asset
 
-ASSET = re.compile(r"azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
 NO_TAGS: Dict[str, str] = {}
 
 
@@ -40,9 +39,9 @@ class Report:
 
     def note_references(self, native_job: Dict[str, Any], shown: str) -> None:
         for kind, ref in _references(native_job):
-            match = ASSET.match(ref)
+            match = workspace_asset(ref)
             if match:
-                key = (kind, match.group("name"), match.group("version") or "")
+                key = (kind, match.name, match.version_or_label)
                 self.references.setdefault(key, set()).add(shown)
 
 

@@ -19,7 +19,7 @@ import json
 import shlex
 from typing import Dict, List, Optional
 
-from amlops.jobspec import Distribution
+from amlops.spec.job import Distribution
 
 MASTER_ADDR = "127.0.0.1"
 MASTER_PORT = 6105  # Azure ML's default rendezvous port for PyTorch jobs

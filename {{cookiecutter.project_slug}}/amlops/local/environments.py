@@ -21,10 +21,14 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from amlops.environment import EnvironmentSpec
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.project import Project
+<<<<<<< HEAD
+from amlops.textfile import read_text
+=======
+from amlops.spec.environment import EnvironmentSpec
+from amlops.spec.job import JobSpec
+>>>>>>> 0877af0
 from amlops.yamlfile import plain
 
 # What Azure ML's image builder does for `image:` + `conda_file:`, from its generated
@@ -123,11 +127,21 @@ def docker_recipe(
     env = env or resolve_environment(project, spec)
     if env.kind == "build":
         assert env.context is not None
+        dockerfile = env.context / env.dockerfile
+        base = project.settings.get("BASE_IMAGE")
+        ignored = base and dockerfile.is_file() and not declares_base_image(read_text(dockerfile))
         return DockerRecipe(
             image="",
-            label=f"image built from {project.relative(env.context / env.dockerfile)}",
+            label=f"image built from {project.relative(dockerfile)}",
             context=env.context,
             dockerfile=env.dockerfile,
+            notice=(
+                f"BASE_IMAGE={base} does not reach {project.relative(dockerfile)}: it has no"
+                " ARG BASE_IMAGE, so its own FROM is built (LOCAL_IMAGE=<image> runs the job"
+                " in an image of yours instead)"
+                if ignored
+                else ""
+            ),
         )
     if env.kind == "image" and env.has_conda:
         text = conda_text(env)
@@ -141,6 +155,11 @@ def docker_recipe(
             generated={"Dockerfile": dockerfile, CONDA_FILE_NAME: text},
         )
     return DockerRecipe(image=env.image, label=f"image {env.image}")
+
+
+def declares_base_image(dockerfile_text: str) -> bool:
+    """Whether a Dockerfile has `ARG BASE_IMAGE`, the hook of the BASE_IMAGE setting."""
+    return re.search(r"^\s*ARG\s+BASE_IMAGE\b", dockerfile_text, re.M | re.I) is not None
 
 
 def _copied_files(text: str, context: Path) -> Dict[str, Path]:

@@ -45,7 +45,8 @@ class BaseImageUnavailable(DockerUnavailable):
 
     def __str__(self) -> str:
         image, why = self.args[:2]
-        return f"base image {image} cannot be pulled ({why}; {STAY_IN_DOCKER})"
+        advice = self.args[2] if len(self.args) > 2 else STAY_IN_DOCKER
+        return f"base image {image} cannot be pulled ({why}; {advice})"
 
 
 @contextmanager

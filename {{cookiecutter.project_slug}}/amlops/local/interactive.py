@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import List
 
 from amlops.console import say
-from amlops.jobspec import load_experiment
 from amlops.local.images import engine_required
 from amlops.local.resolve import CODE_MOUNT
 from amlops.local.run import job_environment, prepare_run
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.project import Project
+from amlops.spec.job import load_experiment
 
 
 def jupyter_image(runtime: DockerRuntime) -> str:

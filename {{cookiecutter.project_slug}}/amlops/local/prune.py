@@ -18,12 +18,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
 from amlops.local.runs import PIPELINE_FILE, RUN_ID, current_status, read_record
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
+from amlops.spec.job import JobSpec, load_experiment
 
 
 @dataclass
@@ -131,8 +131,8 @@ def _jobs(project: Project) -> List[JobSpec]:
     """Every job whose environment is in use: each experiment's job files (job.yaml and
     the ones JOB= picks, e.g. sweep.yaml) and each pipeline's steps. A file that does not
     load keeps nothing from pruning but its own environments."""
-    from amlops.jobspec import other_job_files
-    from amlops.pipelines.spec import load_pipeline
+    from amlops.spec.job import other_job_files
+    from amlops.spec.pipeline_loader import load_pipeline
 
     jobs: List[JobSpec] = []
     for experiment in project.experiments():

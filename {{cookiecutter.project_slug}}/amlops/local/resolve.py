@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from amlops.expressions import drop_unset_optionals, substitute
 from amlops.inputs import literal_text, locate_input
-from amlops.jobspec import COPIED_INPUT_MODES, JobSpec
 from amlops.local.distribution import launcher_argv, launcher_env
 from amlops.project import Project
+from amlops.spec.expressions import drop_unset_optionals, substitute
+from amlops.spec.job import COPIED_INPUT_MODES, JobSpec
 
 CONTAINER_INPUTS = "/mnt/inputs"
 CONTAINER_OUTPUTS = "/mnt/outputs"

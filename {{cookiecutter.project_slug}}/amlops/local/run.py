@@ -8,13 +8,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jobspec import JobSpec, load_experiment
 from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED, TIMED_OUT
 from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
 from amlops.local.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.local.runtimes import Runtime
 from amlops.project import Project
+from amlops.spec.job import JobSpec, load_experiment
 from amlops.staging import code_snapshot, stage
 from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
 
@@ -50,10 +50,25 @@ def not_applied_locally(spec: JobSpec) -> str:
     return "not applied locally: " + "; ".join(missing) if missing else ""
 
 
-def azure_variables(job: ResolvedJob, run_dir: Path) -> Dict[str, str]:
-    """Variables Azure ML sets for every command job: the run id, and each input's and
-    output's path as AZURE_ML_INPUT_<name> / AZURE_ML_OUTPUT_<name>."""
+# Variables Azure ML sets in every job about its workspace, and the config.env settings
+# they come from here (unset settings leave them out: there is no workspace to name).
+WORKSPACE_VARIABLES = {
+    "AZUREML_ARM_SUBSCRIPTION": "AZURE_SUBSCRIPTION_ID",
+    "AZUREML_ARM_RESOURCEGROUP": "AZURE_RESOURCE_GROUP",
+    "AZUREML_ARM_WORKSPACE_NAME": "AZURE_ML_WORKSPACE",
+}
+
+
+def azure_variables(project: Project, job: ResolvedJob, run_dir: Path) -> Dict[str, str]:
+    """Variables Azure ML sets for every command job: the run id, the workspace
+    (AZUREML_ARM_SUBSCRIPTION, _RESOURCEGROUP, _WORKSPACE_NAME, from config.env's
+    AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_ML_WORKSPACE where set), and each
+    input's and output's path as AZURE_ML_INPUT_<name> / AZURE_ML_OUTPUT_<name>."""
     env = {"AZUREML_RUN_ID": run_dir.name}
+    for variable, setting in WORKSPACE_VARIABLES.items():
+        value = project.settings.get(setting)
+        if value:
+            env[variable] = value
     for name, binding in job.inputs.items():
         env[f"AZURE_ML_INPUT_{name}"] = binding.target
     for name, literal in job.literals.items():
@@ -169,7 +184,7 @@ def execute(
     env = {
         **dict(spec.environment_variables),
         **tracked.env,
-        **azure_variables(job, run_dir),
+        **azure_variables(project, job, run_dir),
         **job.env,
     }
     code = runtime.run(job, run_dir, env, echo=echo)

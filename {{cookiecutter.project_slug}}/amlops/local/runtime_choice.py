@@ -5,13 +5,13 @@ from typing import Dict, List, Optional, Set
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.local.environments import docker_recipe, venv_recipe
 from amlops.local.images import DockerUnavailable, check_engine
 from amlops.local.runtimes import Runtime
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 
 RUNTIMES = ("auto", "docker", "venv")
 FALLBACK_NOTICE = (

@@ -16,11 +16,11 @@ from xml.etree import ElementTree
 
 from amlops.console import say, strip_ansi
 from amlops.errors import UserError
-from amlops.jobspec import load_experiment
 from amlops.local.run import prepare_run
 from amlops.local.runs import RunRecord
 from amlops.local.runtime_choice import prepared_runtime
 from amlops.project import Project
+from amlops.spec.job import load_experiment
 from amlops.tracking.local import start_run
 from amlops.yamlfile import literal_value
 

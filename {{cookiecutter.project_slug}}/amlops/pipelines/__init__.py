@@ -1,2 +1,2 @@
-"""Pipeline files (pipelines/<name>.yaml) and running them locally: the DAG
+"""Running pipelines (pipelines/<name>.yaml, read by amlops/spec/) locally: the DAG
 scheduler, step reuse, progress, pipeline-graph and step-local."""

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Set
 
 from amlops.inputs import literal_text, locate_input
-from amlops.jobspec import InputSpec
-from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 from amlops.project import Project
+from amlops.spec.job import InputSpec
+from amlops.spec.pipeline import FromParent, FromPath, FromStep, Literal, PipelineSpec, Step
 
 UpstreamOutput = Callable[[str, FromStep], Path]
 

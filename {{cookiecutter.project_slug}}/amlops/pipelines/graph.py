@@ -4,7 +4,7 @@ default), or as a Mermaid flowchart (FORMAT=mermaid) or Graphviz dot (FORMAT=dot
 from typing import Dict, List, Tuple
 
 from amlops.errors import UserError
-from amlops.pipelines.spec import FromParent, FromPath, FromStep, Literal, PipelineSpec
+from amlops.spec.pipeline import FromParent, FromPath, FromStep, Literal, PipelineSpec
 
 Edge = Tuple[str, str, str]  # (from node, to node, label)
 

@@ -9,8 +9,8 @@ from typing import Any, Dict, List
 
 from amlops.local.runs import PIPELINE_FILE, run_folders
 from amlops.pipelines.scheduler import OK_STATES
-from amlops.pipelines.spec import FromStep, PipelineSpec
 from amlops.project import Project
+from amlops.spec.pipeline import FromStep, PipelineSpec
 
 
 def pipeline_runs_root(project: Project, name: str) -> Path:

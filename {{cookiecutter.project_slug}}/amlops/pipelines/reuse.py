@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from amlops.fingerprint import FileHashes, fingerprint
-from amlops.jobspec import JobSpec
 from amlops.jsonfile import write_json
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 from amlops.staging import code_snapshot, snapshot_files
 
 KEY_VERSION = "2"

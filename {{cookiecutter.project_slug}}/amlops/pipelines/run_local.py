@@ -37,12 +37,12 @@ from amlops.local.runtime_choice import (
 )
 from amlops.pipelines.bindings import check_local_data, parent_values, step_overrides
 from amlops.pipelines.history import latest_outputs, pipeline_runs_root
-from amlops.pipelines.loader import resolve_registered
 from amlops.pipelines.progress import StepBoard
 from amlops.pipelines.reuse import ReuseCache, differences
 from amlops.pipelines.scheduler import Outcome, run_dag
-from amlops.pipelines.spec import FromStep, PipelineSpec, load_pipeline
 from amlops.project import Project
+from amlops.spec.pipeline import FromStep, PipelineSpec
+from amlops.spec.pipeline_loader import ComponentDownload, load_pipeline, resolve_registered
 
 __all__ = ["pipeline_runs_root", "run_pipeline_local", "parse_jobs", "Selection"]
 SAVE_EVERY_S = 0.5
@@ -436,7 +436,7 @@ def sweep_plan(step: Any) -> str:
     job = step.job
     if job is None or job.sweep is None:
         return ""
-    from amlops.sweeps.spec import describe
+    from amlops.spec.sweep import describe
 
     return f"; sweep of up to {job.sweep.limits.max_total_trials} trials, {describe(job.sweep)}"
 
@@ -538,11 +538,14 @@ def run_pipeline_local(
     selection: Selection,
     overrides: List[str],
     dry_run: bool = False,
+    download: Optional[ComponentDownload] = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the pipeline; returns 0, the first failed step's
-    exit code, or 130. UserError for bad input, before anything runs."""
+    exit code, or 130. `download` fetches registered (`azureml:`) components (none are
+    fetched without it). UserError for bad input, before anything runs."""
     spec = load_pipeline(project, name)
-    resolve_registered(project, spec)
+    if download is not None:
+        resolve_registered(project, spec, download)
     given, overrides = given_outputs(spec, project, overrides)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)

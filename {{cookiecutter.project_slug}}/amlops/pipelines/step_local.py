@@ -5,7 +5,7 @@ producing step succeeded (or was reused), unless INPUTS gives a path. A sweep
 node runs its trials, as `make local` runs a sweep job file."""
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -13,17 +13,24 @@ from amlops.inputs import parse_overrides
 from amlops.local.run import run_experiment
 from amlops.pipelines.bindings import parent_values, step_overrides
 from amlops.pipelines.history import latest_output
-from amlops.pipelines.loader import resolve_registered
-from amlops.pipelines.spec import FromParent, FromStep, find_step, load_pipeline
 from amlops.project import Project
+from amlops.spec.pipeline import FromParent, FromStep, find_step
+from amlops.spec.pipeline_loader import ComponentDownload, load_pipeline, resolve_registered
 
 
 def run_step_local(
-    project: Project, pipeline: str, step_name: str, runtime_choice: str, inputs: List[str]
+    project: Project,
+    pipeline: str,
+    step_name: str,
+    runtime_choice: str,
+    inputs: List[str],
+    download: Optional[ComponentDownload] = None,
 ) -> int:
-    """Run one step with the previous run's upstream outputs; returns its exit code."""
+    """Run one step with the previous run's upstream outputs; returns its exit code.
+    `download` fetches registered (`azureml:`) components (none are fetched without it)."""
     spec = load_pipeline(project, pipeline)
-    resolve_registered(project, spec)
+    if download is not None:
+        resolve_registered(project, spec, download)
     step = find_step(spec, step_name)
     explicit = parse_overrides(inputs, step.runnable())
 

@@ -1,1 +1,2 @@
-"""Readers and checkers of every Azure ML file kind (jobs, pipelines, endpoints, parallel...)."""
+"""Azure ML's file formats (job, component, environment, sweep, pipeline, parallel, batch
+deployment), read and checked."""

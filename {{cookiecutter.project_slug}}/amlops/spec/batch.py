@@ -251,7 +251,7 @@ def scoring_job(deployment: BatchDeployment, input_name: str) -> Any:
     """The command JobSpec that scores one input folder with `deployment` locally: input
     `input_name` (uri_folder, its path given as an INPUTS override), output `score`
     holding output_file_name; the driver and the model staged into the code root."""
-    from amlops.jobspec import job_from_mapping
+    from amlops.spec.job import job_from_mapping
 
     parallel = parallel_settings(deployment, input_name)
     mapping = LineMap()

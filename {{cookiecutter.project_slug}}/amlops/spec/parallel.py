@@ -414,7 +414,7 @@ def parallel_job(raw: Dict[str, Any], path: Path, shown: str) -> Any:
     """A parallel job file or parallel component file (`raw`, loaded from `path`) as
     the command JobSpec that runs it locally: its command is the driver, its `parallel`
     the ParallelSpec, its `staged_files` the driver; `raw` stays the file's own."""
-    from amlops.jobspec import job_from_mapping
+    from amlops.spec.job import job_from_mapping
 
     kind = "component" if "parallelComponent" in str(raw.get("$schema", "")) else "job"
     spec = parse_parallel(raw, path, shown, kind)
@@ -446,7 +446,7 @@ def inline_node_job(
     """An inline `type: parallel` pipeline node (`raw`, in the pipeline file `path`) as the
     command JobSpec that runs it locally; its inputs declared from their bindings
     (`declared_inputs`: name -> {type, mode...}) and `declared_outputs` (name -> mapping)."""
-    from amlops.jobspec import job_from_mapping
+    from amlops.spec.job import job_from_mapping
 
     spec = parse_parallel(raw, path, shown, "node", declared_inputs, declared_outputs)
     fields: Dict[str, Any] = {"inputs": declared_inputs, "outputs": declared_outputs}
@@ -462,7 +462,7 @@ def component_node_job(
     command JobSpec that runs it locally: the node's parallel settings win over the
     component's (azure-ai-ml entities/_builders/parallel.py takes the node's value, else
     the component's)."""
-    from amlops.jobspec import job_from_mapping
+    from amlops.spec.job import job_from_mapping
 
     merged = LineMap(document.items())
     merged.lines = dict(getattr(document, "lines", {}))

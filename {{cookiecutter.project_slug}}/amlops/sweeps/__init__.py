@@ -1,2 +1,2 @@
-"""Azure ML sweep jobs (`type: sweep`): the file read and checked (spec.py), its trials
-sampled (sampling.py), stopped early (policies.py) and run locally (run.py)."""
+"""Azure ML sweep jobs (`type: sweep`) run locally: its trials sampled (sampling.py),
+stopped early (policies.py) and run (run.py); the file is read by amlops/spec/sweep.py."""

@@ -19,7 +19,7 @@ import math
 import statistics
 from typing import Dict, List, Optional
 
-from amlops.sweeps.spec import Objective, Policy
+from amlops.spec.sweep import Objective, Policy
 
 History = List[float]
 

@@ -16,7 +16,7 @@ terminal, one line per finished trial elsewhere.
 
 A pipeline's sweep node runs the same way (sweep_trials), in its step's folder:
 its trials are the trial component with the node's inputs plus the sampled values,
-and the step's outputs are the best trial's (sweeps/node.py)."""
+and the step's outputs are the best trial's (spec/sweep_node.py)."""
 
 import concurrent.futures as futures
 import os
@@ -32,7 +32,6 @@ from typing import Any, ContextManager, Dict, List, Optional, TextIO
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
 from amlops.live import LiveLines, is_live
 from amlops.local.procs import (
     INTERRUPTED,
@@ -46,9 +45,10 @@ from amlops.local.run import execute, not_applied_locally, prepare_run
 from amlops.local.runs import RunRecord, read_record, unique_folder
 from amlops.local.runtime_choice import prepared_runtime
 from amlops.project import Project
+from amlops.spec.job import JobSpec
+from amlops.spec.sweep import SweepSpec, describe, format_value
 from amlops.sweeps.policies import due, stop_reason
 from amlops.sweeps.sampling import sampler_for
-from amlops.sweeps.spec import SweepSpec, describe, format_value
 from amlops.tracking.local import (
     git_tags,
     run_environment,
@@ -491,7 +491,7 @@ class SweepResult:
 
     @property
     def outputs(self) -> Dict[str, Path]:
-        """The best trial's outputs: the sweep's own (Azure ML's rule, sweeps/node.py)."""
+        """The best trial's outputs: the sweep's own (Azure ML's rule, spec/sweep_node.py)."""
         return dict(self.best.outputs) if self.best else {}
 
     def best_line(self) -> str:

@@ -5,7 +5,7 @@
   scipy.stats.qmc, present wherever scikit-learn is), mapped through each
   distribution's inverse CDF;
 - grid: every combination of the choice values, in file order (Azure ML allows
-  grid over choice parameters only: spec.py refuses others);
+  grid over choice parameters only: spec/sweep.py refuses others);
 - bayesian: Azure ML's Bayesian optimisation runs only in the service; locally
   Optuna's TPE sampler (optuna.samplers.TPESampler) stands in, told each finished
   trial's objective."""
@@ -15,7 +15,7 @@ import random
 from typing import Any, Dict, Iterator, Optional
 
 from amlops.errors import UserError
-from amlops.sweeps.spec import SweepSpec, _quantize
+from amlops.spec.sweep import SweepSpec, _quantize
 
 Values = Dict[str, Any]
 

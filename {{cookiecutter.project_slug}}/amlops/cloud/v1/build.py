@@ -18,14 +18,13 @@ from typing import Any, Callable, Dict, List, Optional
 
 from amlops.cloud.submission import Submission
 from amlops.errors import UserError
-from amlops.expressions import drop_unset_optionals
 from amlops.fingerprint import fingerprint
+from amlops.spec.expressions import drop_unset_optionals
+from amlops.spec.references import datastore_path, workspace_asset
 from amlops.yamlfile import load_yaml
 
 EXPRESSION = re.compile(r"\$\{\{\s*(inputs|outputs)\.(\w+)\s*\}\}")
 PARENT = re.compile(r"^\$\{\{\s*parent\.(inputs\.(\w+)|jobs\.(\w+)\.outputs\.(\w+))\s*\}\}$")
-DATASTORE_PATH = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
-ASSET = re.compile(r"^azureml:([^:@/]+)(?::([^:@/]+)|@(\w+))?$")
 READ_MODES = {"": "mount", "ro_mount": "mount", "download": "download", "direct": "mount"}
 
 
@@ -56,14 +55,14 @@ class V1Builder:
                 f"{self.where}: input {name!r} is a uri_file; SDK v1 FileDatasets mount as"
                 " folders - declare it uri_folder (its folder) for AML_SDK=v1"
             )
-        found = DATASTORE_PATH.match(path)
+        found = datastore_path(path)
         if found:
-            store = Datastore.get(self.workspace, found.group(1))
-            return Dataset.File.from_files((store, found.group(2)), validate=False)
-        asset = ASSET.match(path)
+            store = Datastore.get(self.workspace, found.store)
+            return Dataset.File.from_files((store, found.path), validate=False)
+        asset = workspace_asset(path)
         if asset:
-            version = asset.group(2) or asset.group(3) or "latest"
-            return Dataset.get_by_name(self.workspace, asset.group(1), version=version)
+            version = asset.version_or_label or "latest"
+            return Dataset.get_by_name(self.workspace, asset.name, version=version)
         if path.startswith(("https://", "http://", "wasbs://", "abfss://")):
             return Dataset.File.from_files(path, validate=False)
         if path.startswith("azureml:"):
@@ -124,13 +123,13 @@ class V1Builder:
             path = (base / entry[len("file:") :]).resolve()
             return self._new_environment(load_yaml(path, str(path)), path.parent)
         if isinstance(entry, str):
-            reference = ASSET.match(entry)
+            reference = workspace_asset(entry)
             if not reference:
                 raise UserError(
                     f"{self.where}: environment {entry!r}: SDK v1 cannot use registry"
                     " environments; give its image (environment: image: ...) for AML_SDK=v1"
                 )
-            name, version, label = reference.group(1), reference.group(2), reference.group(3)
+            name, version, label = reference.name, reference.version, reference.label
             return Environment.get(self.workspace, name, version=version if not label else None)
         name = f"{self.slug}-env-{len(self._environments) + 1}"
         build = entry.get("build")

@@ -21,8 +21,8 @@ from amlops.cloud.v1.submit import pipeline_objects
 from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.pipelines.spec import load_pipeline
 from amlops.project import Project
+from amlops.spec.pipeline_loader import load_pipeline
 
 MARKER_FIELDS = ["pipeline", "version", "published_pipeline_id", "pipeline_endpoint_id", "time"]
 

@@ -22,8 +22,9 @@ from amlops.cloud.v1.workspace import connect_v1, require_v1, v1_errors
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.pipelines.spec import FromStep, find_step, load_pipeline
 from amlops.project import Project
+from amlops.spec.pipeline import FromStep, find_step
+from amlops.spec.pipeline_loader import load_pipeline
 
 
 def _dry_run(project: Project, sub: Submission) -> int:

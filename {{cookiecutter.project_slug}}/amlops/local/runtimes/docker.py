@@ -19,9 +19,9 @@ from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.jobspec import JobSpec
-from amlops.local.environments import DockerRecipe, docker_recipe
+from amlops.local.environments import DockerRecipe, declares_base_image, docker_recipe
 from amlops.local.images import (
+    BaseImageUnavailable,
     base_images,
     build_image,
     context_hash,
@@ -34,6 +34,7 @@ from amlops.local.layered import LayeredBuild, LayeredBuilds
 from amlops.local.procs import INTERRUPTED, run_tee
 from amlops.local.resolve import CODE_MOUNT, CONTAINER_OUTPUTS, LOG_MOUNT, ResolvedJob
 from amlops.project import Project
+from amlops.spec.job import JobSpec
 from amlops.textfile import read_text
 from amlops.tracking.local import docker_options
 
@@ -74,7 +75,7 @@ class DockerRuntime:
         if text is None:
             path = self.recipe.context / self.recipe.dockerfile
             text = read_text(path) if path.is_file() else ""
-        return re.search(r"^\s*ARG\s+BASE_IMAGE\b", text, re.M | re.I) is not None
+        return declares_base_image(text)
 
     @property
     def context(self) -> Path:
@@ -131,7 +132,13 @@ class DockerRuntime:
     def pull_base(self, echo: bool = True) -> None:
         """Pull the images the job needs that are not present, so that an unreachable
         registry is told apart from a failing build (BaseImageUnavailable)."""
-        pull_missing(self.needed_images(), self.build_log, echo)
+        try:
+            pull_missing(self.needed_images(), self.build_log, echo)
+        except BaseImageUnavailable as err:
+            if not self.recipe.notice.startswith("BASE_IMAGE="):
+                raise
+            # BASE_IMAGE is set but this Dockerfile ignores it: say so, not "set BASE_IMAGE"
+            raise BaseImageUnavailable(err.args[0], err.args[1], self.recipe.notice) from None
 
     def prepare(self, echo: bool = True) -> bool:
         """Build (or pull) the image unless it is present; True when a build ran. A

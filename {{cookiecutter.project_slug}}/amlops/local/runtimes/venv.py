@@ -6,17 +6,44 @@ section) and is shared by content (amlops.local.venvs). Inputs are read-only for
 the run where the OS allows it, and checked unchanged after it."""
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from amlops.jobspec import JobSpec
 from amlops.local.environments import VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee
 from amlops.local.resolve import ResolvedJob
 from amlops.local.venvs import venv_for
 from amlops.project import Project
+from amlops.spec.job import JobSpec
+
+
+# Words a shell runs itself (POSIX special built-ins, common built-ins, keywords): a
+# command starting with one of them names no program to look for.
+SHELL_WORDS = frozenset(
+    "! . : [ [[ { alias break builtin cd command continue declare echo eval exec exit export"
+    " for function if printf pwd read return set shift source test time trap true false"
+    " type ulimit umask unset until wait while case select".split()
+)
+
+
+def missing_program(command: str, path: str, cwd: Path) -> str:
+    """The program a command starts with when neither `path` (a PATH value) nor `cwd`
+    has it - e.g. `Rscript` of an R job whose environment a Python venv stands in for;
+    "" when it is found, or when the command does not start with a plain program name
+    (a variable assignment, a shell built-in or keyword, text shlex cannot split)."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return ""
+    if not words or "=" in words[0] or words[0] in SHELL_WORDS:
+        return ""
+    program = words[0]
+    if "/" in program:
+        return "" if (cwd / program).exists() or Path(program).exists() else program
+    return "" if shutil.which(program, path=path) else program
 
 
 class VenvRuntime:
@@ -91,6 +118,19 @@ class VenvRuntime:
         child_env.pop("PYTHONHOME", None)
         shell = shutil.which("bash") or shutil.which("sh") or "sh"
         log = run_dir / "logs" / "std_log.txt"
+        program = missing_program(job.command, child_env["PATH"], run_dir / "src")
+        if program:
+            message = (
+                f"amlops: the command runs {program!r}, which neither the venv nor this machine"
+                " has: a venv stands in only for a Python environment; run it in the job's"
+                f" own environment (RUNTIME=docker) or install {program} here\n"
+            )
+            if echo:
+                sys.stderr.write(message)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(message)
+            return 127  # the shell's "command not found"
         argv = guard.wrap([shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv)
         with guard.protected():
             code = run_tee(

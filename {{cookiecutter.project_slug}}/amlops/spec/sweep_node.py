@@ -26,9 +26,9 @@ best trial job"; the example's predict_step reads sweep_step's outputs)."""
 from pathlib import Path
 from typing import Any, Dict, Set
 
-from amlops.inputs import LITERAL_CHECKS
-from amlops.jobspec import JobSpec, check_known_fields, fail_at
-from amlops.sweeps.spec import SWEEP_FIELDS, SweepSpec, check_sampling, parse_settings
+from amlops.spec.checks import check_known_fields, fail_at
+from amlops.spec.job import LITERAL_CHECKS, JobSpec
+from amlops.spec.sweep import SWEEP_FIELDS, SweepSpec, check_sampling, parse_settings
 
 # SDK: SweepSchema's own fields plus BaseNodeSchema's and BaseNode's: a sweep job's
 # fields without $schema and services, plus comment.

@@ -6,7 +6,7 @@ plus where each of its inputs comes from:
   `type: command` nodes, `component: ./file.yaml` command components,
   `component: azureml:...` registered components, `type: sweep` nodes over a
   command component (`trial: ./file.yaml`), nested `type: pipeline`
-  components (flattened here to `<node>.<inner node>` steps); see loader.py;
+  components (flattened here to `<node>.<inner node>` steps); see pipeline_loader.py;
 - this project's shorthand: each node names an experiment (`experiment: x`),
   whose src/x/job.yaml gives the command, environment, inputs and outputs.
 Bindings: `${{parent.inputs.x}}`, `${{parent.jobs.<node>.outputs.<o>}}`, a local
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
 from amlops.errors import UserError
-from amlops.inputs import LITERAL_CHECKS
-from amlops.jobspec import COMMON_JOB_FIELDS, InputSpec, JobSpec, OutputSpec, fail_at
 from amlops.names import STEP_NAME
+from amlops.spec.checks import COMMON_JOB_FIELDS, fail_at
+from amlops.spec.job import LITERAL_CHECKS, InputSpec, JobSpec, OutputSpec
 
 PIPELINE_FIELDS = COMMON_JOB_FIELDS | {
     "settings",
@@ -81,7 +81,7 @@ class Step:
 
     `form`: experiment (shorthand), command (inline), component (a component file),
     registered (`azureml:` component: `job` is None until it is looked up) or sweep
-    (a sweep node: `job` is its trial component, job.sweep the sweep; sweeps/node.py),
+    (a sweep node: `job` is its trial component, job.sweep the sweep; spec/sweep_node.py),
     parallel (a parallel node: `job` runs the parallel driver; spec/parallel.py) or
     remote (automl, data_transfer, import, spark, flow, a registered parallel component:
     `job` is None; validated and submitted as written, not run here).
@@ -151,17 +151,6 @@ class PipelineSpec:
                 if current in step.upstream() and step.name not in found:
                     found.add(step.name)
                     frontier.append(step.name)
-        return found
-
-    def upstream_closure(self, names: Set[str]) -> Set[str]:
-        """`names` and every step they depend on, directly or not."""
-        found = set(names)
-        frontier = list(names)
-        while frontier:
-            for upstream in self.steps[frontier.pop()].upstream():
-                if upstream not in found:
-                    found.add(upstream)
-                    frontier.append(upstream)
         return found
 
 
@@ -320,10 +309,3 @@ def find_step(spec: PipelineSpec, name: Optional[str]) -> Step:
     if name not in spec.steps:
         raise UserError(f"{spec.shown_as}: no step {name!r} (steps: {', '.join(spec.order)})")
     return spec.steps[name]
-
-
-def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
-    """Read and check pipelines/<name>.yaml (either form) and every job it uses."""
-    from amlops.pipelines.loader import load_pipeline_file
-
-    return load_pipeline_file(project, project.pipeline_file(name))

@@ -1,4 +1,4 @@
-"""Read a pipeline file of either form into a PipelineSpec (see spec.py).
+"""Read a pipeline file of either form into a PipelineSpec (see pipeline.py).
 
 Nodes are read in two passes: first what each node is and which outputs it
 declares (so a binding may name a node further down the file), then the
@@ -11,24 +11,24 @@ is the inner step's output that the component exports as y."""
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.errors import UserError
-from amlops.expressions import EXPRESSION
-from amlops.jobspec import (
+from amlops.project import Project
+from amlops.spec.checks import check_known_fields, fail_at, section
+from amlops.spec.expressions import EXPRESSION
+from amlops.spec.job import (
     NODE_FIELDS,
     InputSpec,
     JobSpec,
     OutputSpec,
-    check_known_fields,
-    fail_at,
     job_from_mapping,
     load_job,
+    parse_distribution,
     parse_inputs,
     parse_output,
-    section,
 )
-from amlops.pipelines.spec import (
+from amlops.spec.pipeline import (
     PIPELINE_FIELDS,
     SETTINGS_FIELDS,
     FromParent,
@@ -44,8 +44,13 @@ from amlops.pipelines.spec import (
     check_step_output,
     topological_order,
 )
-from amlops.project import Project
+from amlops.spec.sweep_node import SWEEP_NODE_FIELDS, parse_sweep_node
 from amlops.yamlfile import LineMap, line_of, load_yaml, plain
+
+# Downloads a registered component (`azureml:...`) and gives its spec file, or None when
+# it cannot be had here: (project, reference) -> path. Handed in by the command that
+# talks to Azure (cloud/registered_components.py download).
+ComponentDownload = Callable[[Project, str], Optional[Path]]
 
 PARENT_INPUT = re.compile(r"parent\.inputs\.([A-Za-z_][A-Za-z0-9_]*)")
 STEP_OUTPUT = re.compile(
@@ -368,9 +373,7 @@ class Loader:
         return step
 
     def sweep(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
-        """A sweep node: its trial component run per sampled values (sweeps/node.py)."""
-        from amlops.sweeps.node import SWEEP_NODE_FIELDS, parse_sweep_node
-
+        """A sweep node: its trial component run per sampled values (sweep_node.py)."""
         check_known_fields(raw, SWEEP_NODE_FIELDS, scope.shown, "sweep node fields")
         reference = raw.get("trial")
         if not isinstance(reference, (str, dict)) or (
@@ -555,15 +558,13 @@ class Loader:
             check_step_output(spec, spec.outputs[name], line, f"pipeline output {name!r}")
 
 
-def resolve_registered(project: Project, spec: PipelineSpec) -> None:
-    """Download the registered components a local run needs (see
-    cloud/registered_components.py) and check their bindings; a step that cannot be
+def resolve_registered(project: Project, spec: PipelineSpec, download: ComponentDownload) -> None:
+    """Download the registered components a local run needs with `download` (the CLI hands
+    in cloud/registered_components.py's) and check their bindings; a step that cannot be
     downloaded keeps `job` None, and Step.runnable() says how to fix it."""
     for step in spec.steps.values():
         if step.form != "registered" or step.job is not None:
             continue
-        from amlops.cloud.registered_components import download
-
         path = download(project, step.reference)
         if path is None:
             continue
@@ -590,8 +591,6 @@ def with_node_settings(
             raw[key] = plain(node[key])
     if raw == plain(job.raw):
         return job
-    from amlops.jobspec import parse_distribution
-
     updated = JobSpec(**{**job.__dict__, "raw": raw})
     updated.environment_variables = {
         str(k): str(v) for k, v in (raw.get("environment_variables") or {}).items()
@@ -729,3 +728,8 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
             )
     spec.order = topological_order(spec)
     return spec
+
+
+def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
+    """Read and check pipelines/<name>.yaml (either form) and every job it uses."""
+    return load_pipeline_file(project, project.pipeline_file(name))

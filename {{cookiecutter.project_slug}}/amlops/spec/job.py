@@ -6,16 +6,24 @@ runs, `make validate` and submission all take a JobSpec from here. The checks
 are our own and offline; they catch what the SDK's validation misses (a
 `${{inputs.x}}` naming an undeclared input outside `$[[...]]`)."""
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional
 
-from amlops.environment import EnvironmentSpec, parse_environment
 from amlops.errors import UserError
-from amlops.expressions import REFERENCE, expressions, optional_parts, required_part
 from amlops.project import Project
+from amlops.spec.checks import (
+    COMMON_JOB_FIELDS,
+    IDENTIFIER,
+    check_known_fields,
+    check_names,
+    fail_at,
+    section,
+)
+from amlops.spec.environment import EnvironmentSpec, parse_environment
+from amlops.spec.expressions import REFERENCE, expressions, optional_parts, required_part
+from amlops.spec.sweep import parse_sweep
 from amlops.yamlfile import line_of, load_yaml, plain
 
 PATH_TYPES = {
@@ -27,22 +35,19 @@ PATH_TYPES = {
     "triton_model",
 }
 LITERAL_TYPES = {"string", "integer", "number", "boolean"}
+# Whether a value fits a literal input's type.
+LITERAL_CHECKS = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, (str, int, float, bool)),
+}
 # Data modes (https://learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2;
 # the SDK refuses rw_mount for an input and takes `mount` for rw_mount on an output):
 # a downloaded input is the job's own writable copy; the other input modes are read-only.
 INPUT_MODES = {"ro_mount", "download", "direct", "eval_mount", "eval_download"}
 COPIED_INPUT_MODES = {"download", "eval_download"}
 OUTPUT_MODES = {"rw_mount", "mount", "upload", "direct"}
-# Fields every Azure ML job file (command or pipeline) may have.
-COMMON_JOB_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "display_name",
-    "description",
-    "tags",
-    "experiment_name",
-}
 JOB_FIELDS = COMMON_JOB_FIELDS | {
     "properties",
     "command",
@@ -94,12 +99,7 @@ DISTRIBUTION_FIELDS = {
     "mpi": {"type", "process_count_per_instance"},
     "tensorflow": {"type", "worker_count", "parameter_server_count"},
 }
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Azure ML's rule for experiment (and job) names, as the service states it: 1-256
-# letters, digits, `-` and `_`, starting with a letter or digit.
-AZURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}")
 # `python [options] -m <module>` (any python executable) in a command.
-COMPONENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 PYTHON_MODULE = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?python[0-9.]*(?:\s+-[A-Za-z]+)*\s+-m\s+(\S+)")
 
 
@@ -165,7 +165,7 @@ class JobSpec:
     raw: Dict[str, Any] = field(default_factory=dict)
     name: str = ""  # what the job is called locally (default: its folder's name)
     kind: str = "job"  # job, component (a command component file) or node (inline)
-    # Set on the trial of a sweep job file (amlops/sweeps/spec.py SweepSpec): this spec is
+    # Set on the trial of a sweep job file (amlops/spec/sweep.py SweepSpec): this spec is
     # then the trial template, its command still holding ${{search_space.<name>}}.
     sweep: Any = None
     # Set on a parallel job, component or node (amlops/spec/parallel.py ParallelSpec): the
@@ -197,21 +197,6 @@ class JobSpec:
         return line_of(self.raw, key)
 
 
-def fail_at(spec_file: str, line: int, message: str) -> UserError:
-    """A UserError that starts with `file:line:`."""
-    where = f"{spec_file}:{line}" if line else spec_file
-    return UserError(f"{where}: {message}")
-
-
-def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schema: str) -> None:
-    """Refuse a key outside `allowed`, suggesting the closest known one."""
-    for key in raw:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"see the {schema}"
-            raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
-
-
 def _check_type(raw: Dict[str, Any], shown: str) -> None:
     kind = raw.get("type", "command")
     if kind == "command":
@@ -235,30 +220,6 @@ def _check_command(raw: Dict[str, Any], shown: str) -> str:
                 f" (python {module.replace('.', '/')}.py) or rename the folder",
             )
     return command.strip()
-
-
-def check_names(raw: Dict[str, Any], shown: str, kind: str = "job") -> None:
-    """`name` and `experiment_name` follow Azure ML's naming rule (AZURE_NAME); a
-    component's name follows the SDK's component rule (COMPONENT_NAME)."""
-    if kind == "component" and raw.get("name") is not None:
-        if not COMPONENT_NAME.fullmatch(str(raw["name"])):
-            raise fail_at(
-                shown,
-                line_of(raw, "name"),
-                f"name {raw['name']!r}: a component name is a lowercase letter, then"
-                " lowercase letters, digits or _ (Azure ML's rule)",
-            )
-    for key in ("name", "experiment_name") if kind != "component" else ():
-        value = raw.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not AZURE_NAME.fullmatch(value):
-            raise fail_at(
-                shown,
-                line_of(raw, key),
-                f"{key} {value!r}: Azure ML allows letters, digits, '-' and '_',"
-                " starting with a letter or digit, at most 256 characters",
-            )
 
 
 def parse_input(name: str, value: Any, line: int, shown: str, schema: str = "") -> InputSpec:
@@ -326,14 +287,6 @@ def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
     return OutputSpec(name, kind, mode=mode, line=line, raw=plain(value))
 
 
-def section(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, Any]:
-    """`raw[key]` as a mapping (empty when absent)."""
-    found = raw.get(key) or {}
-    if not isinstance(found, dict):
-        raise fail_at(shown, line_of(raw, key), f"'{key}' must be a mapping")
-    return found
-
-
 def _positive(
     raw: Dict[str, Any], key: str, shown: str, default: int, minimum: int = 1, within: str = ""
 ) -> int:
@@ -378,7 +331,7 @@ def check_references(spec: JobSpec) -> None:
     for expression in spec.references():
         match = REFERENCE.fullmatch(expression)
         if match and match.group(1) == "search_space" and spec.sweep is not None:
-            continue  # a sweep trial's: checked against search_space by sweeps/spec.py
+            continue  # a sweep trial's: checked against search_space by spec/sweep.py
         if not match or match.group(1) == "search_space":
             raise fail_at(
                 spec.shown_as,
@@ -459,15 +412,13 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
     with its inputs' defaults); UserError (file:line: ...) on a problem.
 
     A sweep job file (`type: sweep`) gives its trial as a command JobSpec whose
-    `sweep` is the SweepSpec (amlops/sweeps/spec.py)."""
+    `sweep` is the SweepSpec (amlops/spec/sweep.py)."""
     shown = shown_as or str(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
         raise fail_at(shown, 1, "expected a mapping of command job fields")
     if raw.get("type") == "sweep":
-        from amlops.sweeps.spec import parse_sweep
-
-        return parse_sweep(raw, path, shown).trial
+        return parse_sweep(raw, path, shown, parse_job).trial
     if raw.get("type") == "parallel":
         from amlops.spec.parallel import parallel_job
 

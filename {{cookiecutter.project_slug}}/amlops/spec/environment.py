@@ -20,9 +20,10 @@ Local and cloud code both import this module; it imports no Azure SDK."""
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from amlops.errors import UserError
+from amlops.spec.references import parse_reference
 from amlops.yamlfile import load_yaml
 
 ENVIRONMENT_FIELDS = {
@@ -43,16 +44,8 @@ ENVIRONMENT_FIELDS = {
 BUILD_FIELDS = {"path", "dockerfile_path"}
 CURATED_REGISTRY = "mcr.microsoft.com/azureml/curated"
 CURATED_PREFIX = "AzureML-"
-WORKSPACE_REF = re.compile(
-    r"azureml:(?!//)(?P<name>[A-Za-z0-9_.-]+)" r"(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))?$"
-)
-REGISTRY_REF = re.compile(
-    r"azureml://registries/(?P<registry>[^/]+)/environments/(?P<name>[^/]+)"
-    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$"
-)
-ARM_REF = re.compile(
-    r"azureml:/subscriptions/.+/environments/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"
-)
+# The name of a workspace environment (`azureml:<name>...`; the grammar is references.py's).
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -155,24 +148,26 @@ def _named(text: str, base: Path, where: str, name: str, version: str, label: st
 
 def _parse_reference(text: str, base: Path, where: str) -> EnvironmentSpec:
     """`azureml://registries/...`, an ARM id, or `azureml:<name>[:<version>|@<label>]`."""
-    match = REGISTRY_REF.match(text) or ARM_REF.match(text) or WORKSPACE_REF.match(text)
-    if not match:
+    found = parse_reference(text)
+    if found is None or not (
+        found.kind == "environments"
+        or (found.form == "workspace" and ENVIRONMENT_NAME.fullmatch(found.name))
+    ):
         raise _fail(
             where,
             f"environment {text!r} is not a form Azure ML accepts (azureml:<name>:<version>,"
             " azureml:<name>@latest, azureml://registries/..., file:<path> or a mapping"
             " with image: or build:)",
         )
-    found = match.groupdict()
-    name, version, label = found["name"], found.get("version") or "", found.get("label") or ""
-    if "registry" in found:  # Microsoft's `azureml` registry holds the curated set
-        curated = found["registry"] == "azureml"
+    name, version, label = found.name, found.version, found.label
+    if found.form == "registry":  # Microsoft's `azureml` registry holds the curated set
+        curated = found.registry == "azureml"
     else:
-        curated = match.re is WORKSPACE_REF and name.startswith(CURATED_PREFIX)
+        curated = found.form == "workspace" and name.startswith(CURATED_PREFIX)
     return _named(text, base, where, name, version, label, curated)
 
 
-def _parse_mapping(raw: Dict[str, Any], base: Path, where: str, line_base: str) -> EnvironmentSpec:
+def _parse_mapping(raw: Dict[str, Any], base: Path, where: str) -> EnvironmentSpec:
     unknown = sorted(str(k) for k in raw if k not in ENVIRONMENT_FIELDS)
     if unknown:
         raise _fail(
@@ -224,7 +219,7 @@ def parse_environment(value: Any, job_file: Path, where: str) -> EnvironmentSpec
     if value is None or value == "":
         raise _fail(where, "environment: is required (image:, build:, or azureml:<name>:<version>)")
     if isinstance(value, dict):
-        return _parse_mapping(value, base, where, where)
+        return _parse_mapping(value, base, where)
     if not isinstance(value, str):
         raise _fail(where, "environment: must be a mapping or a reference string")
     text = value.strip()
@@ -233,18 +228,6 @@ def parse_environment(value: Any, job_file: Path, where: str) -> EnvironmentSpec
         data = load_yaml(env_file, str(env_file))
         if not isinstance(data, dict):
             raise _fail(str(env_file), "an environment file must be a mapping (image: or build:)")
-        spec = _parse_mapping(data, env_file.parent, f"{env_file} (from {where})", where)
+        spec = _parse_mapping(data, env_file.parent, f"{env_file} (from {where})")
         return EnvironmentSpec(**{**spec.__dict__, "raw": value, "source_file": env_file})
     return _parse_reference(text, base, where)
-
-
-def environment_files(spec: EnvironmentSpec) -> List[Path]:
-    """The local files an environment is made of (build context, conda file, env file)."""
-    files: List[Path] = []
-    if spec.context is not None:
-        files.append(spec.context)
-    if spec.conda_file is not None:
-        files.append(spec.conda_file)
-    if spec.source_file is not None:
-        files.append(spec.source_file)
-    return files

@@ -1,7 +1,7 @@
 """A sweep job file (https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json),
 read and checked offline, and the command job of each trial.
 
-The trial is read with the command-job machinery (jobspec.parse_job) from the
+The trial is read with the command-job machinery (spec/job.py parse_job, handed in) from the
 file's `trial:` fields plus its top-level `inputs`, `outputs` and
 `experiment_name`, so code, environment, inputs and outputs resolve exactly as
 for a command job. A trial's command is the trial command with every
@@ -21,20 +21,15 @@ import statistics
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from amlops.errors import UserError
-from amlops.expressions import REFERENCE, expressions, substitute
-from amlops.jobspec import (
-    COMMON_JOB_FIELDS,
-    JobSpec,
-    check_known_fields,
-    check_names,
-    fail_at,
-    parse_job,
-    section,
-)
+from amlops.spec.checks import COMMON_JOB_FIELDS, check_known_fields, check_names, fail_at, section
+from amlops.spec.expressions import REFERENCE, expressions, substitute
 from amlops.yamlfile import LineMap, line_of, plain
+
+# How a sweep reads its trial's command job: spec/job.py's parse_job(raw, path, shown,
+# sweep=None) -> JobSpec, handed in by the caller (spec/job.py imports this module).
+TrialParser = Callable[..., Any]
 
 # Top-level fields of a sweep job (SDK: SweepJobSchema = BaseJobSchema +
 # ParameterizedSweepSchema + trial, inputs, outputs).
@@ -196,8 +191,10 @@ class SweepSpec:
     limits: Limits
     policy: Optional[Policy] = None
     trial_raw: Dict[str, Any] = field(default_factory=dict)
-    trial: Optional[JobSpec] = None
-    # A pipeline's sweep node (sweeps/node.py): the trial is a command component and each
+    trial: Any = None  # the trial as a command JobSpec (spec/job.py)
+    # How the trial is read (spec/job.py parse_job; None for a sweep node).
+    parse_trial: Optional[TrialParser] = None
+    # A pipeline's sweep node (spec/sweep_node.py): the trial is a command component and each
     # sampled value is the value of the component input of that name.
     node: bool = False
 
@@ -220,7 +217,7 @@ class SweepSpec:
             return {}
         return {name: "${{search_space.%s}}" % name for name in self.parameters}
 
-    def trial_spec(self, values: Dict[str, Any]) -> JobSpec:
+    def trial_spec(self, values: Dict[str, Any]) -> Any:
         """The command job of one trial: the trial command with these sampled values
         (a sweep node's trial is its component; trial_overrides gives the values)."""
         if self.node:
@@ -234,7 +231,8 @@ class SweepSpec:
             return format_value(values[name]) if kind == "search_space" else None
 
         raw["command"] = substitute(str(self.trial_raw["command"]), value_of)
-        return parse_job(raw, self.file, self.shown_as)
+        assert self.parse_trial is not None
+        return self.parse_trial(raw, self.file, self.shown_as)
 
 
 def format_value(value: Any) -> str:
@@ -491,21 +489,18 @@ def parse_settings(raw: Dict[str, Any], path: Path, shown: str, at: int = 1) -> 
     )
 
 
-def parse_sweep(raw: Dict[str, Any], path: Path, shown: str) -> SweepSpec:
-    """Check a sweep job file's fields and its trial; UserError (file:line: ...) on the
-    first problem, before any trial starts."""
+def parse_sweep(raw: Dict[str, Any], path: Path, shown: str, parse_trial: TrialParser) -> SweepSpec:
+    """Check a sweep job file's fields and its trial, read by `parse_trial` (spec/job.py
+    parse_job); UserError (file:line: ...) on the first problem, before any trial starts."""
     check_known_fields(raw, SWEEP_FIELDS, shown, "sweepJob schema")
     check_names(raw, shown)
     spec = parse_settings(raw, path, shown)
     spec.trial_raw = _trial_raw(raw, shown)
     _check_search_space_use(spec)
     check_sampling(spec)
-    spec.trial = parse_job(spec.trial_raw, path, shown, sweep=spec)
+    spec.parse_trial = parse_trial
+    spec.trial = parse_trial(spec.trial_raw, path, shown, sweep=spec)
     return spec
-
-
-def grid_size(spec: SweepSpec) -> int:
-    return math.prod(len(p.values) for p in spec.parameters.values())
 
 
 def describe(spec: SweepSpec) -> str:
@@ -513,13 +508,3 @@ def describe(spec: SweepSpec) -> str:
     names = ", ".join(spec.parameters)
     how = spec.sampling.type + (" (sobol)" if spec.sampling.rule == "sobol" else "")
     return f"{how} over {names}; objective: {spec.objective.goal} {spec.objective.metric}"
-
-
-def load_sweep(path: Path, shown: str) -> SweepSpec:
-    """The SweepSpec of a sweep job file (UserError when it is not one)."""
-    from amlops.jobspec import load_job
-
-    trial = load_job(path, shown)
-    if trial.sweep is None:
-        raise UserError(f"{shown}: not a sweep job (type: sweep)")
-    return trial.sweep
