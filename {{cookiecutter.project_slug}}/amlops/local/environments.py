@@ -23,12 +23,9 @@ import yaml
 
 from amlops.errors import UserError
 from amlops.project import Project
-<<<<<<< HEAD
-from amlops.textfile import read_text
-=======
 from amlops.spec.environment import EnvironmentSpec
 from amlops.spec.job import JobSpec
->>>>>>> 0877af0
+from amlops.textfile import read_text
 from amlops.yamlfile import plain
 
 # What Azure ML's image builder does for `image:` + `conda_file:`, from its generated
