@@ -88,7 +88,9 @@ def init_lines(run_dir: Path) -> Dict[str, List[str]]:
 
 def driver_processes(run_dir: Path) -> List[str]:
     """Processes still running from this run's code root."""
-    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True
+    ).stdout
     return [line for line in listing.splitlines() if str(run_dir) in line and "ps -eo" not in line]
 
 
@@ -461,3 +463,37 @@ def test_a_node_only_azure_runs_is_validated_sent_and_skipped_locally_with_given
     assert "step 'classify' (automl node) runs only in Azure ML: not run here" in run.stderr
     files = pipeline_step_dir(baked, "auto", "report") / "outputs" / "summary" / "files.txt"
     assert files.read_text().split() == ["MLmodel"]
+
+
+def test_ctrl_c_stops_the_driver_and_every_worker(baked):
+    """SIGINT to amlops while workers are busy: exit 130, run recorded as interrupted,
+    no driver or worker process left."""
+    import signal
+    import time
+
+    folder = add_parallel_job(baked, mini_batch="1", errors=-1)
+    (folder / "code" / "count.py").write_text(
+        COUNTING_INIT.replace("    rows = []\n", "    time.sleep(120)\n    rows = []\n")
+    )
+    proc = baked.start("local", EXP="pcount", RUNTIME="venv")
+    assert baked.wait_for(
+        lambda: (
+            any(
+                len(found) for run in baked.run_dirs("pcount") for found in init_lines(run).values()
+            )
+            if baked.run_dirs("pcount")
+            else False
+        ),
+        seconds=300,
+    )
+    run_dir = baked.latest_run("pcount")
+    time.sleep(1)  # both workers inside run()
+    assert driver_processes(run_dir)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert baked.wait_for(lambda: not driver_processes(run_dir), seconds=30), driver_processes(
+        run_dir
+    )
+    assert '"status": "interrupted"' in (run_dir / "run.json").read_text()
+    assert "Traceback" not in err
