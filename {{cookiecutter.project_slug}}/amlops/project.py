@@ -6,18 +6,28 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from amlops.errors import UserError
+from amlops.filekinds import INVALID, PIPELINE, is_job_file, kind_of, yaml_files
 from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
 from amlops.settings import Settings
 
 JOB_FILES = ("job.yaml", "job.yml")
 
 
-def job_file_in(folder: Path) -> Optional[Path]:
-    """The job file of a folder: job.yaml, else job.yml, else None."""
+def job_files_in(folder: Path) -> List[Path]:
+    """The job files of a folder: job.yaml (else job.yml) when there is one; otherwise
+    every YAML file there that is a job by its content (amlops.filekinds), however it is
+    named (hello-world.yml, job-sweep.yml, ...)."""
     for name in JOB_FILES:
         if (folder / name).is_file():
-            return folder / name
-    return None
+            return [folder / name]
+    return [path for path in yaml_files(folder) if is_job_file(path)]
+
+
+def job_file_in(folder: Path) -> Optional[Path]:
+    """The job file of a folder: job.yaml, else job.yml, else its only job file by
+    content; None when it has none or several (job_files_in lists them)."""
+    found = job_files_in(folder)
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -64,29 +74,38 @@ class Project:
         """Every folder under src/ with a job file, whether or not its name is valid."""
         if not self.src.is_dir():
             return []
-        return sorted(p for p in self.src.iterdir() if p.is_dir() and job_file_in(p))
+        return sorted(p for p in self.src.iterdir() if p.is_dir() and job_files_in(p))
 
     def experiments(self) -> List[str]:
-        """The experiments: exactly the names EXP accepts (src/<name>/job.yaml or job.yml)."""
+        """The experiments: exactly the names EXP accepts (folders of src/ with a job.yaml,
+        job.yml, or job files known by their content)."""
         return [p.name for p in self.experiment_folders() if not experiment_name_problem(p.name)]
 
     def experiment_dir(self, name: str) -> Path:
         """src/<name>, checked to be a valid, existing experiment."""
         check_experiment_name(name)
         folder = self.src / name
-        if job_file_in(folder) is None:
+        if not job_files_in(folder):
             known = ", ".join(self.experiments()) or "none yet"
             raise UserError(
-                f"unknown experiment {name!r}: no src/{name}/job.yaml or job.yml"
-                f" (experiments: {known}; create one with make new-exp EXP={name})"
+                f"unknown experiment {name!r}: no job file in src/{name}/ (a job.yaml, or a"
+                f" YAML file that is an Azure ML job; experiments: {known}; create one with"
+                f" make new-exp EXP={name})"
             )
         return folder
 
     def job_file(self, name: str) -> Path:
-        """src/<name>/job.yaml (or job.yml) of a valid, existing experiment."""
-        found = job_file_in(self.experiment_dir(name))
-        assert found is not None  # experiment_dir() checked it
-        return found
+        """The job file of a valid, existing experiment: src/<name>/job.yaml (or job.yml),
+        else its only job file by content. Raises UserError when it holds several and
+        none is named job.yaml (JOB= picks one)."""
+        found = job_files_in(self.experiment_dir(name))
+        if len(found) > 1:
+            names = ", ".join(path.name for path in found)
+            raise UserError(
+                f"src/{name}/ holds several job files ({names}) and no job.yaml: pick one"
+                f" with JOB=<file> (e.g. make local EXP={name} JOB={found[0].name})"
+            )
+        return found[0]
 
     @property
     def pipelines_dir(self) -> Path:
@@ -94,12 +113,14 @@ class Project:
 
     def pipeline_files(self) -> Dict[str, Path]:
         """The pipeline files under pipelines/ by name (file stem): <name>.yaml or
-        <name>.yml, as Azure ML's CLI takes either.
+        <name>.yml, as Azure ML's CLI takes either, that are pipelines by their content
+        (the component, conda, environment and data files Azure's examples keep beside a
+        pipeline are not; a file that is not readable YAML is listed, so its check says why).
 
         Raises UserError when one name has both files (which one runs would be a guess)."""
         found: Dict[str, Path] = {}
-        for path in sorted(self.pipelines_dir.glob("*.y*ml")):
-            if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        for path in yaml_files(self.pipelines_dir):
+            if kind_of(path, self.relative(path)) not in (PIPELINE, INVALID):
                 continue
             if path.stem in found:
                 raise UserError(

@@ -22,10 +22,12 @@ from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.project import Project
+from amlops.filekinds import kind_of, yaml_files
+from amlops.project import Project, job_file_in
 from amlops.spec.job import load_experiment, other_job_files
 from amlops.spec.pipeline_loader import load_pipeline
 from amlops.spec.references import workspace_asset
+from amlops.yamlfile import load_yaml
 
 NO_TAGS: Dict[str, str] = {}
 
@@ -121,15 +123,50 @@ def _validate_pipeline(
         say(f"ok {shown}")
 
 
+# The SDK loader of each other file kind (amlops.filekinds) that validate checks as what
+# it is: the loader `az ml <kind> create -f` uses (azure.ai.ml load_* functions).
+ASSET_LOADERS = {
+    "command_component": "load_component",
+    "parallel_component": "load_component",
+    "spark_component": "load_component",
+    "pipeline_component": "load_component",
+    "environment": "load_environment",
+    "data": "load_data",
+    "model": "load_model",
+    "schedule": "load_schedule",
+}
+
+
+def _validate_assets(project: Project, report: Report, folder: Path, sdk: bool) -> None:
+    """The component, environment, data, model and schedule files of `folder`, each
+    loaded with its own SDK loader (a conda file or another tool's YAML is left alone)."""
+    if not sdk:
+        return
+    for path in yaml_files(folder):
+        shown = project.relative(path)
+        loader = ASSET_LOADERS.get(kind_of(path, shown))
+        if loader is None:
+            continue
+        raw = _check(report, lambda: load_yaml(path, shown))
+        if raw is not None and _sdk_check(
+            report, sdk, lambda: load_native(path, shown, raw, loader)
+        ):
+            say(f"ok {shown} ({kind_of(path, shown).replace('_', ' ')})")
+
+
 def validate_offline(project: Project, report: Report, sdk: bool = True) -> None:
-    """Our checks plus (with `sdk`) the SDK's, for every experiment and pipeline."""
+    """Our checks plus (with `sdk`) the SDK's, for every experiment and pipeline, and
+    every other Azure ML file beside them as what it is (amlops.filekinds)."""
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
         for experiment in project.experiments():
-            _validate_job(project, report, Path(scratch), experiment, sdk)
+            if job_file_in(project.src / experiment) is not None:  # else all are "others"
+                _validate_job(project, report, Path(scratch), experiment, sdk)
             for job_file in other_job_files(project, experiment):
                 _validate_job(project, report, Path(scratch), experiment, sdk, job_file)
+            _validate_assets(project, report, project.src / experiment, sdk)
         for name in project.pipelines():
             _validate_pipeline(project, report, Path(scratch), name, sdk)
+        _validate_assets(project, report, project.pipelines_dir, sdk)
 
 
 def _exists(client: Any, kind: str, name: str, version: str) -> bool:

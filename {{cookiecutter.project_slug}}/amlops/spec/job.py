@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from amlops.errors import UserError
-from amlops.project import Project
+from amlops.filekinds import INVALID, JOB_KINDS, PIPELINE, kind_of, yaml_files
+from amlops.project import Project, job_file_in
 from amlops.spec.checks import (
     COMMON_JOB_FIELDS,
     IDENTIFIER,
@@ -460,9 +461,10 @@ def load_experiment(project: Project, experiment: str, job_file: str = "") -> Jo
     `job_file` is any job or component file (load_job_file)."""
     if job_file and not experiment:
         return load_job_file(project, job_file)
-    path = project.job_file(experiment)
     if job_file:
         path = _other_job_file(project, experiment, job_file)
+    else:
+        path = project.job_file(experiment)
     return load_job(path, project.relative(path))
 
 
@@ -482,26 +484,17 @@ def _other_job_file(project: Project, experiment: str, name: str) -> Path:
 
 
 def other_job_files(project: Project, experiment: str) -> List[str]:
-    """Job files of src/<experiment>/ besides job.yaml/job.yml (what JOB= picks, e.g. a
-    sweep.yaml): .yaml/.yml files there whose `type` is sweep or command, or whose
-    `$schema` is a job schema (a conda or environment file is neither)."""
+    """Job files of src/<experiment>/ besides the one EXP runs (what JOB= picks, e.g. a
+    sweep.yaml): .yaml/.yml files there that are jobs by their content (amlops.filekinds:
+    a conda, environment, component or data file is none); a file that is not readable
+    YAML is listed too, so its check says what is wrong with it."""
     folder = project.src / experiment
+    chosen = job_file_in(folder)
     found = []
-    for path in sorted(folder.glob("*.y*ml")):
-        if path.name in ("job.yaml", "job.yml") or path.suffix not in (".yaml", ".yml"):
+    for path in yaml_files(folder):
+        if path == chosen:
             continue
-        try:
-            raw = load_yaml(path, project.relative(path))
-        except UserError:
-            found.append(path.name)  # let the check tell what is wrong with it
-            continue
-        if not isinstance(raw, dict):
-            continue
-        schema = str(raw.get("$schema", ""))
-        if raw.get("type") in ("sweep", "command", "parallel") and "Component" not in schema:
-            found.append(path.name)
-        elif schema.endswith(
-            ("commandJob.schema.json", "sweepJob.schema.json", "parallelJob.schema.json")
-        ):
+        kind = kind_of(path, project.relative(path))
+        if kind == INVALID or kind in JOB_KINDS - {PIPELINE}:
             found.append(path.name)
     return found

@@ -19,7 +19,6 @@ from amlops.local.venvs import venv_for
 from amlops.project import Project
 from amlops.spec.job import JobSpec
 
-
 # Words a shell runs itself (POSIX special built-ins, common built-ins, keywords): a
 # command starting with one of them names no program to look for.
 SHELL_WORDS = frozenset(
