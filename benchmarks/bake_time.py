@@ -3,18 +3,27 @@
 Baselines: copying the template folder with shutil.copytree (bake), and
 copying an existing experiment folder (new-exp): the cost of the files alone."""
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, bake_default, interleaved, report, run, scratch  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    bake_default,
+    interleaved,
+    machine_note,
+    report,
+    rounds,
+    run,
+    scratch,
+)
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+ROUNDS = rounds(7)
 
 
 def main() -> None:
+    print(machine_note())
     work = scratch()
     counter = iter(range(10_000))
     template = REPO / "{{cookiecutter.project_slug}}"

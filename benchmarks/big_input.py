@@ -32,12 +32,15 @@ from _common import (  # noqa: E402
     interleaved,
     machine_note,
     report,
+    rounds,
     run,
     scratch,
+    sized,
 )
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-FOLDERS, FILES, SIZE = 100, 200, 100_000  # 20,000 files, 2.0 GB
+ROUNDS = rounds(5)
+# 20,000 files, 2.0 GB; quick mode (BENCH_QUICK=1): 10 files of 1 kB
+FOLDERS, FILES, SIZE = sized((100, 200, 100_000), (2, 5, 1000))
 QUIET_PYTHON = {"PYTHONDONTWRITEBYTECODE": "1"}
 SCAN = '''"""Benchmark step: count the input's files and bytes."""
 

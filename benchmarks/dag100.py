@@ -10,7 +10,6 @@ from a shell script: what the steps cost without any orchestrator, so
 
 Baseline: DVC. Goals: ours at or below DVC, cold and no-op."""
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,8 +23,10 @@ from _common import (  # noqa: E402
     interleaved,
     machine_note,
     report,
+    rounds,
     run,
     scratch,
+    sized,
 )
 from pipeline_local import (  # noqa: E402
     QUIET_PYTHON,
@@ -34,8 +35,8 @@ from pipeline_local import (  # noqa: E402
     write_pipeline,
 )
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-LAYERS, WIDTH = 10, 10
+ROUNDS = rounds(3)
+LAYERS, WIDTH = sized((10, 10), (2, 2))  # quick mode (BENCH_QUICK=1): 4 steps
 
 
 def dag() -> Dict[str, List[str]]:

@@ -12,9 +12,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bake_default, interleaved, report, run, scratch  # noqa: E402
+from _common import (  # noqa: E402
+    QUICK,
+    TINY_DOCKERFILE,
+    bake_default,
+    interleaved,
+    machine_note,
+    report,
+    rounds,
+    run,
+    run_environment,
+    scratch,
+)
+from pipeline_local import write_experiments  # noqa: E402
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+ROUNDS = rounds(7)
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 
 
@@ -24,27 +36,44 @@ def engine_ready() -> bool:
 
 
 def main() -> None:
+    print(machine_note())
     project = bake_default(scratch())
+    experiment = "train"
+    if QUICK:  # a one-step experiment on the bare base image: no requirements to build
+        experiment = "s0"
+        write_experiments(project, {experiment: []})
+        (project / "src" / experiment / "docker" / "Dockerfile").write_text(TINY_DOCKERFILE)
     docker = engine_ready()
-    env = {"EXP": "train", "RUNTIME": "docker" if docker else "venv"}
+    env = {"EXP": experiment, "RUNTIME": "docker" if docker else "venv"}
     if docker:
         env.update(BASE_IMAGE=BASE_IMAGE, DOCKER_BUILD_ARGS="--network host")
     make = ["make", "-s", "local", f"PYTHON={sys.executable}"]
     run(make, project, env)  # warm: image (or venv) built once, not timed
-    last = sorted((project / ".runs" / "train").iterdir())[-1]
+    last = (project / ".runs" / experiment / "latest").resolve()
     record = json.loads((last / "run.json").read_text())
     out = project / "bench-out"
     out.mkdir()
     if docker:
-        tag = record["environment"].split()[-1]
+        kind, tag = run_environment(record)
+        assert kind == "image", record["environment"]
+        # The same mounts as amlops gives the job: code, inputs, outputs and logs (the
+        # staged code's logs/ and outputs/ links point at the last two).
+        for folder in ("outputs", "logs"):
+            (out / folder).mkdir()
         bare = ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}"]
         bare += ["-v", f"{last / 'src'}:/mnt/code", "-w", "/mnt/code", "-e", "HOME=/tmp"]
-        bare += ["-v", f"{project / 'data/wine'}:/mnt/inputs/data:ro"]
-        bare += ["-v", f"{out}:/mnt/outputs/model", tag, "bash", "-c", record["command"]]
+        bare += ["-e", "PYTHONUNBUFFERED=1", "-e", "AMLOPS_LOG_DIR=/mnt/logs"]
+        for name, host in record.get("inputs", {}).items():
+            bare += ["-v", f"{host}:/mnt/inputs/{name}:ro"]
+        bare += ["-v", f"{out / 'outputs'}:/mnt/outputs", "-v", f"{out / 'logs'}:/mnt/logs"]
+        bare += [tag, "bash", "-c", record["command"]]
         baseline = "bare docker run"
     else:
-        venv = record["environment"].split()[-1]
-        command = record["command"].replace(record["outputs"]["model"], str(out))
+        kind, venv = run_environment(record)
+        assert kind == "venv", record["environment"]
+        command = record["command"]
+        for name, host in record.get("outputs", {}).items():
+            command = command.replace(host, str(out / name))
         bare = ["bash", "-c", f". {project / venv}/bin/activate && cd {last / 'src'} && {command}"]
         baseline = "bare command in the venv"
     figures = interleaved(

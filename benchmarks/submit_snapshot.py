@@ -12,21 +12,39 @@
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bake_default, interleaved, report, run, scratch  # noqa: E402
+import yaml
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    QUICK,
+    TINY_DOCKERFILE,
+    bake_default,
+    interleaved,
+    machine_note,
+    report,
+    rounds,
+    run,
+    scratch,
+)
+from pipeline_local import write_experiments  # noqa: E402
+
+ROUNDS = rounds(5)
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 
 
 def local_run(project: Path) -> None:
-    """One `make local` so .runs/ has a run folder (Docker when the base image is here)."""
+    """One `make local` so .runs/ has a run folder (Docker when the base image is here).
+    Quick mode runs a one-step experiment with nothing to install instead of train."""
     docker = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True)
-    env = {"EXP": "train", "VENV_DIR": str(scratch())}
+    experiment = "train"
+    if QUICK:
+        experiment = "s0"
+        write_experiments(project, {experiment: []})
+        (project / "src" / experiment / "docker" / "Dockerfile").write_text(TINY_DOCKERFILE)
+    env = {"EXP": experiment, "VENV_DIR": str(scratch())}
     if docker.returncode == 0:
         env.update(RUNTIME="docker", BASE_IMAGE=BASE_IMAGE, DOCKER_BUILD_ARGS="--network host")
     else:
@@ -50,14 +68,13 @@ def naive_upload(root: Path) -> Tuple[int, int]:
 
 
 def our_snapshot(root: Path) -> Tuple[int, int]:
-    """Files and bytes of the staged code of `make job EXP=train`."""
-    sys.path.insert(0, str(root))
-    from amlops.project import Project
-    from amlops.staging import stage_code
-
-    dest = Path(tempfile.mkdtemp(prefix="amlops-snapshot-"))
-    staged = stage_code(Project(root), "train", dest)
-    return len(staged), sum((dest / rel).stat().st_size for rel in staged)
+    """Files and bytes of the code `make job EXP=train` sends: the `code:` folder of the
+    submission its DRY_RUN writes (the job.yaml path is its last line of output)."""
+    out = run(["make", "-s", "job", "EXP=train", "DRY_RUN=1", f"PYTHON={sys.executable}"], root)
+    job = root / out.strip().splitlines()[-1]
+    code = job.parent / yaml.safe_load(job.read_text())["code"]
+    files = [path for path in code.rglob("*") if path.is_file()]
+    return len(files), sum(path.stat().st_size for path in files)
 
 
 def import_times(root: Path) -> None:
@@ -79,6 +96,7 @@ def import_times(root: Path) -> None:
 
 
 def main() -> None:
+    print(machine_note())
     project = bake_default(scratch())
     local_run(project)
     ours, naive = our_snapshot(project), naive_upload(project)

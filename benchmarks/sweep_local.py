@@ -20,9 +20,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, bake_default, interleaved, report, run, scratch  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    bake_default,
+    interleaved,
+    machine_note,
+    report,
+    rounds,
+    run,
+    scratch,
+    sized,
+)
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = rounds(3)
+TRIALS = sized(8, 1)  # quick mode (BENCH_QUICK=1): one trial
 RUNTIME = os.environ.get("BENCH_RUNTIME", "venv")
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 CASE = REPO / "tests" / "cases" / "native" / "sweep"
@@ -41,9 +52,8 @@ def add_case(project: Path, name: str, concurrent: int) -> None:
     (folder / "docker" / "requirements.txt").write_text("mlflow-skinny\n")
     (folder / "docker" / "Dockerfile").write_text(DOCKERFILE)
     job = folder / "job.yaml"
-    job.write_text(
-        job.read_text().replace("max_concurrent_trials: 2", f"max_concurrent_trials: {concurrent}")
-    )
+    text = job.read_text().replace("max_total_trials: 8", f"max_total_trials: {TRIALS}")
+    job.write_text(text.replace("max_concurrent_trials: 2", f"max_concurrent_trials: {concurrent}"))
 
 
 def latest_sweep(project: Path, name: str) -> Path:
@@ -80,7 +90,7 @@ def by_hand(project: Path, environment: str, values: list) -> None:
     shutil.rmtree(scratch_dir, ignore_errors=True)
 
 
-def tracking_cost(project: Path, trials: int = 50) -> float:
+def tracking_cost(project: Path, trials: int = sized(50, 2)) -> float:
     """Median seconds of the host-side tracking work of one trial."""
     sys.path.insert(0, str(project))
     from amlops.tracking.store import FileStore
@@ -100,6 +110,7 @@ def tracking_cost(project: Path, trials: int = 50) -> float:
 
 
 def main() -> None:
+    print(machine_note())
     project = bake_default(scratch())
     add_case(project, "sweep", 2)
     add_case(project, "serial", 1)
@@ -115,7 +126,7 @@ def main() -> None:
     environment = trial_run["environment"]
     sweep = "make local: sweep, 2 at a time"
     serial = "make local: sweep, 1 at a time"
-    hand = "8 trials by hand, one after another"
+    hand = f"{TRIALS} trials by hand, one after another"
     figures = interleaved(
         {
             hand: lambda: by_hand(project, environment, values),

@@ -10,9 +10,7 @@ is the user's, so it happens once).
 
 Baseline: python -m venv + pip install -r. Goal: cold ratio <= 0.2."""
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,13 +21,22 @@ from _common import (  # noqa: E402
     interleaved,
     machine_note,
     report,
+    rounds,
+    run,
     scratch,
+    sized,
 )
 
-sys.path.insert(0, str(REPO / "{{cookiecutter.project_slug}}"))
-from amlops.local.venvs import Requirements, Venv  # noqa: E402
-
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+ROUNDS = rounds(2)
+# Our side runs in a fresh interpreter of its own, started as pip's side is (run()).
+OURS = """import sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from amlops.local.venvs import Requirements, Venv
+venv = Venv(Path(sys.argv[2]), Requirements.from_file(Path(sys.argv[3])), sys.executable)
+assert venv.prepare(echo=False), "built"
+print(venv.path)
+"""
 TEMPLATE_REQUIREMENTS = (
     REPO
     / "{{cookiecutter.project_slug}}/templates/experiment/{{cookiecutter.exp_name}}/docker"
@@ -41,40 +48,34 @@ def main() -> None:
     print(machine_note())
     work = scratch()
     requirements = work / "requirements.txt"
-    requirements.write_text(
-        TEMPLATE_REQUIREMENTS.read_text().replace("{{ cookiecutter.exp_name }}", "train")
-    )
+    full = TEMPLATE_REQUIREMENTS.read_text().replace("{{ cookiecutter.exp_name }}", "train")
+    requirements.write_text(sized(full, "six\n"))  # quick mode: one tiny package
     counter = iter(range(1000))
     sizes = {}
 
     def pip_cold() -> None:
         venv = work / f"pip-{next(counter)}"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        run([sys.executable, "-m", "venv", str(venv)], work)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)]
-        done = subprocess.run(
-            pip, capture_output=True, text=True, env={**os.environ, "PIP_NO_CACHE_DIR": "1"}
-        )
-        if done.returncode:
-            sys.exit(f"pip failed: {done.stderr[-2000:]}")
+        run(pip, work, {"PIP_NO_CACHE_DIR": "1"})
         sizes["pip"] = disk_usage(venv)
         shutil.rmtree(venv)
 
-    def ours(cache: Path) -> Venv:
-        venv = Venv(cache, Requirements.from_file(requirements), sys.executable)
-        assert venv.prepare(echo=False), "built"
-        return venv
+    def ours(cache: Path) -> Path:
+        template = REPO / "{{cookiecutter.project_slug}}"
+        argv = [sys.executable, "-c", OURS, str(template), str(cache), str(requirements)]
+        return Path(run(argv, work).strip().splitlines()[-1])
 
     def ours_cold() -> None:
         cache = work / f"ours-{next(counter)}"
-        venv = ours(cache)
-        sizes["ours"] = disk_usage(venv.path)
+        sizes["ours"] = disk_usage(ours(cache))
         shutil.rmtree(cache)
 
     warm_cache = work / "warm"
-    ours(warm_cache)  # fills uv's cache once, not timed
+    warm_venv = ours(warm_cache)  # fills uv's cache once, not timed
 
     def ours_warm() -> None:
-        shutil.rmtree(next(p for p in warm_cache.iterdir() if p.name.startswith("py")))
+        shutil.rmtree(warm_venv)  # the venv goes, uv's cache beside it stays
         ours(warm_cache)
 
     figures = interleaved(

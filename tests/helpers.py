@@ -1,5 +1,6 @@
 """Bake projects and drive their make targets from tests."""
 
+import atexit
 import fcntl
 import hashlib
 import json
@@ -7,10 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_PROJECT = REPO / "{{cookiecutter.project_slug}}"
@@ -24,6 +27,21 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(
         cookiecutter(str(REPO), no_input=True, extra_context=answers, output_dir=str(output_dir))
     )
+
+
+_DEFAULT_BAKE: List[Path] = []
+
+
+def default_project(output_dir: Path) -> Path:
+    """A project with default answers in `output_dir`, as `bake(output_dir)` makes it:
+    a copy of one bake per test process (copying is ~50x cheaper than baking). Tests of
+    baking itself call bake()."""
+    if not _DEFAULT_BAKE:
+        _DEFAULT_BAKE.append(bake(Path(tempfile.mkdtemp(prefix="amlops-default-bake-"))))
+        atexit.register(shutil.rmtree, _DEFAULT_BAKE[0].parent, True)
+    target = Path(output_dir) / _DEFAULT_BAKE[0].name
+    shutil.copytree(_DEFAULT_BAKE[0], target, symlinks=True)
+    return target
 
 
 def bake_cli(output_dir: Path, **answers: str) -> "subprocess.CompletedProcess[str]":
@@ -142,14 +160,16 @@ def npm_package(name: str, version: str) -> Path:
         pytest.skip(f"no node/npm on this machine (CI unset): tests needing {name} skipped")
     folder = tools_cache() / f"{name}-{version}"
     module = folder / "node_modules" / name
-    if not (module / "package.json").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["npm", "install", "--silent", "--prefix", str(folder), f"{name}@{version}"],
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "w") as lock:  # two workers (or sessions) install it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (module / "package.json").is_file():
+            done = subprocess.run(
+                ["npm", "install", "--silent", "--prefix", str(folder), f"{name}@{version}"],
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
     return module
 
 
@@ -157,6 +177,20 @@ def tools_cache() -> Path:
     """Where tools the tests install once are kept: $AMLOPS_TEST_CACHE, default
     /tmp/amlops-test-cache."""
     return Path(os.environ.get("AMLOPS_TEST_CACHE", "/tmp/amlops-test-cache"))
+
+
+@contextmanager
+def named_images_lock(exclusive: bool) -> Iterator[None]:
+    """Held exclusively while tests tag local images under public names (Azure ML's base
+    images, python:3.11-slim: tests/native_support.py tag_case_images), and shared by
+    every test that does not use Docker: with one of those names present, RUNTIME=auto
+    would build on it instead of falling back to a venv. One lock per machine (in the
+    tools cache), so neither a second xdist worker nor a second test session sees them."""
+    cache = tools_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "named-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 def cached_venv(prefix: str, requirements: List[str]) -> Path:

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List
 
 import yaml
 
-from tests.helpers import REPO, Baked
+from tests.helpers import REPO, Baked, named_images_lock
 
 CASES = REPO / "tests" / "cases" / "native"
 # The command-job cases every runtime runs (tests/cases/native/<case>).
@@ -94,14 +94,15 @@ def tag_case_images(base_image: str) -> Iterator[List[str]]:
     """Tag the test image under every name in NAMED_IMAGES that is not present; yields
     the names it tagged and removes those tags afterwards (never an image of yours)."""
     image = python_image(base_image)
-    tagged = [name for name in NAMED_IMAGES if not image_present(name)]
-    for name in tagged:
-        assert _docker("tag", image, name).returncode == 0
-    try:
-        yield tagged
-    finally:
+    with named_images_lock(exclusive=True):  # no test outside Docker's runs meanwhile
+        tagged = [name for name in NAMED_IMAGES if not image_present(name)]
         for name in tagged:
-            _docker("rmi", "--no-prune", name)
+            assert _docker("tag", image, name).returncode == 0
+        try:
+            yield tagged
+        finally:
+            for name in tagged:
+                _docker("rmi", "--no-prune", name)
 
 
 def dry_run_folder(project: Baked, result) -> Path:

@@ -188,9 +188,9 @@ def test_makehelp_reads_target_comments(tmp_path):
 
 def test_jupyter_session_uses_a_derived_image_and_the_run_mounts(tmp_path, monkeypatch):
     from amlops.local import interactive
-    from tests.helpers import bake
+    from tests.helpers import default_project
 
-    project = Project(bake(tmp_path))
+    project = Project(default_project(tmp_path))
     monkeypatch.setattr(interactive.DockerRuntime, "prepare", lambda self: False)
     monkeypatch.setattr(interactive, "jupyter_image", lambda runtime: runtime.tag + "-jupyter")
     argv = interactive.interactive_argv(project, "train", "jupyter", "", "9999")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import bake
+from tests.helpers import bake, default_project, tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
 CHOICES = {
@@ -177,3 +177,19 @@ def test_fresh_project_passes_its_own_lint_test_and_pre_commit(baked):
     )
     assert hooks.returncode == 0, hooks.stdout + hooks.stderr
     assert "black" in hooks.stdout and "flake8" in hooks.stdout
+
+
+def test_a_default_bake_does_not_depend_on_its_folder(tmp_path):
+    """Tests share one default bake per process and copy it (tests/helpers.py
+    default_project): that is only the same as baking if nothing baked depends on where
+    the project is, its modes included."""
+    first, second = bake(tmp_path / "one"), bake(tmp_path / "two" / "deeper")
+    copied = default_project(tmp_path / "three")
+    assert first.name == second.name == copied.name
+    for project in (second, copied):
+        assert tree_digest(project) == tree_digest(first)
+        assert modes(project) == modes(first)
+
+
+def modes(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.stat().st_mode for p in root.rglob("*")}

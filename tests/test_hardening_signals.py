@@ -69,6 +69,13 @@ def container_of(run) -> str:
     return f"amlops-{run.parent.name}-{run.name}"
 
 
+def sleep_marker(prefix: int) -> str:
+    """A `sleep` command line no other test process uses (this process's pid in it: two
+    xdist workers, or two test sessions on one machine, never share it)."""
+    pid = os.getpid()
+    return f"sleep {prefix}{pid % 100:02d}.{pid}"
+
+
 def processes(command: str):
     """Pids of the processes whose whole command line is `command`."""
     found = subprocess.run(["pgrep", "-f", f"^{command}$"], capture_output=True, text=True)
@@ -107,7 +114,7 @@ def test_sigterm_to_the_process_group_of_make_local_leaves_no_container(docker_b
 
 
 def test_sigterm_stops_a_venv_run_and_every_process_it_started(baked):
-    marker = f"sleep 30{os.getpid() % 100:02d}"
+    marker = sleep_marker(30)
     set_command(baked, f"echo started; {marker} & {marker}; wait")
     proc = amlops(baked, "local", "--exp", "train", "--runtime", "venv")
     run = started_run(baked)
@@ -147,7 +154,7 @@ def test_a_stop_signal_to_make_pipeline_local_stops_every_step(request, baked, r
     """TERM (a CI cancel) or HUP (the terminal closed) to make's process group."""
     if runtime == "docker":
         baked = request.getfixturevalue("docker_baked")
-    marker = f"sleep 31{os.getpid() % 100:02d}"
+    marker = sleep_marker(31)
     set_command(baked, f"echo started; {marker}")
     (baked.path / "pipelines" / "slow.yaml").write_text(TWO_SLOW_STEPS)
     proc = make(baked, "pipeline-local", PIPELINE="slow", RUNTIME=runtime, JOBS="2")
@@ -173,7 +180,7 @@ def test_a_stop_signal_to_make_pipeline_local_stops_every_step(request, baked, r
 
 
 def test_a_running_record_whose_process_was_killed_reads_as_interrupted(baked):
-    marker = f"sleep 32{os.getpid() % 100:02d}"
+    marker = sleep_marker(32)
     set_command(baked, f"echo started; {marker}")
     proc = amlops(baked, "local", "--exp", "train", "--runtime", "venv")
     run = started_run(baked)

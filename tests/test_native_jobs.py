@@ -5,7 +5,6 @@ test_native_docker.py."""
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -452,15 +451,19 @@ def test_pipeline_steps_keep_their_jobs_compute_unless_the_pipeline_overrides(ba
 def test_limits_timeout_stops_a_local_run_as_azure_ml_would(cases):
     edit_yaml(
         cases.path / "src/env_image/job.yaml",
-        lambda d: d.update(command="echo started && sleep 60", limits={"timeout": 2}),
+        lambda d: d.update(
+            command="echo started && sleep 60 && echo slept-$((6 * 7))", limits={"timeout": 2}
+        ),
     )
-    began = time.monotonic()
+    # make's own timeout (a minute) is only a guard against a hang; what is asserted is that
+    # the job was stopped before its command finished, and recorded as timed out.
     result = cases.make("local", EXP="env_image", RUNTIME="venv", timeout=60)
     assert result.returncode == 124 or "Error 124" in result.stderr, result.stderr
-    assert time.monotonic() - began < 40
     run = latest(cases, "env_image")
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "timed out" and record["exit_code"] == 124
-    assert "limits.timeout of 2 s reached" in (run / "logs/std_log.txt").read_text()
+    log = (run / "logs/std_log.txt").read_text()
+    assert "limits.timeout of 2 s reached" in log
+    assert "started" in log.splitlines() and "slept-42" not in log  # stopped mid-command
     assert "env_image timed out (limits.timeout, exit 124)" in result.stderr  # as make runs
     assert "no code: the job has no `code:`; its working directory" in result.stderr

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, default_project, error_lines
 from tests.pipelines import write_pipeline
 
 GOOD = """inputs:
@@ -91,7 +91,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Baked:
-    baked = Baked(bake(tmp_path_factory.mktemp("pipe-errors")), env={"RUNTIME": "venv"})
+    baked = Baked(default_project(tmp_path_factory.mktemp("pipe-errors")), env={"RUNTIME": "venv"})
     assert baked.make("new-exp", EXP="needs").returncode == 0
     baked.edit("src/needs/job.yaml", "    path: ../../data/wine\n", "")
     assert baked.make("new-exp", EXP="typo").returncode == 0

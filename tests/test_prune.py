@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, default_project, error_lines
 from tests.pipelines import add_diamond, latest_record, pipeline_runs, states
 
 
 @pytest.fixture
 def project(tmp_path) -> Baked:
     """The diamond pipeline with project-local venvs (no shared VENV_DIR)."""
-    baked = Baked(bake(tmp_path), env={"RUNTIME": "venv", "JOBS": "2"})
+    baked = Baked(default_project(tmp_path), env={"RUNTIME": "venv", "JOBS": "2"})
     add_diamond(baked)
     return baked
 

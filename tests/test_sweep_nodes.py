@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, default_project, error_lines
 from tests.native_support import dry_run_folder, edit_yaml, sent
 from tests.pipelines import pipeline_runs
 from tests.tracking_support import add_sweep_case, local_store, mlflow_runs
@@ -107,7 +107,9 @@ def add_tuned_pipeline(project: Baked) -> None:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory, shared_venvs) -> Baked:
-    project = Baked(bake(tmp_path_factory.mktemp("tuned")), env={"VENV_DIR": str(shared_venvs)})
+    project = Baked(
+        default_project(tmp_path_factory.mktemp("tuned")), env={"VENV_DIR": str(shared_venvs)}
+    )
     project.env["RUNTIME"] = "venv"
     add_tuned_pipeline(project)
     return project

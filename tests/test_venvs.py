@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, TEMPLATE_PROJECT, Baked, bake
+from tests.helpers import REPO, TEMPLATE_PROJECT, Baked, default_project
 from tests.pipelines import latest_record, pipeline_runs
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
@@ -96,7 +96,7 @@ def test_experiments_with_the_same_requirements_share_one_venv(tmp_path, uv_cach
     """train and prepare differ in a comment only: one venv, built once, also after
     `make setup` would switch to another interpreter path of the same version."""
     venvs = tmp_path / "venvs"
-    baked = Baked(bake(tmp_path), env={"VENV_DIR": str(venvs), "UV_CACHE_DIR": uv_cache})
+    baked = Baked(default_project(tmp_path), env={"VENV_DIR": str(venvs), "UV_CACHE_DIR": uv_cache})
     result = baked.make("pipeline-local", RUNTIME="venv")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len([p for p in venvs.iterdir() if p.is_dir()]) == 1, "one venv for both steps"
@@ -115,7 +115,7 @@ def test_two_concurrent_runs_needing_the_same_unbuilt_venv_both_succeed(tmp_path
     """Two `make pipeline-local` at once on a fresh clone: one builds, the other waits
     for it and reuses the venv."""
     venvs = tmp_path / "venvs"
-    project = bake(tmp_path / "clone")
+    project = default_project(tmp_path / "clone")
     env = {**os.environ, "VENV_DIR": str(venvs), "UV_CACHE_DIR": uv_cache, "RUNTIME": "venv"}
     argv = ["make", "--no-print-directory", "-C", str(project), f"PYTHON={sys.executable}"]
     procs = [
