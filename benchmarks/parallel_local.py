@@ -22,7 +22,7 @@ from _common import REPO, bake_default, interleaved, report, run, scratch  # noq
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 FILES = 300 if QUICK else 2000
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2" if QUICK else "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "5"))
 WORKERS = 2
 DRIVER = REPO / "{{cookiecutter.project_slug}}" / "amlops" / "parallel" / "driver.py"
 
