@@ -116,14 +116,15 @@ def main() -> None:
 
         make_local()  # builds the venv once, outside the timings
         figures = interleaved(
-            {"hand-written concurrent.futures loop": by_hand, "amlops parallel driver": driver},
+            {
+                "hand-written concurrent.futures loop": by_hand,
+                "amlops parallel driver": driver,
+                "make local (whole run, venv runtime)": make_local,
+            },
             ROUNDS,
         )
         expected = sorted((root / "by_hand.txt").read_text().splitlines())
         assert sorted((out / "parallel_run_step.txt").read_text().splitlines()) == expected
-        figures["make local (whole run, venv runtime)"] = interleaved(
-            {"make": make_local}, max(1, ROUNDS // 2)
-        )["make"]
         report(
             f"parallel job over {FILES} files, mini-batches of 10, {WORKERS} workers",
             figures,
