@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "amlops.cli.pipelines",
     "amlops.cli.serving",
     "amlops.cli.cloud",
+    "amlops.cli.batch",
 )
 
 

@@ -128,6 +128,12 @@ def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     """`make job`'s submission folder and how to build its native job (both SDKs)."""
     spec = load_experiment(project, req.name, req.job_file)
     overrides = parse_overrides(req.inputs, spec)
+    if spec.parallel is not None:
+        raise UserError(
+            f"{spec.shown_as} is a parallel job: Azure ML runs parallel jobs only as pipeline"
+            " nodes; put it in a pipeline as a type: parallel node (make pipeline), or run it"
+            f" here with make local"
+        )
     if spec.sweep is not None and backend(project) == "v1":
         raise UserError(
             f"{spec.shown_as} is a sweep job: submitting sweeps needs AML_SDK=v2 (SDK v1's"

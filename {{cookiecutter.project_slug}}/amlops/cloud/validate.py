@@ -96,6 +96,9 @@ def _validate_job(
     shown = spec.shown_as
     if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, source_raw(spec))):
         return
+    if spec.parallel is not None:  # submitted only as a pipeline node (make job refuses it)
+        say(f"ok {shown} (a parallel job: runs locally, in Azure ML as a pipeline node)")
+        return
     folder = scratch / "jobs" / experiment / (job_file or "job")
     sub = Submission(project, "jobs", experiment, folder=folder)
     built = _check(report, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))

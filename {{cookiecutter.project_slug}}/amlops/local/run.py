@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.diskspace import disk_full_error, is_disk_full
+from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED, TIMED_OUT
@@ -41,6 +42,11 @@ def not_applied_locally(spec: JobSpec) -> str:
     """One line naming the job's fields a local run cannot honour (empty when none)."""
     raw = spec.raw
     missing = []
+    if spec.parallel is not None and spec.parallel.instance_count > 1:
+        missing.append(
+            f"resources.instance_count {spec.parallel.instance_count} (its"
+            f" {spec.parallel.workers} worker processes run on this machine)"
+        )
     if raw.get("services"):
         missing.append(f"services ({', '.join(str(s) for s in raw['services'])}: not started)")
     if raw.get("identity"):
@@ -238,6 +244,8 @@ def run_experiment(
     """Build, stage and run one job with its output on the console."""
     from amlops.local.runtime_choice import prepared_runtime
 
+    if spec.parallel is not None and spec.parallel.local_problem():
+        raise UserError(f"{spec.shown_as}: {spec.parallel.local_problem()}")
     # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
     snap = code_snapshot(project, spec)

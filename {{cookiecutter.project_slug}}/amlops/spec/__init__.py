@@ -1,2 +1,3 @@
-"""Azure ML's file formats (job, component, environment, sweep, pipeline, endpoint and
+"""Azure ML's file formats (job, component, environment, sweep, pipeline, parallel, batch,
+endpoint and deployment), read and checked."""
 deployment), read and checked."""

@@ -170,6 +170,11 @@ class JobSpec:
     # Set on the trial of a sweep job file (amlops/spec/sweep.py SweepSpec): this spec is
     # then the trial template, its command still holding ${{search_space.<name>}}.
     sweep: Any = None
+    # Set on a parallel job, component or node (amlops/spec/parallel.py ParallelSpec): the
+    # command is then the parallel driver, staged into the code root from `staged_files`
+    # (name in the snapshot -> source file).
+    parallel: Any = None
+    staged_files: Dict[str, Path] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -417,6 +422,10 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         raise fail_at(shown, 1, "expected a mapping of command job fields")
     if raw.get("type") == "sweep":
         return parse_sweep(raw, path, shown, parse_job).trial
+    if raw.get("type") == "parallel":
+        from amlops.spec.parallel import parallel_job
+
+        return parallel_job(raw, path, shown)
     if is_component(raw):
         spec = job_from_mapping(raw, path, shown, "component")
         spec.name = str(raw.get("name") or path.stem)
