@@ -1,4 +1,7 @@
-"""Jinja filters used by the template to quote free-text answers safely."""
+"""Jinja filters used by the template to quote free-text answers safely, and the
+template's own absolute location for the post_gen hook's .cruft.json."""
+
+from pathlib import Path
 
 from jinja2.ext import Extension
 
@@ -35,3 +38,24 @@ class QuotingExtension(Extension):
         super().__init__(environment)
         environment.filters["escaped"] = escaped
         environment.filters["one_line"] = one_line
+
+
+def template_dir() -> str:
+    """The absolute folder of the template being baked, "" where unknown.
+
+    `cookiecutter tpl` or `cookiecutter .` give cookiecutter a relative template path
+    (its `_repo_dir`), which the hooks, run inside the new project, cannot resolve.
+    cookiecutter renders the hooks in the template's folder (cookiecutter/hooks.py,
+    run_hook_from_repo_dir: `with work_in(repo_dir)`), so there it is the working
+    directory. Not this module's own path: cookiecutter imports it once per process,
+    and later bakes of another template in that process would reuse it."""
+    here = Path.cwd()
+    return str(here) if (here / "cookiecutter.json").is_file() else ""
+
+
+class TemplateDirExtension(Extension):
+    """Registers `template_dir()` (for the post_gen hook's .cruft.json)."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals["template_dir"] = template_dir

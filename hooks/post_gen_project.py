@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Where the template was baked from, absolute (local_extensions.TemplateDirExtension).
+TEMPLATE_DIR = json.loads(r""" {{ template_dir() | tojson }} """)  # spaces: a JSON "string"
 PROJECT = Path.cwd()
 
 # Never touched by template updates: the project's own code, data and runs.
@@ -47,10 +49,26 @@ def bake_sample_experiments(first: str) -> None:
     create_experiment(PROJECT, first, quiet=True, values=values)
 
 
+def sample_endpoint_name(first: str) -> str:
+    """The baked sample endpoint: `<first experiment>-online`, as Azure ML names endpoints
+    (letters, digits and '-', 3-32 characters)."""
+    return first.replace("_", "-")[:25].rstrip("-") + "-online"
+
+
+def bake_sample_endpoint(first: str) -> None:
+    """endpoints/<first>-online/, made as `make new-endpoint` makes one: serves the first
+    experiment's model output."""
+    from amlops.newendpoint import create_endpoint
+
+    create_endpoint(PROJECT, sample_endpoint_name(first), first, quiet=True)
+
+
 def template_source() -> tuple:
-    """(where the template came from, its git commit or None)."""
+    """(where the template came from, its git commit or None): its git URL when baked from
+    one, else its absolute folder, however it was named (`cookiecutter .`, a relative
+    path: cookiecutter's _repo_dir is then relative to a folder the hook does not know)."""
     template = str(ANSWERS.get("_template", ""))
-    repo_dir = str(ANSWERS.get("_repo_dir", ""))
+    repo_dir = TEMPLATE_DIR or str(ANSWERS.get("_repo_dir", ""))
     remote = "://" in template or template.startswith(("gh:", "gl:", "bb:", "git@"))
     source = template if remote or not repo_dir else str(Path(repo_dir).resolve())
     done = subprocess.run(
@@ -77,4 +95,5 @@ def record_template(path: Path) -> None:
 if __name__ == "__main__":
     prune_ci(ANSWERS["ci_provider"])
     bake_sample_experiments(ANSWERS["first_experiment"])
+    bake_sample_endpoint(ANSWERS["first_experiment"])
     record_template(PROJECT / ".cruft.json")

@@ -63,6 +63,14 @@ EXPERIMENT_FILES = {
 PREPARE_FILES = {"main.py", "job.yaml", "tests/test_main.py"}
 # The `train` kind (the default, and the first experiment) adds these to it.
 TRAIN_FILES = {"sweep.yaml"}
+# templates/endpoint/ (make new-endpoint), and the sample endpoint baked from it.
+ENDPOINT_FILES = {
+    "endpoint.yml",
+    "blue.yml",
+    "score.py",
+    "environment/conda.yaml",
+    "requests/sample.json",
+}
 AMLOPS_FILES = {
     p.relative_to(REPO / "{{cookiecutter.project_slug}}").as_posix()
     for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*.py")
@@ -87,6 +95,8 @@ def expected_files(answers: dict) -> set:
         | kind
         | {f"src/{exp}/{f}" for f in EXPERIMENT_FILES | TRAIN_FILES}
         | {f"src/prepare/{f}" for f in EXPERIMENT_FILES}
+        | {f"templates/endpoint/{f}" for f in ENDPOINT_FILES | {"README.md"}}
+        | {f"endpoints/{exp.replace('_', '-')}-online/{f}" for f in ENDPOINT_FILES}
         | CI_FILES[answers["ci_provider"]]
     )
 

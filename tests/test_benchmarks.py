@@ -19,6 +19,7 @@ BENCHMARKS = {
     "demo_disk": (False, "summary:"),
     "docker_rebuild": (True, "summary: rebuild ratio"),
     "local_overhead": (True, "make local / bare docker run:"),
+    "parallel_local": (False, "driver / hand loop:"),
     "pipeline_local": (False, "the same DAG as a native pipeline file"),
     "submit_snapshot": (True, "Import time of the submit path"),
     "sweep_local": (False, "host-side tracking per trial"),

@@ -30,8 +30,24 @@ EVERY_STAGE = {
     "notebooks",
     "pipeline",
     "publish",
+    "local",
+    "endpoints",
+    "endpoint-test",
 }
-CHECKS = ["setup", "lint", "test", "validate", "pipelines", "pipeline-local", "notebooks"]
+# `local`, then `endpoints` and `endpoint-test`: the endpoints' contract checks against a
+# freshly trained model.
+CHECKS = [
+    "setup",
+    "lint",
+    "test",
+    "validate",
+    "pipelines",
+    "pipeline-local",
+    "local",
+    "endpoints",
+    "endpoint-test",
+    "notebooks",
+]
 
 
 def makefile_targets(project: Path) -> set:
@@ -184,3 +200,15 @@ def test_the_ci_pipeline_loop_runs_every_pipeline_yaml_and_yml(github):
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert listed.stdout.split() == ["training"]
+
+
+@pytest.mark.parametrize(
+    "fixture,ci_file", [("github", ".github/workflows/ci.yml"), ("devops", "azure-pipelines.yml")]
+)
+def test_the_readme_ci_table_names_every_target_the_ci_file_runs(request, fixture, ci_file):
+    project = request.getfixturevalue(fixture)
+    ran = set(make_calls((project / ci_file).read_text()))
+    section = (project / "README.md").read_text().split("## CI/CD", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    told = set(re.findall(r"`make ([a-z][\w-]*)", table))
+    assert "notebooks" in ran and ran <= told, f"{ci_file} runs {sorted(ran - told)}, untold"

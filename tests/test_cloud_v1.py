@@ -4,11 +4,14 @@ every workspace call intercepted (tests/support/fake_azure/fake_azureml_v1.py),
 and their wiring is compared with the v2 build of the same files."""
 
 import ast
+import fcntl
 import json
+import os
 import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +24,7 @@ from tests.cloud_support import (
     fake_env,
     v1_python,
 )
-from tests.helpers import Baked, bake, error_lines
+from tests.helpers import Baked, bake, error_lines, tools_cache
 
 METADATA = "https://management.azure.com/metadata/endpoints"
 
@@ -215,18 +218,89 @@ def test_the_baked_project_installs_only_its_sdk(tmp_path, sdk, wanted, unwanted
     assert packages[sdk] == azure_extra(project)
 
 
-def test_setup_refuses_an_environment_holding_the_other_sdk(tmp_path):
-    project = Baked(bake(tmp_path, aml_sdk="v1"))
-    # the test Python has azure-ai-ml (v2): installing v1 next to it is refused
+def test_setup_refuses_an_environment_holding_the_other_sdk(project, tmp_path):
+    v2 = Baked(bake(tmp_path, aml_sdk="v2"))
+    # a Python with azureml-core (v1): installing v2 next to it is refused (v1 itself now
+    # goes into a venv of its own: test_a_v1_project_lints_commits_and_submits below)
     done = subprocess.run(
-        [sys.executable, "-m", "amlops", "install-sdk"],
-        cwd=project.path,
+        [project.python, "-m", "amlops", "install-sdk"],
+        cwd=v2.path,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 2
     (line,) = error_lines(done.stderr)
-    assert "azure.ai.ml" in line and "rm -rf .venv && make setup" in line
+    assert "azureml.core" in line and "rm -rf .venv && make setup" in line
+
+
+def has_module(python: str, module: str) -> bool:
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
+
+
+def test_a_v1_project_lints_commits_and_submits_from_its_tools_python(tmp_path):
+    """azureml-core pins an old pathspec that breaks black: make setup puts SDK v1 in a
+    venv of its own, so lint and the pre-commit hooks run in the tools' Python and the
+    cloud targets re-execute themselves in the v1 venv."""
+    baked = cloud_project(tmp_path / "p", aml_sdk="v1")
+    tools = sys.executable  # the tools' Python (black, isort, flake8, pre-commit), no SDK v1
+    assert not has_module(tools, "azureml.core")
+    # AML_SDK_V1_VENV (default .runs/.tools/aml-sdk-v1) in the test cache: a real install
+    # the first time, "already satisfied" later
+    venv = tools_cache() / "aml-sdk-v1-setup"
+    tools_cache().mkdir(parents=True, exist_ok=True)
+    baked.env["AML_SDK_V1_VENV"] = str(venv)
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [tools, "-m", "amlops", "install-sdk"],
+            cwd=baked.path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **baked.env},
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(done.stderr.splitlines()) == 1, done.stderr  # pip's output is in the log
+    assert has_module(str(venv / "bin/python"), "azureml.core")
+    assert not has_module(tools, "azureml.core")
+
+    path = {"PATH": f"{Path(tools).parent}:{os.environ['PATH']}"}  # the hooks' python
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    hooks = subprocess.run(
+        [tools, "-m", "pre_commit", "install"], cwd=baked.path, capture_output=True, text=True
+    )
+    assert hooks.returncode == 0, hooks.stdout + hooks.stderr
+    main = baked.path / "src/train/main.py"
+    main.write_text(main.read_text() + "\n\ndef added():\n    return 1\n")
+    commit = subprocess.run(
+        [*git, "commit", "-qam", "user work"],
+        cwd=baked.path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **path},
+    )
+    assert commit.returncode == 0, commit.stdout + commit.stderr
+    assert "black" in commit.stdout + commit.stderr  # the hooks ran
+    lint = baked.make("lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+    result, rec = cloud_make(baked, tmp_path, "job", EXP="train", DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    assert f"AML_SDK=v1: running in its own environment, {venv}" in result.stderr
+    job_file = baked.path / result.stdout.strip().splitlines()[-1]
+    assert job_file.name == "job.yaml"
+    assert not rec.v1("job_submit")
+    # the offline preview of what SDK v1 would send, beside the native job
+    assert "DRY_RUN: what SDK v1 would send (offline preview)" in result.stderr
+    preview = json.loads((job_file.parent / "v1-preview.json").read_text())["ScriptRunConfig"]
+    native = yaml.safe_load(job_file.read_text())
+    assert len(preview["command"]) == len(shlex.split(native["command"]))
+    shown = " ".join(preview["command"])
+    assert "<FileDataset uploaded from " in shown and ".as_named_input('data').as_mount()>" in shown
+    assert "<OutputFileDatasetConfig(name='model').as_mount()>" in shown
+    assert preview["compute_target"] == native["compute"].split(":", 1)[-1]
+    environment = preview["environment"]
+    assert (Path(environment["docker_build_context"]) / environment["dockerfile"]).is_file()
 
 
 def test_ctrl_c_while_streaming_a_v1_run_stops_the_stream_not_the_run(project, tmp_path):

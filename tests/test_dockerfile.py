@@ -35,7 +35,7 @@ def test_the_dockerfile_builds_here_and_a_new_requirement_rebuilds_only_the_inst
     # content hash), so this build really runs.
     requirements.write_text(requirements.read_text() + f"six  # {uuid.uuid4().hex}\n")
     # a whole build, as Azure ML makes it (a layered one is tests/test_layered_builds.py)
-    again = docker_baked.make("build-exp", EXP="train", LAYERED_BUILDS="0")
+    again = docker_baked.make("build-exp", EXP="train", LAYERED_BUILDS="0", VERBOSE="1")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "built over the previous image" not in again.stderr
     steps = again.stdout.split("Step ")

@@ -41,3 +41,16 @@ def test_help_and_local_venv_run_import_no_azure_module(baked, tmp_path):
     assert loaded == []
     result, loaded = azure_modules_loaded(baked, tmp_path, "new-exp", "--exp", "other")
     assert result.returncode == 0 and loaded == []
+
+
+def test_endpoint_commands_import_no_azure_module(baked, tmp_path):
+    import azure.ai.ml  # noqa: F401 - installed here, so an import would succeed
+
+    for args in (
+        ("serve", "--endpoint", "train-online", "--runtime", "venv"),
+        ("invoke", "--endpoint", "train-online"),
+        ("endpoints",),
+    ):
+        result, loaded = azure_modules_loaded(baked, tmp_path, *args)
+        assert loaded == [], (args, loaded)
+        assert "Traceback" not in result.stderr, result.stderr

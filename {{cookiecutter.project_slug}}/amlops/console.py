@@ -1,8 +1,10 @@
 """Terminal output: progress lines on stderr (so a job's own stdout stays clean)."""
 
+import os
 import re
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -27,6 +29,22 @@ def lines_through(writer: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         _writer = before
+
+
+def verbose() -> bool:
+    """VERBOSE=1 (make VERBOSE=1 or the environment): stream whole tool output (docker
+    build, pip, papermill) instead of one line and the path of its log."""
+    return os.environ.get("VERBOSE", "").strip() not in ("", "0")
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last `lines` lines of a log file, colour codes stripped and each indented by
+    two spaces (quoted, so none reads as amlops's own `error:` line); "" when unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(f"  {line}" for line in strip_ansi(text).rstrip().splitlines()[-lines:])
 
 
 def strip_ansi(text: str) -> str:

@@ -5,6 +5,7 @@ Input paths resolve in this order: an override (INPUTS="name=path"); a local
 `path:` in the file (relative to the file's folder); `data/<asset name>/` for
 an `azureml:<asset>` path; `data/<input name>/`."""
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
@@ -15,6 +16,12 @@ from amlops.spec.job import LITERAL_CHECKS, InputSpec, JobSpec
 from amlops.spec.references import asset_name
 from amlops.yamlfile import literal_value
 
+# An override's value is data: the characters a shell reads as nothing but text (shlex's
+# own safe set, letters of any script included). Azure ML substitutes a literal input's
+# value into the command unquoted and runs it with a shell (the `${{inputs.x}}` rule of
+# https://learn.microsoft.com/azure/machine-learning/reference-yaml-job-command), so
+# anything else would be code there as here.
+SHELL_SAFE = re.compile(r"[\w@%+=:,./-]*")
 REMOTE_PREFIXES = ("azureml:", "http://", "https://", "wasbs://", "abfss://", "adl://")
 
 
@@ -28,12 +35,35 @@ def literal_problem(item: InputSpec, value: Any) -> str:
 
 def check_override(item: InputSpec, text: str, where: str) -> None:
     """An INPUTS value for a literal input must parse as its type (YAML typing:
-    5 is an integer, 0.5 a number, true a boolean)."""
+    5 is an integer, 0.5 a number, true a boolean) and be plain text to a shell
+    (check_shell_safe)."""
     if item.is_path:
         return
     problem = literal_problem(item, literal_value(text))
     if problem:
         raise UserError(f"INPUTS {item.name}={text}: {problem} ({where})")
+    check_shell_safe(item.name, text, where)
+
+
+def check_shell_safe(name: str, text: str, where: str) -> None:
+    """Refuse an override of literal input `name` whose value a shell would read as more
+    than one plain word (spaces, quotes, `$(...)`, `;`, `|`, globs, ...).
+
+    Azure ML puts `${{inputs.<name>}}` into the command as raw text and runs the command
+    with a shell, so a value given at submit time is code there; an override often comes
+    from CI (a branch name, a commit message), so it is refused before anything runs or is
+    sent - in both local runtimes, sweeps, pipelines and DRY_RUN alike. A value written in
+    the job file stays as written (it is reviewed with the code, and Azure ML runs it so).
+    Raises UserError naming the input, the characters and the fix."""
+    if SHELL_SAFE.fullmatch(text):
+        return
+    bad = "".join(sorted({c for c in text if not SHELL_SAFE.fullmatch(c)}))
+    raise UserError(
+        f"INPUTS {name}={text!r}: the shell that runs the command would read {bad!r} as"
+        f" code, not data: Azure ML puts ${{{{inputs.{name}}}}} into it unquoted ({where});"
+        " an override may hold only letters, digits and @%+=:,./-_ - put any other value"
+        " in the job file's inputs (value:), where it is reviewed with the code"
+    )
 
 
 def parse_overrides(items: Iterable[str], spec: JobSpec) -> Dict[str, str]:

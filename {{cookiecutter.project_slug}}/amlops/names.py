@@ -19,6 +19,7 @@ RESERVED = {
     "pipelines": ".runs/pipelines holds pipeline runs",
     "azure": ".runs/azure holds cloud submissions, and it would shadow the azure SDK packages",
     "notebooks": ".runs/notebooks holds make notebooks runs",
+    "endpoints": ".runs/endpoints holds make serve runs",
 }
 PIPELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 STEP_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from amlops.jsonfile import write_json
+from amlops import __version__
+from amlops.jsonfile import release_spare, write_json
 
 RUN_FILE = "run.json"
 PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
@@ -73,8 +74,9 @@ def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:
 
 
 def owner() -> Dict[str, Any]:
-    """The `pid` and `host` fields that name this process in a record."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    """The `pid` and `host` fields that name this process in a record, and the
+    `amlops_version` (amlops.__version__) of the bundled module that wrote it."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "amlops_version": __version__}
 
 
 def _process_start(pid: int) -> Optional[float]:
@@ -118,16 +120,135 @@ def current_status(record: Dict[str, Any]) -> str:
     return status
 
 
-def read_record(run_dir: Path) -> Dict[str, Any]:
-    """The run.json of a run folder, or {} when missing or unreadable; a stale
-    "running" record (its process gone) reads as "interrupted" (current_status())."""
+NUMBER = (int, float)
+# The fields of a record that readers use, with their types (None is always allowed).
+RUN_FIELDS: Dict[str, Any] = {
+    "status": str,
+    "started": NUMBER,
+    "ended": NUMBER,
+    "duration_s": NUMBER,
+    "exit_code": int,
+    "pid": int,
+    "host": str,
+    "experiment": str,
+    "kind": str,
+    "step": str,
+    "pipeline": str,
+    "tracking": dict,
+    "inputs": dict,
+    "literals": dict,
+    "outputs": dict,
+    "best_values": dict,
+}
+PIPELINE_FIELDS: Dict[str, Any] = {
+    "status": str,
+    "started": NUMBER,
+    "ended": NUMBER,
+    "pid": int,
+    "host": str,
+    "steps": dict,
+}
+STEP_FIELDS: Dict[str, Any] = {
+    "state": str,
+    "exit_code": int,
+    "duration_s": NUMBER,
+    "step_dir": str,
+    "reused_from": str,
+    "outputs": dict,
+}
+_told: set = set()  # damaged records already reported by this process
+
+
+def record_problem(record: Any, fields: Dict[str, Any]) -> str:
+    """Why `record` is not a record with `fields` of their types (empty when it is)."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    for key, kind in fields.items():
+        value = record.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"{key!r} is {json.dumps(value)[:40]}"
+        if key in ("tracking", "outputs"):
+            if not all(isinstance(v, str) for v in value.values()):
+                return f"{key!r} holds a value that is not text"
+    return ""
+
+
+def pipeline_problem(record: Any) -> str:
+    """record_problem() of a pipeline.json, its steps included."""
+    problem = record_problem(record, PIPELINE_FIELDS)
+    for name, step in (record.get("steps") or {}).items() if not problem else ():
+        problem = record_problem(step, STEP_FIELDS)
+        if problem:
+            return f"step {name!r}: {problem}"
+    return problem
+
+
+def reuse_problem(record: Any) -> str:
+    """Why a reuse record (.runs/.reuse/<key>.json: step_dir, outputs, digests) is
+    damaged; empty when it is whole."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if not isinstance(record.get("step_dir"), str):
+        return "no step_dir"
+    for key in ("outputs", "digests"):
+        value = record.get(key)
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return f"{key!r} is not a mapping of text"
+    return ""
+
+
+def tell_damaged(path: Path, why: str) -> None:
+    """Say once per process that the record at `path` is damaged and skipped."""
+    if path in _told:
+        return
+    _told.add(path)
     try:
-        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        shown = os.path.relpath(path)
+    except ValueError:
+        shown = str(path)
+    from amlops.console import say
+
+    say(f"skipping damaged record {shown} ({why})")
+
+
+def load_record(path: Path, check: Any = None) -> Optional[Dict[str, Any]]:
+    """The JSON object at `path`; None when it is missing, or damaged (not UTF-8, not
+    JSON, or `check(record)` - by default record_problem() with RUN_FIELDS - names a
+    problem), which is said once in one line naming the file (tell_damaged)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        why = "not UTF-8" if isinstance(err, UnicodeDecodeError) else "not valid JSON"
+        tell_damaged(path, why)
+        return None
+    problem = (check or (lambda r: record_problem(r, RUN_FIELDS)))(record)
+    if problem:
+        tell_damaged(path, problem)
+        return None
+    return record
+
+
+def read_pipeline_record(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """The pipeline.json of a pipeline run folder; None when missing or damaged."""
+    return load_record(run_dir / PIPELINE_FILE, pipeline_problem)
+
+
+def read_record(run_dir: Path) -> Dict[str, Any]:
+    """The run.json of a run folder, or {} when missing or damaged (said in one line:
+    load_record); a stale "running" record (its process gone) reads as "interrupted"
+    (current_status())."""
+    record = load_record(run_dir / RUN_FILE)
+    if record is None:
         return {}
-    if isinstance(record, dict) and record.get("status") == "running":
+    if record.get("status") == "running":
         record["status"] = current_status(record)
-    return record if isinstance(record, dict) else {}
+    return record
 
 
 class RunRecord:
@@ -150,7 +271,10 @@ class RunRecord:
             duration_s=round(duration, 3),
         )
         self.save()
+        release_spare(self.path)
         return duration
 
     def save(self) -> None:
-        write_json(self.path, self.data)
+        """Write run.json atomically, keeping a spare so that even a full disk lets the
+        last write (the run failed) through (amlops.jsonfile)."""
+        write_json(self.path, self.data, spare=True)

@@ -81,8 +81,17 @@ def own_common(source: Path) -> str:
 
 
 def code_snapshot(project: Project, spec: JobSpec) -> CodeSnapshot:
-    """The snapshot of `spec`'s `code:` (see the module docstring); UserError when the
+    """The snapshot of `spec`'s `code:` (see the module docstring), plus the files amlops
+    stages beside it (`spec.staged_files`: a parallel job's driver); UserError when the
     folder does not exist or is remote (which cannot run locally)."""
+    snap = _code_snapshot(project, spec)
+    if not spec.staged_files:
+        return snap
+    extra = tuple((name, source) for name, source in spec.staged_files.items())
+    return CodeSnapshot(snap.root, snap.parts + extra, snap.label)
+
+
+def _code_snapshot(project: Project, spec: JobSpec) -> CodeSnapshot:
     if spec.code is None:
         return CodeSnapshot(None, (), "no code")
     where = spec.where(spec.field_line("code"))

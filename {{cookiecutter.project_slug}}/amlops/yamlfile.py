@@ -1,10 +1,16 @@
 """Load YAML with errors that name the file and line, and keep key line numbers.
 
 A key given twice in one mapping is refused (PyYAML, like most parsers, would keep
-the last silently: a second `train:` step or input replacing the first)."""
+the last silently: a second `train:` step or input replacing the first). So are
+documents that would cost unbounded time or memory to use: nesting deeper than
+MAX_DEPTH (PyYAML's composer recurses per level and ends in RecursionError) and
+aliases that expand to more than MAX_NODES nodes (a "billion laughs" alias bomb:
+small to parse, but every reader that walks the data - json, a tag check - walks
+each expansion) or that refer to themselves."""
 
+import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import yaml
 
@@ -19,6 +25,85 @@ class LineMap(dict):
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# No Azure ML file nests more than a dozen levels; deeper is a mistake or an attack.
+MAX_DEPTH = 100
+# Nodes a document may expand to with its aliases followed (a 10,000-line file has
+# some 30,000); an alias bomb expands to billions.
+MAX_NODES = 1_000_000
+
+
+class TooBig(yaml.YAMLError):
+    """The document is too deep or expands to too much: `problem`, at 1-based `line`."""
+
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(problem, line)
+        self.problem, self.line = problem, line
+
+
+def _children(node: yaml.Node) -> List[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def check_expansion(root: yaml.Node) -> None:
+    """Raise TooBig when `root`, aliases followed, is deeper than MAX_DEPTH, holds more
+    than MAX_NODES nodes or contains itself. Each node is visited once (sizes and depths
+    are memoised, without recursion), so the check costs the size of the text."""
+    size: Dict[int, int] = {}
+    depth: Dict[int, int] = {}
+    open_nodes = set()
+    stack: List[Tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            line = node.start_mark.line + 1
+            if size[key] > MAX_NODES:
+                raise TooBig(
+                    f"its aliases expand to more than {MAX_NODES:,} values (an alias bomb?);"
+                    " write the data out or use fewer nested aliases",
+                    line,
+                )
+            if depth[key] > MAX_DEPTH:
+                raise TooBig(f"nested more than {MAX_DEPTH} levels deep", line)
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise TooBig(
+                "an alias refers to the node that holds it (a recursive alias)", line_of_node(node)
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+def line_of_node(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_flow_depth(text: str) -> None:
+    """Raise TooBig when brackets open more than MAX_DEPTH deep. PyYAML's scanner looks
+    ahead up to 1024 characters of unclosed flow collections at a quadratic cost (seconds
+    for `[[[[...`), before its composer reaches the depth limit; this pass costs one scan
+    of the brackets. Brackets inside scalars count too: a file would need a hundred more
+    `[` than `]` in its text to be refused wrongly."""
+    depth = 0
+    for match in BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            line = text.count("\n", 0, match.start()) + 1
+            raise TooBig(f"nested more than {MAX_DEPTH} levels deep", line)
 
 
 class DuplicateKey(yaml.YAMLError):
@@ -30,6 +115,27 @@ class DuplicateKey(yaml.YAMLError):
 
 
 class _LineLoader(yaml.SafeLoader):
+    depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D401 - yaml API
+        """PyYAML's compose_node, refusing nesting deeper than MAX_DEPTH before its
+        recursion runs out of stack."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TooBig(
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark.line + 1,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def compose_document(self):  # noqa: D401 - yaml API
+        node = super().compose_document()
+        check_expansion(node)
+        return node
+
     def check_unique_keys(self, node: yaml.MappingNode) -> None:
         """Raise DuplicateKey for a key written twice in this mapping (merged `<<`
         keys may be overridden, as YAML allows)."""
@@ -69,12 +175,17 @@ def load_yaml(path: Path, shown_as: str = "") -> Any:
     name = shown_as or str(path)
     text = read_text(path, name)
     try:
+        check_flow_depth(text)
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except DuplicateKey as err:
         raise UserError(
             f"{name}:{err.again}: duplicate key {err.key!r} (first on line {err.first});"
             " a mapping names each key once - remove or rename one"
         ) from None
+    except TooBig as err:
+        raise UserError(f"{name}:{err.line}: YAML refused: {err.problem}") from None
+    except RecursionError:  # a reader's own recursion, should a document still get here
+        raise UserError(f"{name}: YAML refused: nested too deeply") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f":{mark.line + 1}" if mark else ""

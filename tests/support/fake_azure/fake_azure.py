@@ -14,7 +14,9 @@ AMLOPS_FAKE_AZURE_SCENARIO is a comma-separated list of: nologin, put401,
 put404, put409, put500once, put500always (for the job PUT), job_failed, job_running,
 job_running_forever (with job_running: it never completes),
 missing_compute (GET compute 404). AMLOPS_FAKE_AZURE_CHILDREN is a JSON object
-step -> child job name for run-history children of any pipeline job."""
+step -> child job name for run-history children of any pipeline job.
+AMLOPS_FAKE_AZURE_SCORING_URI: the scoringUri of online endpoints (a test's own server;
+listKeys answers ENDPOINT_KEY)."""
 
 import base64
 import io
@@ -28,6 +30,7 @@ LOG_URL = "https://acct.blob.core.windows.net/logs/std_log.txt?sig=s"
 FINALIZING = "The activity completed successfully. Finalizing run...\n"
 RUNNING_POLLS = 2  # scenario job_running: run details say Running this many times first
 REGION_API = "https://westeurope.api.azureml.ms"
+ENDPOINT_KEY = "fake-endpoint-key"  # what listKeys answers for any online endpoint
 
 
 def _still_running(details_calls: int, scenario: set) -> bool:
@@ -127,13 +130,15 @@ class Service:
             }
         if method == "GET" and short in self.stored:
             return 200, self.stored[short]
-        if short.endswith("/versions") and method == "GET":
+        if short.endswith(("/versions", "/deployments")) and method == "GET":
             prefix = short + "/"
             return 200, {"value": [v for k, v in self.stored.items() if k.startswith(prefix)]}
         if short == "datastores" and method == "GET":  # the default datastore
             return 200, {"value": [_datastore(path + "/workspaceblobstore")]}
         if short.startswith("datastores/") and "/" not in short[11:] and method == "GET":
             return 200, _datastore(path)
+        if short.startswith("onlineEndpoints/") and short.endswith("/listKeys"):
+            return 200, {"primaryKey": ENDPOINT_KEY, "secondaryKey": ENDPOINT_KEY + "-2"}
         if short.endswith("/listSecrets"):
             return 200, {"secretsType": "AccountKey", "key": _blob_key()}
         if short.endswith("/startPendingUpload"):
@@ -155,8 +160,17 @@ class Service:
         answer = json.loads(json.dumps(body or {}))
         answer["id"] = path.split("management.azure.com")[-1]
         answer["name"] = short.split("/")[-1]
-        if short.startswith(("batchEndpoints/", "schedules/")):
+        if short.startswith("models/") and "/versions/" in short:
+            answer.setdefault("properties", {}).setdefault("flavors", {})  # as the service
+        if short.startswith(("batchEndpoints/", "schedules/", "onlineEndpoints/")):
             answer.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        if short.startswith("onlineEndpoints/") and "/deployments/" in short:
+            answer["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
+        if short.startswith("onlineEndpoints/") and "/deployments/" not in short:
+            answer["properties"]["scoringUri"] = os.environ.get(
+                "AMLOPS_FAKE_AZURE_SCORING_URI",
+                f"https://{answer['name']}.westeurope.inference.ml.azure.com/score",
+            )
         if short.startswith("batchEndpoints/") and "/deployments/" not in short:
             answer["properties"][
                 "scoringUri"

@@ -6,6 +6,7 @@ Options default to the settings (config.env, .env, environment), so
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from amlops import __version__
@@ -19,7 +20,9 @@ COMMAND_MODULES = (
     "amlops.cli.local",
     "amlops.cli.tracking",
     "amlops.cli.pipelines",
+    "amlops.cli.serving",
     "amlops.cli.cloud",
+    "amlops.cli.batch",
 )
 
 
@@ -43,9 +46,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from amlops.local.procs import handle_stop_signals
 
     handle_stop_signals()
+    project: Optional[Project] = None
     try:
         try:
-            project: Optional[Project] = Project.find()
+            project = Project.find()
         except UserError:
             project = None  # --help works outside a project; commands say why below
         parser = build_parser(project)
@@ -56,11 +60,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         if project is None:
             project = Project.find()
         from amlops.cli.workspace import with_workspace
+        from amlops.cloud.v1.environment import reexec_for_v1
 
+        reexec_for_v1(project, args.command, sys.argv[1:] if argv is None else argv)
         return int(args.func(args, with_workspace(project)))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a full disk anywhere (staging, records, DRY_RUN's folder)
+        from amlops.diskspace import disk_full_error, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        where = project.runs if project is not None else Path.cwd()
+        print(f"error: {disk_full_error(err, where)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

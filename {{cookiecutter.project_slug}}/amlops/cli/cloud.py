@@ -1,5 +1,6 @@
 """Commands that talk to Azure ML: job, notebook-job, pipeline, step, publish, install-sdk,
-data-pull, data-push, datastore, validate. Their handlers import the cloud code (and so
+data-pull, data-push, datastore, register-model, deploy,
+validate. Their handlers import the cloud code (and so
 an Azure SDK) only when they run."""
 
 import argparse
@@ -44,6 +45,7 @@ def register(commands: Commands, options: Options) -> None:
     step.set_defaults(func=_submit)
     _register_publish(commands, options)
     _register_assets(commands, options)
+    _register_models(commands, options)
     validate = options.command(
         commands,
         "validate",
@@ -74,6 +76,54 @@ def _register_publish(commands: Commands, options: Options) -> None:
     options.switch(publish, "DEFAULT", "make this the endpoint's default deployment")
     options.switch(publish, "DRY_RUN", "write the YAML, publish nothing")
     publish.set_defaults(func=_publish)
+
+
+def _register_models(commands: Commands, options: Options) -> None:
+    model = options.command(
+        commands,
+        "register-model",
+        "register a local run's model output locally (MLflow registry) and in Azure ML",
+    )
+    model.add_argument(
+        "--run", default=options.setting("RUN"), help="the run's id (RUN; default: the newest)"
+    )
+    model.add_argument(
+        "--name", default=options.setting("NAME"), help="the model's name (NAME; default: EXP)"
+    )
+    model.add_argument(
+        "--version",
+        default=options.setting("VERSION"),
+        help="the model's version (VERSION; default: the next number)",
+    )
+    model.add_argument(
+        "--output",
+        default=options.setting("OUTPUT"),
+        help="the run's output that holds the model (OUTPUT; default: the model output)",
+    )
+    options.switch(model, "DRY_RUN", "write model.yaml, register nothing")
+    options.switch(model, "OFFLINE", "register locally only")
+    model.set_defaults(func=_register_model)
+    deploy = options.command(
+        commands,
+        "deploy",
+        "create or update an endpoint and its deployments in Azure ML, then set traffic",
+        exp=False,
+    )
+    deploy.add_argument(
+        "--endpoint", default=options.setting("ENDPOINT"), help="endpoints/<name>/ (ENDPOINT)"
+    )
+    deploy.add_argument(
+        "--deployment",
+        default=options.setting("DEPLOYMENT"),
+        help="only this deployment (DEPLOYMENT; default: every deployment file)",
+    )
+    deploy.add_argument(
+        "--traffic",
+        default=options.setting("TRAFFIC"),
+        help='traffic instead of the endpoint file\'s (TRAFFIC="blue=90 green=10")',
+    )
+    options.switch(deploy, "DRY_RUN", "write the endpoint and deployment files, send nothing")
+    deploy.set_defaults(func=_deploy)
 
 
 def _register_assets(commands: Commands, options: Options) -> None:
@@ -151,8 +201,12 @@ def _publish(args: argparse.Namespace, project: Project) -> int:
 
 
 def _install_sdk(args: argparse.Namespace, project: Project) -> int:
-    from amlops.cloud.packages import install_sdk
+    from amlops.cloud.packages import PACKAGES, backend, install_sdk
 
+    if backend(project) == "v1":
+        from amlops.cloud.v1.environment import install_v1
+
+        return install_v1(project, PACKAGES["v1"])
     return install_sdk(project)
 
 
@@ -173,6 +227,23 @@ def _datastore(args: argparse.Namespace, project: Project) -> int:
     from amlops.cloud.datastore import register_datastore
 
     return register_datastore(project, args.dry_run)
+
+
+def _register_model(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.models import RegisterRequest, register_model
+
+    request = RegisterRequest(
+        args.exp, args.run, args.name, args.version, args.output, args.dry_run, args.offline
+    )
+    return register_model(project, request)
+
+
+def _deploy(args: argparse.Namespace, project: Project) -> int:
+    from amlops.cloud.endpoints import DeployRequest, deploy
+
+    return deploy(
+        project, DeployRequest(args.endpoint, args.deployment, args.traffic, args.dry_run)
+    )
 
 
 def _validate(args: argparse.Namespace, project: Project) -> int:

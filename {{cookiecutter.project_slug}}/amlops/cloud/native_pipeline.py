@@ -16,6 +16,7 @@ documented rewrites of native.py and nothing else.
   pipeline has no default runs on `azureml:serverless` (a pipeline must say so).
 Shorthand nodes (`experiment: x`) in a native file become inline command nodes."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -88,13 +89,17 @@ class NativePipeline:
                 node = self.experiment_node(step)
             elif step.form == "command":
                 node = self.inline_node(step, file)
+            elif step.form == "parallel":
+                node = self.parallel_node(step, raw)
+            elif step.form == "remote":
+                node = self.remote_node(raw, file)
             else:
                 node = plain(raw)
                 if step.form == "component":
                     node["component"] = self.command_component(step, raw)
                 elif step.form == "sweep":
                     node["trial"] = self.command_component(step, raw, "trial")
-            if step is not None:
+            if step is not None and (step.form != "remote" or "inputs" in raw):
                 node["inputs"] = self.bindings(raw, file, full)
             if step is not None and step.form != "registered":
                 self.set_compute(node, step, has_default)
@@ -134,6 +139,48 @@ class NativePipeline:
                 node["environment"] = self.sub.environment(job)
             else:
                 node[key] = plain(value)
+        return node
+
+    def parallel_task(self, step: Step, task: Dict[str, Any]) -> Dict[str, Any]:
+        """A parallel task as sent: its code staged (without amlops's local driver) and its
+        environment copied like a command job's; every other field as written."""
+        job = replace(step.runnable(), staged_files={})
+        task = dict(task)
+        if "code" in task:
+            code = self.sub.code(job)
+            if code is not None:
+                task["code"] = code
+        if "environment" in task:
+            task["environment"] = self.sub.environment(job)
+        return task
+
+    def parallel_node(self, step: Step, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """A parallel node as written, its task's (or its component file's) code and
+        environment rewritten as a command node's are."""
+        node = plain(raw)
+        if "task" in node:
+            node["task"] = self.parallel_task(step, node["task"])
+        reference = raw.get("component")
+        if isinstance(reference, dict) and "task" in reference:
+            node["component"] = {**plain(reference)}
+            node["component"]["task"] = self.parallel_task(step, plain(reference["task"]))
+        elif step.component_file is not None:
+            document = plain(load_yaml(step.component_file, str(step.component_file)))
+            document["task"] = self.parallel_task(step, document.get("task") or {})
+            target = f"component_{native.node_id(step.name)}.yaml"
+            dump_yaml(self.sub.folder / target, document)
+            node["component"] = f"./{target}"
+        return node
+
+    def remote_node(self, raw: Dict[str, Any], file: Path) -> Dict[str, Any]:
+        """A node that runs only in Azure ML (automl, data_transfer, import, spark, flow),
+        as written; a local component file is named by its absolute path so the file
+        sent still finds it."""
+        node = plain(raw)
+        reference = node.get("component")
+        if isinstance(reference, str) and not reference.startswith(("azureml:", "http")):
+            local = reference[len("file:") :] if reference.startswith("file:") else reference
+            node["component"] = str((file.parent / local).resolve())
         return node
 
     def experiment_node(self, step: Step) -> Dict[str, Any]:

@@ -1,14 +1,16 @@
 """Which Azure ML SDK backend a project uses (AML_SDK), its packages, and `make setup`'s
 install of them. pyproject.toml's `azure` extra lists the backend chosen at bake time; AML_SDK in
 config.env may name the other, so setup installs by AML_SDK. The two SDKs must not
-share an environment (Microsoft's advice): a venv holding the other one is refused."""
+share an environment (Microsoft's advice): v2 goes into the tools' Python (a venv
+holding v1 is refused), v1 into a venv of its own (amlops.cloud.v1.environment), as
+azureml-core's pins break the tools."""
 
 import importlib.util
 import subprocess
 import sys
 from typing import Dict, List
 
-from amlops.console import say
+from amlops.console import say, verbose
 from amlops.errors import UserError
 from amlops.project import Project
 
@@ -36,7 +38,8 @@ def _installed(module: str) -> bool:
 
 
 def install_sdk(project: Project) -> int:
-    """pip install the AML_SDK backend into this Python, unless the other one is there."""
+    """pip install the AML_SDK=v2 backend into this Python, unless v1 is there (v1 goes
+    into its own venv: amlops.cloud.v1.environment.install_v1, chosen by the CLI handler)."""
     chosen = backend(project)
     other = OTHER_SDK_MODULE[chosen]
     if _installed(other):
@@ -45,5 +48,6 @@ def install_sdk(project: Project) -> int:
             " recreate it with `rm -rf .venv && make setup`"
         )
     say(f"installing the Azure ML SDK {chosen}: {' '.join(PACKAGES[chosen])}")
-    command = [sys.executable, "-m", "pip", "install", *PACKAGES[chosen]]
+    quiet = [] if verbose() else ["--quiet"]  # pip still prints its errors
+    command = [sys.executable, "-m", "pip", "install", *quiet, *PACKAGES[chosen]]
     return subprocess.run(command).returncode

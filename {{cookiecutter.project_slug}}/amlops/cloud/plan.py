@@ -12,7 +12,7 @@ from amlops.cloud.packages import backend
 from amlops.cloud.submission import Submission
 from amlops.cloud.sweep import native_job
 from amlops.errors import UserError
-from amlops.inputs import parse_overrides
+from amlops.inputs import check_override, parse_overrides
 from amlops.project import Project
 from amlops.provenance import submission_tags
 from amlops.spec.job import load_experiment
@@ -84,6 +84,12 @@ def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
     """`make job`'s submission folder and how to build its native job (both SDKs)."""
     spec = load_experiment(project, req.name, req.job_file)
     overrides = parse_overrides(req.inputs, spec)
+    if spec.parallel is not None:
+        raise UserError(
+            f"{spec.shown_as} is a parallel job: Azure ML runs parallel jobs only as pipeline"
+            " nodes; put it in a pipeline as a type: parallel node (make pipeline), or run it"
+            f" here with make local"
+        )
     if spec.sweep is not None and backend(project) == "v1":
         raise UserError(
             f"{spec.shown_as} is a sweep job: submitting sweeps needs AML_SDK=v2 (SDK v1's"
@@ -115,5 +121,7 @@ def pipeline_overrides(spec: PipelineSpec, items: List[str]) -> Dict[str, str]:
             raise UserError(
                 f"INPUTS {item!r}: {spec.shown_as} has no input {name!r} (inputs: {declared})"
             )
+        item = spec.inputs[name]
+        check_override(item, value, spec.where(item.line))  # as a local run checks it
         overrides[name] = value
     return overrides

@@ -58,7 +58,9 @@ def _service_message(err: Any) -> str:
 
 @contextmanager
 def azure_errors(action: str) -> Iterator[None]:
-    """Turn an Azure SDK exception raised while doing `action` into a UserError."""
+    """Turn an Azure SDK exception raised while doing `action` into a UserError (the
+    SDK's own MlException - a model, asset or validation error it raises itself - too)."""
+    from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -103,6 +105,8 @@ def azure_errors(action: str) -> Iterator[None]:
             code = 2
             message = f"Azure ML rejected the request ({status}): {_service_message(err)}"
         raise UserError(f"{action}: {message}", code) from None
+    except MlException as err:  # the SDK's own checks before or after a call (bad input)
+        raise UserError(f"{action}: {_service_message(err)}", 2) from None
 
 
 class SdkProblems(UserError):

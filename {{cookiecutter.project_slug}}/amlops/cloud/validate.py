@@ -1,13 +1,16 @@
 """`make validate`: every job file (job.yaml, and other job files of an experiment
-such as a sweep.yaml) and pipeline file, checked offline, then (when a workspace and
-a login are available) against the workspace.
+such as a sweep.yaml), pipeline file and endpoint folder (endpoints/<name>/), checked
+offline, then (when a workspace and a login are available) against the workspace.
 
 Offline: our own checks (undeclared `${{inputs.x}}`, bindings, names, missing
 local data), the SDK's load_job and validation of each job.yaml, and of each
-pipeline as the native pipeline job `make pipeline` would submit. Online: the
+pipeline as the native pipeline job `make pipeline` would submit; each endpoint folder
+read by amlops/spec/endpoints.py, then its files as `make deploy` writes them loaded with
+load_online_endpoint / load_online_deployment (or the batch loaders). Online: the
 computes, data assets and environments the jobs name exist. Every problem is
 listed (file:line: message); the exit code is 2 when there is any."""
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -24,10 +27,11 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.filekinds import kind_of, yaml_files
 from amlops.project import Project, job_file_in
+from amlops.spec.endpoints import endpoint_names
 from amlops.spec.job import load_experiment, other_job_files
 from amlops.spec.pipeline_loader import load_pipeline
 from amlops.spec.references import workspace_asset
-from amlops.yamlfile import load_yaml
+from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 NO_TAGS: Dict[str, str] = {}
 
@@ -92,6 +96,9 @@ def _validate_job(
     shown = spec.shown_as
     if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, source_raw(spec))):
         return
+    if spec.parallel is not None:  # submitted only as a pipeline node (make job refuses it)
+        say(f"ok {shown} (a parallel job: runs locally, in Azure ML as a pipeline node)")
+        return
     folder = scratch / "jobs" / experiment / (job_file or "job")
     sub = Submission(project, "jobs", experiment, folder=folder)
     built = _check(report, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))
@@ -118,6 +125,56 @@ def _validate_pipeline(
     if _sdk_check(report, sdk, lambda: load_native(path, f"{shown} (as a pipeline job)")):
         report.note_references(built, shown)
         say(f"ok {shown}")
+
+
+def _validate_endpoint(
+    project: Project, report: Report, scratch: Path, name: str, sdk: bool
+) -> None:
+    """endpoints/<name>/: the folder reader's checks (amlops/spec/endpoints.py), then
+    exactly the files `make deploy DRY_RUN=1` writes, loaded with the SDK's endpoint and
+    deployment loaders."""
+    from amlops.cloud.endpoints import load_written, write_deploy
+    from amlops.spec.endpoints import load_endpoint
+
+    spec = _check(report, lambda: load_endpoint(project, name))
+    if spec is None:
+        return
+    deployments = list(spec.deployments.values())
+    folder = scratch / "endpoints" / name
+    written = _check(
+        report, lambda: write_deploy(project, spec, deployments, None, folder, quiet=True)
+    )
+    if written is None:
+        return
+    for deployment in deployments:
+        _stand_in_for_missing_model(project, deployment, written.deployments[deployment.name])
+    if not sdk or _check(report, lambda: load_written(project, spec, written)) is not None:
+        for deployment in deployments:
+            report.note_references(deployment.raw, deployment.shown)
+        say(f"ok {project.relative(spec.folder)} ({len(deployments)} deployment(s))")
+
+
+def _stand_in_for_missing_model(project: Project, deployment: Any, written: Path) -> None:
+    """A local model path that does not exist yet (a run's output before the first
+    training, as in the baked sample) is not a problem for validate (make deploy refuses
+    it): the written file points at an empty stand-in folder of the same name, so the
+    SDK checks every other field; one line says so."""
+    model = deployment.model
+    if model is None or model.kind != "path" or model.path is None or model.path.exists():
+        return
+    stand_in = written.parent / "missing-models" / deployment.name / model.path.name
+    stand_in.mkdir(parents=True, exist_ok=True)
+    document = plain(load_yaml(written, str(written)))
+    relative = os.path.relpath(stand_in, written.parent)
+    if isinstance(document.get("model"), dict):
+        document["model"]["path"] = relative
+    else:
+        document["model"] = relative
+    dump_yaml(written, document)
+    say(
+        f"note {deployment.shown}:{model.line}: model path {project.relative(model.path)}"
+        " does not exist yet (train first); the other fields are checked"
+    )
 
 
 # The SDK loader of each other file kind (amlops.filekinds) that validate checks as what
@@ -152,8 +209,9 @@ def _validate_assets(project: Project, report: Report, folder: Path, sdk: bool) 
 
 
 def validate_offline(project: Project, report: Report, sdk: bool = True) -> None:
-    """Our checks plus (with `sdk`) the SDK's, for every experiment and pipeline, and
-    every other Azure ML file beside them as what it is (amlops.filekinds)."""
+    """Our checks plus (with `sdk`) the SDK's, for every experiment, pipeline and
+    endpoint folder, and every other Azure ML file beside them as what it is
+    (amlops.filekinds)."""
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
         for experiment in project.experiments():
             if job_file_in(project.src / experiment) is not None:  # else all are "others"
@@ -164,6 +222,8 @@ def validate_offline(project: Project, report: Report, sdk: bool = True) -> None
         for name in project.pipelines():
             _validate_pipeline(project, report, Path(scratch), name, sdk)
         _validate_assets(project, report, project.pipelines_dir, sdk)
+        for name in endpoint_names(project):
+            _validate_endpoint(project, report, Path(scratch), name, sdk)
 
 
 def _exists(client: Any, kind: str, name: str, version: str) -> bool:

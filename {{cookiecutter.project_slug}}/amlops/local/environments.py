@@ -32,9 +32,15 @@ from amlops.yamlfile import plain
 # Dockerfile (seen in Azure ML image build logs): the conda file, renamed
 # azureml_<hash>, is created as a prefix environment under /azureml-envs/ and put
 # first on PATH; no `conda activate`. {env} is that name, {conda} the copied file.
+# The first RUN is amlops's own: an image without conda fails there, and the build's
+# error line quotes CONDA_CHECK (Azure ML's build fails too: its builder runs the
+# image's `conda`); DockerRuntime turns that into one line (no_conda_error) instead of
+# exit 127 deep in the build output.
+CONDA_CHECK = "command -v conda >/dev/null 2>&1"
 CONDA_DOCKERFILE = """\
 FROM {image}
 USER root
+RUN command -v conda >/dev/null 2>&1 || {{ echo "no conda in {image}" >&2; exit 127; }}
 COPY {conda} azureml-environment-setup/{conda}
 RUN conda env create -p /azureml-envs/{env} -f azureml-environment-setup/{conda} \\
     && rm -rf "$HOME/.cache/pip" && conda clean -aqy
@@ -62,6 +68,8 @@ class DockerRecipe:
     dockerfile: str = "Dockerfile"
     notice: str = ""
     generated: Dict[str, str] = field(default_factory=dict)  # files written into `context`
+    # Raised instead of the build's error when the build failed on CONDA_CHECK.
+    no_conda: Optional[UserError] = None
 
 
 @dataclass
@@ -95,6 +103,17 @@ def resolve_environment(project: Project, spec: JobSpec) -> EnvironmentSpec:
     if found is None:
         raise _workspace_error(spec, env)
     return found
+
+
+def no_conda_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
+    """The one line for `image:` + `conda_file:` on an image that has no conda."""
+    return UserError(
+        f"{env.where}: image {env.image} has no conda, so its conda_file cannot be built"
+        " (Azure ML's image build would fail too): use an image with conda, such as an"
+        " Azure ML base image (mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04), run in an"
+        f" image of your choice with LOCAL_IMAGE=<image>, or RUNTIME=venv (installs the conda"
+        f" file's pip section): make local EXP={spec.experiment} RUNTIME=venv"
+    )
 
 
 def _conda_env_name(conda_text: str) -> str:
@@ -149,6 +168,7 @@ def docker_recipe(
             label=f"image {env.image} + conda environment /azureml-envs/{name}",
             context=folder,
             generated={"Dockerfile": dockerfile, CONDA_FILE_NAME: text},
+            no_conda=no_conda_error(spec, env),
         )
     return DockerRecipe(image=env.image, label=f"image {env.image}")
 

@@ -10,12 +10,13 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from amlops.console import say
+from amlops.console import log_tail, say, verbose
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
 from amlops.local.dockerignore import context_files
@@ -193,6 +194,8 @@ def _remembered_failure(image: str, log: Path) -> Optional[str]:
         entry = json.loads(_pull_memo(log).read_text(encoding="utf-8")).get(image) or {}
     except (OSError, ValueError, AttributeError):
         return None
+    if not isinstance(entry, dict):
+        return None  # a damaged memo: try the pull
     at = entry.get("at", 0)
     if not isinstance(at, (int, float)) or time.time() - at > PULL_RETRY_S:
         return None
@@ -279,8 +282,9 @@ def build_lock(tag: str, log: Path) -> Iterator[None]:
 def build_image(
     tag: str, context: Path, build_args: List[str], extra: List[str], log: Path, echo: bool = True
 ) -> bool:
-    """`docker build --force-rm` the context into `tag`, streaming and logging the output;
-    a failed build leaves no container behind. False (and no build) when another
+    """`docker build --force-rm` the context into `tag`, logging the output; with `echo`
+    one line names the log (VERBOSE=1 streams the output too) and a failure prints the
+    log's last lines. A failed build leaves no container behind. False (and no build) when another
     process built `tag` while this one waited for the build lock.
 
     Raises UserError with the build's telling line and the log path when it fails
@@ -295,11 +299,13 @@ def build_image(
             argv += ["--build-arg", arg]
         argv += [*extra, str(context)]
         if echo:
-            say(f"building image {tag} (log: {log})")
-        code = run_tee(argv, log, echo=echo)
+            say(f"building image {tag} (log: {log}; VERBOSE=1 streams it)")
+        code = run_tee(argv, log, echo=echo and verbose())
     if code == INTERRUPTED:
         raise UserError(f"docker build of {tag} was interrupted", INTERRUPTED)
     if code != 0:
+        if echo and not verbose():  # the build's own words, which the one line cannot hold
+            print(log_tail(log), file=sys.stderr, flush=True)
         raise UserError(
             f"docker build of {context} failed (exit {code}): {telling_log_line(log)}; log: {log}",
             code,

@@ -20,17 +20,17 @@ would not mean the same), after MAX_DEPTH layered builds in a row, with
 LAYERED_BUILDS=0, or when the layered build fails."""
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from amlops.jsonfile import write_json
 from amlops.local.dockerignore import context_files
 from amlops.local.environments import requirement_files
 from amlops.local.venvs import requirement_lines
+from amlops.runs import load_record
 
 MAX_DEPTH = 5  # layered builds in a row before a whole one
 RECORDS = "layered"  # folder under .runs/.builds/
@@ -112,6 +112,20 @@ def _record_path(builds: Path, repo: str, context: Path, dockerfile: str) -> Pat
     return builds / RECORDS / f"{repo}-{key}.json"
 
 
+def _record_problem(record: Any) -> str:
+    """Why a build record (.runs/.builds/<repo>.json) is damaged; empty when whole."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    kinds = {"tag": str, "depth": int, "dockerfile": str, "build_args": list}
+    kinds.update(files=dict, requirements=dict)
+    for key, kind in kinds.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    if not all(isinstance(v, list) for v in record["requirements"].values()):
+        return "'requirements' holds a value that is not a list"
+    return ""
+
+
 class LayeredBuilds:
     """What the last build of one context and Dockerfile was, and whether the next one
     can be layered over it (see the module docstring)."""
@@ -138,12 +152,14 @@ class LayeredBuilds:
             },
         }
 
+    def _last(self) -> Optional[Dict[str, Any]]:
+        """The record of the last build; None when there is none, or it is damaged (said
+        in one line: the next build is then whole)."""
+        return load_record(self.record_path, _record_problem)
+
     def last_tag(self) -> str:
         """The tag of the last build recorded ('' when none)."""
-        try:
-            return str(json.loads(self.record_path.read_text(encoding="utf-8")).get("tag", ""))
-        except (OSError, ValueError):
-            return ""
+        return str((self._last() or {}).get("tag", ""))
 
     def remember(self, tag: str, build_args: List[str], depth: int) -> None:
         """Record the build of `tag` that just succeeded (depth 0: a whole build); a
@@ -155,10 +171,12 @@ class LayeredBuilds:
 
     def plan(self, build_args: List[str], image_exists) -> Optional[LayeredBuild]:
         """The layered build for the context as it is now, or None (build whole)."""
+        last = self._last()
+        if last is None:
+            return None
         try:
-            last = json.loads(self.record_path.read_text(encoding="utf-8"))
             now = self._now(build_args)
-        except (OSError, ValueError):  # no record yet, or a file that is not UTF-8
+        except (OSError, ValueError):  # a context file that is not UTF-8
             return None
         if last.get("depth", MAX_DEPTH) >= MAX_DEPTH or not image_exists(last.get("tag", "")):
             return None

@@ -181,7 +181,7 @@ def run_tee(
     `on_interrupt` is called then to stop whatever the child started (a container)."""
     out = _Echo(echo)
     expired = threading.Event()
-    with open(log_path, "ab") as log:
+    with open(log_path, "ab", buffering=0) as log:  # unbuffered: a full disk fails the write
         with _lock:
             if _stopping.is_set():
                 log.write(b"[amlops] interrupted before it started\n")
@@ -232,6 +232,9 @@ def run_tee(
             _stop(proc, on_interrupt)
             log.write(b"\n[amlops] interrupted\n")
             return INTERRUPTED
+        except OSError:  # the log cannot be written (a full disk): stop the child too
+            _stop(proc, on_interrupt)
+            raise
         finally:
             if timer:
                 timer.cancel()

@@ -6,7 +6,6 @@ still running. Also offers venvs under .runs/.venvs that no experiment's
 requirements match and images this project built that are no longer current.
 Lists what it would remove; removes only with YES=1."""
 
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,15 @@ from amlops.local.images import DockerUnavailable, check_engine, image_exists, i
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
-from amlops.runs import PIPELINE_FILE, RUN_ID, current_status, read_record
+from amlops.runs import (
+    PIPELINE_FILE,
+    RUN_ID,
+    current_status,
+    load_record,
+    read_pipeline_record,
+    read_record,
+    reuse_problem,
+)
 from amlops.spec.job import JobSpec, load_experiment
 
 
@@ -80,12 +87,8 @@ def run_collections(folder: Path) -> Iterator[List[Path]]:
 
 def _record(run: Path) -> Dict[str, Any]:
     """pipeline.json of a pipeline run, else its run.json; {} when neither is readable."""
-    pipeline = run / PIPELINE_FILE
-    if pipeline.is_file():
-        try:
-            return json.loads(pipeline.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+    if (run / PIPELINE_FILE).is_file():
+        return read_pipeline_record(run) or {}  # a damaged one is said, and read as {}
     return read_record(run)
 
 
@@ -93,7 +96,7 @@ def _reused_runs(project: Project, kept: List[Path]) -> Set[Path]:
     """Run folders whose outputs the kept pipeline runs use in place of a step."""
     used = set()
     for run in kept:
-        for step in _record(run).get("steps", {}).values():
+        for step in (_record(run).get("steps") or {}).values():
             if step.get("reused_from"):
                 used.add((project.root / step["reused_from"]).parent.resolve())
     return used
@@ -119,10 +122,8 @@ def _forget_reuse(project: Project, removed: List[Path]) -> None:
     """Drop reuse records that point into removed run folders."""
     gone = {run.resolve() for run in removed}
     for entry in (project.runs / ".reuse").glob("*.json"):
-        try:
-            step_dir = json.loads(entry.read_text(encoding="utf-8")).get("step_dir")
-        except (OSError, ValueError):
-            continue
+        record = load_record(entry, reuse_problem)
+        step_dir = (record or {}).get("step_dir")
         if step_dir and (project.root / step_dir).resolve().parent in gone:
             entry.unlink()
 

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from amlops.console import say
+from amlops.diskspace import disk_full_error, is_disk_full
+from amlops.errors import UserError
 from amlops.local.distribution import process_count
 from amlops.local.procs import INTERRUPTED, TIMED_OUT
 from amlops.local.resolve import Binding, ResolvedJob, bind_inputs, finish_command, resolve_job
@@ -14,7 +16,13 @@ from amlops.project import Project
 from amlops.runs import RunRecord, make_run_dir, new_run_dir
 from amlops.spec.job import JobSpec
 from amlops.staging import code_snapshot, stage
-from amlops.tracking.local import check_store, run_environment, start_run, where_tracked
+from amlops.tracking.local import (
+    check_store,
+    run_environment,
+    start_run,
+    tracking_on,
+    where_tracked,
+)
 
 # Folders Azure ML gives every job in its working directory, kept with the run.
 RUN_FOLDERS = ("outputs", "logs")
@@ -33,6 +41,11 @@ def not_applied_locally(spec: JobSpec) -> str:
     """One line naming the job's fields a local run cannot honour (empty when none)."""
     raw = spec.raw
     missing = []
+    if spec.parallel is not None and spec.parallel.instance_count > 1:
+        missing.append(
+            f"resources.instance_count {spec.parallel.instance_count} (its"
+            f" {spec.parallel.workers} worker processes run on this machine)"
+        )
     if raw.get("services"):
         missing.append(f"services ({', '.join(str(s) for s in raw['services'])}: not started)")
     if raw.get("identity"):
@@ -177,10 +190,25 @@ def execute(
     env = {
         **dict(spec.environment_variables),
         **tracked.env,
+        **tracked.start_relay(run_dir),
         **azure_variables(project, job, run_dir),
         **job.env,
     }
-    code = runtime.run(job, run_dir, env, echo=echo)
+    try:
+        code = runtime.run(job, run_dir, env, echo=echo)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        failure = disk_full_error(err, run_dir / "logs" / "std_log.txt")
+        record.data["error"] = str(failure)
+        record.finish(1, "failed")  # room kept by the record's spare (amlops.jsonfile)
+        try:
+            tracked.finish("failed")
+        except OSError:
+            pass  # MLflow's files are on the same full disk
+        raise failure from None
+    finally:
+        tracked.stop_relay()
     status = {INTERRUPTED: "interrupted", TIMED_OUT: "timed out"}.get(code, "")
     record.finish(code, status)
     tracked.finish(record.data["status"])
@@ -197,6 +225,8 @@ def run_experiment(
     """Build, stage and run one job with its output on the console."""
     from amlops.local.runtime_choice import prepared_runtime
 
+    if spec.parallel is not None and spec.parallel.local_problem():
+        raise UserError(f"{spec.shown_as}: {spec.parallel.local_problem()}")
     # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
     snap = code_snapshot(project, spec)
@@ -228,4 +258,6 @@ def run_experiment(
             f"tracked: MLflow experiment {tracking['experiment']}, run"
             f" {run_dir.name} in {where_tracked(project, tracking['uri'])} (make runs, make ui)"
         )
+    elif not tracking_on(project):
+        say("not tracked in MLflow (TRACKING=0); make runs lists it from its run.json")
     return code

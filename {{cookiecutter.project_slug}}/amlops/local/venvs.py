@@ -269,7 +269,9 @@ class Venv:
         if self.path not in _checked:
             recorded = self.path / SIGNATURE
             same = (
-                not recorded.is_file() or recorded.read_text(encoding="utf-8") == self.signature()
+                # bytes: a garbled (even non-UTF-8) signature reads as changed, and rebuilds
+                not recorded.is_file()
+                or recorded.read_bytes() == self.signature().encode()
             )
             if not same:
                 say(
@@ -420,11 +422,11 @@ class Venv:
         True when it installed."""
         marker = self.path / f".amlops-{marker_name}"
         wanted = " ".join(packages)
-        if marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
+        if marker.is_file() and marker.read_bytes() == wanted.encode():
             return False
         lock = self._locked()
         try:
-            if marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
+            if marker.is_file() and marker.read_bytes() == wanted.encode():
                 return False
             say(f"installing {wanted} into {self.describe()}")
             uv = self._uv()

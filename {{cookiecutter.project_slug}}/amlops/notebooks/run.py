@@ -10,11 +10,12 @@ failing cell's traceback) and the log. Any failing notebook fails the target."""
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 from xml.etree import ElementTree
 
-from amlops.console import say, strip_ansi
+from amlops.console import log_tail, say, strip_ansi, verbose
 from amlops.errors import UserError
 from amlops.local.run import prepare_run
 from amlops.local.runtime_choice import prepared_runtime
@@ -109,12 +110,20 @@ def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int
     record = RunRecord(
         run_dir,
         experiment=experiment,
+        kind="notebooks",
         runtime=runtime.name,
         notebooks=relative,
         tracking=tracked.record,
     )
-    code = runtime.run(job, run_dir, env)
+    # papermill's and Jupyter's chatter (unknown parameters, path migration warnings, a
+    # kernel's KeyboardInterrupt at shutdown) stays in the log; one line per notebook here
+    code = runtime.run(job, run_dir, env, echo=verbose())
     results = _collect(run_dir)
+    if not verbose():
+        for result in results:
+            print(_verdict(result), flush=True)  # as the runner prints it (VERBOSE=1)
+        if code and not results:  # the runner itself failed: its own last words
+            print(log_tail(run_dir / "logs" / "std_log.txt"), file=sys.stderr, flush=True)
     report = run_dir / "junit.xml"
     report.write_text(junit_xml(results), encoding="utf-8")
     failed = [r["notebook"] for r in results if r["failure"]]
@@ -126,6 +135,13 @@ def run_notebooks(project: Project, experiment: str, runtime_choice: str) -> int
         problem = ", ".join(failed) or f"the runner exited {code}"
         raise UserError(f"make notebooks: {problem}; log {shown}/logs/std_log.txt")
     return 0
+
+
+def _verdict(result: Dict[str, Any]) -> str:
+    """`notebook notebooks/x.ipynb: ok (1.2s)`, or the failing cell and error."""
+    failure = result["failure"]
+    verdict = "ok" if not failure else f"FAILED in cell {failure['cell']}: {failure['error']}"
+    return f"notebook {result['notebook']}: {verdict} ({result['seconds']}s)"
 
 
 def _ignored(folder: str, names: List[str]) -> List[str]:

@@ -43,6 +43,8 @@ def check_local_data(spec: PipelineSpec, project: Project) -> None:
     """Fail now if a step's local data is missing: a `path:` bound in the pipeline
     file, or the job.yaml default of an input the pipeline leaves unbound."""
     for step in spec.steps.values():
+        if step.form == "remote":  # runs only in Azure ML: its data is not read here
+            continue
         job = step.runnable()
         for name, item in job.inputs.items():
             source = step.bindings.get(name)

@@ -3,13 +3,12 @@
 `make step-local` and partial runs (`STEPS=`, `FROM=`) take the outputs of the
 steps they do not run from here."""
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List
 
 from amlops.pipelines.scheduler import OK_STATES
 from amlops.project import Project
-from amlops.runs import PIPELINE_FILE, run_folders
+from amlops.runs import read_pipeline_record, run_folders
 from amlops.spec.pipeline import FromStep, PipelineSpec
 
 
@@ -22,20 +21,18 @@ def run_records(project: Project, spec: PipelineSpec) -> List[Dict[str, Any]]:
     """pipeline.json of every earlier local run, newest first."""
     records = []
     for folder in run_folders(pipeline_runs_root(project, spec.name)):
-        path = folder / PIPELINE_FILE
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return sorted(records, key=lambda r: r.get("started", 0), reverse=True)
+        record = read_pipeline_record(folder)  # a damaged one is said and skipped
+        if record is not None:
+            records.append(record)
+    return sorted(records, key=lambda r: r.get("started") or 0, reverse=True)
 
 
 def latest_output(project: Project, spec: PipelineSpec, source: FromStep) -> Path:
     """The output folder of `source` in the newest run that produced it; LookupError if
     no earlier run did (or its folder is gone)."""
     for record in run_records(project, spec):
-        step = record.get("steps", {}).get(source.step, {})
-        output = step.get("outputs", {}).get(source.output)
+        step = (record.get("steps") or {}).get(source.step) or {}
+        output = (step.get("outputs") or {}).get(source.output)
         if step.get("state") in OK_STATES and output and (project.root / output).exists():
             return project.root / output
     raise LookupError(source.step)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 from amlops.fingerprint import FileHashes, fingerprint
 from amlops.jsonfile import write_json
 from amlops.project import Project
+from amlops.runs import RUN_FILE, load_record, read_record, reuse_problem, tell_damaged
 from amlops.spec.job import JobSpec
 from amlops.staging import code_snapshot, snapshot_files
 
@@ -82,16 +83,22 @@ class ReuseCache:
 
     def lookup(self, key: str) -> Optional[Reusable]:
         """The run recorded under `key`, if its outputs are still intact."""
-        try:
-            entry = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        path = self.folder / f"{key}.json"
+        entry = load_record(path, reuse_problem)  # a damaged one is said, never reused
+        if entry is None:
             return None
-        outputs = {n: self.project.root / p for n, p in entry.get("outputs", {}).items()}
-        digests = entry.get("digests", {})
-        for name, path in outputs.items():
-            if not path.exists() or self.content(path) != digests.get(name):
+        step_dir = self.project.root / entry["step_dir"]
+        if not step_dir.is_dir():
+            tell_damaged(path, f"its step folder {entry['step_dir']} is gone")
+            return None
+        if (step_dir / RUN_FILE).exists() and not read_record(step_dir):
+            return None  # its run.json is damaged (said by read_record)
+        outputs = {n: self.project.root / p for n, p in entry["outputs"].items()}
+        digests = entry["digests"]
+        for name, out in outputs.items():
+            if not out.exists() or self.content(out) != digests.get(name):
                 return None
-        return Reusable(self.project.root / entry["step_dir"], outputs)
+        return Reusable(step_dir, outputs)
 
     def _last_file(self, pipeline: str, step: str) -> Path:
         return self.folder / "steps" / pipeline / f"{step}.json"
@@ -117,11 +124,13 @@ class ReuseCache:
 
     def last_parts(self, pipeline: str, step: str) -> Optional[Dict[str, Any]]:
         """The parts of the step's last successful run, or None."""
-        try:
-            text = self._last_file(pipeline, step).read_text(encoding="utf-8")
-            return json.loads(text)["parts"]
-        except (OSError, ValueError, KeyError):
-            return None
+        record = load_record(
+            self._last_file(pipeline, step),
+            lambda r: (
+                "" if isinstance(r, dict) and isinstance(r.get("parts"), dict) else "no parts"
+            ),
+        )
+        return record["parts"] if record else None
 
     def save(self) -> None:
         self.hashes.save()

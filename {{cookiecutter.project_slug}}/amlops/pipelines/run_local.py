@@ -19,12 +19,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
-from amlops.jsonfile import write_json
+from amlops.jsonfile import release_spare, write_json
 from amlops.local.procs import INTERRUPTED, stop_all, stopping
 from amlops.local.resolve import bind_inputs
 from amlops.local.run import execute, prepare_run
@@ -119,12 +119,14 @@ class PipelineRun:
         kinds: Dict[str, str],
         selection: Selection,
         parents: Dict[str, str],
+        given: Optional[Dict[str, Dict[str, Path]]] = None,
     ) -> None:
         self.project = project
+        self.given = dict(given or {})  # steps that run only in Azure ML -> their outputs
         self.spec = spec
         self.kinds = kinds  # step -> "docker" or "venv"
         self.kind = kinds_label(kinds)
-        self.chosen = selection.chosen(spec)
+        self.chosen = selection.chosen(spec) - set(self.given)
         self.forced = selection.forced(spec)
         self.steps = {n: StepRun(spec.steps[n].label) for n in spec.order}
         self.cache = ReuseCache(project)
@@ -134,7 +136,9 @@ class PipelineRun:
         self._env_locks: Dict[str, threading.Lock] = {}
         self.earlier: Dict[str, Dict[str, Path]] = {}
         for name in spec.order:
-            if name not in self.chosen:
+            if name in self.given:
+                self.earlier[name] = self.given[name]
+            elif name not in self.chosen:
                 self.earlier[name] = self._earlier_outputs(name)
         self.folder: Optional[Path] = None
         self.board: Optional[StepBoard] = None
@@ -190,6 +194,9 @@ class PipelineRun:
     def _work(self, name: str) -> Outcome:
         assert self.folder is not None and self.board is not None
         record = self.steps[name]
+        if name in self.given:
+            record.outputs = self.given[name]
+            return Outcome("reused", detail="runs only in Azure ML: outputs given by INPUTS")
         if name in self.earlier:
             record.outputs = self.earlier[name]
             return Outcome("reused", detail="not selected: outputs of an earlier run")
@@ -278,6 +285,8 @@ class PipelineRun:
     def verdict(self, name: str, runs: Set[str]) -> str:
         """Whether one step would run and why (`runs`: the steps before it that run)."""
         step = self.spec.steps[name]
+        if name in self.given:
+            return "given (runs only in Azure ML: outputs from INPUTS)"
         if name in self.earlier:
             return "keep  (not selected: outputs of an earlier run)"
         if name in self.forced:
@@ -367,7 +376,9 @@ class PipelineRun:
             "steps": steps,
         }
         with self._lock:
-            write_json(self.folder / PIPELINE_FILE, data)
+            write_json(self.folder / PIPELINE_FILE, data, spare=True)  # room for the end
+            if status != "running":
+                release_spare(self.folder / PIPELINE_FILE)
 
 
 def _summary(run: PipelineRun, seconds: float) -> List[str]:
@@ -432,11 +443,66 @@ def sweep_plan(step: Any) -> str:
     return f"; sweep of up to {job.sweep.limits.max_total_trials} trials, {describe(job.sweep)}"
 
 
+def local_steps(spec: PipelineSpec) -> List[str]:
+    """The steps that can run here, in order (not those that run only in Azure ML)."""
+    return [name for name in spec.order if spec.steps[name].form != "remote"]
+
+
+def given_outputs(
+    spec: PipelineSpec, project: Project, overrides: List[str]
+) -> Tuple[Dict[str, Dict[str, Path]], List[str]]:
+    """The outputs given for the steps that run only in Azure ML (INPUTS
+    `<node>.<output>=path`, a path relative to the project), and the other overrides.
+
+    Says in one line which node cannot run here; UserError, before anything starts, when
+    a step needs an output of such a node that is not given or does not exist."""
+    given: Dict[str, Dict[str, Path]] = {}
+    rest: List[str] = []
+    for item in overrides:
+        name, _, value = item.partition("=")
+        step, dot, output = name.rpartition(".")
+        if dot and step in spec.steps and spec.steps[step].form == "remote":
+            path = (project.root / value).resolve()
+            if not value or not path.exists():
+                raise UserError(f"INPUTS {item!r}: no such file or folder ({value or 'empty'})")
+            given.setdefault(step, {})[output] = path
+        else:
+            rest.append(item)
+    for name in spec.order:
+        step = spec.steps[name]
+        if step.form != "remote":
+            continue
+        needed = sorted(
+            {
+                source.output
+                for other in spec.steps.values()
+                for source in other.bindings.values()
+                if isinstance(source, FromStep) and source.step == name
+            }
+            | {s.output for s in spec.outputs.values() if s.step == name}
+        )
+        missing = [o for o in needed if o not in given.get(name, {})]
+        if missing:
+            example = " ".join(f"{name}.{o}=<path>" for o in missing)
+            raise UserError(
+                f"step {name!r} ({step.label}) runs only in Azure ML (make pipeline):"
+                f' give its outputs to run the rest here (INPUTS="{example}")'
+            )
+        say(
+            f"step {name!r} ({step.label}) runs only in Azure ML: not run here"
+            + (f"; its outputs from INPUTS ({', '.join(needed)})" if needed else "")
+        )
+        given.setdefault(name, {})
+    return given, rest
+
+
 def check_sweeps(spec: PipelineSpec, project: Project) -> None:
     """Fail now if a sweep node could not read its trials' metrics (tracking store) or
     sample them (Optuna, for bayesian sampling)."""
-    for name in spec.order:
+    for name in local_steps(spec):
         job = spec.steps[name].runnable()
+        if job.parallel is not None and job.parallel.local_problem():
+            raise UserError(f"step {name!r}: {job.parallel.local_problem()}")
         if job.sweep is not None:
             from amlops.sweeps.run import sweep_store
 
@@ -448,16 +514,16 @@ def planned_kinds(project: Project, choice: str, spec: PipelineSpec) -> Dict[str
     pulling or building: RUNTIME, or for auto Docker when an engine answers, except for
     a step whose image is absent after a failed pull (the run would put it in a venv)."""
     if choice in ("docker", "venv"):
-        return {name: choice for name in spec.order}
+        return {name: choice for name in local_steps(spec)}
     from amlops.local.images import DockerUnavailable, check_engine, known_unpullable
     from amlops.local.runtimes.docker import DockerRuntime
 
     try:
         check_engine()
     except DockerUnavailable:
-        return {name: "venv" for name in spec.order}
+        return {name: "venv" for name in local_steps(spec)}
     kinds = {}
-    for name in spec.order:
+    for name in local_steps(spec):
         docker = DockerRuntime(project, spec.steps[name].runnable())
         unpullable = not docker.ready() and known_unpullable(
             docker.needed_images(), docker.build_log
@@ -480,19 +546,20 @@ def run_pipeline_local(
     spec = load_pipeline(project, name)
     if project.workspace is not None:
         resolve_registered(project, spec, project.workspace.component)
+    given, overrides = given_outputs(spec, project, overrides)
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     check_sweeps(spec, project)
     if dry_run:
         run = PipelineRun(
-            project, spec, planned_kinds(project, runtime_choice, spec), selection, parents
+            project, spec, planned_kinds(project, runtime_choice, spec), selection, parents, given
         )
         print("\n".join(run.plan()))
         return 0
     kinds = pick_runtime_kinds(
-        project, runtime_choice, {n: spec.steps[n].runnable() for n in spec.order}
+        project, runtime_choice, {n: spec.steps[n].runnable() for n in local_steps(spec)}
     )
-    run = PipelineRun(project, spec, kinds, selection, parents)
+    run = PipelineRun(project, spec, kinds, selection, parents, given)
     run.folder = unique_folder(pipeline_runs_root(project, spec.name))
     run.board = StepBoard(spec.order, {n: f"({s.label})" for n, s in run.steps.items()})
     forced = ""

@@ -7,7 +7,10 @@ Ctrl-C stops the running nodes (through `on_interrupt`) and cancels the rest."""
 
 import concurrent.futures as futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Set
+
+from amlops.diskspace import disk_full_error, is_disk_full
 
 OK_STATES = ("completed", "reused")
 
@@ -95,7 +98,10 @@ def run_dag(
             try:
                 outcome = future.result()
             except Exception as err:  # an environment failure (e.g. a build) or a bug
-                outcome = Outcome("failed", exit_code=1, detail=str(err))
+                detail = str(err)
+                if is_disk_full(err):  # staging or a record on a full disk: one line
+                    detail = str(disk_full_error(err, Path.cwd()))  # type: ignore[arg-type]
+                outcome = Outcome("failed", exit_code=1, detail=detail)
             settle(node, outcome)
 
     with futures.ThreadPoolExecutor(max_workers=dag.jobs) as pool:

@@ -1,1 +1,2 @@
-"""Azure ML's file formats (job, component, environment, sweep, pipeline), read and checked."""
+"""Azure ML's file formats (job, component, environment, sweep, pipeline, parallel, batch,
+endpoint and deployment), read and checked."""

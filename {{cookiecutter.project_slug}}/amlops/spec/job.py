@@ -25,6 +25,7 @@ from amlops.spec.checks import (
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.spec.expressions import REFERENCE, expressions, optional_parts, required_part
 from amlops.spec.sweep import parse_sweep
+from amlops.spec.variables import check_variable_names
 from amlops.yamlfile import line_of, load_yaml, plain
 
 PATH_TYPES = {
@@ -169,6 +170,11 @@ class JobSpec:
     # Set on the trial of a sweep job file (amlops/spec/sweep.py SweepSpec): this spec is
     # then the trial template, its command still holding ${{search_space.<name>}}.
     sweep: Any = None
+    # Set on a parallel job, component or node (amlops/spec/parallel.py ParallelSpec): the
+    # command is then the parallel driver, staged into the code root from `staged_files`
+    # (name in the snapshot -> source file).
+    parallel: Any = None
+    staged_files: Dict[str, Path] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -371,6 +377,7 @@ def job_from_mapping(
     inputs_raw = section(raw, "inputs", shown)
     outputs_raw = section(raw, "outputs", shown)
     env_raw = section(raw, "environment_variables", shown)
+    check_variable_names(env_raw, shown)
     resources = section(raw, "resources", shown)
     code = raw.get("code")
     if code is not None and (not isinstance(code, str) or not code.strip()):
@@ -415,6 +422,10 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         raise fail_at(shown, 1, "expected a mapping of command job fields")
     if raw.get("type") == "sweep":
         return parse_sweep(raw, path, shown, parse_job).trial
+    if raw.get("type") == "parallel":
+        from amlops.spec.parallel import parallel_job
+
+        return parallel_job(raw, path, shown, job_from_mapping)
     if is_component(raw):
         spec = job_from_mapping(raw, path, shown, "component")
         spec.name = str(raw.get("name") or path.stem)

@@ -81,7 +81,10 @@ class Step:
 
     `form`: experiment (shorthand), command (inline), component (a component file),
     registered (`azureml:` component: `job` is None until it is looked up) or sweep
-    (a sweep node: `job` is its trial component, job.sweep the sweep; spec/sweep_node.py).
+    (a sweep node: `job` is its trial component, job.sweep the sweep; spec/sweep_node.py),
+    parallel (a parallel node: `job` runs the parallel driver; spec/parallel.py) or
+    remote (automl, data_transfer, import, spark, flow, a registered parallel component:
+    `job` is None; validated and submitted as written, not run here).
     `raw` is the node as written; `label` says what it runs (for progress lines)."""
 
     name: str
@@ -103,6 +106,11 @@ class Step:
 
     def runnable(self) -> JobSpec:
         """The step's job, or a one-line error for a component only the workspace has."""
+        if self.job is None and self.form == "remote":
+            raise UserError(
+                f"step {self.name!r} ({self.label}) runs only in Azure ML (make"
+                ' pipeline): give its outputs to run the rest here (INPUTS="<node>.<output>=path")'
+            )
         if self.job is None:
             raise UserError(
                 f"step {self.name!r} uses component {self.reference}, which only Azure ML has:"

@@ -45,6 +45,7 @@ from amlops.spec.pipeline import (
     topological_order,
 )
 from amlops.spec.sweep_node import SWEEP_NODE_FIELDS, parse_sweep_node
+from amlops.spec.variables import check_variable_names
 from amlops.yamlfile import LineMap, line_of, load_yaml, plain
 
 # Downloads a registered component (`azureml:...`) and gives its spec file, or None when
@@ -86,7 +87,9 @@ PIPELINE_COMPONENT_FIELDS = {
     "outputs",
     "jobs",
 }
-NOT_RUNNABLE = {"parallel", "spark", "automl", "data_transfer", "import", "flow"}
+# Node types a laptop cannot run: validated and submitted as written; pipeline-local
+# runs the rest when their outputs are given (INPUTS=<node>.<output>=path).
+NOT_RUNNABLE = {"spark", "automl", "data_transfer", "import", "flow"}
 # Node settings a sweep node applies to its trials (its `limits` are the sweep's).
 TRIAL_OVERRIDES = ("resources",)
 
@@ -194,13 +197,13 @@ class Loader:
             self.native = True
             self.nested(name, raw, line, scope)
             return
+        elif kind == "parallel":
+            self.native = True
+            step = self.parallel(full, raw, line, scope)
         elif kind in NOT_RUNNABLE:
-            raise fail_at(
-                scope.shown,
-                line_of(raw, "type") or line,
-                f"{where}: type {kind!r} nodes are not supported here (command, sweep and"
-                " pipeline nodes are); submit it with az ml job create -f",
-            )
+            self.native = True
+            step = Step(full, name, None, line=line, raw=raw, form="remote", label=f"{kind} node")
+            step.outputs = self.node_outputs(step, raw, scope)
         elif kind == "sweep":
             self.native = True
             step = self.sweep(full, raw, line, scope)
@@ -331,10 +334,44 @@ class Loader:
             job = job_from_mapping(document, path, shown, "component")
         except UserError as err:
             raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
-        job = with_node_settings(job, raw, settings)
+        job = with_node_settings(job, raw, settings, where)
         job.name = str(document.get("name") or name)
         label = str(document.get("name") or self.project.relative(path))
         return job, None if isinstance(reference, dict) else path, label
+
+    def parallel(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
+        """A parallel node: inline (task:, its job made once its bindings are known) or a
+        parallel component file; run locally by the parallel driver (spec/parallel.py)."""
+        from amlops.spec.parallel import NODE_FIELDS as PARALLEL_NODE_FIELDS
+        from amlops.spec.parallel import component_node_job, is_parallel_component
+
+        check_known_fields(raw, PARALLEL_NODE_FIELDS, scope.shown, "parallel node fields")
+        reference = raw.get("component")
+        if reference is None:
+            step = Step(name, name, None, line=line, raw=raw, form="parallel", label="parallel")
+            step.outputs = self.node_outputs(step, raw, scope)
+            return step
+        if isinstance(reference, str) and reference.startswith("azureml:"):
+            step = Step(name, name, None, line=line, raw=raw, form="remote", label="parallel")
+            step.outputs = self.node_outputs(step, raw, scope)
+            return step
+        if isinstance(reference, dict):
+            path, document, shown = scope.file, reference, f"{scope.shown}:{line}"
+        else:
+            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
+            shown = self.project.relative(path)
+            document = load_yaml(path, shown)
+        if not is_parallel_component(document):
+            raise fail_at(shown, 1, "a parallel node's component must be type: parallel")
+        try:
+            job = component_node_job(document, raw, path, shown, job_from_mapping)
+        except UserError as err:
+            raise UserError(f"{scope.shown}:{line}: node {name!r}: {err}") from None
+        label = f"parallel component {document.get('name') or shown}"
+        step = Step(name, job.name, job, line=line, raw=raw, form="parallel", label=label)
+        step.component_file = None if isinstance(reference, dict) else path
+        step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
+        return step
 
     def sweep(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
         """A sweep node: its trial component run per sampled values (sweep_node.py)."""
@@ -506,7 +543,7 @@ class Loader:
                     found = self.resolve(found)
                 if found is not None:
                     sources[str(name)] = (found, line)
-            if step.form == "command":
+            if step.form == "command" or (step.form == "parallel" and step.job is None):
                 for name, (found, line) in sources.items():
                     if isinstance(found, FromStep):
                         check_step_output(spec, found, line, f"step {step.name!r} input {name!r}")
@@ -544,11 +581,14 @@ def resolve_registered(project: Project, spec: PipelineSpec, download: Component
 
 
 def with_node_settings(
-    job: JobSpec, node: Dict[str, Any], settings: Tuple[str, ...] = JOB_OVERRIDES
+    job: JobSpec, node: Dict[str, Any], settings: Tuple[str, ...] = JOB_OVERRIDES, shown: str = ""
 ) -> JobSpec:
     """A component's job with the node's resources, distribution, limits and
     environment_variables (as Azure ML applies node settings; a sweep node's trial
-    takes only its resources)."""
+    takes only its resources). UserError (naming `shown`, the pipeline file) for a
+    node's environment variable that is not a variable name."""
+    if isinstance(node.get("environment_variables"), dict):
+        check_variable_names(node["environment_variables"], shown or job.shown_as)
     raw = dict(plain(job.raw))
     for key in settings:
         if key in node:
@@ -589,7 +629,8 @@ def inline_job(
 ) -> JobSpec:
     """An inline command node as a JobSpec: its inputs declared from their bindings."""
     raw = step.raw
-    check_known_fields(raw, NODE_FIELDS, scope.shown, "command node fields")
+    if step.form != "parallel":
+        check_known_fields(raw, NODE_FIELDS, scope.shown, "command node fields")
     declared: Dict[str, Any] = {}
     bindings = section(raw, "inputs", scope.shown)
     for name, (found, _) in sources.items():
@@ -599,6 +640,16 @@ def inline_job(
         if isinstance(value, dict) and value.get("type"):
             entry["type"] = value["type"]
         declared[name] = entry
+    if step.form == "parallel":
+        from amlops.spec.parallel import inline_node_job
+
+        outputs = {n: dict(o.raw) for n, o in step.outputs.items()}
+        try:
+            job = inline_node_job(raw, declared, outputs, scope.file, scope.shown, job_from_mapping)
+        except UserError as err:
+            raise UserError(f"{err} (node {step.name!r})") from None
+        job.name = step.name
+        return job
     document = LineMap((k, v) for k, v in raw.items() if k not in ("inputs", "outputs"))
     document.lines = dict(getattr(raw, "lines", {}))  # errors keep the node's line numbers
     document["inputs"] = declared

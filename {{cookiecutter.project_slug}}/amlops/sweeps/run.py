@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ContextManager, Dict, List, Optional, TextIO
 
 from amlops.console import say
+from amlops.diskspace import disk_full_error, is_disk_full
 from amlops.errors import UserError
 from amlops.live import LiveLines, is_live
 from amlops.local.procs import (
@@ -54,6 +55,7 @@ from amlops.tracking.local import (
     run_environment,
     run_id_of,
     shown_uri,
+    tracking_on,
     where_tracked,
 )
 from amlops.tracking.store import Store, open_store, user_name
@@ -274,6 +276,8 @@ class SweepRun:
                 **self.context,
             )
         except Exception as err:  # staging or the runtime failed: the trial failed, not the sweep
+            if is_disk_full(err):  # one line, and the sweep's error (_no_metric)
+                err = self.disk_full = disk_full_error(err, trial.run_dir)  # type: ignore
             trial.state, trial.detail, trial.exit_code = "failed", str(err) or repr(err), 1
             trial.duration = time.monotonic() - trial.started
             return
@@ -449,7 +453,10 @@ def _link_best(run: SweepRun, best: Trial) -> None:
 
 
 def _no_metric(project: Project, run: SweepRun) -> str:
-    """The missing-metric error, with each trial's telling log line."""
+    """The missing-metric error, with each trial's telling log line; the disk-full
+    line instead when a trial found the disk full."""
+    if getattr(run, "disk_full", None) is not None:
+        return str(run.disk_full)  # type: ignore[attr-defined]
     metric = run.sweep.objective.metric
     lines = [
         f"{run.sweep.shown_as}: objective.primary_metric {metric!r}: no trial logged it"
@@ -464,7 +471,13 @@ def _no_metric(project: Project, run: SweepRun) -> str:
 
 def sweep_store(project: Project, template: JobSpec) -> Store:
     """The tracking store a local sweep reads its trials' metrics from, reached now;
-    UserError when it cannot be (or Optuna, for bayesian sampling, is missing)."""
+    UserError when it cannot be (TRACKING=0, or Optuna, for bayesian sampling, is
+    missing)."""
+    if not tracking_on(project):
+        raise UserError(
+            f"{template.sweep.shown_as}: a local sweep ranks its trials by the metrics they log"
+            " to MLflow, so it needs tracking: run it without TRACKING=0"
+        )
     env = run_environment(project, template)
     store = open_store(env["MLFLOW_TRACKING_URI"], env)
     if store is None:

@@ -11,16 +11,14 @@ Where runs are recorded:
 - any other URI (azureml://, databricks, sqlite:...) reaches the run unchanged;
   amlops then cannot create the run itself (one notice line says so).
 
-Why a file store written by amlops: it is the one store both runtimes can write.
-The experiments' images ship `mlflow-skinny`, which has no SQLAlchemy, so it
-cannot open a `sqlite://` store; a tracking server would need full MLflow
-(~850 MB) on the host and a daemon to keep alive. The file store needs only
-files: the venv writes them directly and a container writes them through a bind
-mount of `.runs/mlruns` at the same absolute path, so the artifact URIs it
-records are valid on the host too. MLflow 3 opens a file store only with
-MLFLOW_ALLOW_FILE_STORE=true, which amlops sets for the run. amlops writes its
-part of the store (experiment, run, params, tags, status) itself, in MLflow's own
-file layout, instead of importing MLflow: the host needs nothing but PyYAML, and a
-run pays a few milliseconds instead of MLflow's ~1.5 s import. `make ui` serves
-the store with the real MLflow UI; tests read it back with the real MLflow client.
+Why MLflow's file store: it is the one store both runtimes can write without a
+server. The experiments' images ship `mlflow-skinny`, which has no SQLAlchemy, so it
+cannot open a `sqlite://` store (MLflow 3.7's default); a tracking server would need
+full MLflow (~850 MB) on the host and a daemon to keep alive. The venv writes the
+files directly and a container writes them through a bind mount of `.runs/mlruns` at
+the same absolute path, so the artifact URIs it records are valid on the host too.
+MLflow 3 opens a file store only with MLFLOW_ALLOW_FILE_STORE=true, which amlops sets.
+amlops writes its part (experiment, run, params, tags, status, relayed metrics)
+through MLflow's own FileStore (store.py), imported only when a run is tracked;
+`make ui` serves the store with the real MLflow UI. TRACKING=0 turns it all off.
 """

@@ -1,5 +1,10 @@
 """Tracking of one local run: the variables it gets, and its MLflow run (see __init__.py).
 
+TRACKING=0 (config.env, .env, the environment or `make local TRACKING=0`) turns it
+off: no MLflow run is made and the command gets no MLFLOW_* variable from amlops; the
+run still has its folder and run.json, which `make runs` lists. A local sweep needs
+tracking (it ranks trials by what they log), so it refuses TRACKING=0 in one line.
+
 MLflow experiment = MLFLOW_EXPERIMENT_NAME when set, else the job's
 `experiment_name`, else `<project>-<experiment>` (what `make job` sends); run name
 = the run id (the run folder's name); params = the literal inputs (and a sweep
@@ -20,9 +25,12 @@ from amlops.errors import UserError
 from amlops.project import Project
 from amlops.provenance import submission_tags
 from amlops.runs import RUN_ID
+from amlops.tracking.relay import RELAY_VARIABLE, MetricsRelay
 from amlops.tracking.store import FileStore, Store, file_uri_path, open_store, user_name
 
 LOCAL_STORE = "mlruns"  # under .runs/
+TRACKING_ON = ("", "1", "true", "yes", "on")
+TRACKING_OFF = ("0", "false", "no", "off")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 # The run's outcome as MLflow names it.
 FINAL_STATUS = {"completed": "FINISHED", "failed": "FAILED"}
@@ -31,6 +39,20 @@ FINAL_STATUS = {"completed": "FINISHED", "failed": "FAILED"}
 def local_store(project: Project) -> FileStore:
     """The project's own store, `.runs/mlruns`."""
     return FileStore(project.runs / LOCAL_STORE)
+
+
+def tracking_on(project: Project) -> bool:
+    """TRACKING: 1 (default) tracks every local run in MLflow, 0 tracks none; anything
+    else is a UserError naming the setting."""
+    value = project.settings.get("TRACKING").strip().lower()
+    if value in TRACKING_ON:
+        return True
+    if value in TRACKING_OFF:
+        return False
+    raise UserError(
+        f"TRACKING={project.settings.get('TRACKING')!r}: use 1 (track local runs in MLflow)"
+        " or 0 (no tracking)"
+    )
 
 
 def mlflow_settings(project: Project) -> Dict[str, str]:
@@ -78,13 +100,16 @@ def run_environment(project: Project, spec: Any, experiment: str = "") -> Dict[s
     MLFLOW_TRACKING_URI (the local store unless set), MLFLOW_EXPERIMENT_NAME,
     MLFLOW_ALLOW_FILE_STORE=true for a file store (MLflow 3 refuses one without it)
     and GIT_PYTHON_REFRESH=quiet (MLflow imports GitPython, which prints ~60 lines of
-    warnings where an image has no git)."""
+    warnings where an image has no git). With TRACKING=0 only the last."""
+    quiet = {"GIT_PYTHON_REFRESH": project.settings.get("GIT_PYTHON_REFRESH", "quiet")}
+    if not tracking_on(project):
+        return quiet
     env = mlflow_settings(project)
     uri = env.setdefault("MLFLOW_TRACKING_URI", tracking_uri(project))
     env["MLFLOW_EXPERIMENT_NAME"] = experiment or experiment_name(project, spec)
     if is_file_uri(uri):
         env.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    env["GIT_PYTHON_REFRESH"] = project.settings.get("GIT_PYTHON_REFRESH", "quiet")
+    env.update(quiet)
     return env
 
 
@@ -108,10 +133,13 @@ class TrackedRun:
     run_id: str = ""
     env: Dict[str, str] = field(default_factory=dict)
     notice: str = ""
+    relay: Optional[MetricsRelay] = None
 
     @property
     def record(self) -> Dict[str, str]:
-        """What run.json keeps: where the run's params and metrics are."""
+        """What run.json keeps: where the run's params and metrics are ({} untracked)."""
+        if not self.uri:
+            return {}
         return {
             "uri": shown_uri(self.uri),
             "experiment": self.experiment,
@@ -119,9 +147,26 @@ class TrackedRun:
             "run_id": self.run_id,
         }
 
+    def start_relay(self, run_dir: Path) -> Dict[str, str]:
+        """Relay the metrics the command hands over (tracking/relay.py) until finish();
+        the variable that tells the command it may ({} for an untracked run)."""
+        if self.store is None or not self.run_id:
+            return {}
+        self.relay = MetricsRelay(self.store, self.experiment_id, self.run_id, run_dir)
+        self.relay.start()
+        return {RELAY_VARIABLE: "1"}
+
+    def stop_relay(self) -> None:
+        """Relay what is left (the command has ended); idempotent."""
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.stop()
+
     def finish(self, status: str) -> None:
-        """Record the run's end (completed, failed, or anything else: KILLED). A store
-        that fails now only costs a warning: the run itself is done."""
+        """Record the run's end (completed, failed, or anything else: KILLED), after
+        relaying what is left. A store that fails now only costs a warning: the run
+        itself is done."""
+        self.stop_relay()
         if self.store is None or not self.run_id:
             return
         try:
@@ -165,7 +210,10 @@ def run_id_of(project: Project, run_dir: Path) -> str:
 
 def check_store(project: Project, spec: Any) -> None:
     """Reach the run's tracking store now (UserError if it cannot be used), so that an
-    unreachable server is told before anything is built or staged."""
+    unreachable server is told before anything is built or staged. Nothing with
+    TRACKING=0."""
+    if not tracking_on(project):
+        return
     env = run_environment(project, spec)
     store = open_store(env["MLFLOW_TRACKING_URI"], env)
     if store is not None:
@@ -183,8 +231,11 @@ def start_run(
     echo: bool = True,
 ) -> TrackedRun:
     """Create the MLflow run of a local run (before its command starts) and the
-    variables that hand it to the command; UserError when the store cannot be used."""
+    variables that hand it to the command; UserError when the store cannot be used.
+    With TRACKING=0, an untracked run (no store, an empty record)."""
     env = run_environment(project, spec, experiment)
+    if not tracking_on(project):
+        return TrackedRun(uri="", experiment="", env=env)
     uri = env["MLFLOW_TRACKING_URI"]
     tracked = TrackedRun(uri=uri, experiment=env["MLFLOW_EXPERIMENT_NAME"], env=env)
     store = open_store(uri, env)

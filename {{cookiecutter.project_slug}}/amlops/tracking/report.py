@@ -14,7 +14,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
-from amlops.runs import PIPELINE_FILE, RUN_FILE, read_record, run_folders
+from amlops.runs import (
+    PIPELINE_FILE,
+    RUN_FILE,
+    read_pipeline_record,
+    read_record,
+    run_folders,
+)
 from amlops.tracking.local import mlflow_settings, shown_uri, tracking_uri
 from amlops.tracking.store import RunData, Store, open_store
 
@@ -58,11 +64,14 @@ def find_runs(project: Project) -> List[LocalRun]:
                 continue
             runs.append(LocalRun(folder.name, folder, record, folder.name))
             for trial in sorted(folder.glob(f"trial-*/{RUN_FILE}")):
+                trial_record = read_record(trial.parent)
+                if not trial_record:
+                    continue  # damaged: said by read_record
                 runs.append(
                     LocalRun(
                         f"{folder.name}/{trial.parent.name}",
                         trial.parent,
-                        read_record(trial.parent),
+                        trial_record,
                         folder.name,
                         child=True,
                     )
@@ -73,6 +82,8 @@ def find_runs(project: Project) -> List[LocalRun]:
                 continue
             for step in sorted(folder.glob(f"*/{RUN_FILE}")):
                 record = read_record(step.parent)
+                if not record:
+                    continue  # damaged: said by read_record
                 record.setdefault("pipeline", pipeline.name)
                 record.setdefault("step", step.parent.name)
                 record.setdefault("started", _started_of(folder))
@@ -80,11 +91,14 @@ def find_runs(project: Project) -> List[LocalRun]:
                     LocalRun(f"{folder.name}/{step.parent.name}", step.parent, record, folder.name)
                 )
                 for trial in sorted(step.parent.glob(f"trial-*/{RUN_FILE}")):  # a sweep node's
+                    trial_record = read_record(trial.parent)
+                    if not trial_record:
+                        continue
                     runs.append(
                         LocalRun(
                             f"{folder.name}/{step.parent.name}/{trial.parent.name}",
                             trial.parent,
-                            read_record(trial.parent),
+                            trial_record,
                             folder.name,
                             child=True,
                         )
@@ -93,10 +107,8 @@ def find_runs(project: Project) -> List[LocalRun]:
 
 
 def _started_of(folder: Path) -> float:
-    try:
-        return float(json.loads((folder / PIPELINE_FILE).read_text()).get("started") or 0)
-    except (OSError, ValueError):
-        return 0.0
+    record = read_pipeline_record(folder)
+    return float((record or {}).get("started") or 0)
 
 
 class Stores:
@@ -123,6 +135,14 @@ class Stores:
         except UserError as err:
             say(f"warning: {err}")
             self.stores[uri] = None
+            return RunData()
+        except (ValueError, OSError, LookupError, TypeError, AttributeError) as err:
+            # one damaged run (a garbled or non-UTF-8 meta.yaml or metric file) leaves
+            # only its own params and metrics out
+            say(
+                f"skipping damaged MLflow run {tracking['run_id']} in {uri}"
+                f" ({type(err).__name__}); its params and metrics are left out"
+            )
             return RunData()
 
 
@@ -160,9 +180,26 @@ def _start(record: Dict[str, Any]) -> str:
 
 
 def _experiment(run: LocalRun) -> str:
+    """`<pipeline>:<node>` for a pipeline step (the node's name, as Azure ML's studio
+    shows steps, whether it ran or was reused), `<kind>:<exp>` for a notebook set or a
+    terminal/jupyter session, else the experiment."""
     if run.record.get("pipeline"):
-        return f"{run.record['pipeline']}:{run.record.get('experiment', run.folder.name)}"
-    return run.experiment or run.folder.parent.name
+        return f"{run.record['pipeline']}:{run.record.get('step') or run.folder.name}"
+    experiment = run.experiment or run.folder.parent.name
+    kind = run.record.get("kind") or ("notebooks" if "notebooks" in run.record else "")
+    return f"{kind}:{experiment}" if kind else experiment
+
+
+def _metrics(run: LocalRun) -> Dict[str, float]:
+    """The MLflow run's latest metrics; for an untracked run (TRACKING=0), what the job
+    wrote to its logs/metrics.json (the sample's common/tracking.py does), if anything."""
+    if run.data.metrics or (run.record.get("tracking") or {}).get("run_id"):
+        return run.data.metrics
+    try:
+        logged = json.loads((run.folder / "logs" / "metrics.json").read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in logged.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 def _params(run: LocalRun) -> Dict[str, str]:
@@ -209,7 +246,7 @@ def runs_table(runs: List[LocalRun]) -> List[str]:
                 _duration(run.record),
                 str(run.record.get("runtime", "-")),
                 _pairs(_params(run)) or "-",
-                _pairs(run.data.metrics) or "-",
+                _pairs(_metrics(run)) or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(6)]
@@ -271,7 +308,7 @@ def _compare_rows(runs: List[LocalRun]) -> Tuple[List[Tuple[str, List[str]]], Li
         differ.append((label, cells))
     for kind, values in (
         ("param", [_params(r) for r in runs]),
-        ("metric", [{k: _number(v) for k, v in r.data.metrics.items()} for r in runs]),
+        ("metric", [{k: _number(v) for k, v in _metrics(r).items()} for r in runs]),
     ):
         for key in sorted(set().union(*values)):
             cells = [_shown(v.get(key, "-")) for v in values]

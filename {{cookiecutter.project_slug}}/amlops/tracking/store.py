@@ -1,19 +1,33 @@
-"""MLflow tracking stores amlops writes and reads without importing MLflow.
+"""The tracking stores of local runs: MLflow's own file store, and MLflow's REST API.
 
-`FileStore` writes MLflow's file store layout (the one `mlflow.store.tracking.
-file_store.FileStore` reads and writes, unchanged since MLflow 1.x):
+`FileStore` is the project's store (`.runs/mlruns` unless MLFLOW_TRACKING_URI says
+otherwise), written and read through MLflow's own `mlflow.store.tracking.file_store.
+FileStore` (mlflow-skinny, a dependency of the project's tools). MLflow is imported
+on the first operation that needs it, never on import of this module: commands that
+track nothing (`--help`, validate, submit, TRACKING=0) do not pay its ~1-2 s import.
 
-    <root>/<experiment id>/meta.yaml            name, artifact_location, ...
-    <root>/<experiment id>/<run id>/meta.yaml   run_name, status (1 RUNNING, 3 FINISHED,
-                                                4 FAILED, 5 KILLED), start/end_time (ms)
-    <root>/<experiment id>/<run id>/params/<key>    the value
-    <root>/<experiment id>/<run id>/tags/<key>      the value
-    <root>/<experiment id>/<run id>/metrics/<key>   one "timestamp value step" line per log
+Why MLflow's file store and not its SQLite store (MLflow 3.7's default): the
+experiments' images install `mlflow-skinny` (what Azure ML documents for jobs, with
+azureml-mlflow), which has no SQLAlchemy and so cannot open `sqlite://` at all. The
+file store is the one store a job can write with that package and no server: the
+venv writes it directly and a container through a bind mount at the same absolute
+path. MLflow 3 calls the file store "maintenance mode" and opens it only with
+MLFLOW_ALLOW_FILE_STORE=true, which amlops sets for itself and for every run. A team
+that wants SQLite (or any store) runs `mlflow server` and sets MLFLOW_TRACKING_URI.
+
+What stays flat as the store grows (MLflow's file store scans every experiment to
+find a run or an experiment by name): one store object per root per process
+(`open_store`); experiment ids are cached per process, a new experiment gets an id
+derived from its name (so the next process finds it with one stat: the same ids
+amlops has always used), and a name not found there is looked up by reading only the
+experiment folders this process has not read yet (so an experiment created by anyone
+since is still found); the folder of each run this process touches is remembered.
 
 `RestStore` speaks MLflow's REST API (/api/2.0/mlflow/...) to an http(s) tracking
 server, with the same authentication variables MLflow reads (MLFLOW_TRACKING_TOKEN,
 MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_INSECURE_TLS,
-MLFLOW_TRACKING_SERVER_CERT_PATH). Both raise UserError (one line) on failure."""
+MLFLOW_TRACKING_SERVER_CERT_PATH); it needs no MLflow on the host. Both raise
+UserError (one line) on failure."""
 
 import base64
 import getpass
@@ -22,26 +36,25 @@ import json
 import os
 import re
 import ssl
-import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Protocol
-
-import yaml
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 from amlops.errors import UserError
 
-# MLflow's RunStatus numbers, as its file store keeps them in meta.yaml.
-STATUS_NUMBERS = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
-STATUS_NAMES = {number: name for name, number in STATUS_NUMBERS.items()}
-SOURCE_LOCAL = 4  # MLflow's SourceType.LOCAL
 DEFAULT_EXPERIMENT = "0"
 UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+# The host's MLflow (the baked pyproject's dependency, installed by make setup).
+MLFLOW_PACKAGE = "mlflow-skinny"
+
+
+# Relayed metrics (tracking/relay.py): name -> value, step, timestamp in ms (None: now).
+MetricLine = Tuple[Dict[str, float], int, Optional[int]]
 
 
 def now_ms() -> int:
@@ -91,6 +104,11 @@ class Store(Protocol):
     def log_metrics(self, experiment_id: str, run_id: str, metrics: Mapping[str, float]) -> None:
         """Log one value of each metric (step 0, now)."""
 
+    def log_metric_lines(
+        self, experiment_id: str, run_id: str, entries: Sequence[MetricLine]
+    ) -> None:
+        """Log (metrics, step, timestamp ms or None for now) entries, in order."""
+
     def set_tags(self, experiment_id: str, run_id: str, tags: Mapping[str, str]) -> None:
         """Set (or replace) tags of a run."""
 
@@ -114,89 +132,168 @@ def file_uri_path(uri: str) -> Path:
     return Path(urllib.request.url2pathname(parsed.path)).resolve()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def derived_experiment_id(name: str) -> str:
+    """The id amlops gives a new experiment: a number from its name's SHA-256, so two
+    processes creating it at once write the same folder, and any process finds it
+    with one stat. (The ids amlops's stores have always had.)"""
+    return str(int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:15], 16))
+
+
+_ENV_LOCK = threading.Lock()
+_MLFLOW_CLASS: List[Any] = []
+
+
+def _mlflow_file_store_class() -> Any:
+    """MLflow's FileStore, told where the runs of this process are (imported once).
+
+    MLflow's file store finds a run by listing every experiment's folder
+    (`_find_run_root`), on every call that names a run: O(store size) per call. The
+    subclass answers from the folders it has created or been told about, and asks
+    MLflow for anything else; an MLflow without those hooks just runs slower."""
+    if _MLFLOW_CLASS:
+        return _MLFLOW_CLASS[0]
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        from mlflow.store.tracking.file_store import FileStore as MlflowFileStore
+    except ImportError:
+        raise UserError(
+            f"tracking local runs needs MLflow ({MLFLOW_PACKAGE}), which this Python lacks:"
+            " run make setup (or pip install mlflow-skinny), or turn tracking off with"
+            " TRACKING=0"
+        ) from None
 
+    class KnownRunsStore(MlflowFileStore):  # type: ignore[misc, valid-type]
+        def __init__(self, root_directory: str) -> None:
+            self.run_roots: Dict[str, Tuple[str, str]] = {}
+            super().__init__(root_directory)
 
-def _read_yaml(path: Path) -> Dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        def know(self, experiment_id: str, run_id: str) -> None:
+            folder = os.path.join(self.root_directory, str(experiment_id), run_id)
+            self.run_roots.setdefault(run_id, (str(experiment_id), folder))
 
+        def _get_run_dir(self, experiment_id: Any, run_uuid: str) -> Any:
+            folder = super()._get_run_dir(experiment_id, run_uuid)
+            if folder is not None:
+                self.run_roots.setdefault(run_uuid, (str(experiment_id), folder))
+            return folder
 
-def _write_yaml(path: Path, data: Dict[str, Any]) -> None:
-    _write_atomic(path, yaml.safe_dump(data, default_flow_style=False, sort_keys=True))
+        def _find_run_root(self, run_uuid: str, *args: Any, **kwargs: Any) -> Any:
+            known = self.run_roots.get(run_uuid)
+            if known and os.path.isfile(os.path.join(known[1], "meta.yaml")):
+                return known
+            self.run_roots.pop(run_uuid, None)
+            return super()._find_run_root(run_uuid, *args, **kwargs)
+
+    _MLFLOW_CLASS.append(KnownRunsStore)
+    return KnownRunsStore
 
 
 class FileStore:
-    """MLflow's file store layout under `root` (see the module docstring)."""
+    """An MLflow file store under `root`, through MLflow's own code (module docstring).
+
+    Thread-safe: a pipeline's steps share one object. Raises UserError when MLflow is
+    missing or refuses an operation (one line, MLflow's own message)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.uri = self.root.as_uri()
-        self._experiments: Dict[str, str] = {}
+        self._store: Any = None
+        self._lock = threading.RLock()
+        self._experiments: Dict[str, str] = {}  # name -> id, this process
+        self._read: Set[str] = set()  # experiment folders whose meta.yaml was read
 
-    def _ensure_root(self) -> None:
-        """The root with `.trash` and MLflow's Default experiment, as MLflow makes them."""
-        (self.root / ".trash").mkdir(parents=True, exist_ok=True)
-        default = self.root / DEFAULT_EXPERIMENT / "meta.yaml"
-        if not default.is_file():
-            self._write_experiment(DEFAULT_EXPERIMENT, "Default")
+    @property
+    def mlflow(self) -> Any:
+        """MLflow's store object (MLflow imported, the root made, on first use)."""
+        with self._lock:
+            if self._store is None:
+                cls = _mlflow_file_store_class()
+                with _ENV_LOCK:  # MLflow 3 reads this variable in FileStore.__init__
+                    before = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+                    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+                    try:
+                        self._store = self._call(cls, str(self.root))
+                    finally:
+                        if before is None:
+                            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+                        else:
+                            os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
+            return self._store
 
-    def _write_experiment(self, experiment_id: str, name: str) -> None:
-        created = now_ms()
-        meta = {
-            "artifact_location": (self.root / experiment_id).as_uri(),
-            "creation_time": created,
-            "experiment_id": experiment_id,
-            "last_update_time": created,
-            "lifecycle_stage": "active",
-            "name": name,
-        }
-        _write_yaml(self.root / experiment_id / "meta.yaml", meta)
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call MLflow; its errors (and a full disk) become one-line UserErrors."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return method(*args, **kwargs)
+        except MlflowException as err:
+            message = str(err.message if hasattr(err, "message") else err).splitlines()
+            raise UserError(f"MLflow store {self.root}: {message[0] if message else err}") from None
+        except OSError as err:
+            raise UserError(f"MLflow store {self.root}: {err.strerror or err}") from None
+
+    # experiments -------------------------------------------------------------
+
+    def _active_name(self, experiment_id: str) -> Optional[str]:
+        """The name of active experiment `experiment_id` (MLflow reads its meta.yaml)."""
+        if not (self.root / experiment_id / "meta.yaml").is_file():
+            return None  # not (yet) an experiment: looked at again next time
+        self._read.add(experiment_id)
+        try:
+            experiment = self._call(self.mlflow.get_experiment, experiment_id)
+        except UserError:
+            return None  # a damaged or foreign folder is not an experiment of ours
+        if experiment is None or experiment.lifecycle_stage != "active":
+            return None
+        self._experiments.setdefault(experiment.name, experiment_id)
+        return str(experiment.name)
 
     def find_experiment(self, name: str) -> Optional[str]:
-        """The id of the active experiment called `name`, or None."""
-        if name in self._experiments:
-            return self._experiments[name]
-        if not self.root.is_dir():
-            return None
-        for meta_file in sorted(self.root.glob("*/meta.yaml")):
-            meta = _read_yaml(meta_file)
-            if meta.get("name") == name and meta.get("lifecycle_stage", "active") == "active":
-                self._experiments[name] = str(meta.get("experiment_id", meta_file.parent.name))
+        """The id of the active experiment called `name`, or None. Reads at most the
+        folder of its derived id and the folders not read before by this object."""
+        with self._lock:
+            if name in self._experiments:
                 return self._experiments[name]
-        return None
+            if not self.root.is_dir():
+                return None
+            derived = derived_experiment_id(name)
+            if derived not in self._read and self._active_name(derived) == name:
+                return derived
+            for entry in sorted(os.listdir(self.root)):
+                if entry.startswith(".") or entry in self._read:
+                    continue
+                if (self.root / entry).is_dir():
+                    self._active_name(entry)
+            return self._experiments.get(name)
 
     def experiment_id(self, name: str) -> str:
-        """Find or create experiment `name`. A new experiment's id is derived from its name,
-        so two runs creating it at once write the same folder with the same content."""
-        self._ensure_root()
-        found = self.find_experiment(name)
-        if found is not None:
-            return found
-        digest = int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:15], 16)
-        experiment_id = str(digest)
-        existing = _read_yaml(self.root / experiment_id / "meta.yaml")
-        if existing and existing.get("name") != name:  # a hash clash: take a random id
-            experiment_id = str(uuid.uuid4().int % 10**18)
-        if not existing:
-            self._write_experiment(experiment_id, name)
-        self._experiments[name] = experiment_id
-        return experiment_id
+        """Find or create experiment `name` (a new one gets its derived id; on a clash
+        with another name, MLflow picks one)."""
+        with self._lock:
+            store = self.mlflow  # makes the root and the Default experiment
+            found = self.find_experiment(name)
+            if found is not None:
+                return found
+            experiment_id = derived_experiment_id(name)
+            if (self.root / experiment_id).exists():  # a clash, or a deleted experiment
+                experiment_id = str(self._call(store.create_experiment, name))
+            else:
+                try:
+                    self._call(store._create_experiment_with_id, name, experiment_id, None, None)
+                except UserError:
+                    # another process made it meanwhile: the same id, the same content
+                    if self._active_name(experiment_id) != name:
+                        raise
+            self._read.add(experiment_id)
+            self._experiments[name] = experiment_id
+            return experiment_id
 
-    def _run_dir(self, experiment_id: str, run_id: str) -> Path:
-        return self.root / experiment_id / run_id
+    # runs --------------------------------------------------------------------
+
+    def _known(self, experiment_id: str, run_id: str) -> Any:
+        store = self.mlflow
+        if experiment_id and hasattr(store, "know"):
+            store.know(experiment_id, run_id)
+        return store
 
     def create_run(
         self,
@@ -205,107 +302,82 @@ class FileStore:
         params: Mapping[str, str],
         tags: Mapping[str, str],
     ) -> str:
-        run_id = uuid.uuid4().hex
-        folder = self._run_dir(experiment_id, run_id)
-        for sub in ("artifacts", "metrics", "params", "tags"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        meta = {
-            "artifact_uri": (folder / "artifacts").as_uri(),
-            "deleted_time": None,
-            "end_time": None,
-            "entry_point_name": "",
-            "experiment_id": experiment_id,
-            "lifecycle_stage": "active",
-            "run_id": run_id,
-            "run_name": run_name,
-            "run_uuid": run_id,
-            "source_name": "",
-            "source_type": SOURCE_LOCAL,
-            "source_version": "",
-            "start_time": now_ms(),
-            "status": STATUS_NUMBERS["RUNNING"],
-            "tags": [],
-            "user_id": user_name(),
-        }
-        _write_yaml(folder / "meta.yaml", meta)
-        for key, value in params.items():
-            _write_atomic(folder / "params" / safe_key(key), str(value))
-        self.set_tags(experiment_id, run_id, {"mlflow.runName": run_name, **tags})
-        return run_id
+        from mlflow.entities import Param, RunTag
+
+        store = self.mlflow
+        run = self._call(
+            store.create_run,
+            experiment_id=experiment_id,
+            user_id=user_name(),
+            start_time=now_ms(),
+            tags=[RunTag("mlflow.runName", run_name)],
+            run_name=run_name,
+        )
+        run_id = run.info.run_id
+        batch_params = [Param(safe_key(k), str(v)) for k, v in params.items()]
+        batch_tags = [RunTag(safe_key(k), str(v)) for k, v in tags.items()]
+        self._call(store.log_batch, run_id, metrics=[], params=batch_params, tags=batch_tags)
+        return str(run_id)
 
     def set_tags(self, experiment_id: str, run_id: str, tags: Mapping[str, str]) -> None:
-        folder = self._run_dir(experiment_id, run_id) / "tags"
-        for key, value in tags.items():
-            _write_atomic(folder / safe_key(key), str(value))
+        from mlflow.entities import RunTag
+
+        batch = [RunTag(safe_key(k), str(v)) for k, v in tags.items()]
+        store = self._known(experiment_id, run_id)
+        self._call(store.log_batch, run_id, metrics=[], params=[], tags=batch)
 
     def finish_run(self, experiment_id: str, run_id: str, status: str) -> None:
-        meta_file = self._run_dir(experiment_id, run_id) / "meta.yaml"
-        meta = _read_yaml(meta_file)
-        if not meta:
-            return
-        meta["status"] = STATUS_NUMBERS[status]
-        meta["end_time"] = now_ms()
-        _write_yaml(meta_file, meta)
+        from mlflow.entities import RunStatus
+
+        store = self._known(experiment_id, run_id)
+        self._call(store.update_run_info, run_id, RunStatus.from_string(status), now_ms(), None)
 
     def log_metrics(self, experiment_id: str, run_id: str, metrics: Mapping[str, float]) -> None:
-        folder = self._run_dir(experiment_id, run_id) / "metrics"
+        from mlflow.entities import Metric
+
         stamp = now_ms()
-        for key, value in metrics.items():
-            path = folder / safe_key(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as out:
-                out.write(f"{stamp} {float(value)} 0\n")
+        batch = [Metric(safe_key(k), float(v), stamp, 0) for k, v in metrics.items()]
+        store = self._known(experiment_id, run_id)
+        self._call(store.log_batch, run_id, metrics=batch, params=[], tags=[])
+
+    def log_metric_lines(
+        self, experiment_id: str, run_id: str, entries: Sequence[MetricLine]
+    ) -> None:
+        from mlflow.entities import Metric
+
+        stamp = now_ms()
+        batch = [
+            Metric(safe_key(k), float(v), when or stamp, step)
+            for metrics, step, when in entries
+            for k, v in metrics.items()
+        ]
+        store = self._known(experiment_id, run_id)
+        for start in range(0, len(batch), 1000):  # MLflow's log_batch limit
+            self._call(
+                store.log_batch, run_id, metrics=batch[start : start + 1000], params=[], tags=[]
+            )
 
     def metric_history(self, experiment_id: str, run_id: str, key: str) -> List[float]:
-        path = self._run_dir(experiment_id, run_id) / "metrics" / safe_key(key)
+        store = self._known(experiment_id, run_id)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
+            history = self._call(store.get_metric_history, run_id, safe_key(key))
+        except UserError:
             return []
-        values = []
-        for line in lines:
-            parts = line.split()
-            if len(parts) >= 2:
-                try:
-                    values.append(float(parts[1]))
-                except ValueError:
-                    continue
-        return values
-
-    def _texts(self, folder: Path) -> Dict[str, str]:
-        found: Dict[str, str] = {}
-        if not folder.is_dir():
-            return found
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                try:
-                    found[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
-                except OSError:
-                    continue
-        return found
+        return [float(metric.value) for metric in history]
 
     def run_data(self, experiment_id: str, run_id: str) -> RunData:
-        folder = self._run_dir(experiment_id, run_id)
-        meta = _read_yaml(folder / "meta.yaml")
-        if not meta:
+        store = self._known(experiment_id, run_id)
+        try:
+            run = self._call(store.get_run, run_id)
+        except UserError:
             return RunData()
-        metrics: Dict[str, float] = {}
-        metrics_dir = folder / "metrics"
-        if metrics_dir.is_dir():
-            for path in sorted(metrics_dir.rglob("*")):
-                if path.is_file():
-                    key = path.relative_to(metrics_dir).as_posix()
-                    history = self.metric_history(experiment_id, run_id, key)
-                    if history:
-                        metrics[key] = history[-1]
-        status = meta.get("status", STATUS_NUMBERS["RUNNING"])
         return RunData(
-            params=self._texts(folder / "params"),
-            metrics=metrics,
-            tags=self._texts(folder / "tags"),
-            status=STATUS_NAMES.get(status, str(status)),
-            start_ms=meta.get("start_time"),
-            end_ms=meta.get("end_time"),
+            params=dict(run.data.params),
+            metrics={k: float(v) for k, v in run.data.metrics.items()},
+            tags=dict(run.data.tags),
+            status=str(run.info.status),
+            start_ms=run.info.start_time,
+            end_ms=run.info.end_time,
         )
 
 
@@ -411,6 +483,19 @@ class RestStore:
         ]
         self._call("POST", "runs/log-batch", {"run_id": run_id, "metrics": batch})
 
+    def log_metric_lines(
+        self, experiment_id: str, run_id: str, entries: Sequence[MetricLine]
+    ) -> None:
+        stamp = now_ms()
+        batch = [
+            {"key": safe_key(k), "value": float(v), "timestamp": when or stamp, "step": step}
+            for metrics, step, when in entries
+            for k, v in metrics.items()
+        ]
+        for start in range(0, len(batch), 1000):
+            chunk = batch[start : start + 1000]
+            self._call("POST", "runs/log-batch", {"run_id": run_id, "metrics": chunk})
+
     def metric_history(self, experiment_id: str, run_id: str, key: str) -> List[float]:
         found = self._call("GET", "metrics/get-history", {"run_id": run_id, "metric_key": key})
         metrics = (found or {}).get("metrics", [])
@@ -431,11 +516,20 @@ class RestStore:
         )
 
 
+_FILE_STORES: Dict[Path, FileStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
 def open_store(uri: str, env: Mapping[str, str]) -> Optional[Store]:
-    """The store behind a tracking URI amlops can write (file or http(s)), else None."""
+    """The store behind a tracking URI amlops can write (file or http(s)), else None.
+    A file store is one object per folder per process (its caches are shared)."""
     scheme = urllib.parse.urlparse(uri).scheme.lower()
     if scheme in ("http", "https"):
         return RestStore(uri, env)
     if scheme == "file" or (not scheme and uri) or (len(scheme) == 1 and os.name == "nt"):
-        return FileStore(file_uri_path(uri))
+        root = file_uri_path(uri)
+        with _STORES_LOCK:
+            if root not in _FILE_STORES:
+                _FILE_STORES[root] = FileStore(root)
+            return _FILE_STORES[root]
     return None

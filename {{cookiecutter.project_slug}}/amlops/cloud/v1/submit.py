@@ -67,14 +67,19 @@ def submit_command_v1(
     in `experiment`'s environment (default: req.name)."""
     experiment = experiment or req.name
     job = sub.build(build)
+    where = shown or f"src/{experiment}/job.yaml"
     if req.dry_run:
+        from amlops.cloud.v1.preview import write_preview
+
+        preview = write_preview(sub, project.slug, where, job)
+        say(f"DRY_RUN: what SDK v1 would send (offline preview): {project.relative(preview)}")
         return _dry_run(project, sub)
     require_v1(req.target)
     workspace = connect_v1(project)
     from azureml.core import Experiment
 
     with v1_errors(f"make {req.target}"):
-        builder = V1Builder(workspace, sub, project.slug, shown or f"src/{experiment}/job.yaml")
+        builder = V1Builder(workspace, sub, project.slug, where)
         config = builder.script_run_config(job)
         run = Experiment(workspace, job["experiment_name"]).submit(config, tags=job["tags"])
     return _submitted(project, sub, run, req)

@@ -9,7 +9,10 @@ from amlops.cloud.workspace import check_login, credential, find_workspace
 from amlops.errors import UserError
 from amlops.project import Project
 
-INSTALL_HINT = "run `make setup` (AML_SDK=v1 installs azureml-core and azureml-pipeline)"
+INSTALL_HINT = (
+    "run `make setup` (AML_SDK=v1 installs azureml-core and azureml-pipeline into their own"
+    " venv, .runs/.tools/aml-sdk-v1, which the cloud targets then use)"
+)
 
 
 def require_v1(target: str) -> None:

@@ -19,7 +19,12 @@ from typing import Dict, List, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
-from amlops.local.environments import DockerRecipe, declares_base_image, docker_recipe
+from amlops.local.environments import (
+    CONDA_CHECK,
+    DockerRecipe,
+    declares_base_image,
+    docker_recipe,
+)
 from amlops.local.images import (
     BaseImageUnavailable,
     base_images,
@@ -98,7 +103,7 @@ class DockerRuntime:
         self.context.mkdir(parents=True, exist_ok=True)
         for name, text in self.recipe.generated.items():
             path = self.context / name
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
                 path.write_text(text, encoding="utf-8")
 
     def describe(self) -> str:
@@ -166,7 +171,14 @@ class DockerRuntime:
         extra = list(self.build_extra)
         if self.recipe.dockerfile != "Dockerfile":
             extra += ["-f", str(self.context / self.recipe.dockerfile)]
-        built = build_image(self.tag, self.context, self.build_args, extra, self.build_log, echo)
+        try:
+            built = build_image(
+                self.tag, self.context, self.build_args, extra, self.build_log, echo
+            )
+        except UserError as err:
+            if self.recipe.no_conda is not None and CONDA_CHECK in str(err):
+                raise self.recipe.no_conda from None
+            raise
         builds.remember(self.tag, self.build_args, 0)
         return built
 

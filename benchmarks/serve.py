@@ -1,0 +1,195 @@
+"""`make serve` against Azure ML's inference server run bare, on the same score.py and model.
+
+The endpoint case (tests/cases/native/endpoint_online, one deployment: blue) is served by
+`python -m amlops serve` (venv runtime: gateway + azmlinfsrv) and by `azmlinfsrv` alone
+from the same venv (the floor). Each gets the same sequential requests from one client
+(max_concurrent_requests_per_instance is 1: Azure would answer 429 to a second one in
+flight). Printed: requests/s, p50 and p99 latency of both and the overhead at p50 (the
+issue's target: at most 10%), and the time from start to the first answered request
+with a warm venv, of both.
+
+BENCH_QUICK=1: 100 requests instead of 1000."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, bake_default, scratch  # noqa: E402
+
+CASE = REPO / "tests" / "cases" / "native" / "endpoint_online"
+BODY = json.dumps({"data": [[1, 2, 3], [0, 0, 0]]}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(port: int, key: str = "") -> Tuple[int, float]:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    started = time.perf_counter()
+    try:
+        conn.request("POST", "/score", body=BODY, headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status, time.perf_counter() - started
+    except OSError:
+        return 0, time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def first_answer(port: int, key: str, started: float, proc: subprocess.Popen) -> float:
+    while True:
+        if proc.poll() is not None:
+            sys.exit(f"server exited ({proc.returncode})")
+        if post(port, key)[0] == 200:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+
+
+def load(port: int, key: str, count: int) -> Tuple[float, List[float]]:
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(count):
+        status, took = post(port, key)
+        if status != 200:
+            sys.exit(f"request answered {status}")
+        latencies.append(took)
+    return count / (time.perf_counter() - started), latencies
+
+
+def percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main() -> None:
+    count = 100 if os.environ.get("BENCH_QUICK") else 1000
+    project = bake_default(scratch())
+    shutil.copytree(CASE, project / "endpoints" / "case", ignore=shutil.ignore_patterns("*.md"))
+    env = {**os.environ, "RUNTIME": "venv", "DEPLOYMENT": "blue", "ENDPOINT": "case"}
+    env["VENV_DIR"] = os.environ.get("VENV_DIR", "/tmp/amlops-test-cache/serve-venvs")
+
+    # Warm the venv (not timed), and learn its path from serve's run folder.
+    port = free_port()
+    argv = [sys.executable, "-m", "amlops", "serve"]
+    state = project / ".runs" / "endpoints" / "case" / "serving.json"
+    warm = subprocess.Popen(
+        argv,
+        cwd=project,
+        env={**env, "PORT": str(port)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while not state.is_file():
+        if warm.poll() is not None:
+            sys.exit("make serve failed to start")
+        time.sleep(0.2)
+    run_dir = Path(json.loads(state.read_text())["run_dir"])
+    stop(warm)
+    venv_bin = None
+    for line in (run_dir / "gateway.log").read_text().splitlines():
+        if "blue: venv " in line:
+            venv_bin = project / line.split("blue: venv ", 1)[1].split(" on port")[0] / "bin"
+    if venv_bin is None or not venv_bin.is_dir():
+        venv_bin = Path(env["VENV_DIR"])  # VENV_DIR is absolute: find the venv by its server
+        venv_bin = next(p.parent for p in venv_bin.glob("*/bin/azmlinfsrv"))
+
+    # make serve (gateway + server)
+    port = free_port()
+    started = time.perf_counter()
+    served = subprocess.Popen(
+        argv,
+        cwd=project,
+        env={**env, "PORT": str(port)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while not state.is_file():
+        if served.poll() is not None:
+            sys.exit("make serve failed to start")
+        time.sleep(0.05)
+    key = Path(json.loads(state.read_text())["key_file"]).read_text().strip()
+    serve_first = first_answer(port, key, started, served)
+    serve_rps, serve_lat = load(port, key, count)
+    stop(served)
+
+    # bare azmlinfsrv, same venv, script and model
+    port = free_port()
+    models = Path(scratch()) / "blue-model" / "1"
+    models.mkdir(parents=True)
+    (models / "model").symlink_to(CASE / "model", target_is_directory=True)
+    bare_env = {
+        **os.environ,
+        "AZUREML_MODEL_DIR": str(models),
+        "AML_APP_ROOT": str(CASE / "scoring"),
+        "AZUREML_ENTRY_SCRIPT": "score.py",
+        "COLOUR": "blue",
+    }
+    started = time.perf_counter()
+    bare = subprocess.Popen(
+        [
+            str(venv_bin / "azmlinfsrv"),
+            "--entry_script",
+            str(CASE / "scoring" / "score.py"),
+            "--port",
+            str(port),
+        ],
+        env=bare_env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bare_first = first_answer(port, "", started, bare)
+    bare_rps, bare_lat = load(port, "", count)
+    stop(bare)
+
+    def ms(values: List[float], q: float) -> float:
+        return percentile(values, q) * 1000
+
+    print(f"serve benchmark: {count} sequential requests each (BENCH_QUICK={int(count == 100)})")
+    print(
+        f"  bare azmlinfsrv: {bare_rps:7.1f} req/s  p50 {ms(bare_lat, .5):6.2f} ms"
+        f"  p99 {ms(bare_lat, .99):6.2f} ms  first answer {bare_first:5.2f} s after start"
+    )
+    print(
+        f"  make serve:      {serve_rps:7.1f} req/s  p50 {ms(serve_lat, .5):6.2f} ms"
+        f"  p99 {ms(serve_lat, .99):6.2f} ms  first answer {serve_first:5.2f} s after start"
+    )
+    overhead = statistics.median(serve_lat) / statistics.median(bare_lat) - 1
+    print(f"  overhead at p50: {overhead * 100:+.1f}% (target: at most +10%)")
+    print(
+        f"  start to first answer: {serve_first / bare_first:.2f}x the bare server's"
+        " (make serve waits for the readiness probe: initial_delay 10 s by default)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Local online endpoints: `make serve`, `make invoke`, `make endpoint-test`."""

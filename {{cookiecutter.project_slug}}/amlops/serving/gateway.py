@@ -1,0 +1,282 @@
+"""The endpoint in front of the deployments' servers: what Azure ML's front end does and
+Azure's local mode (`az ml online-deployment create --local`) does not.
+
+Rules, from Azure ML's docs ("Troubleshoot online endpoints: HTTP status codes",
+https://learn.microsoft.com/azure/machine-learning/how-to-troubleshoot-online-endpoints;
+"Safe rollout for online endpoints", how-to-safely-rollout-online-endpoints) and the
+deployment schema (azure-ai-ml _schema/_deployment/online/):
+- auth_mode key (or aml_token): `Authorization: Bearer <key>` required, else 401;
+- the `azureml-model-deployment: <name>` header picks a deployment (404 for an unknown
+  one); otherwise the endpoint's `traffic` percentages pick one at random (404 when no
+  deployment takes traffic); `mirror_traffic` copies that percentage of requests to the
+  shadow deployment, whose answer is discarded;
+- request_settings.request_timeout_ms (default 5000) -> 408 "Request timeout";
+- more than 2 x max_concurrent_requests_per_instance x instance_count requests in flight
+  at one deployment -> 429 "Too many pending requests" (the docs: "a maximum of 2 *
+  max_concurrent_requests_per_instance * instance_count requests ... at any given
+  moment"; the server takes max_concurrent_requests_per_instance at once, the rest wait);
+- a scoring answer other than 200 from the deployment's server -> 424 "Model Error" with
+  the headers ms-azureml-model-error-statuscode and ms-azureml-model-error-reason (the
+  server's status and reason), its body passed on;
+- a deployment not ready (readiness_probe) gets no traffic: 503; one whose server is
+  gone answers 502.
+Every answer carries `azureml-model-deployment` naming the deployment that served it,
+as Azure's does. Routes: GET / (liveness), POST /score, GET /swagger.json (passed through).
+Standard library only (http.server threads), so the gateway costs no dependency."""
+
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Dict, List, Optional, Tuple
+
+from amlops.spec.endpoints import DeploymentSpec, EndpointSpec
+
+DEPLOYMENT_HEADER = "azureml-model-deployment"
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "content-length",
+}
+
+
+class Target:
+    """A deployment as the gateway sees it: its server's address, its limits, its state."""
+
+    def __init__(self, spec: DeploymentSpec, url_port: int) -> None:
+        self.spec = spec
+        self.port = url_port
+        self.ready = False
+        self.live = True
+        limit = spec.request_settings.max_concurrent_requests_per_instance
+        self.capacity = 2 * limit * max(spec.instance_count, 1)  # Azure's rule, module doc
+        self.in_flight = 0
+        self.lock = threading.Lock()
+        self.served = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def timeout_s(self) -> float:
+        return self.spec.request_settings.request_timeout_ms / 1000.0
+
+    def acquire(self) -> bool:
+        with self.lock:
+            if self.in_flight >= self.capacity:
+                return False
+            self.in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+
+def pick_weighted(weights: Dict[str, int], draw: float) -> Optional[str]:
+    """The deployment `draw` (0 <= draw < 1) falls on, percentages taken in order; None
+    when it falls past their sum (sum < 100: that share of traffic has no deployment)."""
+    edge = 0.0
+    for name, percent in weights.items():
+        edge += percent / 100.0
+        if draw < edge:
+            return name
+    return None
+
+
+class Gateway:
+    """Routes requests to the deployments' servers (see the module docstring)."""
+
+    def __init__(
+        self,
+        endpoint: EndpointSpec,
+        targets: Dict[str, Target],
+        key: str,
+        log: Callable[[str], None],
+        rng: Optional[random.Random] = None,
+        pinned: str = "",
+    ) -> None:
+        self.endpoint = endpoint
+        self.targets = targets
+        self.key = key
+        self.log = log
+        self.rng = rng or random.Random()
+        self.auth = endpoint.auth_mode in ("key", "aml_token")
+        # DEPLOYMENT= (`pinned`) serves one deployment: it takes all the traffic.
+        served = {n: p for n, p in endpoint.traffic.items() if n in targets and p > 0}
+        self.traffic = {pinned: 100} if pinned else served
+        self.mirror = {n: p for n, p in endpoint.mirror_traffic.items() if n in targets}
+
+    # --- routing ------------------------------------------------------------------------
+
+    def authorised(self, headers) -> bool:  # type: ignore[no-untyped-def]
+        if not self.auth:
+            return True
+        given = headers.get("Authorization", "")
+        return given == f"Bearer {self.key}"
+
+    def choose(self, headers) -> Tuple[Optional[Target], int, str]:  # type: ignore[no-untyped-def]
+        """(target, 0, "") or (None, status, message) for a request's headers."""
+        asked = headers.get(DEPLOYMENT_HEADER, "").strip()
+        if asked:
+            target = self.targets.get(asked)
+            if target is None:
+                return None, 404, f"deployment {asked!r} not found in this endpoint"
+            return target, 0, ""
+        name = pick_weighted(self.traffic, self.rng.random())
+        if name is None:
+            return None, 404, "no deployment takes traffic (traffic percentages)"
+        return self.targets[name], 0, ""
+
+    def mirror_to(self) -> Optional[Target]:
+        for name, percent in self.mirror.items():
+            if self.rng.random() < percent / 100.0:
+                return self.targets[name]
+        return None
+
+    # --- forwarding ---------------------------------------------------------------------
+
+    def forward(
+        self, target: Target, method: str, path: str, headers: Dict[str, str], body: bytes
+    ) -> Tuple[int, List[Tuple[str, str]], bytes]:
+        """Send the request to `target`'s server within its request timeout."""
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=target.timeout_s)
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_HEADERS]
+            return answer.status, kept, data
+        except (socket.timeout, TimeoutError):
+            return 408, [], b"Request timeout"  # Azure ML's answer past request_timeout_ms
+        except (ConnectionError, OSError, http.client.HTTPException):
+            return 502, [], b"Bad gateway: the deployment's server is not answering"
+        finally:
+            conn.close()
+
+    def handle(
+        self, method: str, path: str, headers, body: bytes  # type: ignore[no-untyped-def]
+    ) -> Tuple[int, List[Tuple[str, str]], bytes, str]:
+        """The answer to one request: (status, headers, body, deployment name or "")."""
+        route = path.split("?", 1)[0].rstrip("/") or "/"
+        if route == "/" and method in ("GET", "HEAD"):
+            ready = [t for t in self.targets.values() if t.ready]
+            return (200, [], b"Healthy", "") if ready else (503, [], b"Not ready", "")
+        if route not in ("/score", "/swagger.json"):
+            return 404, [], b"Not found: the routes are /, /score and /swagger.json", ""
+        if not self.authorised(headers):
+            return 401, [], b"Unauthorized: send Authorization: Bearer <key>", ""
+        target, status, message = self.choose(headers)
+        if target is None:
+            return status, [], message.encode(), ""
+        if not target.ready:
+            return 503, [], f"Service unavailable: {target.name} is not ready".encode(), ""
+        if not target.acquire():
+            return 429, [], b"Too many pending requests", target.name
+        sent = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
+        try:
+            shadow = self.mirror_to() if route == "/score" else None
+            if shadow is not None and shadow is not target:
+                threading.Thread(
+                    target=self._shadow, args=(shadow, method, path, sent, body), daemon=True
+                ).start()
+            status, kept, data = self.forward(target, method, path, sent, body)
+            target.served += 1
+            if route == "/score" and status not in (200, 408, 502):
+                reason = http.client.responses.get(status, "")
+                kept.append(("ms-azureml-model-error-statuscode", str(status)))
+                kept.append(("ms-azureml-model-error-reason", reason))
+                status = 424  # Azure's answer when the model's container does not answer 200
+            return status, kept, data, target.name
+        finally:
+            target.release()
+
+    def _shadow(
+        self, target: Target, method: str, path: str, headers: Dict[str, str], body: bytes
+    ) -> None:
+        """A mirrored copy: sent to the shadow deployment, its answer only logged."""
+        if not target.ready or not target.acquire():
+            self.log(f"mirror: {target.name} busy or not ready; copy dropped")
+            return
+        try:
+            status, _, _ = self.forward(target, method, path, headers, body)
+            target.served += 1
+            self.log(f"mirror: {target.name} answered {status} (discarded)")
+        finally:
+            target.release()
+
+
+def make_handler(gateway: Gateway):  # type: ignore[no-untyped-def]
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "amlops-endpoint"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            started = time.monotonic()
+            status, headers, data, name = gateway.handle(
+                self.command, self.path, self.headers, body
+            )
+            self.send_response(status)
+            for key, value in headers:
+                self.send_header(key, value)
+            if name:
+                self.send_header(DEPLOYMENT_HEADER, name)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            took = (time.monotonic() - started) * 1000
+            gateway.log(f"{self.command} {self.path} {status} {name or '-'} {took:.1f}ms")
+
+        do_GET = do_POST = do_PUT = do_HEAD = _serve  # noqa: N815 - http.server's names
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+            return  # one line per request is written by _serve
+
+    return Handler
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False  # a port in use is an error, not shared
+
+
+def start_gateway(gateway: Gateway, host: str, port: int) -> GatewayServer:
+    """Listen on host:port in a thread. Raises OSError when the port is taken."""
+    server = GatewayServer((host, port), make_handler(gateway))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def probe(port: int, timeout_s: float) -> bool:
+    """GET / on a deployment's server answers 200 within `timeout_s` (Azure's probes
+    ask the server's liveness route)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        conn.request("GET", "/")
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def summary(gateway: Gateway) -> str:
+    """Requests served per deployment, as JSON (for the run record)."""
+    return json.dumps({n: t.served for n, t in gateway.targets.items()})

@@ -1,0 +1,31 @@
+"""Names of a job's `environment_variables`, checked before anything runs or is sent.
+
+Azure ML sets each one in the job's container, whose shell runs the command; a name
+that is not a portable variable name - letters, digits and `_`, not starting with a
+digit (POSIX, IEEE Std 1003.1 "Environment Variables", section 8.1) - cannot be used by
+that command (`$A-B` is `$A` then `-B`), and one holding `=` or NUL cannot be set at all
+(Python refuses it: "illegal environment variable name"; Docker's `-e` splits at `=`)."""
+
+import re
+from typing import Any, Mapping
+
+from amlops.errors import UserError
+
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_variable_names(variables: Mapping[Any, Any], shown: str) -> None:
+    """Raise UserError `shown:line: environment_variables: ...` for the first key of
+    `variables` (a mapping loaded by amlops.yamlfile, so its keys' lines are known)
+    that is not a portable variable name."""
+    lines = getattr(variables, "lines", {})
+    for name in variables:
+        if isinstance(name, str) and VARIABLE_NAME.fullmatch(name):
+            continue
+        line = lines.get(name, 0)
+        where = f"{shown}:{line}" if line else shown
+        raise UserError(
+            f"{where}: environment_variables: {str(name)!r} is not a variable name (letters,"
+            " digits and _, not starting with a digit); the job's shell could not use it -"
+            " rename it"
+        )
