@@ -188,9 +188,20 @@ def named_images_lock(exclusive: bool) -> Iterator[None]:
     tools cache), so neither a second xdist worker nor a second test session sees them."""
     cache = tools_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "named-images.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
+    # Writer first: flock gives no waiter priority, so a worker that takes the shared lock
+    # test after test starved the exclusive request (the Docker group then waited until the
+    # other worker had nothing left). An exclusive request holds the intent lock while it
+    # waits; a shared request passes through the intent lock before it takes its own.
+    with open(cache / "named-images.intent", "w") as intent:
+        with open(cache / "named-images.lock", "w") as lock:
+            fcntl.flock(intent, fcntl.LOCK_EX)
+            if exclusive:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                fcntl.flock(intent, fcntl.LOCK_UN)
+            else:
+                fcntl.flock(intent, fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_SH)
+            yield
 
 
 def cached_venv(prefix: str, requirements: List[str]) -> Path:
