@@ -285,6 +285,12 @@ def test_batch_deployment_scores_a_folder_into_predictions_csv(baked):
     ]
     assert "3/3 mini-batches done, 0 failed" in result.stdout
     assert not list((baked.path / "endpoints").rglob("predictions.csv"))
+    # the baked CI runs endpoint-test for every endpoint: a batch one is skipped in one line
+    tested = baked.make("endpoint-test", ENDPOINT="scorer")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "scorer is a batch endpoint: endpoint-test checks online endpoints; skipped" in (
+        tested.stdout + tested.stderr
+    )
 
     (folder / "deployment.yml").write_text(
         BATCH_DEPLOYMENT.replace("path: ./model", "path: ./nope")

@@ -54,6 +54,18 @@ def _get(url: str) -> int:
 def endpoint_test(project: Project, name: str, model: str, runtime: str) -> int:
     """Run the checks (module docstring); 0 when all pass, else 1."""
     endpoint = load_endpoint(project, name)
+    if not endpoint.is_online:  # the baked CI runs endpoint-test for every endpoint
+        say(
+            f"{endpoint.name} is a batch endpoint: endpoint-test checks online endpoints;"
+            " skipped (make batch-score runs a batch deployment)"
+        )
+        return 0
+    if not any(endpoint.traffic.values()):
+        say(
+            f"note: {endpoint.shown} gives no deployment traffic, so the endpoint answers"
+            " only requests naming a deployment (azureml-model-deployment header); each"
+            " deployment is tested that way (set traffic: to route requests)"
+        )
     requests = request_files(endpoint.folder)
     if not requests:
         raise UserError(

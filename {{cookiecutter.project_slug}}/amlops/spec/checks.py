@@ -20,6 +20,20 @@ COMMON_JOB_FIELDS = {
     "tags",
     "experiment_name",
 }
+# Fields every Azure ML component file (command, parallel, spark or pipeline) may have
+# (azure-ai-ml's ComponentSchema); each kind adds its own.
+COMMON_COMPONENT_FIELDS = {
+    "$schema",
+    "type",
+    "name",
+    "version",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "inputs",
+    "outputs",
+}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Azure ML's rule for experiment (and job) names, as the service states it: 1-256
 # letters, digits, `-` and `_`, starting with a letter or digit.

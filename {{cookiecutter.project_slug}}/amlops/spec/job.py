@@ -15,6 +15,7 @@ from amlops.errors import UserError
 from amlops.filekinds import INVALID, JOB_KINDS, PIPELINE, kind_of, yaml_files
 from amlops.project import Project, job_file_in
 from amlops.spec.checks import (
+    COMMON_COMPONENT_FIELDS,
     COMMON_JOB_FIELDS,
     IDENTIFIER,
     check_known_fields,
@@ -68,21 +69,11 @@ JOB_FIELDS = COMMON_JOB_FIELDS | {
     "parent_job_name",
 }
 # A command component (https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json).
-COMPONENT_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "version",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
+COMPONENT_FIELDS = COMMON_COMPONENT_FIELDS | {
     "is_deterministic",
     "code",
     "command",
     "environment",
-    "inputs",
-    "outputs",
     "resources",
     "distribution",
     "additional_includes",

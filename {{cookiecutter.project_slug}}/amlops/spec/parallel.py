@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from amlops.errors import UserError
+from amlops.spec.checks import COMMON_COMPONENT_FIELDS
 from amlops.yamlfile import LineMap, line_of
 
 # spec/job.py's job_from_mapping(raw, path, shown, kind) -> JobSpec, handed in by the
@@ -64,19 +65,9 @@ JOB_FIELDS = PARAMETERIZED | {
     "outputs",
     "parent_job_name",
 }
-COMPONENT_FIELDS = (PARAMETERIZED - {"environment_variables"}) | {
-    "$schema",
-    "type",
-    "name",
-    "version",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "is_deterministic",
-    "inputs",
-    "outputs",
-}
+COMPONENT_FIELDS = (
+    (PARAMETERIZED - {"environment_variables"}) | COMMON_COMPONENT_FIELDS | {"is_deterministic"}
+)
 NODE_FIELDS = PARAMETERIZED | {
     "type",
     "component",

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.errors import UserError
 from amlops.project import Project
-from amlops.spec.checks import check_known_fields, fail_at, section
+from amlops.spec.checks import COMMON_COMPONENT_FIELDS, check_known_fields, fail_at, section
 from amlops.spec.expressions import EXPRESSION
 from amlops.spec.job import (
     NODE_FIELDS,
@@ -74,19 +74,7 @@ JOB_OVERRIDES = ("resources", "distribution", "limits", "environment_variables")
 PIPELINE_NODE_FIELDS = (
     COMPONENT_NODE_FIELDS - {*JOB_OVERRIDES, "identity", "services", "queue_settings"}
 ) | {"settings"}
-PIPELINE_COMPONENT_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "version",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "inputs",
-    "outputs",
-    "jobs",
-}
+PIPELINE_COMPONENT_FIELDS = COMMON_COMPONENT_FIELDS | {"jobs"}
 # Node types a laptop cannot run: validated and submitted as written; pipeline-local
 # runs the rest when their outputs are given (INPUTS=<node>.<output>=path).
 NOT_RUNNABLE = {"spark", "automl", "data_transfer", "import", "flow"}
