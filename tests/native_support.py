@@ -36,6 +36,7 @@ IMAGES = REPO / "tests" / "support" / "images"
 PYTHON_IMAGE = "amlops-test-python"
 TORCH_IMAGE = "amlops-test-torch"
 # Image names the cases use, each served by the test image.
+# tests/support/docker_engine.sh removes stale tags of these names (a killed run leaves them)
 NAMED_IMAGES = [
     "python:3.11-slim",
     "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
