@@ -95,22 +95,26 @@ def main() -> None:
     env = {**os.environ, "RUNTIME": "venv", "DEPLOYMENT": "blue", "ENDPOINT": "case"}
     env["VENV_DIR"] = os.environ.get("VENV_DIR", "/tmp/amlops-test-cache/serve-venvs")
 
-    # Warm the venv (not timed), and learn its path from serve's run folder.
-    port = free_port()
-    argv = [sys.executable, "-m", "amlops", "serve"]
     state = project / ".runs" / "endpoints" / "case" / "serving.json"
-    warm = subprocess.Popen(
-        argv,
-        cwd=project,
-        env={**env, "PORT": str(port)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while not state.is_file():
-        if warm.poll() is not None:
-            sys.exit("make serve failed to start")
-        time.sleep(0.2)
+
+    def start_serve(port: int, poll_s: float) -> subprocess.Popen:
+        """`python -m amlops serve` on `port`, returned once its state file exists."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "amlops", "serve"],
+            cwd=project,
+            env={**env, "PORT": str(port)},
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while not state.is_file():
+            if proc.poll() is not None:
+                sys.exit("make serve failed to start")
+            time.sleep(poll_s)
+        return proc
+
+    # Warm the venv (not timed), and learn its path from serve's run folder.
+    warm = start_serve(free_port(), 0.2)
     run_dir = Path(json.loads(state.read_text())["run_dir"])
     stop(warm)
     venv_bin = None
@@ -124,18 +128,7 @@ def main() -> None:
     # make serve (gateway + server)
     port = free_port()
     started = time.perf_counter()
-    served = subprocess.Popen(
-        argv,
-        cwd=project,
-        env={**env, "PORT": str(port)},
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while not state.is_file():
-        if served.poll() is not None:
-            sys.exit("make serve failed to start")
-        time.sleep(0.05)
+    served = start_serve(port, 0.05)
     key = Path(json.loads(state.read_text())["key_file"]).read_text().strip()
     serve_first = first_answer(port, key, started, served)
     serve_rps, serve_lat = load(port, key, count)
