@@ -88,7 +88,9 @@ def test_a_requirement_pip_cannot_install_is_one_line_naming_it(baked):
     assert not log.with_suffix("").exists(), "a half-built venv is removed, so the next run retries"
 
 
-def test_a_venv_whose_files_a_tool_changed_is_rebuilt(baked):
+def test_a_venv_whose_files_a_tool_changed_is_rebuilt(baked, tmp_path):
+    # a venv of its own: another worker using the shared one would notice the edit first
+    baked.env["VENV_DIR"] = str(tmp_path / "venvs")
     assert baked.make("local", EXP="train", RUNTIME="venv").returncode == 0
     record = json.loads((baked.latest_run("train") / "run.json").read_text())
     venv = Path(record["environment"].split(" ", 1)[1])

@@ -211,8 +211,8 @@ BAD = {
         "pipelines/native.yaml:18: command uses ${{inputs.nope}} but inputs declares no 'nope'",
     ),
     "unknown node type": (
-        lambda d: d["jobs"]["count"].update(type="spark"),
-        "node 'count': type 'spark' nodes are not supported",
+        lambda d: d["jobs"]["count"].update(type="no_such_type"),
+        "node 'count': unknown node type 'no_such_type'",
     ),
     "missing component file": (
         lambda d: d["jobs"]["scale"].update(component="./components/nope.yaml"),

@@ -250,10 +250,35 @@ def run_tee(
 TELLING_PREFIXES = ("ERROR:", "cause:", "error:")
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _statements(text: str) -> List[str]:
+    """The non-blank lines of `text`; a line starting with one of TELLING_PREFIXES is
+    joined with the more-indented lines under it (uv, through miette, wraps a long
+    `cause:` at 80 columns)."""
+    joined: List[str] = []
+    head_indent = -1
+    for raw in strip_ansi(text).splitlines():
+        line = raw.strip()
+        if not line:
+            head_indent = -1
+            continue
+        if joined and head_indent >= 0 and _indent(raw) > head_indent:
+            if not line.startswith(TELLING_PREFIXES):
+                joined[-1] += " " + line
+                continue
+        joined.append(line)
+        head_indent = _indent(raw) if line.startswith(TELLING_PREFIXES) else -1
+    return joined
+
+
 def telling_line(text: str, default: str = "no output") -> str:
     """The line of a failed tool's output that says most: its last line that starts with
-    one of TELLING_PREFIXES (the first prefix found wins), else its last line."""
-    lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
+    one of TELLING_PREFIXES (the first prefix found wins; wrapped lines joined), else
+    its last line."""
+    lines = _statements(text)
     for prefix in TELLING_PREFIXES:
         errors = [line for line in lines if line.startswith(prefix)]
         if errors:

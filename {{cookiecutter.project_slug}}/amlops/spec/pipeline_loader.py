@@ -199,7 +199,8 @@ class Loader:
             raise fail_at(
                 scope.shown,
                 line_of(raw, "type") or line,
-                f"{where}: unknown node type {kind!r} (use command, sweep or pipeline)",
+                f"{where}: unknown node type {kind!r} (Azure ML's: command, sweep, pipeline,"
+                f" parallel, {', '.join(sorted(NOT_RUNNABLE))})",
             )
         elif "component" in raw:
             self.native = True

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
+from amlops.diskspace import disk_full_error, is_disk_full
 from amlops.errors import UserError
 
 DEFAULT_EXPERIMENT = "0"
@@ -226,9 +227,14 @@ class FileStore:
         try:
             return method(*args, **kwargs)
         except MlflowException as err:
+            cause = err.__cause__ or err.__context__
+            if cause is not None and is_disk_full(cause):
+                raise disk_full_error(cause, self.root) from None
             message = str(err.message if hasattr(err, "message") else err).splitlines()
             raise UserError(f"MLflow store {self.root}: {message[0] if message else err}") from None
         except OSError as err:
+            if is_disk_full(err):
+                raise disk_full_error(err, self.root) from None
             raise UserError(f"MLflow store {self.root}: {err.strerror or err}") from None
 
     # experiments -------------------------------------------------------------
