@@ -268,16 +268,32 @@ def test_register_model_locally_and_in_azure_then_serve_resolves_it(project, tmp
 def test_register_model_offline_numbers_versions_and_deploy_uses_the_registered_model(
     project, tmp_path
 ):
-    run_dir = fake_run(project)
-    for expected in ("1", "2"):
-        result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
-        assert result.returncode == 0, result.stderr
-        assert rec.requests == []
-        assert f"registered locally: azureml:train:{expected}" in result.stderr
+    fake_run(project)
+    result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
+    assert result.returncode == 0 and rec.requests == [], result.stderr
+    assert "registered locally: azureml:train:1" in result.stderr
+    # The same run's model again: its version, not a new one.
+    result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
+    assert result.returncode == 0 and rec.requests == [], result.stderr
+    assert "azureml:train:1 is this run's model already" in result.stderr
+    assert "registered locally:" not in result.stderr
+    assert not (project.path / ".runs/.models/train/2").exists()
+    # A newer run: the next version.
+    run_dir = fake_run(project, run_id="20261202-120000-abcdef")
+    result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
+    assert result.returncode == 0 and rec.requests == [], result.stderr
+    assert "registered locally: azureml:train:2" in result.stderr
     # A deployment whose model path is the run output registered as train:2.
     blue = project.path / "endpoints" / "wine" / "blue-deployment.yml"
     text = blue.read_text().replace("path: ./model/", f"path: {run_dir / 'outputs' / 'model'}")
     blue.write_text(text)
+    result, rec = cloud_make(
+        project, tmp_path, "deploy", ENDPOINT="wine", DEPLOYMENT="blue", DRY_RUN="1"
+    )
+    assert result.returncode == 0 and rec.requests == [], result.stderr
+    assert "DRY_RUN: azureml:train:2 is a local registration: make deploy registers it" in (
+        result.stderr
+    )
     result, rec = cloud_make(project, tmp_path, "deploy", ENDPOINT="wine", DEPLOYMENT="blue")
     assert result.returncode == 0, result.stderr
     assert "sent as model: azureml:train:2" in result.stderr
@@ -285,6 +301,18 @@ def test_register_model_offline_numbers_versions_and_deploy_uses_the_registered_
     assert [tail for tail, _ in put_bodies(rec, "models")] == ["train/versions/2"]
     deployment = OnlineDeployment(put_bodies(rec, "onlineEndpoints")[1][1])
     assert deployment.properties.model.endswith("/models/train/versions/2")
+
+
+def test_register_model_without_a_workspace_says_so_before_registering_locally(
+    project, tmp_path
+):
+    fake_run(project)
+    (project.path / ".env").unlink()
+    result, rec = cloud_make(project, tmp_path, "register-model", EXP="train")
+    assert result.returncode == 2 and rec.requests == []
+    (line,) = error_lines(result.stderr)
+    assert "no Azure ML workspace" in line
+    assert not (project.path / ".runs/.models").exists(), "nothing registered locally"
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,8 @@ def check_case_sweep(project: Baked, result) -> None:
     assert record["best_objective"] == pytest.approx(best["metrics"]["loss"])
     assert f"best: {record['best']} loss=" in result.stdout
     assert (sweep_dir / "best").resolve() == (sweep_dir / record["best"]).resolve()
+    # a sweep job's outputs are its best trial's (Azure ML): the endpoint's latest/outputs path
+    assert (sweep_dir / "outputs").resolve() == (sweep_dir / record["best"] / "outputs").resolve()
     assert parent["metrics"]["loss"] == pytest.approx(best["metrics"]["loss"])
     assert parent["tags"]["amlops.best_trial"] == record["best"]
     listed = project.make("runs", EXP="sweep")

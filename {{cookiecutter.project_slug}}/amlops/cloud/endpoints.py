@@ -350,6 +350,12 @@ def deploy(project: Project, req: DeployRequest) -> int:
     loaded_endpoint, loaded = load_written(project, endpoint, written)
     shown = project.relative(written.folder)
     if req.dry_run:
+        for model in {m.reference: m for m in written.local_models.values()}.values():
+            say(
+                f"DRY_RUN: {model.reference} is a local registration: make deploy registers it"
+                f" in Azure ML first (from {project.relative(model.path)}) when the workspace"
+                " lacks it; deploying these files by hand (az ml) needs it registered there"
+            )
         say(f"DRY_RUN: nothing deployed; the endpoint and deployment files are in {shown}")
         print(project.relative(written.endpoint))
         return 0

@@ -33,11 +33,13 @@ from amlops.local.model_outputs import (
 from amlops.project import Project
 from amlops.tracking.models import (
     TYPE_TAG,
+    LocalModel,
     check_name,
     check_version,
     find_model,
     next_version,
     register_local,
+    registered_as,
 )
 from amlops.yamlfile import dump_yaml
 
@@ -90,14 +92,15 @@ def _mlflow_line(found: RunModel) -> None:
         )
 
 
-def _register_azure(project: Project, model_file: Path, shown: str, name: str, version: str) -> str:
-    """Register model.yaml in the workspace; its Azure ML id. The version exists
+def _register_azure(
+    project: Project, workspace: Any, model_file: Path, shown: str, name: str, version: str
+) -> str:
+    """Register model.yaml in `workspace`; its Azure ML id. The version exists
     already: the same run's model is reported, another one is a conflict."""
-    from amlops.cloud.workspace import connect, find_workspace
+    from amlops.cloud.workspace import connect
 
     require_sdk("register-model")
     entity = load_native(model_file, shown, loader="load_model")
-    workspace = find_workspace(project)
     client = connect(project, workspace)
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -123,13 +126,24 @@ def _register_azure(project: Project, model_file: Path, shown: str, name: str, v
 def register_model(project: Project, req: RegisterRequest) -> int:
     """Register the run's model (see the module docstring); 0 on success, UserError
     (one line, non-zero exit) on bad input or a refused registration."""
+    from amlops.cloud.workspace import find_workspace
+
     project.experiment_dir(req.experiment)
+    # the workspace settings first: a missing one is said before any local work
+    workspace = None if req.offline or req.dry_run else find_workspace(project)
     found = find_run_model(project, req.experiment, req.run, req.output)
     name = check_name(req.name or req.experiment)
-    version = check_version(req.version) if req.version else next_version(project, name)
-    existing = find_model(project, name, version)
     source_shown = project.relative(found.path)
     say(f"model: {source_shown} (output {found.output} of run {found.run_id}, {found.model_type})")
+    again = registered_as(project, found.path)
+    if again is not None and again.name == name and not req.version:
+        # the same run's output under the same name: its version, not a new one
+        say(f"{again.reference} is this run's model already (registered locally)")
+        version, existing = again.version, None
+        local: Optional[LocalModel] = again
+    else:
+        version = check_version(req.version) if req.version else next_version(project, name)
+        existing, local = find_model(project, name, version), None
     if existing is not None and not req.dry_run:
         raise UserError(
             f"model {name}:{version} is already registered locally"
@@ -148,20 +162,21 @@ def register_model(project: Project, req: RegisterRequest) -> int:
         say(f"DRY_RUN: nothing registered; azureml:{name}:{version} would be registered from")
         print(shown)
         return 0
-    local, number = register_local(
-        project,
-        name,
-        version,
-        found.path,
-        description_of(found),
-        {**registered_tags(found), **tags},
-        found.mlflow_run_id,
-    )
-    say(
-        f"registered locally: {local.reference} -> {project.relative(local.path)}"
-        f" (MLflow registry: {name} version {number}; make ui shows it)"
-    )
-    _mlflow_line(found)
+    if local is None:
+        local, number = register_local(
+            project,
+            name,
+            version,
+            found.path,
+            description_of(found),
+            {**registered_tags(found), **tags},
+            found.mlflow_run_id,
+        )
+        say(
+            f"registered locally: {local.reference} -> {project.relative(local.path)}"
+            f" (MLflow registry: {name} version {number}; make ui shows it)"
+        )
+        _mlflow_line(found)
     path = os.path.relpath(local.path.resolve(), sub.folder)
     model_file = write_model_file(sub, model_document(name, version, path, found, {}))
     shown = project.relative(model_file)
@@ -171,7 +186,7 @@ def register_model(project: Project, req: RegisterRequest) -> int:
         return 0
     say(f"registering {local.reference} in Azure ML from {shown}")
     try:
-        model_id = _register_azure(project, model_file, shown, name, version)
+        model_id = _register_azure(project, workspace, model_file, shown, name, version)
     except UserError as err:
         raise UserError(
             f"{err} (registered locally only: make serve MODEL={local.reference} works)",

@@ -5,6 +5,7 @@ run, the sampled values as params) under the sweep's folder:
     .runs/<exp>/<sweep id>/run.json        the sweep: settings, trials, best trial
     .runs/<exp>/<sweep id>/trial-01/       a run folder like any other (src, outputs, logs)
     .runs/<exp>/<sweep id>/best            -> the best trial's folder
+    .runs/<exp>/<sweep id>/outputs         -> best/outputs (Azure ML: a sweep's outputs)
 
 The sweep is a parent MLflow run; each trial is its child (mlflow.parentRunId), as
 in Azure ML's Studio. The objective is read from what the trials log with MLflow:
@@ -445,11 +446,14 @@ def _trial_entry(project: Project, run: SweepRun, trial: Trial) -> Dict[str, Any
 
 
 def _link_best(run: SweepRun, best: Trial) -> None:
-    link = run.folder / "best"
-    try:
-        os.symlink(best.name, link, target_is_directory=True)
-    except OSError:
-        pass
+    """`best` -> the best trial's folder, and `outputs` -> its outputs: a sweep job's
+    outputs are its best trial's in Azure ML, so `.runs/<exp>/latest/outputs/...` (what
+    an endpoint's local model path names) holds a model after a sweep too."""
+    for name, target in (("best", best.name), ("outputs", f"{best.name}/outputs")):
+        try:
+            os.symlink(target, run.folder / name, target_is_directory=True)
+        except OSError:
+            pass
 
 
 def _no_metric(project: Project, run: SweepRun) -> str:
