@@ -7,6 +7,7 @@ import difflib
 import re
 from typing import Any, Dict, Set
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.yamlfile import line_of
 
@@ -55,6 +56,20 @@ def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schem
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"see the {schema}"
             raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+
+
+def warn_unknown_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, kept_by: str) -> None:
+    """One warning line per key outside `allowed` (with the closest known one), for a
+    mapping whose unknown keys Azure ML keeps and sends (`kept_by` says who): the file
+    still runs and is sent as written."""
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            say(
+                f"warning: {shown}:{line_of(raw, key)}: unknown field {key!r}{hint}: ignored"
+                f" here, sent as written ({kept_by})"
+            )
 
 
 def check_names(raw: Dict[str, Any], shown: str, kind: str = "job") -> None:

@@ -38,11 +38,26 @@ PATH_TYPES = {
     "triton_model",
 }
 LITERAL_TYPES = {"string", "integer", "number", "boolean"}
-# Whether a value fits a literal input's type.
+
+
+def _parses(convert: Any, value: Any) -> bool:
+    try:
+        convert(value)
+        return True
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+# Whether a value fits a literal input's type. A string is taken where azure-ai-ml's
+# Input._parse takes it (entities/_inputs_outputs/input.py: int(float(v)) for integer,
+# float(v) for number, "true"/"false" in any case for boolean), as `load_job` does.
 LITERAL_CHECKS = {
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
+    or (isinstance(v, str) and _parses(lambda x: int(float(x)), v)),
+    "number": lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool))
+    or (isinstance(v, str) and _parses(float, v)),
+    "boolean": lambda v: isinstance(v, bool)
+    or (isinstance(v, str) and v.lower() in ("true", "false")),
     "string": lambda v: isinstance(v, (str, int, float, bool)),
 }
 # Data modes (https://learn.microsoft.com/azure/machine-learning/how-to-read-write-data-v2;

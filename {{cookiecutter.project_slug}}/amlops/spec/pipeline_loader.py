@@ -15,7 +15,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.errors import UserError
 from amlops.project import Project
-from amlops.spec.checks import COMMON_COMPONENT_FIELDS, check_known_fields, fail_at, section
+from amlops.spec.checks import (
+    COMMON_COMPONENT_FIELDS,
+    check_known_fields,
+    fail_at,
+    section,
+    warn_unknown_fields,
+)
 from amlops.spec.expressions import EXPRESSION
 from amlops.spec.job import (
     NODE_FIELDS,
@@ -661,7 +667,8 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
     if raw.get("type", "pipeline") != "pipeline":
         raise fail_at(shown, line_of(raw, "type"), f"type must be 'pipeline', got {raw['type']!r}")
     settings = section(raw, "settings", shown)
-    check_known_fields(settings, SETTINGS_FIELDS, shown, "pipeline settings")
+    # azure-ai-ml's PipelineJobSettings keeps unknown keys (**kwargs) and sends them
+    warn_unknown_fields(settings, SETTINGS_FIELDS, shown, "azure-ai-ml keeps unknown settings")
     loader = Loader(project, path)
     loader.native = "type" in raw or "pipelineJob" in str(raw.get("$schema", ""))
     jobs_raw = section(raw, "jobs", shown)

@@ -1,0 +1,88 @@
+"""Never stricter than Azure ML (issue 24.2): what azure-ai-ml's `load_job` accepts is
+accepted here too, with one warning line where the file likely holds a typo."""
+
+import sys
+
+import pytest
+
+from tests.helpers import TEMPLATE_PROJECT
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
+
+from amlops.errors import UserError  # noqa: E402
+from amlops.project import Project  # noqa: E402
+from amlops.spec.job import LITERAL_CHECKS  # noqa: E402
+from amlops.spec.pipeline_loader import load_pipeline  # noqa: E402
+
+COMPONENT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+name: echo_flags
+inputs:
+  flag: {type: boolean, default: "False"}
+  n: {type: integer, default: 3}
+  rate: {type: number, default: 0.5}
+command: echo flag=${{inputs.flag}} n=${{inputs.n}} rate=${{inputs.rate}}
+environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+"""
+
+PIPELINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+settings:
+  default_datestore: azureml:workspaceblobstore
+  continue_on_step_failure: false
+jobs:
+  echo:
+    type: command
+    component: ../components/echo.yaml
+    inputs:
+      flag: %s
+      n: %s
+      rate: %s
+"""
+
+
+def write(baked, flag, n, rate):
+    (baked.path / "components").mkdir(exist_ok=True)
+    (baked.path / "components" / "echo.yaml").write_text(COMPONENT)
+    (baked.path / "pipelines" / "lenient.yaml").write_text(PIPELINE % (flag, n, rate))
+
+
+@pytest.mark.parametrize(
+    "type_, value, accepted",
+    [
+        ("boolean", "False", True),
+        ("boolean", "TRUE", True),
+        ("boolean", "yes", False),
+        ("integer", "5", True),
+        ("integer", "5.0", True),  # Input._parse: int(float(v))
+        ("integer", "many", False),
+        ("integer", True, False),
+        ("number", "1e-3", True),
+        ("number", "fast", False),
+    ],
+)
+def test_literal_types_take_the_strings_the_sdk_parses(type_, value, accepted):
+    assert LITERAL_CHECKS[type_](value) is accepted
+
+
+def test_string_booleans_and_numbers_and_an_unknown_setting_load_with_one_warning(
+    baked, capsys, monkeypatch
+):
+    monkeypatch.chdir(baked.path)
+    write(baked, '"True"', '"5"', '"0.25"')
+    spec = load_pipeline(Project(baked.path), "lenient")
+    assert list(spec.steps) == ["echo"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert "pipelines/lenient.yaml:4: unknown field 'default_datestore'" in warnings[0]
+    assert "did you mean 'default_datastore'?" in warnings[0]
+    assert "sent as written" in warnings[0]
+
+
+def test_a_value_the_sdk_cannot_parse_is_still_refused(baked, monkeypatch):
+    monkeypatch.chdir(baked.path)
+    write(baked, '"maybe"', "5", "0.25")
+    with pytest.raises(UserError, match=r"input 'flag' \(boolean\): type mismatch, got 'maybe'"):
+        load_pipeline(Project(baked.path), "lenient")
