@@ -86,3 +86,67 @@ def test_a_value_the_sdk_cannot_parse_is_still_refused(baked, monkeypatch):
     write(baked, '"maybe"', "5", "0.25")
     with pytest.raises(UserError, match=r"input 'flag' \(boolean\): type mismatch, got 'maybe'"):
         load_pipeline(Project(baked.path), "lenient")
+
+
+INLINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  iris:
+    type: command
+    component:
+      name: r-iris-example
+      type: command
+      command: echo hi
+      environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+"""
+
+
+def test_an_inline_component_is_anonymous_but_a_component_file_keeps_the_name_rule(
+    baked, monkeypatch
+):
+    # load_job takes the pipeline (an inline component is anonymous); load_component
+    # refuses the same name in a component file ("should only contain lower letter...").
+    monkeypatch.chdir(baked.path)
+    (baked.path / "pipelines" / "inline.yaml").write_text(INLINE)
+    assert list(load_pipeline(Project(baked.path), "inline").steps) == ["iris"]
+    (baked.path / "components").mkdir()
+    (baked.path / "components" / "iris.yaml").write_text(
+        INLINE.split("component:\n")[1].replace("      ", "", 1).replace("\n      ", "\n")
+    )
+    (baked.path / "pipelines" / "inline.yaml").write_text(
+        INLINE.split("    component:")[0] + "    component: ../components/iris.yaml\n"
+    )
+    with pytest.raises(UserError, match="a component name is a lowercase letter"):
+        load_pipeline(Project(baked.path), "inline")
+
+
+DUMPED = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+outputs:
+  result:
+    type: uri_folder
+jobs:
+  make:
+    type: command
+    command: echo hi > ${{outputs.out}}/x.txt
+    environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+    outputs:
+      out:
+        mode: rw_mount
+        path: ${{parent.outputs.result}}
+        type: uri_folder
+"""
+
+
+def test_a_node_output_bound_in_the_sdk_dump_form_exports_the_pipeline_output(
+    baked, monkeypatch
+):
+    # azure-ai-ml's PipelineJob.dump() writes a bound node output as a mapping whose
+    # path is the ${{parent.outputs.x}} binding
+    monkeypatch.chdir(baked.path)
+    (baked.path / "pipelines" / "dumped.yaml").write_text(DUMPED)
+    spec = load_pipeline(Project(baked.path), "dumped")
+    assert spec.steps["make"].exported == {"out": "result"}
+    assert spec.steps["make"].outputs["out"].mode == "rw_mount"

@@ -370,16 +370,24 @@ def check_references(spec: JobSpec) -> None:
 
 
 def job_from_mapping(
-    raw: Dict[str, Any], path: Path, shown: str, kind: str = "job", sweep: Any = None
+    raw: Dict[str, Any],
+    path: Path,
+    shown: str,
+    kind: str = "job",
+    sweep: Any = None,
+    inline: bool = False,
 ) -> JobSpec:
     """A checked JobSpec from a command job (`kind` job), command component (component)
     or inline pipeline node (node) mapping declared in `path` (its paths are relative
-    to `path`'s folder); `sweep` marks the trial template of a sweep job file.
-    UserError (file:line: ...) on a problem."""
+    to `path`'s folder); `sweep` marks the trial template of a sweep job file. An
+    `inline` component (written inside a pipeline node) is anonymous to Azure ML:
+    `load_job` does not apply the component name rule to it. UserError (file:line: ...)
+    on a problem."""
     fields, schema = KINDS[kind]
     check_known_fields(raw, fields, shown, schema)
     command = _check_command(raw, shown)
-    check_names(raw, shown, kind)
+    if not inline:
+        check_names(raw, shown, kind)
     inputs_raw = section(raw, "inputs", shown)
     outputs_raw = section(raw, "outputs", shown)
     env_raw = section(raw, "environment_variables", shown)

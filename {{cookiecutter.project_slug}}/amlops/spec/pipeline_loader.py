@@ -326,7 +326,9 @@ class Loader:
                 f"a {key} must be a command component (type: command)",
             )
         try:
-            job = job_from_mapping(document, path, shown, "component")
+            job = job_from_mapping(
+                document, path, shown, "component", inline=isinstance(reference, dict)
+            )
         except UserError as err:
             raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
         job = with_node_settings(job, raw, settings, where)
@@ -464,20 +466,24 @@ class Loader:
         section_raw = section(raw, "outputs", scope.shown)
         for name, value in section_raw.items():
             line = line_of(section_raw, name)
-            if isinstance(value, str):
-                match = EXPRESSION.fullmatch(value.strip())
-                exported = PARENT_OUTPUT.fullmatch(match.group(1)) if match else None
-                if not exported:
-                    raise fail_at(
-                        scope.shown,
-                        line,
-                        f"node {step.name!r} output {name!r}: bind it to"
-                        " ${{parent.outputs.<name>}} or give a mapping (type, mode, path)",
-                    )
-                step.exported[str(name)] = exported.group(1)
-                if name not in outputs:
+            target = parent_output(value)
+            if isinstance(value, str) and not target:
+                raise fail_at(
+                    scope.shown,
+                    line,
+                    f"node {step.name!r} output {name!r}: bind it to"
+                    " ${{parent.outputs.<name>}} or give a mapping (type, mode, path)",
+                )
+            if target:
+                step.exported[str(name)] = target
+                if isinstance(value, dict):  # the SDK's dump(): {type, mode, path: ${{...}}}
+                    rest = {k: v for k, v in value.items() if k != "path"}
+                    if "type" not in rest and name in outputs:
+                        rest["type"] = outputs[str(name)].type  # the component's
+                    outputs[str(name)] = parse_output(name, rest, line, scope.shown)
+                elif name not in outputs:
                     outputs[str(name)] = OutputSpec(str(name), line=line)
-                self.export_from(step.name, str(name), exported.group(1), scope, line)
+                self.export_from(step.name, str(name), target, scope, line)
                 continue
             if declared is not None and name not in declared:
                 names = ", ".join(sorted(declared)) or "none"
@@ -501,15 +507,13 @@ class Loader:
 
     def export(self, node: str, output: str, value: Any, scope: Scope, line: int) -> None:
         """A nested pipeline node's output bound to `${{parent.outputs.y}}`."""
-        if isinstance(value, str):
-            match = EXPRESSION.fullmatch(value.strip())
-            exported = PARENT_OUTPUT.fullmatch(match.group(1)) if match else None
-            if exported:
-                target = FromStep(node, output)
-                if scope.node:
-                    self.aliases[(scope.node, exported.group(1))] = (scope, target, line)
-                else:
-                    self.exported[exported.group(1)] = target
+        exported = parent_output(value)
+        if exported:
+            target = FromStep(node, output)
+            if scope.node:
+                self.aliases[(scope.node, exported)] = (scope, target, line)
+            else:
+                self.exported[exported] = target
 
     # -- second pass ----------------------------------------------------------------
     def resolve(self, source: FromStep, seen: Tuple = ()) -> FromStep:
@@ -573,6 +577,19 @@ def resolve_registered(project: Project, spec: PipelineSpec, download: Component
         for name, source in step.bindings.items():
             check_binding(spec, step, name, source, step.line)
         check_required(spec, step)
+
+
+def parent_output(value: Any) -> str:
+    """The pipeline output y a node output is bound to: `${{parent.outputs.y}}` as a
+    string, or as the `path` of a mapping (how azure-ai-ml's `dump()` writes a bound
+    output: {type, mode, path: ${{parent.outputs.y}}}); "" when it is not bound."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    if not isinstance(value, str):
+        return ""
+    match = EXPRESSION.fullmatch(value.strip())
+    exported = PARENT_OUTPUT.fullmatch(match.group(1)) if match else None
+    return exported.group(1) if exported else ""
 
 
 def with_node_settings(
