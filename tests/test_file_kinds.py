@@ -141,6 +141,34 @@ def test_validate_checks_each_file_as_what_it_is(examples):
     assert "conda.yaml" not in result.stderr
 
 
+def test_a_pipeline_in_its_own_subfolder_is_listed_by_the_folder_and_validated(baked):
+    """Azure's examples keep each pipeline in a folder of its own with its files
+    (cli/jobs/pipelines-with-components/basics/<name>/pipeline.yml): copied as a folder
+    into pipelines/, it is pipeline <name>."""
+    folder = baked.path / "pipelines" / "e2e_components"
+    (folder / "train_src").mkdir(parents=True)
+    (folder / "train_src" / "train.py").write_text("import sys\nprint(sys.argv)\n")
+    for name, text in {
+        "pipeline.yml": PIPELINE.replace("../data/wine", "../../data/wine"),
+        "train.yml": COMPONENT,
+        "conda.yaml": CONDA,
+        "data.yml": DATA.replace("../data/wine", "../../data/wine"),
+    }.items():
+        (folder / name).write_text(text)
+    listed = baked.make("pipelines")
+    assert listed.stdout.split() == ["e2e_components", "training"], listed.stderr
+    result = baked.make("validate", OFFLINE="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in (
+        "ok pipelines/e2e_components/pipeline.yml",
+        "ok pipelines/e2e_components/train.yml (command component)",
+        "ok pipelines/e2e_components/data.yml (data)",
+    ):
+        assert line in result.stderr, result.stderr
+    graph = baked.make("pipeline-graph", PIPELINE="e2e_components")
+    assert graph.returncode == 0 and "train_job" in graph.stdout, graph.stderr
+
+
 def test_validate_names_a_broken_component_as_a_component(examples):
     broken = COMPONENT.replace("type: uri_folder\noutputs", "type: not_a_type\noutputs")
     (examples.path / "pipelines" / "train.yml").write_text(broken)

@@ -133,7 +133,8 @@ def test_pipeline_choice_errors(project):
     assert "several pipelines (bad, training): pick one with PIPELINE=name" in several.stderr
     unknown = project.make("pipeline-local", PIPELINE="nope")
     assert (
-        "unknown pipeline 'nope': no pipelines/nope.yaml or .yml (pipelines: bad, training)"
+        "unknown pipeline 'nope': no pipelines/nope.yaml, .yml or pipelines/nope/ with one"
+        " pipeline (pipelines: bad, training)"
         in unknown.stderr
     )
     no_step = project.make("step-local", PIPELINE="bad", STEP="nope")
@@ -155,6 +156,6 @@ def test_a_yml_pipeline_is_a_pipeline_like_a_yml_job(project):
     write_pipeline(project, "other", GOOD)
     both = project.make("pipeline-graph", PIPELINE="other")
     assert both.returncode == 2
-    assert "pipelines/other.yaml and pipelines/other.yml both exist: keep one" in both.stderr
+    assert "pipelines/other.yaml and pipelines/other.yml are both pipeline 'other': rename one" in both.stderr
     for name in ("other.yaml", "other.yml"):
         (project.path / "pipelines" / name).unlink()

@@ -128,31 +128,50 @@ class Project:
     def pipelines_dir(self) -> Path:
         return self.root / "pipelines"
 
-    def pipeline_files(self) -> Dict[str, Path]:
-        """The pipeline files under pipelines/ by name (file stem): <name>.yaml or
-        <name>.yml, as Azure ML's CLI takes either, that are pipelines by their content
-        (the component, conda, environment and data files Azure's examples keep beside a
-        pipeline are not; a file that is not readable YAML is listed, so its check says why).
+    def pipeline_folders(self) -> List[Path]:
+        """pipelines/ and its direct subfolders (where Azure's examples keep a pipeline
+        with its component files, e.g. pipelines/1a_e2e_local_components/pipeline.yml)."""
+        root = self.pipelines_dir
+        if not root.is_dir():
+            return []
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [root, *subfolders]
 
-        Raises UserError when one name has both files (which one runs would be a guess)."""
+    def pipeline_files(self) -> Dict[str, Path]:
+        """The pipeline files by name: pipelines/<name>.yaml (or .yml, as Azure ML's CLI
+        takes either), and in a subfolder pipelines/<folder>/ the folder's name for its
+        one pipeline or `<folder>.<stem>` for each of several. Only files that are
+        pipelines by their content count (the component, conda, environment and data files
+        Azure's examples keep beside a pipeline are not; a file that is not readable YAML
+        is listed, so its check says why).
+
+        Raises UserError when two files would have one name (which one runs would be a guess)."""
         found: Dict[str, Path] = {}
-        for path in yaml_files(self.pipelines_dir):
-            if kind_of(path, self.relative(path)) not in (PIPELINE, INVALID):
-                continue
-            if path.stem in found:
-                raise UserError(
-                    f"pipelines/{path.stem}.yaml and pipelines/{path.stem}.yml both exist:"
-                    " keep one"
-                )
-            found[path.stem] = path
+        for folder in self.pipeline_folders():
+            pipelines = [
+                path
+                for path in yaml_files(folder)
+                if kind_of(path, self.relative(path)) in (PIPELINE, INVALID)
+            ]
+            for path in pipelines:
+                if folder == self.pipelines_dir:
+                    name = path.stem
+                else:
+                    name = folder.name if len(pipelines) == 1 else f"{folder.name}.{path.stem}"
+                if name in found:
+                    raise UserError(
+                        f"{self.relative(found[name])} and {self.relative(path)} are both"
+                        f" pipeline {name!r}: rename one"
+                    )
+                found[name] = path
         return found
 
     def pipelines(self) -> List[str]:
-        """Names of the pipeline files under pipelines/ (file stems)."""
+        """The pipelines' names (see pipeline_files), sorted."""
         return sorted(self.pipeline_files())
 
     def pipeline_file(self, name: str) -> Path:
-        """pipelines/<name>.yaml (or .yml); with no name, the only pipeline there is.
+        """The file of pipeline `name` (see pipeline_files); with no name, the only one.
 
         Raises UserError for an unknown name, or no name with none or several pipelines."""
         files = self.pipeline_files()
@@ -166,7 +185,8 @@ class Project:
         if not PIPELINE_NAME.fullmatch(name) or name not in files:
             listed = ", ".join(known) or "none yet"
             raise UserError(
-                f"unknown pipeline {name!r}: no pipelines/{name}.yaml or .yml (pipelines: {listed})"
+                f"unknown pipeline {name!r}: no pipelines/{name}.yaml, .yml or pipelines/{name}/"
+                f" with one pipeline (pipelines: {listed})"
             )
         return files[name]
 

@@ -221,7 +221,8 @@ def validate_offline(project: Project, report: Report, sdk: bool = True) -> None
             _validate_assets(project, report, project.src / experiment, sdk)
         for name in project.pipelines():
             _validate_pipeline(project, report, Path(scratch), name, sdk)
-        _validate_assets(project, report, project.pipelines_dir, sdk)
+        for folder in project.pipeline_folders():
+            _validate_assets(project, report, folder, sdk)
         for name in endpoint_names(project):
             _validate_endpoint(project, report, Path(scratch), name, sdk)
 
