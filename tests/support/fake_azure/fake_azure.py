@@ -365,18 +365,22 @@ def _resolve_blob_hosts_to_azurite() -> None:
 
 
 def install() -> None:
-    import azure.ai.ml
-    import azure.identity
+    # by module, not attribute: install() may run while `azure.identity` is still being
+    # imported (sitecustomize installs on its first import), before `azure` has the attribute
+    import importlib
+
     import requests
     from azure.ai.ml._artifacts._blob_storage_helper import BlobStorageClient
     from azure.core.pipeline.transport import RequestsTransport
 
+    identity = importlib.import_module("azure.identity")
+    ml = importlib.import_module("azure.ai.ml")
     if _azurite_port():
         _resolve_blob_hosts_to_azurite()
-    azure.identity.DefaultAzureCredential = FakeCredential
-    azure.identity.DeviceCodeCredential = FakeCredential
+    identity.DefaultAzureCredential = FakeCredential
+    identity.DeviceCodeCredential = FakeCredential
     service = Service()
-    real_init = azure.ai.ml.MLClient.__init__
+    real_init = ml.MLClient.__init__
 
     def init(self: Any, credential: Any, *args: Any, **kwargs: Any) -> None:
         session = requests.Session()
@@ -389,5 +393,5 @@ def install() -> None:
         )
         real_init(self, credential, *args, **kwargs)
 
-    azure.ai.ml.MLClient.__init__ = init
+    ml.MLClient.__init__ = init
     BlobStorageClient.upload = _record_upload
