@@ -224,7 +224,9 @@ class Driver:
         self.output = None
         if settings.output_action == "append_row" and settings.append_row_to:
             target = settings.append_row_to
-            if os.path.isdir(target) or not os.path.splitext(target)[1]:
+            if settings.append_row_is_file:  # a uri_file output: that file
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            else:  # a uri_folder output: append_row_file_name in it
                 os.makedirs(target, exist_ok=True)
                 target = os.path.join(target, settings.append_row_file_name)
             self.output = open(target, "a", encoding="utf-8")
@@ -396,6 +398,7 @@ def arguments(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--logging_level", default="INFO")
     parser.add_argument("--output_action", default="append_row")
     parser.add_argument("--append_row_to", default="")
+    parser.add_argument("--append_row_is_file", action="store_true")
     parser.add_argument("--append_row_file_name", default="parallel_run_step.txt")
     parser.add_argument("--logs", default="logs")
     parser.add_argument("--model_dir", default="", help="AZUREML_MODEL_DIR (batch deployments)")

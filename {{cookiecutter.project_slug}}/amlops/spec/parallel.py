@@ -132,6 +132,7 @@ class ParallelSpec:
     logging_level: str = "INFO"
     append_row_to: str = ""
     append_row_file_name: str = DEFAULT_APPEND_ROW_FILE
+    append_row_is_file: bool = False  # append_row_to binds a uri_file output: the file itself
     output_action: str = "append_row"
     program_arguments: str = ""
     task_type: str = "run_function"
@@ -294,6 +295,8 @@ def parse_parallel(
             line_of(task, "append_row_to"),
             "task.append_row_to",
         )
+    bound = outputs.get(append_row_to) if append_row_to else None
+    bound_type = bound.get("type") if isinstance(bound, dict) else getattr(bound, "type", None)
     retry = _section(raw, "retry_settings", shown)
     _check_fields(retry, RETRY_FIELDS, shown, "retry_settings fields (max_retries, timeout)")
     resources = _section(raw, "resources", shown)
@@ -339,6 +342,7 @@ def parse_parallel(
         timeout_s=_integer(retry, "timeout", shown, DEFAULT_TIMEOUT_S, 1),
         logging_level=level,
         append_row_to=append_row_to,
+        append_row_is_file=bound_type == "uri_file",
         output_action="append_row" if append_row_to else "summary_only",
         program_arguments=str(task.get("program_arguments") or ""),
         task_type=task_type,
@@ -383,6 +387,8 @@ def driver_command(spec: ParallelSpec, input_ref: str = "", output_ref: str = ""
     ]
     if spec.append_row_to:
         parts += ["--append_row_to", output_ref or "${{outputs.%s}}" % spec.append_row_to]
+        if spec.append_row_is_file:
+            parts.append("--append_row_is_file")
     if spec.program_arguments:
         parts += ["--", spec.program_arguments]
     return " ".join(parts)
