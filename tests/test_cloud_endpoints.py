@@ -303,9 +303,7 @@ def test_register_model_offline_numbers_versions_and_deploy_uses_the_registered_
     assert deployment.properties.model.endswith("/models/train/versions/2")
 
 
-def test_register_model_without_a_workspace_says_so_before_registering_locally(
-    project, tmp_path
-):
+def test_register_model_without_a_workspace_says_so_before_registering_locally(project, tmp_path):
     fake_run(project)
     (project.path / ".env").unlink()
     result, rec = cloud_make(project, tmp_path, "register-model", EXP="train")

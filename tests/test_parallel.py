@@ -121,10 +121,14 @@ def test_append_row_to_a_uri_file_output_writes_that_file(baked):
     # a uri_file output is the file itself (not a folder holding parallel_run_step.txt)
     folder = add_parallel_job(baked, mini_batch="1", errors=1)
     job = folder / "job.yaml"
-    job.write_text(job.read_text().replace("  counts:\n    type: uri_folder", "  counts:\n    type: uri_file"))
+    job.write_text(
+        job.read_text().replace("  counts:\n    type: uri_folder", "  counts:\n    type: uri_file")
+    )
     result = baked.make("local", EXP="pcount", RUNTIME="venv")
     assert result.returncode == 0, result.stdout + result.stderr
-    written = [p for p in (baked.latest_run("pcount") / "outputs" / "counts").rglob("*") if p.is_file()]
+    written = [
+        p for p in (baked.latest_run("pcount") / "outputs" / "counts").rglob("*") if p.is_file()
+    ]
     assert [p.relative_to(baked.latest_run("pcount") / "outputs").as_posix() for p in written] == [
         "counts/counts"
     ]

@@ -134,8 +134,7 @@ def test_pipeline_choice_errors(project):
     unknown = project.make("pipeline-local", PIPELINE="nope")
     assert (
         "unknown pipeline 'nope': no pipelines/nope.yaml, .yml or pipelines/nope/ with one"
-        " pipeline (pipelines: bad, training)"
-        in unknown.stderr
+        " pipeline (pipelines: bad, training)" in unknown.stderr
     )
     no_step = project.make("step-local", PIPELINE="bad", STEP="nope")
     assert "pipelines/bad.yaml: no step 'nope' (steps: prep, fit)" in no_step.stderr
@@ -156,6 +155,9 @@ def test_a_yml_pipeline_is_a_pipeline_like_a_yml_job(project):
     write_pipeline(project, "other", GOOD)
     both = project.make("pipeline-graph", PIPELINE="other")
     assert both.returncode == 2
-    assert "pipelines/other.yaml and pipelines/other.yml are both pipeline 'other': rename one" in both.stderr
+    assert (
+        "pipelines/other.yaml and pipelines/other.yml are both pipeline 'other': rename one"
+        in both.stderr
+    )
     for name in ("other.yaml", "other.yml"):
         (project.path / "pipelines" / name).unlink()

@@ -140,9 +140,7 @@ jobs:
 """
 
 
-def test_a_node_output_bound_in_the_sdk_dump_form_exports_the_pipeline_output(
-    baked, monkeypatch
-):
+def test_a_node_output_bound_in_the_sdk_dump_form_exports_the_pipeline_output(baked, monkeypatch):
     # azure-ai-ml's PipelineJob.dump() writes a bound node output as a mapping whose
     # path is the ${{parent.outputs.x}} binding
     monkeypatch.chdir(baked.path)
