@@ -272,6 +272,7 @@ def test_register_model_offline_numbers_versions_and_deploy_uses_the_registered_
     result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
     assert result.returncode == 0 and rec.requests == [], result.stderr
     assert "registered locally: azureml:train:1" in result.stderr
+    assert not (project.path / "mlflow.db").exists(), "MLflow's default store left behind"
     # The same run's model again: its version, not a new one.
     result, rec = cloud_make(project, tmp_path, "register-model", EXP="train", OFFLINE="1")
     assert result.returncode == 0 and rec.requests == [], result.stderr

@@ -148,3 +148,24 @@ def test_a_node_output_bound_in_the_sdk_dump_form_exports_the_pipeline_output(ba
     spec = load_pipeline(Project(baked.path), "dumped")
     assert spec.steps["make"].exported == {"out": "result"}
     assert spec.steps["make"].outputs["out"].mode == "rw_mount"
+
+
+@pytest.mark.parametrize(
+    "section, typo", [("inputs", "tpye: uri_folder"), ("outputs", "tpye: uri_folder")]
+)
+def test_a_typo_inside_an_input_or_output_is_refused_with_its_line(baked, section, typo):
+    # azure-ai-ml's input and output schemas refuse an unknown field ("Unknown field"):
+    # refused here too, at its line, before anything runs
+    from amlops.spec.job import load_job
+
+    job = baked.path / "src" / "train" / "job.yaml"
+    text = job.read_text()
+    mapping = "  tagged:\n    " + typo + "\n    path: ../../data/wine\n"
+    if section == "outputs":
+        mapping = "  tagged:\n    " + typo + "\n"
+    job.write_text(text.replace(f"\n{section}:\n", f"\n{section}:\n{mapping}", 1))
+    line = job.read_text().splitlines().index("    " + typo) + 1
+    with pytest.raises(UserError) as raised:
+        load_job(job, "src/train/job.yaml")
+    assert str(raised.value).startswith(f"src/train/job.yaml:{line}: unknown field 'tpye'")
+    assert "did you mean 'type'?" in str(raised.value)

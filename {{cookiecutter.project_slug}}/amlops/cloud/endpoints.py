@@ -230,17 +230,17 @@ def _register_missing_models(project: Project, client: Any, deployments: Dict[st
     from azure.ai.ml.entities import Model
     from azure.core.exceptions import ResourceNotFoundError
 
-    from amlops.tracking.models import REFERENCE
+    from amlops.spec.references import workspace_asset
 
     for entity in deployments.values():
         model = entity.model
         if not isinstance(model, str) or model.startswith(("azureml://", "/")):
             continue  # an inline model (uploaded by the SDK), a registry or an ARM id
         # The SDK's loader keeps `azureml:<name>:<version>` as "<name>:<version>".
-        match = REFERENCE.match(model if model.startswith("azureml:") else f"azureml:{model}")
-        if not match or not match.group("version"):
+        found = workspace_asset(model if model.startswith("azureml:") else f"azureml:{model}")
+        if found is None or not found.version:
             continue
-        name, version = match.group("name"), match.group("version")
+        name, version = found.name, found.version
         try:
             client.models.get(name=name, version=version)
             continue

@@ -34,6 +34,7 @@ from amlops.errors import UserError
 from amlops.project import Project
 from amlops.spec.checks import check_known_fields, fail_at
 from amlops.spec.environment import EnvironmentSpec, parse_environment
+from amlops.spec.references import workspace_asset
 from amlops.yamlfile import line_of, load_yaml
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -355,8 +356,8 @@ def _parse_model(value: Any, line: int, file: Path, shown: str, deployment: str)
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("azureml:"):
-            match = re.fullmatch(r"azureml:(?!//)([^:@/]+)(?::([^:@/]+)|@([^:@/]+))?", text)
-            name, version = (match.group(1), match.group(2) or "") if match else ("", "")
+            found = workspace_asset(text)
+            name, version = (found.name, found.version) if found else ("", "")
             return ModelSpec("reference", value, line, reference=text, name=name, version=version)
         return _local_model(text, value, line, file, shown, {}, deployment)
     if not isinstance(value, dict):

@@ -230,6 +230,29 @@ def _check_command(raw: Dict[str, Any], shown: str) -> str:
     return command.strip()
 
 
+# The fields of an input / output mapping in any Azure ML file: the union of azure-ai-ml's
+# job schemas (_schema/job/input_output_entry.py: type, path, mode, datastore,
+# path_on_compute, value; name/version on outputs; the data-transfer database and file
+# system fields) and component port schemas (_schema/component/input_output.py:
+# description, optional, default, min, max, enum, early_available, is_control). Anything
+# else both refuse ("Unknown field"), so a typo is refused here, where it has a line.
+TRANSFER_FIELDS = {
+    "connection",
+    "query",
+    "table_name",
+    "stored_procedure",
+    "stored_procedure_params",
+}
+INPUT_FIELDS = {
+    "type", "path", "mode", "datastore", "path_on_compute", "value", "description",
+    "optional", "default", "min", "max", "enum", "intellectual_property",
+} | TRANSFER_FIELDS  # fmt: skip
+OUTPUT_FIELDS = {
+    "type", "path", "mode", "datastore", "path_on_compute", "name", "version",
+    "description", "early_available", "is_control", "intellectual_property",
+} | TRANSFER_FIELDS  # fmt: skip
+
+
 def parse_input(name: str, value: Any, line: int, shown: str, schema: str = "") -> InputSpec:
     """One `inputs:` entry of a job, component or pipeline file (`schema` "job": a
     command job's, where Azure ML's schema takes a literal only as a plain value and
@@ -239,6 +262,7 @@ def parse_input(name: str, value: Any, line: int, shown: str, schema: str = "") 
     if not isinstance(value, dict):
         kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
         return InputSpec(name, kind, value=value, line=line, raw=value)
+    check_known_fields(value, INPUT_FIELDS, shown, f"fields of input {name!r}")
     kind = str(value.get("type", "uri_folder"))
     if schema == "job" and (kind in LITERAL_TYPES or "optional" in value):
         raise fail_at(
@@ -285,6 +309,7 @@ def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
     value = value or {}
     if not isinstance(value, dict):
         raise fail_at(shown, line, f"output {name!r} must be a mapping (type, mode, path)")
+    check_known_fields(value, OUTPUT_FIELDS, shown, f"fields of output {name!r}")
     kind = str(value.get("type", "uri_folder"))
     if kind not in PATH_TYPES:
         raise fail_at(shown, line, f"output {name!r}: unknown type {kind!r}")

@@ -27,12 +27,12 @@ from typing import Dict, Optional, Tuple
 from amlops.errors import UserError
 from amlops.jsonfile import write_json
 from amlops.project import Project
+from amlops.spec.references import workspace_asset
 from amlops.tracking.local import is_file_uri, mlflow_settings, shown_uri, tracking_uri
 
 MODELS_DIR = ".models"  # under .runs/
 # azureml:<name>:<version> or azureml:<name>@latest (Azure ML's model references,
 # azure/ai/ml/_utils/_arm_id_utils.py parse_name_version / parse_name_label).
-REFERENCE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
 # Azure ML asset names: letters, digits, '-', '_' and '.', starting with a letter or a
 # digit, at most 255 characters (the REST API's name pattern for models/versions).
 MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
@@ -86,13 +86,13 @@ def check_version(version: str, option: str = "VERSION") -> str:
 def parse_reference(reference: str) -> Tuple[str, str]:
     """(name, version) of `azureml:<name>:<version>`; version "latest" for
     `azureml:<name>@latest`. UserError for anything else."""
-    match = REFERENCE.match(reference.strip())
-    if not match or (match.group("label") and match.group("label") != "latest"):
+    found = workspace_asset(reference.strip())
+    if found is None or (found.label and found.label != "latest"):
         raise UserError(
             f"model reference {reference!r}: write azureml:<name>:<version> (or"
             " azureml:<name>@latest)"
         )
-    return match.group("name"), match.group("version") or "latest"
+    return found.name, found.version or "latest"
 
 
 def _versions(project: Project, name: str) -> Dict[str, Path]:
@@ -189,7 +189,9 @@ def _mlflow_register(
             " (pip install mlflow-skinny)"
         ) from None
     uri = tracking_uri(project)
-    env = mlflow_settings(project)
+    # Both URIs in the environment too: parts of create_model_version ask MLflow's global
+    # default, which is sqlite:///mlflow.db in the current directory since MLflow 3.7.
+    env = {**mlflow_settings(project), "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     saved = {k: os.environ.get(k) for k in ("MLFLOW_ALLOW_FILE_STORE", *env)}
     os.environ.update(env)
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 opens a file store only so
