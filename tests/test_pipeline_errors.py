@@ -133,7 +133,7 @@ def test_pipeline_choice_errors(project):
     assert "several pipelines (bad, training): pick one with PIPELINE=name" in several.stderr
     unknown = project.make("pipeline-local", PIPELINE="nope")
     assert (
-        "unknown pipeline 'nope': no pipelines/nope.yaml, .yml or pipelines/nope/ with one"
+        "unknown pipeline 'nope': no pipelines/nope.yaml, .yml, .py or pipelines/nope/ with one"
         " pipeline (pipelines: bad, training)" in unknown.stderr
     )
     no_step = project.make("step-local", PIPELINE="bad", STEP="nope")

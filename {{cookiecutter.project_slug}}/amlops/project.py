@@ -11,6 +11,18 @@ from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_p
 from amlops.settings import Settings
 
 JOB_FILES = ("job.yaml", "job.yml")
+# A pipelines/<name>.py is a pipeline when its text says so (it is not imported to list it).
+PYTHON_PIPELINE_MARKS = ("azure.ai.ml.dsl", "dsl.pipeline", "pipeline_job")
+
+
+def is_python_pipeline(path: Path) -> bool:
+    """Whether a .py file in pipelines/ defines a pipeline (it uses azure.ai.ml.dsl or sets a
+    module-level pipeline_job), by a cheap text check; spec/python_pipeline.py runs it."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(mark in text for mark in PYTHON_PIPELINE_MARKS)
 
 
 def job_files_in(folder: Path) -> List[Path]:
@@ -139,8 +151,9 @@ class Project:
 
     def pipeline_files(self) -> Dict[str, Path]:
         """The pipeline files by name: pipelines/<name>.yaml (or .yml, as Azure ML's CLI
-        takes either), and in a subfolder pipelines/<folder>/ the folder's name for its
-        one pipeline or `<folder>.<stem>` for each of several. Only files that are
+        takes either) or pipelines/<name>.py (written with azure.ai.ml.dsl; top level
+        only), and in a subfolder pipelines/<folder>/ the folder's name for its one
+        pipeline or `<folder>.<stem>` for each of several. Only files that are
         pipelines by their content count (the component, conda, environment and data files
         Azure's examples keep beside a pipeline are not; a file that is not readable YAML
         is listed, so its check says why).
@@ -153,6 +166,8 @@ class Project:
                 for path in yaml_files(folder)
                 if kind_of(path, self.relative(path)) in (PIPELINE, INVALID)
             ]
+            if folder == self.pipelines_dir:
+                pipelines += sorted(p for p in folder.glob("*.py") if is_python_pipeline(p))
             for path in pipelines:
                 if folder == self.pipelines_dir:
                     name = path.stem
@@ -180,13 +195,13 @@ class Project:
             if len(known) == 1:
                 return files[known[0]]
             if not known:
-                raise UserError("no pipeline yet: add pipelines/<name>.yaml")
+                raise UserError("no pipeline yet: add pipelines/<name>.yaml (or <name>.py)")
             raise UserError(f"several pipelines ({', '.join(known)}): pick one with PIPELINE=name")
         if not PIPELINE_NAME.fullmatch(name) or name not in files:
             listed = ", ".join(known) or "none yet"
             raise UserError(
-                f"unknown pipeline {name!r}: no pipelines/{name}.yaml, .yml or pipelines/{name}/"
-                f" with one pipeline (pipelines: {listed})"
+                f"unknown pipeline {name!r}: no pipelines/{name}.yaml, .yml, .py or"
+                f" pipelines/{name}/ with one pipeline (pipelines: {listed})"
             )
         return files[name]
 

@@ -8,8 +8,9 @@ import json
 from typing import Any, Callable, Dict, List, Optional
 
 from amlops.cloud import pipeline_jobs
-from amlops.cloud.plan import Request, job_plan, pipeline_plan
+from amlops.cloud.plan import Request, job_plan, pipeline_overrides, pipeline_plan
 from amlops.cloud.sdk import azure_errors, load_native, require_sdk
+from amlops.cloud.sdk_pipeline import sdk_job, write_sent
 from amlops.cloud.streaming import final_status, stopped_streaming, stream_interrupted
 from amlops.cloud.submission import RECORD_FILE, Submission
 from amlops.cloud.workspace import connect
@@ -21,6 +22,7 @@ from amlops.provenance import submission_tags
 from amlops.runs import run_folders
 from amlops.spec.pipeline import FromStep, PipelineSpec, find_step
 from amlops.spec.pipeline_loader import load_pipeline
+from amlops.spec.python_pipeline import built_job
 
 
 def _finish(
@@ -29,8 +31,10 @@ def _finish(
     build: Callable[[], Dict[str, Any]],
     req: Request,
     get_client: Optional[Callable[[], Any]] = None,
+    sdk_object: Optional[Callable[[], Any]] = None,
 ) -> int:
-    """Build the native job into `sub`, validate it, and submit it unless DRY_RUN."""
+    """Build the native job into `sub`, validate it, and submit it unless DRY_RUN;
+    `sdk_object` gives the SDK's own job to send instead (a pipelines/<name>.py)."""
     sub.build(build)
     path = sub.job_file
     shown = project.relative(path)
@@ -38,6 +42,9 @@ def _finish(
         say(f"code snapshot {name}: {len(files)} files ({sub.labels[name]})")
     require_sdk(req.target)
     job = load_native(path, shown)
+    if sdk_object is not None:
+        job = sdk_object()
+        say(f"sends the SDK's own pipeline job ({project.relative(write_sent(job, sub.folder))})")
     if req.dry_run:
         say(f"DRY_RUN: nothing submitted; the job is {shown}")
         say(f"submit it yourself with: az ml job create -f {shown}")
@@ -80,8 +87,14 @@ def submit_job(project: Project, req: Request) -> int:
 
 
 def submit_pipeline(project: Project, req: Request) -> int:
-    _, sub, build = pipeline_plan(project, req)
-    return _finish(project, sub, build, req)
+    spec, sub, build = pipeline_plan(project, req)
+    if built_job(spec.file) is None:
+        return _finish(project, sub, build, req)
+    overrides = pipeline_overrides(spec, req.inputs)
+    tags = submission_tags(project.root)
+    return _finish(
+        project, sub, build, req, sdk_object=lambda: sdk_job(project, spec, overrides, tags)
+    )
 
 
 def latest_pipeline_job(project: Project, pipeline: str) -> Optional[str]:

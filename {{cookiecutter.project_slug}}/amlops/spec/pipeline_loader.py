@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.errors import UserError
 from amlops.project import Project
+from amlops.spec import python_pipeline
 from amlops.spec.checks import (
     COMMON_COMPONENT_FIELDS,
     check_known_fields,
@@ -748,5 +749,10 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
 
 
 def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
-    """Read and check pipelines/<name>.yaml (either form) and every job it uses."""
-    return load_pipeline_file(project, project.pipeline_file(name))
+    """Read and check pipelines/<name>.yaml (either form) and every job it uses; a
+    pipelines/<name>.py is built with azure-ai-ml first and its YAML read the same way
+    (spec/python_pipeline.py)."""
+    path = project.pipeline_file(name)
+    if path.suffix == ".py":
+        path = python_pipeline.build(project, path)
+    return load_pipeline_file(project, path)
