@@ -255,3 +255,10 @@ def test_prune_reports_what_it_could_not_remove_and_goes_on(tmp_path, monkeypatc
     )
     assert prune.prune(project, 1, yes=False) == 0 and removed == ["b"], "listing removes nothing"
     assert "would remove  .runs/train/b  20 B" in capsys.readouterr().out
+
+
+def test_outside_git_the_commit_is_none_and_dirty_is_unknown(tmp_path):
+    from amlops.provenance import submission_tags
+
+    tags = submission_tags(tmp_path)
+    assert (tags["git_commit"], tags["git_dirty"]) == ("none", "unknown")

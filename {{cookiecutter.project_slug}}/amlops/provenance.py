@@ -16,15 +16,16 @@ def _git(root: Path, *args: str) -> str:
 
 
 def submission_tags(root: Path) -> Dict[str, str]:
-    """git_commit (or `none` outside git), git_dirty (true/false) and user."""
+    """git_commit (or `none` outside git), git_dirty (true/false, `unknown` outside git:
+    nothing says whether the code is committed) and user."""
     commit = _git(root, "rev-parse", "HEAD")
-    dirty = bool(_git(root, "status", "--porcelain")) if commit else False
+    dirty = bool(_git(root, "status", "--porcelain")) if commit else None
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
     return {
         "git_commit": commit or "none",
-        "git_dirty": "true" if dirty else "false",
+        "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
         "user": user,
     }
