@@ -281,5 +281,6 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     return VenvRecipe(
         [],
         spec.folder,
-        f"venv stands in for {shown}: none of the image's packages are installed",
+        f"venv stands in for {shown}: none of the image's packages are installed"
+        " (RUNTIME=docker runs the image; LOCAL_IMAGE=<image> names one to use here)",
     )
