@@ -36,6 +36,13 @@ def prune_ci(provider: str) -> None:
                 target.unlink()
 
 
+def drop_bytecode() -> None:
+    """Remove __pycache__ folders copied from the template folder (a template checkout
+    where tests or tools imported amlops has them): a fresh project holds source only."""
+    for folder in sorted(PROJECT.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def bake_sample_experiments(first: str) -> None:
     """Render the experiment sub-template, exactly as `make new-exp` does: the
     first experiment, and `prepare`, the data step of pipelines/training.yaml."""
@@ -97,3 +104,4 @@ if __name__ == "__main__":
     bake_sample_experiments(ANSWERS["first_experiment"])
     bake_sample_endpoint(ANSWERS["first_experiment"])
     record_template(PROJECT / ".cruft.json")
+    drop_bytecode()
