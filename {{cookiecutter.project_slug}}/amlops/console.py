@@ -50,3 +50,23 @@ def log_tail(path: Path, lines: int = 20) -> str:
 def strip_ansi(text: str) -> str:
     """`text` without terminal colour codes (docker build's red stderr, IPython tracebacks)."""
     return ANSI.sub("", text)
+
+
+# azure-ai-ml warns once per experimental class or field it touches (noise for users, and
+# it came before our one-line errors). Importing azure.ai.ml sets its own top logger to
+# INFO with a stderr handler (_utils/_logger_utils.py), so the levels that matter are set
+# on the warning modules' loggers, which it leaves alone.
+SDK_NOISY_LOGGERS = (
+    "azure",
+    "azure.identity",
+    "azure.ai.ml._utils._experimental",
+    "azure.ai.ml._schema.core.fields",
+)
+
+
+def quiet_sdk_loggers() -> None:
+    """Keep azure-ai-ml's warnings off the terminal: errors only (before importing it)."""
+    import logging  # here: console is imported by every command, logging only by these
+
+    for name in SDK_NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -4,12 +4,12 @@ Exit codes: 2 bad input or SDK validation, 3 login or permission (401/403),
 4 not found (404), 5 conflict (409), 6 service unavailable (5xx after retries, network)."""
 
 import json
-import logging
 import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
+from amlops.console import quiet_sdk_loggers
 from amlops.errors import UserError
 from amlops.yamlfile import line_of
 
@@ -19,17 +19,7 @@ EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_SERVICE = 3, 4, 5, 6
 
 def require_sdk(target: str) -> None:
     """Import azure-ai-ml once, quietly; a clear error when it is not installed."""
-    # The SDK warns once per experimental class or field it touches (noise for users, and
-    # it came before our one-line errors): keep errors only. Importing azure.ai.ml sets its
-    # own top logger to INFO with a stderr handler (_utils/_logger_utils.py), so the
-    # levels that matter are set on the warning modules' loggers, which it leaves alone.
-    for name in (
-        "azure",
-        "azure.identity",
-        "azure.ai.ml._utils._experimental",
-        "azure.ai.ml._schema.core.fields",
-    ):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_sdk_loggers()
     try:
         import azure.ai.ml  # noqa: F401
         import azure.identity  # noqa: F401

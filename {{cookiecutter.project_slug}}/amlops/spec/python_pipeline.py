@@ -12,7 +12,6 @@ kept (built_job) for submission, which sends the SDK's own object.
 
 Errors while running the file are one UserError: `pipelines/<name>.py:<line>: <error>`."""
 
-import logging
 import os
 import runpy
 import sys
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-from amlops.console import say
+from amlops.console import quiet_sdk_loggers, say
 from amlops.errors import UserError
 from amlops.project import Project
 from amlops.yamlfile import dump_yaml, plain
@@ -66,17 +65,10 @@ def build(project: Project, path: Path) -> Path:
     return target
 
 
-def _quiet_sdk() -> None:
-    """Keep the SDK's experimental-class warnings off the terminal (as cloud/sdk.py
-    require_sdk does; spec/ cannot import cloud/)."""
-    for name in ("azure", "azure.ai.ml._utils._experimental", "azure.ai.ml._schema.core.fields"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def _run(path: Path, shown: str) -> Any:
     """The module-level pipeline_job of the file (an azure.ai.ml.entities.PipelineJob)."""
     say(f"building {shown} with azure-ai-ml (imports the SDK: ~3 s)")
-    _quiet_sdk()
+    quiet_sdk_loggers()
     try:
         from azure.ai.ml.entities import PipelineJob
     except ImportError as err:
