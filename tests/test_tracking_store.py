@@ -248,3 +248,34 @@ def test_mlflow_store_errors_are_one_line(tmp_path):
         ours.finish_run("123", "0123456789abcdef0123456789abcdef", "FINISHED")
     assert "\n" not in str(failed.value) and str(tmp_path) in str(failed.value)
     assert store_module.safe_key("a:b") == "a_b"
+
+
+def test_a_meta_yaml_read_while_another_process_rewrites_it_is_not_a_crash(tmp_path):
+    """MLflow rewrites meta.yaml in place; a sweep polling a trial read it empty under
+    load and crashed with AttributeError (CI, stop 20). Reads wait for the writer, and
+    a file that stays empty is a run not written yet."""
+    import threading
+
+    root = tmp_path / "mlruns"
+    writer = FileStore(root)
+    experiment = writer.experiment_id("torn")
+    run_id = writer.create_run(experiment, "trial", {"lr": "0.1"}, {})
+    writer.log_metrics(experiment, run_id, {"loss": 0.5})
+    meta = root / experiment / run_id / "meta.yaml"
+    whole = meta.read_text()
+
+    meta.write_text("")  # the writer is between open(..., "w") and its write
+    rewrite = threading.Timer(0.6, meta.write_text, args=(whole,))  # past MLflow's 0.3 s
+    rewrite.start()
+    try:
+        assert FileStore(root).metric_history(experiment, run_id, "loss") == [0.5]
+    finally:
+        rewrite.join()
+
+    meta.write_text("")  # and a writer that never comes back
+    reader = FileStore(root)
+    assert reader.metric_history(experiment, run_id, "loss") == []
+    assert reader.run_data(experiment, run_id).status == ""
+    (root / experiment / "meta.yaml").write_text("")
+    assert FileStore(root).find_experiment("torn") is None  # not (yet) readable
+    meta.write_text(whole)

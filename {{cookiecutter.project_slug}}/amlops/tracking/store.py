@@ -23,6 +23,13 @@ amlops has always used), and a name not found there is looked up by reading only
 experiment folders this process has not read yet (so an experiment created by anyone
 since is still found); the folder of each run this process touches is remembered.
 
+Reads race writes: MLflow rewrites a run's or an experiment's meta.yaml in place
+(`open(..., "w")`, not a rename), so another process (a sweep polling its trials,
+`make runs` beside a running job) can read it empty. MLflow retries that for 0.3 s;
+on a loaded machine the writer can be off the CPU longer, and MLflow then fails with
+an AttributeError. `_reading` retries such a torn read for about 1.5 s more, then
+treats the file as not there yet (a sweep polls again; a listing shows the run bare).
+
 `RestStore` speaks MLflow's REST API (/api/2.0/mlflow/...) to an http(s) tracking
 server, with the same authentication variables MLflow reads (MLFLOW_TRACKING_TOKEN,
 MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_INSECURE_TLS,
@@ -188,6 +195,15 @@ def _mlflow_file_store_class() -> Any:
     return KnownRunsStore
 
 
+class TornRead(UserError):
+    """A meta.yaml read while another process was rewriting it (module docstring)."""
+
+
+# What MLflow's readers raise on a meta.yaml that is empty or half written.
+TORN_READ_ERRORS = (AttributeError, TypeError, KeyError, ValueError)
+TORN_READ_WAITS_S = (0.2, 0.5, 0.8)
+
+
 class FileStore:
     """An MLflow file store under `root`, through MLflow's own code (module docstring).
 
@@ -237,6 +253,24 @@ class FileStore:
                 raise disk_full_error(err, self.root) from None
             raise UserError(f"MLflow store {self.root}: {err.strerror or err}") from None
 
+    def _reading(self, method: Any, *args: Any) -> Any:
+        """`_call` for a read that may meet a meta.yaml being rewritten (empty: MLflow
+        raises one of TORN_READ_ERRORS; half written: yaml.YAMLError): retried after
+        each of TORN_READ_WAITS_S, then TornRead. Other errors as `_call`."""
+        import yaml
+
+        torn = (yaml.YAMLError,) + TORN_READ_ERRORS
+        for wait in TORN_READ_WAITS_S:
+            try:
+                return self._call(method, *args)
+            except torn:
+                time.sleep(wait)
+        try:
+            return self._call(method, *args)
+        except torn as err:
+            message = f"MLflow store {self.root}: a meta.yaml is being written ({err})"
+            raise TornRead(message) from None
+
     # experiments -------------------------------------------------------------
 
     def _active_name(self, experiment_id: str) -> Optional[str]:
@@ -245,7 +279,10 @@ class FileStore:
             return None  # not (yet) an experiment: looked at again next time
         self._read.add(experiment_id)
         try:
-            experiment = self._call(self.mlflow.get_experiment, experiment_id)
+            experiment = self._reading(self.mlflow.get_experiment, experiment_id)
+        except TornRead:
+            self._read.discard(experiment_id)  # read again next time
+            return None
         except UserError:
             return None  # a damaged or foreign folder is not an experiment of ours
         if experiment is None or experiment.lifecycle_stage != "active":
@@ -366,7 +403,7 @@ class FileStore:
     def metric_history(self, experiment_id: str, run_id: str, key: str) -> List[float]:
         store = self._known(experiment_id, run_id)
         try:
-            history = self._call(store.get_metric_history, run_id, safe_key(key))
+            history = self._reading(store.get_metric_history, run_id, safe_key(key))
         except UserError:
             return []
         return [float(metric.value) for metric in history]
@@ -374,7 +411,7 @@ class FileStore:
     def run_data(self, experiment_id: str, run_id: str) -> RunData:
         store = self._known(experiment_id, run_id)
         try:
-            run = self._call(store.get_run, run_id)
+            run = self._reading(store.get_run, run_id)
         except UserError:
             return RunData()
         return RunData(
