@@ -9,14 +9,28 @@ file's other tests left, e.g. with `pgrep`). Other tests are spread one by one: 
 has its own project, its own processes (named by its pid where a test looks for them)
 and the locked shared caches (VENV_DIR, the tools cache)."""
 
+import getpass
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import REPO, Baked, default_project, named_images_lock
+
+# Every Python the tests start (make -> amlops, jobs in the shared venvs, MLflow and
+# azure-ai-ml in .venv) compiles what it imports once per machine, into one folder
+# outside the projects, instead of on every start: with PYTHONDONTWRITEBYTECODE set
+# (this machine) and a .venv that uv installed without bytecode, each cloud command
+# compiled azure-ai-ml (5.8 s CPU against 2.3 s) and each tracked run MLflow (4.8 s
+# against 1.8 s). Importlib writes these files atomically, so workers may share them.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault(
+    "PYTHONPYCACHEPREFIX",
+    str(Path(tempfile.gettempdir()) / f"amlops-tests-pyc-{getpass.getuser()}"),
+)
 
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 IN_CI = bool(os.environ.get("CI"))

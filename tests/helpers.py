@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -35,13 +36,28 @@ _DEFAULT_BAKE: List[Path] = []
 def default_project(output_dir: Path) -> Path:
     """A project with default answers in `output_dir`, as `bake(output_dir)` makes it:
     a copy of one bake per test process (copying is ~50x cheaper than baking). Tests of
-    baking itself call bake()."""
+    baking itself call bake(). The copy's amlops/ comes with its bytecode already in
+    PYTHONPYCACHEPREFIX (tests/conftest.py), so its make calls do not compile it."""
     if not _DEFAULT_BAKE:
         _DEFAULT_BAKE.append(bake(Path(tempfile.mkdtemp(prefix="amlops-default-bake-"))))
         atexit.register(shutil.rmtree, _DEFAULT_BAKE[0].parent, True)
+        for source in (_DEFAULT_BAKE[0] / "amlops").rglob("*.py"):
+            py_compile.compile(str(source), cfile=str(_bytecode_path(source)), doraise=True)
     target = Path(output_dir) / _DEFAULT_BAKE[0].name
-    shutil.copytree(_DEFAULT_BAKE[0], target, symlinks=True)
+    shutil.copytree(_DEFAULT_BAKE[0], target, symlinks=True)  # keeps mtimes: pyc stay valid
+    compiled = _bytecode_path(_DEFAULT_BAKE[0] / "amlops" / "x.py").parent
+    if compiled.is_dir():
+        shutil.copytree(compiled, _bytecode_path(target / "amlops" / "x.py").parent)
     return target
+
+
+def _bytecode_path(source: Path) -> Path:
+    """Where Python looks for the bytecode of `source` under PYTHONPYCACHEPREFIX (PEP 3147
+    names in a mirror of the source's absolute path; importlib.util.cache_from_source)."""
+    prefix = Path(os.environ.get("PYTHONPYCACHEPREFIX", tempfile.gettempdir()))
+    folder = source.resolve().parent.relative_to(Path(source.resolve().anchor))
+    tag = sys.implementation.cache_tag
+    return prefix / folder / f"{source.stem}.{tag}.pyc"
 
 
 def bake_cli(output_dir: Path, **answers: str) -> "subprocess.CompletedProcess[str]":
