@@ -4,6 +4,7 @@ accepted here too, with one warning line where the file likely holds a typo."""
 import sys
 
 import pytest
+import yaml
 
 from tests.helpers import TEMPLATE_PROJECT
 
@@ -169,3 +170,43 @@ def test_a_typo_inside_an_input_or_output_is_refused_with_its_line(baked, sectio
         load_job(job, "src/train/job.yaml")
     assert str(raised.value).startswith(f"src/train/job.yaml:{line}: unknown field 'tpye'")
     assert "did you mean 'type'?" in str(raised.value)
+
+
+READER = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+name: read_one_file
+inputs:
+  data: {type: uri_folder}
+command: python -c "import sys; print(open(sys.argv[1]).read().strip())" ${{inputs.data}}
+environment: azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest
+"""
+
+FILE_BOUND = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  read:
+    type: command
+    component: ../components/reader.yaml
+    inputs:
+      data: {type: uri_file, path: azureml:one-file@latest}
+"""
+
+
+def test_a_uri_file_binding_gives_the_command_a_file_where_the_component_says_folder(baked):
+    """Issue 24.6: the binding's own type is what Azure ML mounts; data/<asset>/ by
+    convention then resolves to its one file, as it does for a single job."""
+    (baked.path / "components").mkdir(exist_ok=True)
+    (baked.path / "components" / "reader.yaml").write_text(READER)
+    (baked.path / "pipelines" / "file_bound.yaml").write_text(FILE_BOUND)
+    (baked.path / "data" / "one-file").mkdir(parents=True)
+    (baked.path / "data" / "one-file" / "rows.txt").write_text("seven rows\n")
+    done = baked.make("pipeline-local", PIPELINE="file_bound", RUNTIME="venv")
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = next((baked.path / ".runs" / "pipelines").rglob("read/logs/std_log.txt"))
+    assert "seven rows" in log.read_text()
+    sent = baked.make("pipeline", PIPELINE="file_bound", DRY_RUN="1")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    written = yaml.safe_load((baked.path / sent.stdout.strip().splitlines()[-1]).read_text())
+    assert written["jobs"]["read"]["inputs"]["data"]["type"] == "uri_file"  # sent as written

@@ -240,7 +240,9 @@ def _node_input(
     if isinstance(source, Literal):
         return source.value
     if isinstance(source, FromPath):
-        bound = InputSpec(name, item.type, path=source.path, mode=item.mode, raw=item.raw)
+        raw = {"type": source.typed(item.type), "path": source.path}
+        raw.update({"mode": item.mode} if item.mode else {})
+        bound = InputSpec(name, raw["type"], path=source.path, mode=item.mode, raw=raw)
         return cloud_input(bound, source.base or spec.file.parent, where, project, sub)
     if isinstance(source, FromParent):
         expression = "${{parent.inputs.%s}}" % source.name

@@ -61,7 +61,7 @@ def check_local_data(spec: PipelineSpec, project: Project) -> None:
 def path_of(spec: PipelineSpec, project: Project, step: Step, name: str, source: FromPath) -> Path:
     """The host path of a `{type: ..., path: ...}` binding (relative to the pipeline file)."""
     item = step.runnable().inputs[name]
-    bound = InputSpec(name, item.type, path=source.path)
+    bound = InputSpec(name, source.typed(item.type), path=source.path)
     where = f"{spec.shown_as}: step {step.name!r}"
     fix = f"create it, or change its path: under jobs.{step.name}.inputs"
     return locate_input(bound, source.base or spec.file.parent, where, project, None, fix)

@@ -59,10 +59,17 @@ class FromStep:
 
 @dataclass(frozen=True)
 class FromPath:
-    """`{type: ..., path: <local path>}`, relative to the file that declares it."""
+    """`{type: ..., path: <local path>}`, relative to the file that declares it. `type`:
+    the binding's own type when it has one (it is what Azure ML mounts: a `uri_file`
+    binding gives the command a file even where the component declares `uri_folder`)."""
 
     path: str
     base: Optional[Path] = None
+    type: str = ""
+
+    def typed(self, declared: str) -> str:
+        """The type the data is given as: the binding's, else the `declared` input's."""
+        return self.type or declared
 
 
 @dataclass(frozen=True)

@@ -134,9 +134,10 @@ class Loader:
                 if "value" in value or "default" in value:
                     return Literal(value.get("value", value.get("default")))
                 raise fail_at(scope.shown, line, f"{context}: a mapping needs path: (and type:)")
+            kind = str(value.get("type") or "")
             value = value["path"]
             if not isinstance(value, str) or not EXPRESSION.fullmatch(value.strip()):
-                return FromPath(str(value), base)
+                return FromPath(str(value), base, kind)
         if isinstance(value, str) and "${{" in value:
             match = EXPRESSION.fullmatch(value.strip())
             expression = match.group(1) if match else value
@@ -168,7 +169,7 @@ class Loader:
                 f"{context}: the pipeline component has no input {name!r}" f" (inputs: {names})",
             )
         if declared.is_path and declared.path:
-            return FromPath(declared.path, scope.file.parent)
+            return FromPath(declared.path, scope.file.parent, declared.type)
         if not declared.is_path and declared.value is not None:
             return Literal(declared.value)
         return None
@@ -627,7 +628,7 @@ def declared_input(name: str, source: Source, spec: PipelineSpec, mode: str) -> 
         kind = producer.type if producer else "uri_folder"
         return {"type": kind, **({"mode": mode} if mode else {})}
     if isinstance(source, FromPath):
-        return {"type": "uri_folder", "path": source.path}
+        return {"type": source.typed("uri_folder"), "path": source.path}
     value = source.value
     kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
     return {"type": kind, "default": value}
