@@ -137,3 +137,34 @@ def test_base_image_said_to_not_reach_a_dockerfile_without_its_arg(docker_baked)
     assert result.returncode == 0, result.stderr
     assert "BASE_IMAGE=my-base:1 does not reach src/fixed/docker/Dockerfile" in result.stderr
     assert "to stay in Docker, set BASE_IMAGE=" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "own", ["common.py", "common.pyc", "common.cpython-311-x86_64-linux-gnu.so", "common/"]
+)
+def test_every_form_of_an_own_common_module_keeps_src_common_out(tmp_path, own):
+    import sys
+
+    from tests.helpers import TEMPLATE_PROJECT
+
+    sys.path.insert(0, str(TEMPLATE_PROJECT))
+    from amlops.project import Project
+    from amlops.spec.job import load_job
+    from amlops.staging import code_snapshot
+
+    (tmp_path / "config.env").write_text("")
+    (tmp_path / "src" / "common").mkdir(parents=True)
+    folder = tmp_path / "src" / "mine"
+    folder.mkdir()
+    (folder / "job.yaml").write_text(JOB)
+    if own.endswith("/"):
+        (folder / own).mkdir()
+        (folder / own / "__init__.py").write_text("")
+    else:
+        (folder / own).write_text("")
+    snap = code_snapshot(Project(tmp_path), load_job(folder / "job.yaml", "src/mine/job.yaml"))
+    assert [name for name, _ in snap.parts] == [""]
+    assert snap.label == f"src/mine (its own {own.rstrip('/')}: src/common not staged over it)"
+    (folder / own.rstrip("/")).rename(folder / "other")
+    snap = code_snapshot(Project(tmp_path), load_job(folder / "job.yaml", "src/mine/job.yaml"))
+    assert [name for name, _ in snap.parts] == ["", "common"]

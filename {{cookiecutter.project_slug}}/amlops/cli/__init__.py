@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from amlops import __version__
 from amlops.cli.options import Options
-from amlops.errors import UserError
+from amlops.errors import UserError, problems_of
 from amlops.project import Project
 
 # Each module declares its commands beside their handlers: register(commands, options).
@@ -65,7 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         reexec_for_v1(project, args.command, sys.argv[1:] if argv is None else argv)
         return int(args.func(args, with_workspace(project)))
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for problem in problems_of(err):  # every problem of a file, one line each
+            print(f"error: {problem}", file=sys.stderr)
         return err.exit_code
     except OSError as err:  # a full disk anywhere (staging, records, DRY_RUN's folder)
         from amlops.diskspace import disk_full_error, is_disk_full

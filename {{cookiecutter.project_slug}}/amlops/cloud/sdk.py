@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 from amlops.console import quiet_sdk_loggers
-from amlops.errors import UserError
+from amlops.errors import Problems, UserError
 from amlops.yamlfile import line_of
 
 INSTALL_HINT = "pip install -e '.[azure]' (make setup installs it)"
@@ -99,12 +99,8 @@ def azure_errors(action: str) -> Iterator[None]:
         raise UserError(f"{action}: {_service_message(err)}", 2) from None
 
 
-class SdkProblems(UserError):
+class SdkProblems(Problems):
     """The SDK's validation found problems; `problems` lists them one per line."""
-
-    def __init__(self, problems: List[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def _flatten(node: Any, prefix: str = "") -> Iterator[Tuple[str, str]]:

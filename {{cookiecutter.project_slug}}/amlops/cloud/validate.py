@@ -24,7 +24,7 @@ from amlops.cloud.submission import Submission
 from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
-from amlops.errors import UserError
+from amlops.errors import UserError, problems_of
 from amlops.filekinds import kind_of, yaml_files
 from amlops.project import Project, job_file_in
 from amlops.spec.endpoints import endpoint_names
@@ -70,7 +70,7 @@ def _check(report: Report, check: Callable[[], Any]) -> Any:
     try:
         return check()
     except UserError as err:
-        report.problems.extend(getattr(err, "problems", None) or [str(err)])
+        report.problems.extend(problems_of(err))
         return None
 
 

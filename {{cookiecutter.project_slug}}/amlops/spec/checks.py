@@ -1,14 +1,25 @@
-"""Checks every Azure ML file kind shares: `file:line:` errors, known fields, names.
+"""Checks every Azure ML file kind shares: `file:line:` errors, known fields, names, and
+the Collector that gathers a file's problems so they are reported together.
 
-Used by every reader in amlops/spec/; imports nothing of amlops but errors and
-yamlfile."""
+Used by every reader in amlops/spec/; imports nothing of amlops but console, errors and
+yamlfile.
+
+Which checks report every problem at once (a Collector): every unknown field of a
+mapping (check_known_fields), and in a command job, command component or inline
+command node (spec/job.py job_from_mapping, so also a sweep's trial and each command
+node of a pipeline) the top-level fields, names, sections, every input and output,
+code, distribution, resources, environment and every `${{...}}` of the command. The
+rest still stops at the first problem of its file: the sweep-level fields of a sweep
+(spec/sweep.py), a pipeline's own fields and bindings (spec/pipeline_loader.py,
+spec/pipeline.py), endpoint and deployment files (spec/endpoints.py), and anything
+found only after a file reads cleanly (the SDK's validation lists all it finds)."""
 
 import difflib
 import re
-from typing import Any, Dict, Set
+from typing import Any, Callable, Dict, List, Optional, Set, TypeVar
 
 from amlops.console import say
-from amlops.errors import UserError
+from amlops.errors import Problems, UserError, problems_of
 from amlops.yamlfile import line_of
 
 # Fields every Azure ML job file (command, sweep or pipeline) may have.
@@ -43,19 +54,66 @@ AZURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}")
 COMPONENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,254}")
 
 
+T = TypeVar("T")
+
+
 def fail_at(spec_file: str, line: int, message: str) -> UserError:
     """A UserError that starts with `file:line:`."""
     where = f"{spec_file}:{line}" if line else spec_file
     return UserError(f"{where}: {message}")
 
 
+class Collector:
+    """The problems of one file, gathered while it is read so that all are reported in
+    one run instead of one per run (each stays one line with its file:line and hint).
+
+    `keep(check, default)` runs check() and returns its value; a UserError it raises is
+    recorded (each problem of a Problems) and `default` returned, so reading goes on
+    with a stand-in. `add(err)` records an error. `raise_if_any()`, once the file is
+    read, raises what was recorded: the UserError itself for one problem, Problems for
+    several (a problem found twice is listed once)."""
+
+    def __init__(self) -> None:
+        self.problems: List[str] = []
+
+    def add(self, err: UserError) -> None:
+        for problem in problems_of(err):
+            if problem not in self.problems:
+                self.problems.append(problem)
+
+    def keep(self, check: Callable[[], T], default: Optional[T] = None) -> Optional[T]:
+        try:
+            return check()
+        except UserError as err:
+            self.add(err)
+            return default
+
+    def raise_if_any(self) -> None:
+        if len(self.problems) == 1:
+            raise UserError(self.problems[0])
+        if self.problems:
+            raise Problems(self.problems)
+
+
+def reworded(err: UserError, word: Callable[[str], str]) -> UserError:
+    """`err` with each of its problems reworded by `word` (e.g. to name the pipeline node
+    whose file it is in), keeping several problems several lines."""
+    problems = [word(problem) for problem in problems_of(err)]
+    if len(problems) == 1:
+        return UserError(problems[0], err.exit_code)
+    return Problems(problems, err.exit_code)
+
+
 def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schema: str) -> None:
-    """Refuse a key outside `allowed`, suggesting the closest known one."""
+    """Refuse every key outside `allowed` at once (one line each, with the closest known
+    one): UserError for one, Problems for several."""
+    found = Collector()
     for key in raw:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"see the {schema}"
-            raise fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})")
+            found.add(fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})"))
+    found.raise_if_any()
 
 
 def warn_unknown_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, kept_by: str) -> None:

@@ -8,6 +8,7 @@ are our own and offline; they catch what the SDK's validation misses (a
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -18,6 +19,7 @@ from amlops.spec.checks import (
     COMMON_COMPONENT_FIELDS,
     COMMON_JOB_FIELDS,
     IDENTIFIER,
+    Collector,
     check_known_fields,
     check_names,
     fail_at,
@@ -295,11 +297,22 @@ def parse_input(name: str, value: Any, line: int, shown: str, schema: str = "") 
     )
 
 
-def parse_inputs(declared: Dict[str, Any], shown: str, schema: str = "") -> Dict[str, InputSpec]:
-    """Every entry of an `inputs:` section (of a job, component or pipeline)."""
-    return {
-        str(n): parse_input(n, v, line_of(declared, n), shown, schema) for n, v in declared.items()
-    }
+def parse_inputs(
+    declared: Dict[str, Any], shown: str, schema: str = "", found: Optional[Collector] = None
+) -> Dict[str, InputSpec]:
+    """Every entry of an `inputs:` section (of a job, component or pipeline). Every bad
+    entry is reported: into `found` when given (a bad entry then stands as an untyped
+    uri_folder input, so later checks do not call it undeclared), else raised together
+    (UserError for one, Problems for several)."""
+    collector = found or Collector()
+    inputs: Dict[str, InputSpec] = {}
+    for name, value in declared.items():
+        line = line_of(declared, name)
+        parsed = collector.keep(partial(parse_input, name, value, line, shown, schema))
+        inputs[str(name)] = parsed or InputSpec(str(name), "uri_folder", line=line)
+    if found is None:
+        collector.raise_if_any()
+    return inputs
 
 
 def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
@@ -318,6 +331,21 @@ def parse_output(name: str, value: Any, line: int, shown: str) -> OutputSpec:
         modes = ", ".join(sorted(OUTPUT_MODES))
         raise fail_at(shown, line, f"output {name!r}: unknown mode {mode!r} (use {modes})")
     return OutputSpec(name, kind, mode=mode, line=line, raw=plain(value))
+
+
+def parse_outputs(
+    declared: Dict[str, Any], shown: str, found: Optional[Collector] = None
+) -> Dict[str, OutputSpec]:
+    """Every entry of an `outputs:` section, each bad one reported as parse_inputs does."""
+    collector = found or Collector()
+    outputs: Dict[str, OutputSpec] = {}
+    for name, value in declared.items():
+        line = line_of(declared, name)
+        parsed = collector.keep(partial(parse_output, name, value, line, shown))
+        outputs[str(name)] = parsed or OutputSpec(str(name), line=line)
+    if found is None:
+        collector.raise_if_any()
+    return outputs
 
 
 def _positive(
@@ -358,40 +386,46 @@ def parse_distribution(raw: Dict[str, Any], shown: str) -> Optional[Distribution
 
 def check_references(spec: JobSpec) -> None:
     """Every `${{...}}` outside `$[[...]]` names a declared input or output; inside
-    `$[[...]]` an undeclared input is allowed (the segment is dropped)."""
+    `$[[...]]` an undeclared input is allowed (the segment is dropped). Every bad
+    reference is reported at once (UserError for one, Problems for several)."""
+    found = Collector()
+    for expression in spec.references():
+        found.keep(partial(_check_reference, spec, expression))
+    found.raise_if_any()
+
+
+def _check_reference(spec: JobSpec, expression: str) -> None:
     line = line_of(spec.raw, "command")
     optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
-    for expression in spec.references():
-        match = REFERENCE.fullmatch(expression)
-        if match and match.group(1) == "search_space" and spec.sweep is not None:
-            continue  # a sweep trial's: checked against search_space by spec/sweep.py
-        if not match or match.group(1) == "search_space":
-            raise fail_at(
-                spec.shown_as,
-                line,
-                f"command uses ${{{{{expression}}}}}: only ${{{{inputs.<name>}}}}"
-                " and ${{outputs.<name>}} are allowed in a command job",
-            )
-        kind, name = match.groups()
-        declared = spec.inputs if kind == "inputs" else spec.outputs
-        if name not in declared and expression not in optional:
-            names = ", ".join(sorted(declared)) or "none"
-            raise fail_at(
-                spec.shown_as,
-                line,
-                f"command uses ${{{{{kind}.{name}}}}} but {kind} declares no"
-                f" {name!r} (declared: {names}); add it under {kind}:",
-            )
-    for expression in expressions(required_part(spec.command)):
-        kind, _, name = expression.partition(".")
-        item = spec.inputs.get(name) if kind == "inputs" else None
-        if item is not None and item.optional and not item.has_value:
-            raise fail_at(
-                spec.shown_as,
-                line,
-                f"command uses optional input {name!r} outside $[[...]]: wrap it,"
-                f" e.g. $[[--{name} ${{{{inputs.{name}}}}}]], or give it a value",
-            )
+    match = REFERENCE.fullmatch(expression)
+    if match and match.group(1) == "search_space" and spec.sweep is not None:
+        return  # a sweep trial's: checked against search_space by spec/sweep.py
+    if not match or match.group(1) == "search_space":
+        raise fail_at(
+            spec.shown_as,
+            line,
+            f"command uses ${{{{{expression}}}}}: only ${{{{inputs.<name>}}}}"
+            " and ${{outputs.<name>}} are allowed in a command job",
+        )
+    kind, name = match.groups()
+    declared = spec.inputs if kind == "inputs" else spec.outputs
+    if name not in declared and expression not in optional:
+        names = ", ".join(sorted(declared)) or "none"
+        raise fail_at(
+            spec.shown_as,
+            line,
+            f"command uses ${{{{{kind}.{name}}}}} but {kind} declares no"
+            f" {name!r} (declared: {names}); add it under {kind}:",
+        )
+    item = spec.inputs.get(name) if kind == "inputs" else None
+    required = expressions(required_part(spec.command))
+    if item is not None and expression in required and item.optional and not item.has_value:
+        raise fail_at(
+            spec.shown_as,
+            line,
+            f"command uses optional input {name!r} outside $[[...]]: wrap it,"
+            f" e.g. $[[--{name} ${{{{inputs.{name}}}}}]], or give it a value",
+        )
 
 
 def job_from_mapping(
@@ -406,46 +440,57 @@ def job_from_mapping(
     or inline pipeline node (node) mapping declared in `path` (its paths are relative
     to `path`'s folder); `sweep` marks the trial template of a sweep job file. An
     `inline` component (written inside a pipeline node) is anonymous to Azure ML:
-    `load_job` does not apply the component name rule to it. UserError (file:line: ...)
-    on a problem."""
+    `load_job` does not apply the component name rule to it.
+
+    Every problem of these fields is reported at once (checks.Collector): unknown
+    fields, the command, names, sections, each input and output, code, distribution,
+    resources, the environment and each `${{...}}`; raises UserError (file:line: ...)
+    for one, Problems for several."""
+    found = Collector()
     fields, schema = KINDS[kind]
-    check_known_fields(raw, fields, shown, schema)
-    command = _check_command(raw, shown)
+    found.keep(partial(check_known_fields, raw, fields, shown, schema))
+    command = found.keep(partial(_check_command, raw, shown), "") or ""
     if not inline:
-        check_names(raw, shown, kind)
-    inputs_raw = section(raw, "inputs", shown)
-    outputs_raw = section(raw, "outputs", shown)
-    env_raw = section(raw, "environment_variables", shown)
-    check_variable_names(env_raw, shown)
-    resources = section(raw, "resources", shown)
+        found.keep(partial(check_names, raw, shown, kind))
+    inputs_raw = found.keep(partial(section, raw, "inputs", shown)) or {}
+    outputs_raw = found.keep(partial(section, raw, "outputs", shown)) or {}
+    env_raw = found.keep(partial(section, raw, "environment_variables", shown)) or {}
+    found.keep(partial(check_variable_names, env_raw, shown))
+    resources = found.keep(partial(section, raw, "resources", shown)) or {}
     code = raw.get("code")
     if code is not None and (not isinstance(code, str) or not code.strip()):
-        raise fail_at(shown, line_of(raw, "code"), "code: must be a path (e.g. code: .)")
-    inputs = parse_inputs(inputs_raw, shown, kind)
-    outputs = {
-        str(n): parse_output(n, v, line_of(outputs_raw, n), shown) for n, v in outputs_raw.items()
-    }
-    distribution = parse_distribution(raw, shown)
-    instance_count = _positive(resources, "instance_count", shown, 1, within="resources.")
-    environment = parse_environment(
-        raw.get("environment"), path, f"{shown}:{line_of(raw, 'environment') or 1}"
+        found.add(fail_at(shown, line_of(raw, "code"), "code: must be a path (e.g. code: .)"))
+    inputs = parse_inputs(inputs_raw, shown, kind, found)
+    outputs = parse_outputs(outputs_raw, shown, found)
+    distribution = found.keep(partial(parse_distribution, raw, shown))
+    instance_count = found.keep(
+        partial(_positive, resources, "instance_count", shown, 1, within="resources."), 1
+    )
+    environment = found.keep(
+        partial(
+            parse_environment,
+            raw.get("environment"),
+            path,
+            f"{shown}:{line_of(raw, 'environment') or 1}",
+        )
     )
     spec = JobSpec(
         kind=kind,
         file=path,
         shown_as=shown,
         command=command,
-        environment=environment,
+        environment=environment,  # type: ignore[arg-type]  # None only when refused below
         code=code,
         inputs=inputs,
         outputs=outputs,
         environment_variables={str(k): str(v) for k, v in env_raw.items()},
         distribution=distribution,
-        instance_count=instance_count,
+        instance_count=instance_count or 1,
         raw=raw,
         sweep=sweep,
     )
-    check_references(spec)
+    found.keep(partial(check_references, spec))
+    found.raise_if_any()
     return spec
 
 

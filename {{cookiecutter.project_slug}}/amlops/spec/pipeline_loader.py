@@ -10,6 +10,7 @@ is the inner step's output that the component exports as y."""
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -18,8 +19,10 @@ from amlops.project import Project
 from amlops.spec import python_pipeline
 from amlops.spec.checks import (
     COMMON_COMPONENT_FIELDS,
+    Collector,
     check_known_fields,
     fail_at,
+    reworded,
     section,
     warn_unknown_fields,
 )
@@ -176,12 +179,18 @@ class Loader:
 
     # -- first pass -----------------------------------------------------------------
     def read_nodes(self, jobs: Dict[str, Any], scope: Scope) -> None:
+        """Read every node of `jobs`; each bad node's problem is reported, all at once
+        (UserError for one, Problems for several), before any binding is checked."""
+        found = Collector()
         for name, raw in jobs.items():
-            line = line_of(jobs, name)
-            check_step_name(name, scope.shown, line)
-            if not isinstance(raw, dict):
-                raise fail_at(scope.shown, line, f"node {name!r} must be a mapping")
-            self.read_node(str(name), raw, line, scope)
+            found.keep(partial(self.read_listed_node, name, raw, line_of(jobs, name), scope))
+        found.raise_if_any()
+
+    def read_listed_node(self, name: Any, raw: Any, line: int, scope: Scope) -> None:
+        check_step_name(name, scope.shown, line)
+        if not isinstance(raw, dict):
+            raise fail_at(scope.shown, line, f"node {name!r} must be a mapping")
+        self.read_node(str(name), raw, line, scope)
 
     def read_node(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> None:
         full = scope.prefix + name
@@ -247,7 +256,7 @@ class Loader:
         try:
             job = load_job(path, self.project.relative(path))
         except UserError as err:
-            raise UserError(f"{scope.shown}:{line}: step {name!r}: {err}") from None
+            raise reworded(err, lambda p: f"{scope.shown}:{line}: step {name!r}: {p}") from None
         if job.sweep is not None:
             raise fail_at(
                 scope.shown,
@@ -332,7 +341,7 @@ class Loader:
                 document, path, shown, "component", inline=isinstance(reference, dict)
             )
         except UserError as err:
-            raise UserError(f"{where}:{line}: node {name!r}: {err}") from None
+            raise reworded(err, lambda p: f"{where}:{line}: node {name!r}: {p}") from None
         job = with_node_settings(job, raw, settings, where)
         job.name = str(document.get("name") or name)
         label = str(document.get("name") or self.project.relative(path))
@@ -365,7 +374,7 @@ class Loader:
         try:
             job = component_node_job(document, raw, path, shown, job_from_mapping)
         except UserError as err:
-            raise UserError(f"{scope.shown}:{line}: node {name!r}: {err}") from None
+            raise reworded(err, lambda p: f"{scope.shown}:{line}: node {name!r}: {p}") from None
         label = f"parallel component {document.get('name') or shown}"
         step = Step(name, job.name, job, line=line, raw=raw, form="parallel", label=label)
         step.component_file = None if isinstance(reference, dict) else path
@@ -518,6 +527,30 @@ class Loader:
                 self.exported[exported] = target
 
     # -- second pass ----------------------------------------------------------------
+    def bind_node(self, spec: PipelineSpec, item: Pending) -> None:
+        step, scope = item.step, item.scope
+        sources: Dict[str, Tuple[Source, int]] = {}
+        for name, value in item.inputs.items():
+            line = item.lines.get(name, step.line)
+            context = f"step {step.name!r} input {name!r}"
+            found = self.source(value, scope, line, context)
+            if isinstance(found, FromStep):
+                found = self.resolve(found)
+            if found is not None:
+                sources[str(name)] = (found, line)
+        if step.form == "command" or (step.form == "parallel" and step.job is None):
+            for name, (found, line) in sources.items():
+                if isinstance(found, FromStep):
+                    check_step_output(spec, found, line, f"step {step.name!r} input {name!r}")
+            step.job = inline_job(step, sources, scope, spec, self.project)
+        problems = Collector()  # every binding of the node
+        for name, (found, line) in sources.items():
+            problems.keep(partial(check_binding, spec, step, name, found, line))
+            step.bindings[name] = found
+        if not problems.problems:  # a bad binding would also read as a missing one
+            problems.keep(partial(check_required, spec, step))
+        problems.raise_if_any()
+
     def resolve(self, source: FromStep, seen: Tuple = ()) -> FromStep:
         """A step output through pipeline component outputs to the step that makes it."""
         key = (source.step, source.output)
@@ -533,26 +566,12 @@ class Loader:
         return source
 
     def bind(self, spec: PipelineSpec) -> None:
+        """Bind every node's inputs; each node's problems are reported, all nodes' at once
+        (UserError for one, Problems for several)."""
+        problems = Collector()
         for item in self.pending:
-            step, scope = item.step, item.scope
-            sources: Dict[str, Tuple[Source, int]] = {}
-            for name, value in item.inputs.items():
-                line = item.lines.get(name, step.line)
-                context = f"step {step.name!r} input {name!r}"
-                found = self.source(value, scope, line, context)
-                if isinstance(found, FromStep):
-                    found = self.resolve(found)
-                if found is not None:
-                    sources[str(name)] = (found, line)
-            if step.form == "command" or (step.form == "parallel" and step.job is None):
-                for name, (found, line) in sources.items():
-                    if isinstance(found, FromStep):
-                        check_step_output(spec, found, line, f"step {step.name!r} input {name!r}")
-                step.job = inline_job(step, sources, scope, spec, self.project)
-            for name, (found, line) in sources.items():
-                check_binding(spec, step, name, found, line)
-                step.bindings[name] = found
-            check_required(spec, step)
+            problems.keep(partial(self.bind_node, spec, item))
+        problems.raise_if_any()
         spec.outputs = {}
         for name, source in self.exported.items():
             spec.outputs[name] = self.resolve(source)
@@ -642,9 +661,7 @@ def inline_job(
     project: Project,
 ) -> JobSpec:
     """An inline command node as a JobSpec: its inputs declared from their bindings."""
-    raw = step.raw
-    if step.form != "parallel":
-        check_known_fields(raw, NODE_FIELDS, scope.shown, "command node fields")
+    raw = step.raw  # its fields are checked with the rest by job_from_mapping (kind node)
     declared: Dict[str, Any] = {}
     bindings = section(raw, "inputs", scope.shown)
     for name, (found, _) in sources.items():
@@ -661,7 +678,7 @@ def inline_job(
         try:
             job = inline_node_job(raw, declared, outputs, scope.file, scope.shown, job_from_mapping)
         except UserError as err:
-            raise UserError(f"{err} (node {step.name!r})") from None
+            raise reworded(err, lambda p: f"{p} (node {step.name!r})") from None
         job.name = step.name
         return job
     document = LineMap((k, v) for k, v in raw.items() if k not in ("inputs", "outputs"))
@@ -671,7 +688,7 @@ def inline_job(
     try:
         job = job_from_mapping(document, scope.file, scope.shown, "node")
     except UserError as err:
-        raise UserError(f"{err} (node {step.name!r})") from None
+        raise reworded(err, lambda p: f"{p} (node {step.name!r})") from None
     job.name = step.name
     return job
 

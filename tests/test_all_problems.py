@@ -1,0 +1,170 @@
+"""Every problem of a file is reported in one run, not one per run (issue 24.2): the
+command-job reader collects its per-field checks (spec/checks.py Collector), and make
+validate, make local and DRY_RUN print each problem as its own `error:` line."""
+
+import sys
+
+import pytest
+
+from tests.helpers import TEMPLATE_PROJECT, error_lines
+
+sys.path.insert(0, str(TEMPLATE_PROJECT))
+
+from amlops.errors import Problems, UserError, problems_of  # noqa: E402
+from amlops.project import Project  # noqa: E402
+from amlops.spec.checks import check_known_fields  # noqa: E402
+from amlops.spec.job import load_job  # noqa: E402
+from amlops.spec.pipeline_loader import load_pipeline_file  # noqa: E402
+from amlops.yamlfile import load_yaml  # noqa: E402
+
+# Three distinct problems, as a user would make them: a misspelt field, a misspelt input
+# type, a command naming an input the file does not declare.
+THREE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: python run.py --data ${{inputs.data}} --n ${{inputs.trees}}
+code: .
+environment:
+  image: python:3.11-slim
+comptue: azureml:cpu
+inputs:
+  data:
+    type: uri_fldr
+    path: ../../data/wine
+"""
+EXPECTED = [
+    "src/three/job.yaml:6: unknown field 'comptue' (did you mean 'compute'?)",
+    "src/three/job.yaml:8: input 'data': unknown type 'uri_fldr'",
+    "src/three/job.yaml:2: command uses ${{inputs.trees}} but inputs declares no 'trees'",
+]
+
+
+def _problems(call) -> list:
+    with pytest.raises(UserError) as caught:
+        call()
+    return problems_of(caught.value)
+
+
+def _assert_all_three(lines):
+    assert len(lines) == 3, lines
+    for line, expected in zip(lines, EXPECTED):
+        assert expected in line, lines
+
+
+def test_a_job_file_with_three_problems_reports_all_three(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(THREE)
+    _assert_all_three(_problems(lambda: load_job(path, "src/three/job.yaml")))
+
+
+def test_one_problem_is_still_a_plain_one_line_error(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(THREE.replace("comptue", "compute").replace("uri_fldr", "uri_folder"))
+    with pytest.raises(UserError) as caught:
+        load_job(path, "src/three/job.yaml")
+    assert not isinstance(caught.value, Problems)
+    assert "declares no 'trees'" in str(caught.value)
+
+
+def test_every_unknown_field_of_a_mapping_is_reported(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("a: 1\ncomand: x\nenviroment: y\n")
+    raw = load_yaml(path, "x.yaml")
+    problems = _problems(
+        lambda: check_known_fields(raw, {"a", "command", "environment"}, "x.yaml", "s")
+    )
+    assert problems == [
+        "x.yaml:2: unknown field 'comand' (did you mean 'command'?)",
+        "x.yaml:3: unknown field 'enviroment' (did you mean 'environment'?)",
+    ]
+
+
+def test_a_broken_input_is_not_also_called_undeclared(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(THREE.replace("--n ${{inputs.trees}}", ""))
+    problems = _problems(lambda: load_job(path, "src/three/job.yaml"))
+    assert len(problems) == 2 and not any("declares no" in p for p in problems), problems
+
+
+# Each node's reading and binding stops at its first problem; every node is reported.
+PIPELINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  fit:
+    type: command
+    command: python fit.py --out ${{outputs.model}}
+    environment:
+      image: python:3.11-slim
+    outputs:
+      model:
+        type: uri_folder
+        mode: rw_mnt
+  score:
+    type: command
+    command: python score.py ${{inputs.n}} ${{inputs.rate}}
+    environment:
+      image: python:3.11-slim
+    comptue: azureml:cpu
+  report:
+    type: command
+    command: python report.py
+    environment:
+      image: python:3.11-slim
+    outputs:
+      table:
+        type: uri_fldr
+"""
+
+
+def test_a_pipeline_reports_every_bad_node_at_once(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "config.env").write_text("")
+    (tmp_path / "pipelines").mkdir()
+    path = tmp_path / "pipelines" / "p.yaml"
+    path.write_text(PIPELINE)
+    problems = _problems(lambda: load_pipeline_file(Project(tmp_path), path))
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("pipelines/p.yaml:10: output 'model': unknown mode 'rw_mnt'")
+    assert problems[1].startswith("pipelines/p.yaml:25: output 'table': unknown type 'uri_fldr'")
+
+
+def test_an_inline_command_node_reports_all_its_problems_naming_the_node(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "config.env").write_text("")
+    (tmp_path / "pipelines").mkdir()
+    path = tmp_path / "pipelines" / "p.yaml"
+    path.write_text(PIPELINE.replace("rw_mnt", "rw_mount").replace("uri_fldr", "uri_folder"))
+    problems = _problems(lambda: load_pipeline_file(Project(tmp_path), path))
+    assert len(problems) == 3, problems
+    assert all(p.endswith("(node 'score')") for p in problems), problems
+    assert problems[0].startswith("pipelines/p.yaml:18: unknown field 'comptue'")
+    assert "declares no 'n'" in problems[1] and "declares no 'rate'" in problems[2]
+
+
+@pytest.fixture
+def three(baked):
+    folder = baked.path / "src" / "three"
+    folder.mkdir()
+    (folder / "job.yaml").write_text(THREE)
+    (folder / "run.py").write_text("print('never runs')\n")
+    return baked
+
+
+def test_make_local_and_dry_run_print_every_problem_and_fail(three):
+    for target, variables in (("local", {"RUNTIME": "venv"}), ("job", {"DRY_RUN": "1"})):
+        result = three.make(target, EXP="three", **variables)
+        assert result.returncode != 0, result.stderr
+        assert "Traceback" not in result.stderr
+        _assert_all_three(error_lines(result.stderr))
+    assert three.run_dirs("three") == []
+
+
+def test_make_validate_lists_every_problem_of_the_file(three, tmp_path):
+    pytest.importorskip("azure.ai.ml")
+    from tests.cloud_support import cloud_make
+
+    result, _ = cloud_make(three, tmp_path, "validate", OFFLINE="1")
+    assert result.returncode != 0
+    lines = error_lines(result.stderr)
+    assert lines[-1] == "error: validate: 3 problem(s)", result.stderr
+    _assert_all_three(lines[:-1])
