@@ -157,3 +157,80 @@ def test_push_refuses_a_missing_folder_before_calling_azure(project, tmp_path):
     result, rec = cloud_make(project, tmp_path, "data-push", DIR="nope", NAME="x")
     assert result.returncode != 0 and not rec.requests
     assert "DIR='nope'" in error_lines(result.stderr)[0]
+
+
+@pytest.fixture()
+def web_file(tmp_path):
+    """A local HTTP server serving one CSV; yields its URL."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "web"
+    served.mkdir()
+    (served / "wine.csv").write_text("a,b\n" + "1,2\n" * 5000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/wine.csv"
+    server.shutdown()
+
+
+def test_pull_downloads_an_https_file_without_a_workspace(project, tmp_path, web_file):
+    """Issue 24.7: a public file named by URL needs no SDK call and no login."""
+    project.edit("src/train/job.yaml", "type: uri_folder\n    path: ../../data/wine",
+                 f"type: uri_file\n    path: {web_file}")  # fmt: skip
+    result, rec = cloud_make(project, tmp_path, "data-pull", EXP="train")
+    assert result.returncode == 0, result.stderr
+    assert (project.path / "data/data/wine.csv").read_text().count("1,2") == 5000
+    assert "downloading" in result.stderr and "KB" in result.stderr  # its size is said
+    assert not rec.requests  # no Azure ML call
+
+
+def test_pull_lists_a_public_container_prefix_named_by_url(project, tmp_path, azurite):
+    port, service = azurite
+    public = service.get_container_client("public")
+    if not public.exists():
+        public.create_container(public_access="container")
+    for name, text in {"wine/part-1.csv": "a\n1\n", "wine/sub/part-2.csv": "a\n2\n"}.items():
+        public.upload_blob(name, text.encode(), overwrite=True)
+    url = f"http://127.0.0.1:{port}/{ACCOUNT}/public/wine/"
+    project.edit("src/train/job.yaml", "path: ../../data/wine", f"path: {url}")
+    result, rec = cloud_make(project, tmp_path, "data-pull", EXP="train")
+    assert result.returncode == 0, result.stderr
+    local = project.path / "data/data"
+    pulled = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert pulled == {"part-1.csv", "sub/part-2.csv"}
+    assert not rec.requests
+
+
+def test_an_input_on_a_storage_that_cannot_be_pulled_is_one_line(project, tmp_path):
+    project.edit("src/train/job.yaml", "path: ../../data/wine", "path: adl://store/wine")
+    result, _ = cloud_make(project, tmp_path, "data-pull", EXP="train")
+    assert result.returncode != 0
+    (line,) = error_lines(result.stderr)
+    assert "adl://" in line and "copy the data into data/data/" in line
+
+
+BLOB = "https://acct.blob.core.windows.net"
+AZURITE = "http://127.0.0.1:10000/devstoreaccount1"
+
+
+@pytest.mark.parametrize(
+    "url, account_url, container, prefix",
+    [
+        ("wasbs://c@acct.blob.core.windows.net/a/b", BLOB, "c", "a/b"),
+        ("abfss://fs@acct.dfs.core.windows.net/p/", BLOB, "fs", "p/"),
+        (f"{BLOB}/c/x.csv", BLOB, "c", "x.csv"),
+        (f"{AZURITE}/c/p", AZURITE, "c", "p"),
+    ],
+)
+def test_storage_urls_name_their_container_and_prefix(url, account_url, container, prefix):
+    import sys
+
+    from tests.helpers import TEMPLATE_PROJECT
+
+    sys.path.insert(0, str(TEMPLATE_PROJECT))
+    from amlops.cloud.storage_urls import ContainerPath, container_path
+
+    assert container_path(url) == ContainerPath(account_url, container, prefix)

@@ -131,7 +131,9 @@ def _register_assets(commands: Commands, options: Options) -> None:
         commands, "install-sdk", "pip install the Azure ML SDK that AML_SDK names", exp=False
     ).set_defaults(func=_install_sdk)
     pull = options.command(
-        commands, "data-pull", "download the Azure data job.yaml's inputs name into data/"
+        commands,
+        "data-pull",
+        "download the remote data job.yaml's inputs name (azureml:, https, blob URLs) into data/",
     )
     options.switch(pull, "FORCE", "replace existing local folders")
     pull.set_defaults(func=_data_pull)

@@ -1,9 +1,12 @@
 """`make data-pull EXP=x` and `make data-push DIR=... NAME=...` (SDK v2).
 
-data-pull: each path input of src/x/job.yaml that names Azure data (a data asset
-`azureml:<name>:<version>` / `@latest`, or `azureml://datastores/<store>/paths/<p>`)
-is downloaded to where `make local` looks for it: `data/<asset>/`, else
-`data/<input name>/`. Local paths are left alone.
+data-pull: each path input of src/x/job.yaml that names remote data (a data asset
+`azureml:<name>:<version>` / `@latest`, `azureml://datastores/<store>/paths/<p>`, an
+https file, or a blob container prefix by https, wasbs or abfss URL: see
+cloud/storage_urls.py) is downloaded to where `make local` looks for it:
+`data/<asset>/`, else `data/<input name>/`. Local paths are left alone. An https file
+needs no SDK and no login; a container prefix is tried anonymously (a public
+container), then with your login; azureml: data needs the workspace.
 data-push: a local folder uploaded to the workspace's default datastore under
 `amlops/data/<NAME>/<version>/` and registered as data asset NAME, version VERSION
 or the next integer.
@@ -17,17 +20,22 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import azure_errors, require_sdk
+from amlops.cloud.storage_urls import container_path, download_file, file_name, is_folder
 from amlops.cloud.workspace import connect, credential
 from amlops.console import say
+from amlops.diskspace import size_text
 from amlops.errors import UserError
+from amlops.inputs import REMOTE_PREFIXES
 from amlops.project import Project
-from amlops.spec.job import load_experiment
+from amlops.spec.job import InputSpec, load_experiment
 from amlops.spec.references import asset_name, datastore_path, workspace_asset
 
+# What data-pull downloads: the rest of inputs.REMOTE_PREFIXES (adl://) is refused.
+PULLABLE = ("azureml:", "http://", "https://", "wasbs://", "wasb://", "abfss://", "abfs://")
 HTTPS_BLOB = re.compile(r"^https://(?P<host>[^/]+)/(?P<container>[^/]+)/?(?P<path>.*)$")
 
 
@@ -87,14 +95,15 @@ def place_of(project: Project, client: Any, path: str) -> BlobPlace:
     raise UserError(f"{path!r}: not a data asset, datastore path or blob URL")
 
 
-def download(place: BlobPlace, target: Path) -> int:
-    """Every blob under the prefix into `target` (relative paths kept); the file count."""
+def download(place: BlobPlace, target: Path) -> Tuple[int, int]:
+    """Every blob under the prefix into `target` (relative paths kept); (files, bytes)."""
     container = place.container_client()
     prefix = place.prefix
     blobs = [b.name for b in container.list_blobs(name_starts_with=prefix)]
     if not blobs:
         raise UserError(f"nothing at {place.container}/{prefix}")
     single = len(blobs) == 1 and blobs[0] == prefix  # a uri_file
+    size = 0
     for name in blobs:
         relative = Path(name).name if single else name[len(prefix) :].lstrip("/")
         if not relative or name.endswith("/"):
@@ -102,8 +111,8 @@ def download(place: BlobPlace, target: Path) -> int:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         with open(destination, "wb") as out:
-            container.download_blob(name).readinto(out)
-    return len(blobs)
+            size += container.download_blob(name).readinto(out)
+    return len(blobs), size
 
 
 def _v2_only(project: Project, target: str) -> None:
@@ -111,41 +120,87 @@ def _v2_only(project: Project, target: str) -> None:
         raise UserError(f"make {target} uses the v2 SDK (azure-ai-ml); AML_SDK=v1 projects cannot")
 
 
+def _anonymous_then_login(project: Project, url: str, target: Path) -> Tuple[int, int]:
+    """A container prefix named by URL: anonymously (a public container), else with
+    your Azure login (azure-storage-blob either way)."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    where = container_path(url)
+    place = BlobPlace(where.account_url, where.container, where.prefix, None)
+    if url.startswith(("http://", "https://")):
+        try:
+            return download(place, target)
+        except (ClientAuthenticationError, HttpResponseError) as err:
+            if getattr(err, "status_code", None) not in (401, 403, 404, 409, None):
+                raise
+    place.credential = credential(project)
+    return download(place, target)
+
+
+def _pull_one(project: Project, item: InputSpec, target: Path, client: Callable[[], Any]) -> str:
+    """Download one remote input into `target` (a new folder); what was pulled, in words."""
+    path = item.path or ""
+    label = f"input {item.name}"
+    if path.startswith("azureml:"):
+        with azure_errors(f"make data-pull: {label}"):
+            count, size = download(place_of(project, client(), path), target)
+    elif path.startswith(("http://", "https://")) and not is_folder(item.type):
+        count, size = 1, download_file(path, target / file_name(path), label)
+    else:  # a container prefix by https, wasbs or abfss URL (PULLABLE)
+        require_sdk("data-pull")
+        with azure_errors(f"make data-pull: {label}"):
+            count, size = _anonymous_then_login(project, path, target)
+    return f"{count} file(s), {size_text(size)}"
+
+
 def data_pull(project: Project, experiment: str, force: bool) -> int:
-    """`make data-pull EXP=x`."""
-    _v2_only(project, "data-pull")
+    """`make data-pull EXP=x`: every path input of the job that names remote data
+    (a data asset or datastore path, https, wasbs or abfss) into data/<asset or input>/."""
     spec = load_experiment(project, experiment)
     remote = [
         item
         for item in spec.inputs.values()
-        if item.is_path and (item.path or "").startswith("azureml:")
+        if item.is_path and (item.path or "").startswith(REMOTE_PREFIXES)
     ]
     if not remote:
-        say(f"{spec.shown_as} names no Azure data (its inputs are local or literal)")
+        say(f"{spec.shown_as} names no remote data (its inputs are local or literal)")
         return 0
+    if any((item.path or "").startswith("azureml:") for item in remote):
+        _v2_only(project, "data-pull with azureml: inputs")
     targets = {
         item.name: project.data / (asset_name(item.path or "") or item.name) for item in remote
     }
+    for item in remote:
+        if not (item.path or "").startswith(PULLABLE):
+            raise UserError(
+                f"input {item.name}: {item.path} cannot be pulled here (data-pull reads"
+                " data assets, datastore paths, https, wasbs and abfss URLs); copy the data"
+                f" into {project.relative(targets[item.name])}/"
+            )
     taken = [project.relative(t) for t in targets.values() if t.exists() and any(t.iterdir())]
     if taken and not force:
         raise UserError(f"data-pull: {', '.join(taken)} already exist(s); FORCE=1 replaces them")
-    require_sdk("data-pull")
-    client = connect(project)
+    clients: List[Any] = []
+
+    def client() -> Any:
+        if not clients:
+            require_sdk("data-pull")
+            clients.append(connect(project))
+        return clients[0]
+
     for item in remote:
         target = targets[item.name]
-        with azure_errors(f"make data-pull: input {item.name}"):
-            place = place_of(project, client, item.path or "")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pull-"))
-            try:
-                count = download(place, scratch)
-            except BaseException:
-                shutil.rmtree(scratch, ignore_errors=True)  # the old folder stays as it was
-                raise
-            if target.exists():
-                shutil.rmtree(target)
-            scratch.rename(target)
-        say(f"input {item.name}: {count} file(s) from {item.path} -> {project.relative(target)}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".pull-"))
+        try:
+            pulled = _pull_one(project, item, scratch, client)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)  # the old folder stays as it was
+            raise
+        if target.exists():
+            shutil.rmtree(target)
+        scratch.rename(target)
+        say(f"input {item.name}: {pulled} from {item.path} -> {project.relative(target)}")
     return 0
 
 
