@@ -11,7 +11,9 @@ def register(commands: Commands, options: Options) -> None:
     runs.add_argument("--exp", default=options.setting("EXP"), help="only this experiment (EXP)")
     runs.add_argument("--pipeline", default=options.setting("PIPELINE"), help="only this pipeline")
     runs.add_argument(
-        "--limit", default=options.setting("LIMIT", "20"), help="newest runs (LIMIT; 0 all)"
+        "--limit",
+        default=options.setting("LIMIT", "20"),
+        help="newest entries (LIMIT; 0 all); a sweep or pipeline run is one",
     )
     runs.set_defaults(func=_runs)
     compare = options.command(
