@@ -317,3 +317,31 @@ def test_ctrl_c_while_streaming_a_v1_run_stops_the_stream_not_the_run(project, t
     assert "stopped streaming; run_" in err and "keeps running in Azure ML" in err
     assert "https://ml.azure.com/runs/" in err, "says where to follow the run"
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("uv_works", [True, False])
+def test_install_sdk_uses_the_uv_beside_the_tools_python_and_pip_where_uv_fails(
+    baked, tmp_path, uv_works
+):
+    """make setup's SDK step (the slowest part of make setup with pip): uv when the
+    tools' venv has it, pip when uv cannot install (a private index only pip knows)."""
+    real = Path(sys.prefix)
+    clone = tmp_path / "tools"  # the tools' venv, with a uv that records its call
+    (clone / "bin").mkdir(parents=True)
+    (clone / "pyvenv.cfg").write_text((real / "pyvenv.cfg").read_text())
+    (clone / "lib").symlink_to(real / "lib")
+    (clone / "bin" / "python").symlink_to(Path(sys.executable).resolve())
+    calls = tmp_path / "uv-calls"
+    uv = clone / "bin" / "uv"
+    uv.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit {0 if uv_works else 1}\n')
+    uv.chmod(0o755)
+    done = subprocess.run(
+        [str(clone / "bin" / "python"), "-m", "amlops", "install-sdk"],
+        cwd=baked.path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (call,) = calls.read_text().splitlines()
+    assert call.startswith("pip install --quiet --python ") and "azure-ai-ml>=1.20" in call
+    assert ("trying pip" in done.stderr) is not uv_works  # pip: already satisfied here

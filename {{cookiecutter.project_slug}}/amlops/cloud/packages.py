@@ -6,8 +6,11 @@ holding v1 is refused), v1 into a venv of its own (amlops.cloud.v1.environment),
 azureml-core's pins break the tools."""
 
 import importlib.util
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Dict, List
 
 from amlops.console import say, verbose
@@ -38,7 +41,7 @@ def _installed(module: str) -> bool:
 
 
 def install_sdk(project: Project) -> int:
-    """pip install the AML_SDK=v2 backend into this Python, unless v1 is there (v1 goes
+    """Install the AML_SDK=v2 backend into this Python (with the uv beside it, else pip), unless v1 is there (v1 goes
     into its own venv: amlops.cloud.v1.environment.install_v1, chosen by the CLI handler)."""
     chosen = backend(project)
     other = OTHER_SDK_MODULE[chosen]
@@ -48,6 +51,13 @@ def install_sdk(project: Project) -> int:
             " recreate it with `rm -rf .venv && make setup`"
         )
     say(f"installing the Azure ML SDK {chosen}: {' '.join(PACKAGES[chosen])}")
-    quiet = [] if verbose() else ["--quiet"]  # pip still prints its errors
+    quiet = [] if verbose() else ["--quiet"]  # pip and uv still print their errors
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))  # make setup's
+    if uv:  # in a fraction of pip's time; it reads no pip.conf, so pip is the fallback
+        command = [uv, "pip", "install", *quiet, "--python", sys.executable, *PACKAGES[chosen]]
+        env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}
+        if subprocess.run(command, env=env).returncode == 0:
+            return 0
+        say("uv could not install it: trying pip")
     command = [sys.executable, "-m", "pip", "install", *quiet, *PACKAGES[chosen]]
     return subprocess.run(command).returncode
