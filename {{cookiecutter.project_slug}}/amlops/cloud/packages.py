@@ -41,8 +41,9 @@ def _installed(module: str) -> bool:
 
 
 def install_sdk(project: Project) -> int:
-    """Install the AML_SDK=v2 backend into this Python (with the uv beside it, else pip), unless v1 is there (v1 goes
-    into its own venv: amlops.cloud.v1.environment.install_v1, chosen by the CLI handler)."""
+    """Install the AML_SDK=v2 backend into this Python (with the uv beside it, else pip),
+    unless v1 is there (v1 goes into its own venv: amlops.cloud.v1.environment.install_v1,
+    chosen by the CLI handler). Returns the installer's exit code."""
     chosen = backend(project)
     other = OTHER_SDK_MODULE[chosen]
     if _installed(other):
