@@ -140,3 +140,78 @@ def test_chmod_guard_stops_a_non_root_process_from_writing(tmp_path):
     assert (data / "a.csv").read_text() == "1" and not (data / "new.csv").exists()
     allowed = subprocess.run([*as_nobody, write], cwd=data, capture_output=True, text=True)
     assert allowed.returncode == 0, "the write bits are back after the run"
+
+
+def tiny_wheel(folder: Path, name: str) -> Path:
+    """A pure-Python wheel of module `name` (NAME = name), made by hand: pip installs it
+    with --no-index, so no registry is needed."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-1.0.dist-info"
+    files = {
+        f"{name}/__init__.py": f"NAME = {name!r}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    files[f"{dist}/RECORD"] = "\n".join(record + [f"{dist}/RECORD,,"]) + "\n"
+    wheel = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+INSTALLS = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+code: .
+command: >-
+  pip install --no-index --quiet ${{inputs.wheel}}
+  && python -c "import importlib, sys; print('imported', importlib.import_module(sys.argv[1]).NAME)"
+  ${{inputs.module}}
+environment:
+  build:
+    path: docker
+inputs:
+  wheel:
+    type: uri_file
+    path: ./tiny_a-1.0-py3-none-any.whl
+  module: tiny_a
+"""
+
+
+def test_concurrent_runs_that_pip_install_leave_the_shared_venv_unchanged(baked, shared_venvs):
+    """Issue 24.4: in Azure each job (each sweep trial) has its own container; here each
+    run's installs go to its own overlay, and the venv the runs share stays as built."""
+    folder = baked.path / "src" / "train"
+    for name in ("tiny_a", "tiny_b"):
+        tiny_wheel(folder, name)
+    (folder / "installs.yaml").write_text(INSTALLS)
+    env = {**os.environ, **baked.env}
+    runs = [
+        subprocess.Popen(
+            ["make", "--no-print-directory", "-C", str(baked.path), "local", "EXP=train",
+             "JOB=installs.yaml", "RUNTIME=venv", f"PYTHON={sys.executable}",
+             f"INPUTS=wheel=src/train/{name}-1.0-py3-none-any.whl module={name}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        for name in ("tiny_a", "tiny_b")
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    for run, (out, err), name in zip(runs, outputs, ("tiny_a", "tiny_b")):
+        assert run.returncode == 0, out + err
+        assert "the job installed packages" in err and "shared venv is unchanged" in err
+        logs = sorted((baked.path / ".runs" / "train").glob("*/logs/std_log.txt"))
+        assert any(f"imported {name}" in log.read_text() for log in logs)
+    installed = list(shared_venvs.glob("*/lib/python*/site-packages/tiny_*"))
+    assert installed == []  # neither run changed the venv both used
+    again = baked.make("local", EXP="train", JOB="installs.yaml", RUNTIME="venv")
+    assert again.returncode == 0, again.stderr
+    assert "building" not in again.stderr  # the venv was not found changed and rebuilt

@@ -3,14 +3,22 @@
 The venv stands in for the job's environment with what pip can install (see
 local/environments.py: a build context's requirements files, a conda file's pip
 section) and is shared by content (amlops.local.venvs). Inputs are read-only for
-the run where the OS allows it, and checked unchanged after it."""
+the run where the OS allows it, and checked unchanged after it.
+
+A job that installs packages itself (`pip install ...` in its command, as Microsoft's
+sweep examples do) gets them in an overlay of its own run folder: Azure ML gives each
+job its own container, so one run's installs must change neither the venv other runs
+share nor another run's packages. pip reads PIP_TARGET (its --target option: every
+requirement installed there, none taken from the venv) and the overlay comes first on
+PYTHONPATH and PATH. Not covered: `uv pip install` and `pip install --user` in a
+command (they write the venv, which the next run then finds changed and rebuilds)."""
 
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 from amlops.local.environments import VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee
@@ -26,6 +34,30 @@ SHELL_WORDS = frozenset(
     " for function if printf pwd read return set shift source test time trap true false"
     " type ulimit umask unset until wait while case select".split()
 )
+
+
+# The overlay of a run's own installs, in its run folder (module docstring).
+OVERLAY = ".packages"
+
+
+def overlay_env(overlay: Path, env: Mapping[str, str]) -> Dict[str, str]:
+    """The variables that send a run's `pip install` into `overlay` and put what it
+    installs first (a PIP_TARGET the job sets itself is kept)."""
+    python_path = [str(overlay)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {
+        "PIP_TARGET": env.get("PIP_TARGET") or str(overlay),
+        "PYTHONPATH": os.pathsep.join(python_path),
+        "PATH": f"{overlay / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+    }
+
+
+def tell(message: str, log: Path, echo: bool) -> None:
+    """One amlops line (ending in a newline) on stderr when `echo`, and in the run's log."""
+    if echo:
+        sys.stderr.write(message)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(message)
 
 
 def missing_program(command: str, path: str, cwd: Path) -> str:
@@ -115,6 +147,8 @@ class VenvRuntime:
             "AMLOPS_LOG_DIR": str(run_dir / "logs"),
         }
         child_env.pop("PYTHONHOME", None)
+        overlay = run_dir / OVERLAY
+        child_env.update(overlay_env(overlay, child_env))
         shell = shutil.which("bash") or shutil.which("sh") or "sh"
         log = run_dir / "logs" / "std_log.txt"
         program = missing_program(job.command, child_env["PATH"], run_dir / "src")
@@ -124,26 +158,27 @@ class VenvRuntime:
                 " has: a venv stands in only for a Python environment; run it in the job's"
                 f" own environment (RUNTIME=docker) or install {program} here\n"
             )
-            if echo:
-                sys.stderr.write(message)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "a", encoding="utf-8") as handle:
-                handle.write(message)
+            tell(message, log, echo)
             return 127  # the shell's "command not found"
         argv = guard.wrap([shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv)
         with guard.protected():
             code = run_tee(
                 argv, log, env=child_env, cwd=run_dir / "src", echo=echo, timeout=job.timeout
             )
+        if overlay.is_dir() and any(overlay.iterdir()):
+            message = (
+                f"amlops: the job installed packages: they are in its own"
+                f" {self.project.relative(overlay)}, the shared venv is unchanged (Azure ML"
+                " gives each job its own container; list them in the environment to build"
+                " them in)\n"
+            )
+            tell(message, log, echo)
         changed = guard.changed()
         if changed:
             message = (
                 f"amlops: input(s) changed during the run: {describe_changes(changed)};"
                 " inputs are read-only (write to an output instead)\n"
             )
-            if echo:
-                sys.stderr.write(message)
-            with open(log, "a", encoding="utf-8") as handle:
-                handle.write(message)
+            tell(message, log, echo)
             return code or 1
         return code
