@@ -167,6 +167,7 @@ def test_a_pipeline_in_its_own_subfolder_is_listed_by_the_folder_and_validated(b
         assert line in result.stderr, result.stderr
     graph = baked.make("pipeline-graph", PIPELINE="e2e_components")
     assert graph.returncode == 0 and "train_job" in graph.stdout, graph.stderr
+    assert graph.stdout.startswith("pipeline e2e_components:")  # its name, not the file's
 
 
 def test_validate_names_a_broken_component_as_a_component(examples):

@@ -228,10 +228,6 @@ BAD = {
         lambda d: d["jobs"]["count"]["inputs"].update(data="${{parent.jobs.scale.outputs.scaled}}"),
         "cycle",
     ),
-    "type mismatch": (
-        lambda d: d["jobs"]["count"]["outputs"]["counted"].update(type="uri_file"),
-        "type mismatch, step 'count' output 'counted' is uri_file",
-    ),
     "required component input unbound": (
         lambda d: d["jobs"]["scale"]["inputs"].pop("counted"),
         "step 'scale': required input 'counted' (uri_folder) is not bound",

@@ -44,11 +44,6 @@ CASES = {
         ("jobs:\n", "jobs:\n  lonely:\n    experiment: needs\n"),
         "bad.yaml:6: step 'lonely': required input 'data' (uri_folder) is not bound",
     ),
-    "uri_file into uri_folder": (
-        ("type: uri_folder", "type: uri_file"),
-        "bad.yaml:9: step 'prep' input 'data' (uri_folder): type mismatch, pipeline input"
-        " 'raw' is uri_file",
-    ),
     "unknown step input": (
         ("n_estimators: 5", "trees: 5"),
         "bad.yaml:14: step 'fit': experiment 'train' has no input 'trees'",

@@ -210,3 +210,97 @@ def test_a_uri_file_binding_gives_the_command_a_file_where_the_component_says_fo
     assert sent.returncode == 0, sent.stdout + sent.stderr
     written = yaml.safe_load((baked.path / sent.stdout.strip().splitlines()[-1]).read_text())
     assert written["jobs"]["read"]["inputs"]["data"]["type"] == "uri_file"  # sent as written
+
+
+SWEEP_PIPELINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+settings:
+    default_compute: azureml:cpu-cluster
+jobs:
+  sweep_step:
+    type: sweep
+    inputs:
+      data:
+        type: uri_file
+        path: wasbs://datasets@azuremlexamples.blob.core.windows.net/iris.csv
+      shrinking: False
+    outputs:
+      model_output:
+        type: uri_folder
+        mode: upload
+    sampling_algorithm: random
+    trial: ./train.yml
+    search_space:
+      c_value: {type: uniform, min_value: 0.5, max_value: 0.9}
+    objective: {goal: minimize, primary_metric: training_f1_score}
+    limits: {max_total_trials: 2, max_concurrent_trials: 2, timeout: 7200}
+  predict_step:
+    type: command
+    inputs:
+      model: ${{parent.jobs.sweep_step.outputs.model_output}}
+    outputs:
+      predict_result:
+    component: ./predict.yml
+"""
+SWEEP_TRIAL = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+name: train_model
+version: 1
+inputs:
+  data: {type: uri_folder}
+  c_value: {type: number, default: 1.0}
+  shrinking: {type: boolean, default: false}
+outputs:
+  model_output: {type: uri_folder}
+environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+command: >-
+  echo ${{inputs.data}} ${{inputs.c_value}} ${{inputs.shrinking}} ${{outputs.model_output}}
+"""
+PREDICT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+name: predict_component
+version: 3
+type: command
+inputs:
+  model: {type: mlflow_model}
+outputs:
+  predict_result: {type: uri_folder}
+environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+command: echo ${{inputs.model}} ${{outputs.predict_result}}
+"""
+
+
+def test_microsofts_sweep_pipeline_binding_a_folder_to_an_mlflow_model_loads(
+    baked, capsys, monkeypatch
+):
+    """Issue 24.3 (azureml-examples pipeline_with_hyperparameter_sweep, trimmed): a
+    uri_folder output bound to an mlflow_model input. load_job and _validate() compare no
+    types across a binding and the service runs the example: loaded, and no warning."""
+    ml = pytest.importorskip("azure.ai.ml")
+    folder = baked.path / "pipelines" / "sweep_ms"
+    folder.mkdir()
+    for name, text in [("pipeline.yml", SWEEP_PIPELINE), ("train.yml", SWEEP_TRIAL),
+                       ("predict.yml", PREDICT)]:  # fmt: skip
+        (folder / name).write_text(text)
+    monkeypatch.chdir(baked.path)
+    spec = load_pipeline(Project(baked.path), "sweep_ms")
+    assert list(spec.steps) == ["sweep_step", "predict_step"]
+    assert "warning" not in capsys.readouterr().err
+    job = ml.load_job(folder / "pipeline.yml")
+    assert not job._validate().error_messages  # the SDK's own verdict, for comparison
+
+
+def test_a_file_bound_to_a_folder_input_is_one_warning_not_a_refusal(baked, capsys, monkeypatch):
+    (baked.path / "components").mkdir(exist_ok=True)
+    (baked.path / "components" / "reader.yaml").write_text(READER)
+    text = FILE_BOUND.replace(
+        "data: {type: uri_file, path: azureml:one-file@latest}", "data: ${{parent.inputs.f}}"
+    )
+    text = text.replace("jobs:\n", "inputs:\n  f: {type: uri_file, path: ../data/x.csv}\njobs:\n")
+    (baked.path / "pipelines" / "file_into_folder.yaml").write_text(text)
+    monkeypatch.chdir(baked.path)
+    load_pipeline(Project(baked.path), "file_into_folder")
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "pipeline input 'f' is uri_file" in warning and "passes the path on" in warning

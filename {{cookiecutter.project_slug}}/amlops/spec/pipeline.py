@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.names import STEP_NAME
 from amlops.spec.checks import COMMON_JOB_FIELDS, fail_at
@@ -171,6 +172,25 @@ def check_step_name(name: Any, shown: str, line: int) -> str:
     return str(name)
 
 
+# Path types that hold one file; the others (uri_folder, mltable, the model types) are
+# folders. azure-ai-ml's load_job and _validate() compare no types across a binding, and
+# the service passes a path on between any two path types (Microsoft's
+# pipeline_with_hyperparameter_sweep binds a uri_folder output to an mlflow_model input).
+FILE_TYPES = {"uri_file"}
+
+
+def warn_path_types(
+    spec: PipelineSpec, line: int, where: str, what: str, given: str, declared: str
+) -> None:
+    """One warning where a file is bound to a folder input or a folder to a file input
+    (the command likely gets what it does not expect); other path types pass silently."""
+    if (given in FILE_TYPES) != (declared in FILE_TYPES):
+        say(
+            f"warning: {spec.where(line)}: {where}: {what} is {given}; Azure ML passes the"
+            " path on as it is (check the command expects it)"
+        )
+
+
 def check_type(spec: PipelineSpec, step: Step, name: str, source: Source, line: int) -> None:
     """The bound source must be the kind of thing the step input declares."""
     if step.job is None:
@@ -181,21 +201,26 @@ def check_type(spec: PipelineSpec, step: Step, name: str, source: Source, line: 
         producer = spec.steps[source.step].outputs.get(source.output)
         if producer is None:
             return  # a registered component's outputs are not known here
-        if not item.is_path or producer.type != item.type:
+        if not item.is_path:
             raise fail_at(
                 spec.shown_as,
                 line,
                 f"{where}: type mismatch, step {source.step!r} output"
                 f" {source.output!r} is {producer.type}",
             )
+        warn_path_types(spec, line, where, f"step {source.step!r} output {source.output!r}",
+                        producer.type, item.type)  # fmt: skip
     elif isinstance(source, FromParent):
         parent = spec.inputs[source.name]
-        if parent.is_path != item.is_path or (item.is_path and parent.type != item.type):
+        if parent.is_path != item.is_path:
             raise fail_at(
                 spec.shown_as,
                 line,
                 f"{where}: type mismatch, pipeline input {source.name!r} is {parent.type}",
             )
+        if item.is_path:
+            warn_path_types(spec, line, where, f"pipeline input {source.name!r}",
+                            parent.type, item.type)  # fmt: skip
         check = LITERAL_CHECKS.get(item.type)
         if check and parent.value is not None and not check(parent.value):
             raise fail_at(

@@ -693,8 +693,9 @@ def inline_job(
     return job
 
 
-def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
-    """Read and check one pipeline file of either form, and every job it uses."""
+def load_pipeline_file(project: Project, path: Path, name: str = "") -> PipelineSpec:
+    """Read and check one pipeline file of either form, and every job it uses. `name`:
+    the pipeline's name (Project.pipeline_files; default the file's stem)."""
     shown = project.relative(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
@@ -739,7 +740,7 @@ def load_pipeline_file(project: Project, path: Path) -> PipelineSpec:
         if not isinstance(value, bool):
             raise fail_at(shown, line_of(settings, key), f"{key}: true or false")
     spec = PipelineSpec(
-        name=path.stem,
+        name=name or path.stem,
         file=path,
         shown_as=shown,
         inputs=parse_inputs(inputs_raw, shown),
@@ -771,6 +772,8 @@ def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
     pipelines/<name>.py is built with azure-ai-ml first and its YAML read the same way
     (spec/python_pipeline.py)."""
     path = project.pipeline_file(name)
+    if not name:  # the only pipeline: its name, e.g. the folder of pipelines/<folder>/x.yml
+        name = next(n for n, p in project.pipeline_files().items() if p == path)
     if path.suffix == ".py":
         path = python_pipeline.build(project, path)
-    return load_pipeline_file(project, path)
+    return load_pipeline_file(project, path, name)
