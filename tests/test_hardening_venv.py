@@ -140,3 +140,19 @@ def test_chmod_guard_stops_a_non_root_process_from_writing(tmp_path):
     assert (data / "a.csv").read_text() == "1" and not (data / "new.csv").exists()
     allowed = subprocess.run([*as_nobody, write], cwd=data, capture_output=True, text=True)
     assert allowed.returncode == 0, "the write bits are back after the run"
+
+
+def test_the_read_only_probe_is_asked_once_per_boot_and_kept(tmp_path, monkeypatch):
+    from amlops.local import readonly
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the namespace probe runs on Linux only")
+    calls = []
+    monkeypatch.setattr(readonly, "_probed", {})
+    monkeypatch.setattr(readonly, "_probe", lambda: calls.append(1) or True)
+    assert readonly.namespace_works(tmp_path) and calls == [1]
+    monkeypatch.setattr(readonly, "_probed", {})  # a new process
+    assert readonly.namespace_works(tmp_path) and calls == [1], "read from the cache"
+    (tmp_path / readonly.PROBE_CACHE).write_text('{"another boot": false}')
+    monkeypatch.setattr(readonly, "_probed", {})
+    assert readonly.namespace_works(tmp_path) and calls == [1, 1], "probed again"
