@@ -18,7 +18,7 @@ BENCHMARKS = {
     "dag100": (False, "ratios against dvc:"),
     "demo_disk": (False, "summary:"),
     "docker_rebuild": (True, "summary: rebuild ratio"),
-    "local_overhead": (True, "make local / bare docker run:"),
+    "local_overhead": (True, "summary: do-nothing venv run CPU overhead"),
     "parallel_local": (False, "driver / hand loop:"),
     "pipeline_local": (False, "the same DAG as a native pipeline file"),
     "serve": (False, "overhead at p50:"),

@@ -215,3 +215,19 @@ def test_concurrent_runs_that_pip_install_leave_the_shared_venv_unchanged(baked,
     again = baked.make("local", EXP="train", JOB="installs.yaml", RUNTIME="venv")
     assert again.returncode == 0, again.stderr
     assert "building" not in again.stderr  # the venv was not found changed and rebuilt
+
+
+def test_the_read_only_probe_is_asked_once_per_boot_and_kept(tmp_path, monkeypatch):
+    from amlops.local import readonly
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the namespace probe runs on Linux only")
+    calls = []
+    monkeypatch.setattr(readonly, "_probed", {})
+    monkeypatch.setattr(readonly, "_probe", lambda: calls.append(1) or True)
+    assert readonly.namespace_works(tmp_path) and calls == [1]
+    monkeypatch.setattr(readonly, "_probed", {})  # a new process
+    assert readonly.namespace_works(tmp_path) and calls == [1], "read from the cache"
+    (tmp_path / readonly.PROBE_CACHE).write_text('{"another boot": false}')
+    monkeypatch.setattr(readonly, "_probed", {})
+    assert readonly.namespace_works(tmp_path) and calls == [1, 1], "probed again"

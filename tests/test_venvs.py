@@ -131,3 +131,141 @@ def test_two_concurrent_runs_needing_the_same_unbuilt_venv_both_succeed(tmp_path
     assert errs.count("waiting for another process to finish building venv") == 1, errs
     assert len([p for p in venvs.iterdir() if p.is_dir()]) == 1
     assert len(pipeline_runs(Baked(project), "training")) == 2
+
+
+# --- the per-run check that a venv is as built (issue 23: cheap first, full when needed)
+
+
+def fake_built_venv(tmp_path: Path) -> Venv:
+    """A venv folder as a build leaves it (marker, interpreter link, a package), signed;
+    no uv, no download."""
+    venv = Venv(tmp_path / "venvs", Requirements(["numpy"], tmp_path), sys.executable)
+    package = venv.path / "lib" / "site-packages" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    (package / "data.txt").write_text("data\n")
+    venv.bin_dir.mkdir()
+    (venv.bin_dir / "python").symlink_to(sys.executable)
+    (venv.path / ".amlops-ready").write_text("ok\n")
+    venv._sign()
+    return venv
+
+
+def fresh_process(monkeypatch) -> None:
+    """Forget what this process learnt about venvs, as a new `make local` would."""
+    from amlops.local import venvs
+
+    monkeypatch.setattr(venvs, "_checked", {})
+
+
+def no_full_check(monkeypatch) -> None:
+    def refuse(self):
+        raise AssertionError("the full signature ran")
+
+    monkeypatch.setattr(Venv, "_scan", refuse)
+
+
+def test_an_unchanged_venv_is_passed_by_the_cheap_check_alone(tmp_path, monkeypatch):
+    venv = fake_built_venv(tmp_path)
+    fresh_process(monkeypatch)
+    no_full_check(monkeypatch)
+    assert venv.unchanged_since_checked()
+    assert venv.ready()
+
+
+@pytest.mark.parametrize("change", ["edited in place", "removed", "added", "chmod"])
+def test_a_changed_venv_file_is_still_found_and_rebuilds(tmp_path, monkeypatch, capfd, change):
+    venv = fake_built_venv(tmp_path)
+    package = venv.path / "lib" / "site-packages" / "pkg"
+    if change == "edited in place":  # no folder changes: only the file's own inode
+        with open(package / "__init__.py", "a") as handle:
+            handle.write("# reformatted by a tool\n")
+    elif change == "removed":
+        (package / "data.txt").unlink()
+    elif change == "added":
+        (package / "extra.py").write_text("")
+    else:  # no content change: the cheap check sees it, the full one decides
+        (package / "data.txt").chmod(0o600)
+    fresh_process(monkeypatch)
+    monkeypatch.setattr(Venv, "_forget_cached_packages", lambda self: None)
+    assert not venv.unchanged_since_checked()
+    if change == "chmod":  # mode is no part of the signature: as built, and stamped again
+        assert venv.ready()
+        assert venv.unchanged_since_checked()
+        return
+    assert not venv.ready()
+    assert "changed since it was built (a tool edited its files?): rebuilding" in (
+        capfd.readouterr().err
+    )
+
+
+def test_a_harmless_change_costs_one_full_check_then_the_cheap_one_passes(tmp_path, monkeypatch):
+    venv = fake_built_venv(tmp_path)
+    # the job ran: Python wrote bytecode, which no check counts
+    (venv.path / "lib" / "site-packages" / "pkg" / "__pycache__").mkdir()
+    (venv.path / "lib" / "site-packages" / "pkg" / "__pycache__" / "x.pyc").write_text("")
+    fresh_process(monkeypatch)
+    assert not venv.unchanged_since_checked(), "the package folder changed"
+    assert venv.ready(), "the full check finds the files as built"
+    fresh_process(monkeypatch)
+    no_full_check(monkeypatch)
+    assert venv.ready()
+
+
+@pytest.mark.parametrize("stamp", [None, b"", b"\xff\x00garbled", b"amlops-venv-checked-1 x\n"])
+def test_a_missing_or_garbled_stamp_means_the_full_check(tmp_path, monkeypatch, stamp):
+    venv = fake_built_venv(tmp_path)
+    if stamp is None:
+        venv.stamp.unlink()
+    else:
+        venv.stamp.write_bytes(stamp)
+    fresh_process(monkeypatch)
+    assert not venv.unchanged_since_checked()
+    assert venv.ready()
+    assert venv.unchanged_since_checked(), "stamped again by the full check"
+
+
+def test_a_venv_signed_by_an_older_amlops_is_checked_fully_then_stamped(tmp_path, monkeypatch):
+    venv = fake_built_venv(tmp_path)
+    venv.stamp.unlink()
+    (venv.path / ".amlops-signature").unlink()
+    fresh_process(monkeypatch)
+    assert venv.ready()
+    assert (venv.path / ".amlops-signature").read_text() == venv.signature()
+    fresh_process(monkeypatch)
+    no_full_check(monkeypatch)
+    assert venv.ready()
+
+
+def test_simple_requirement_lines_read_without_packaging_as_packaging_reads_them():
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from amlops.local.venvs import canonical_requirement, simple_requirement
+
+    lines = [
+        "numpy", "scikit-learn>=1.3", "Scikit_Learn >= 1.3", "pandas>=2.0,<3",
+        "pandas >=2.0 , <3", "a.b-c_d==1.2.3", "x~=1.4", "x>1,!=1.5,<=3", "x  ==  01.02",
+        "x.-_y>=1", "x>=1,<2,!=1.5", "X9==0",
+    ]  # fmt: skip
+    for line in lines:
+        assert simple_requirement(line) == canonical_requirement(Requirement(line)), line
+    others = [
+        "x~=1", "x>=1,>=1.0", "x==1.*", "x[extra]>=1", "x; python_version<'3'",
+        "x @ https://a/b", "x (>=1)", "x>=", "x,", "x>=1,", "x===1", "x>=1.0a1", "X_",
+        "_x", "x>=1 <2", "x>=1,,<2",
+    ]  # fmt: skip
+    for line in others:  # left to packaging, which reads or refuses them
+        assert simple_requirement(line) is None, line
+        try:
+            Requirement(line)
+        except InvalidRequirement:
+            pass
+
+
+def test_an_edited_signature_is_no_unchanged_venv(tmp_path, monkeypatch):
+    venv = fake_built_venv(tmp_path)
+    (venv.path / ".amlops-signature").write_bytes(b"\xff\x00garbled")
+    fresh_process(monkeypatch)
+    monkeypatch.setattr(Venv, "_forget_cached_packages", lambda self: None)
+    assert not venv.unchanged_since_checked()
+    assert not venv.ready()

@@ -20,6 +20,7 @@ from amlops.errors import UserError
 from amlops.local.images import DockerUnavailable, check_engine, image_exists, image_name
 from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
+from amlops.local.venvs import STAMP_SUFFIX
 from amlops.project import Project
 from amlops.runs import (
     PIPELINE_FILE,
@@ -232,7 +233,7 @@ def _remove_image(tag: str, log: Path) -> None:
 
 def _remove_venv(venv: Path) -> None:
     shutil.rmtree(venv)
-    for beside in (".log", ".lock"):
+    for beside in (".log", ".lock", STAMP_SUFFIX):
         venv.with_name(venv.name + beside).unlink(missing_ok=True)
 
 

@@ -61,34 +61,76 @@ def sandbox_argv(read_only: List[Path], writable: List[Path], argv: List[str]) -
     return [sys.executable, "-I", str(SANDBOX), json.dumps(spec), "--", *argv]
 
 
-def namespace_works() -> bool:
-    """Whether rosandbox.py can make a folder read-only here (probed once per process)."""
-    if "namespace" not in _probed:
-        ok = False
-        if sys.platform.startswith("linux"):
-            with tempfile.TemporaryDirectory(prefix="amlops-probe-") as folder:
-                probe = Path(folder) / "probe"
-                script = f"touch '{probe}' 2>/dev/null; test -e '{probe}' || echo read-only"
-                argv = sandbox_argv([Path(folder)], [], ["sh", "-c", script])
-                try:
-                    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-                    ok = done.stdout.strip() == "read-only" and not probe.exists()
-                except (OSError, subprocess.SubprocessError):
-                    ok = False
-        _probed["namespace"] = ok
-    return _probed["namespace"]
+PROBE_CACHE = "namespace-probe.answer"  # not *.json: those are ChmodGuard states
+
+
+def _probe_key() -> str:
+    """What the probe's answer depends on: this boot (sysctls such as
+    kernel.unprivileged_userns_clone reset with it), the kernel, the user and the
+    interpreter that runs rosandbox.py; '' when the boot cannot be told (no caching)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        return ""
+    return f"{boot} {os.uname().release} uid {os.getuid()} {sys.executable}"
+
+
+def _probe() -> bool:
+    """Run rosandbox.py once on a temporary folder: True when it was read-only."""
+    with tempfile.TemporaryDirectory(prefix="amlops-probe-") as folder:
+        probe = Path(folder) / "probe"
+        script = f"touch '{probe}' 2>/dev/null; test -e '{probe}' || echo read-only"
+        argv = sandbox_argv([Path(folder)], [], ["sh", "-c", script])
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            return done.stdout.strip() == "read-only" and not probe.exists()
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+
+def namespace_works(cache_dir: Optional[Path] = None) -> bool:
+    """Whether rosandbox.py can make a folder read-only here. Probed (a subprocess,
+    ~0.2 s of CPU) once per process, and once per boot, user and interpreter when
+    `cache_dir` is given: the answer is kept in `cache_dir/namespace-probe.answer`.
+    A stale answer costs no protection: if the namespace fails after all, rosandbox.py
+    says so and the inputs are still checked after the run."""
+    if "namespace" in _probed:
+        return _probed["namespace"]
+    if not sys.platform.startswith("linux"):
+        _probed["namespace"] = False
+        return False
+    key = _probe_key() if cache_dir else ""
+    cached = Path(cache_dir or ".") / PROBE_CACHE
+    if key:
+        try:
+            known = json.loads(cached.read_text(encoding="utf-8"))
+            if isinstance(known, dict) and isinstance(known.get(key), bool):
+                _probed["namespace"] = known[key]
+                return known[key]
+        except (OSError, ValueError):
+            pass
+    ok = _probe()
+    _probed["namespace"] = ok
+    if key:
+        try:
+            write_json(cached, {key: ok})
+        except OSError:
+            pass  # not cached: probed again next time
+    return ok
 
 
 MECHANISMS = ("namespace", "chmod", "none")
 
 
-def mechanism() -> str:
+def mechanism(cache_dir: Optional[Path] = None) -> str:
     """How inputs are made read-only on this machine: namespace, chmod or none
-    (AMLOPS_READONLY_INPUTS, when set to one of them, decides)."""
+    (AMLOPS_READONLY_INPUTS, when set to one of them, decides). `cache_dir` keeps the
+    namespace probe's answer (see namespace_works)."""
     chosen = os.environ.get("AMLOPS_READONLY_INPUTS", "")
     if chosen in MECHANISMS:
         return chosen
-    if namespace_works():
+    if namespace_works(cache_dir):
         return "namespace"
     if os.name == "posix" and os.geteuid() != 0:
         return "chmod"
@@ -251,7 +293,7 @@ class ReadOnlyInputs:
         self.inputs = {name: Path(path).resolve() for name, path in inputs.items()}
         self.skip = writable_parts(self.inputs.values(), keep_writable)
         self.state_dir = state_dir
-        self.how = how or (mechanism() if self.inputs else "none")
+        self.how = how or (mechanism(state_dir) if self.inputs else "none")
         self.hashes = FileHashes()
         self.before: Dict[str, Dict[str, str]] = {}
 

@@ -1,17 +1,18 @@
 """Pick the local runtime: Docker when an engine answers and the base images can be
 had, else a venv (with a notice)."""
 
-from typing import Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local.environments import docker_recipe, venv_recipe
-from amlops.local.images import DockerUnavailable, check_engine
 from amlops.local.runtimes import Runtime
-from amlops.local.runtimes.docker import DockerRuntime
 from amlops.local.runtimes.venv import VenvRuntime
 from amlops.project import Project
 from amlops.spec.job import JobSpec
+
+if TYPE_CHECKING:  # the Docker modules load only when Docker may run (~30 ms a venv run saves)
+    from amlops.local.images import DockerUnavailable
 
 RUNTIMES = ("auto", "docker", "venv")
 FALLBACK_NOTICE = (
@@ -26,7 +27,7 @@ def _check_choice(choice: str) -> None:
 
 
 def _without_docker(
-    project: Project, spec: Optional[JobSpec], err: DockerUnavailable, choice: str
+    project: Project, spec: Optional[JobSpec], err: "DockerUnavailable", choice: str
 ) -> VenvRuntime:
     """Docker cannot run it: refuse RUNTIME=docker, else the venv fallback (with a notice)."""
     if choice == "docker":
@@ -59,6 +60,8 @@ def environment_notice(kind: str, project: Project, spec: JobSpec) -> str:
 def runtime_for(kind: str, project: Project, spec: JobSpec) -> Runtime:
     """The runtime object of one job (nothing is built yet)."""
     if kind == "docker":
+        from amlops.local.runtimes.docker import DockerRuntime
+
         return DockerRuntime(project, spec)
     return VenvRuntime(project, spec)
 
@@ -75,6 +78,9 @@ def pick_runtime_kinds(project: Project, choice: str, specs: Dict[str, JobSpec])
     if choice == "venv":
         _venv_or_fail(VenvRuntime(project, None), "", choice)
         return {name: "venv" for name in specs}
+    from amlops.local.images import DockerUnavailable, check_engine
+    from amlops.local.runtimes.docker import DockerRuntime
+
     try:
         check_engine()
     except DockerUnavailable as err:
@@ -123,8 +129,13 @@ def prepared_runtime(project: Project, spec: JobSpec, choice: str) -> Runtime:
     _check_choice(choice)
     if choice == "venv":
         venv = VenvRuntime(project, spec)
+        if venv.ready():  # nothing to build: whether uv runs (a subprocess) does not matter
+            return venv
         _venv_or_fail(venv, "", choice)
     else:
+        from amlops.local.images import DockerUnavailable
+        from amlops.local.runtimes.docker import DockerRuntime
+
         docker = DockerRuntime(project, spec)
         try:
             docker.prepare()

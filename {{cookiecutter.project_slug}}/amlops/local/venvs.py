@@ -15,24 +15,28 @@ second process that needs the same unbuilt venv wait for the first and reuse it.
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Tuple
-
-from filelock import FileLock, Timeout
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.local.procs import telling_line
 from amlops.project import Project
 
+if TYPE_CHECKING:
+    from filelock import FileLock
+    from packaging.requirements import Requirement
+
 READY = ".amlops-ready"
 SIGNATURE = ".amlops-signature"  # the files as built: a venv a tool edited is rebuilt
+STAMP_SUFFIX = ".checked"  # beside the venv: when its files were last found as built
+STAMP_MAGIC = b"amlops-venv-checked-1"
 _checked: dict = {}  # venv path -> whether its files still match (asked once per process)
 INSTALLED = "amlops-requirements.txt"
 UV_CACHE = ".uv-cache"
@@ -89,8 +93,10 @@ def _local_path(text: str, base_dir: Path) -> Optional[str]:
     return None
 
 
-def canonical_requirement(req: Requirement) -> str:
+def canonical_requirement(req: "Requirement") -> str:
     """One spelling per requirement: canonical name and extras, sorted specifiers."""
+    from packaging.utils import canonicalize_name
+
     text = canonicalize_name(req.name)
     if req.extras:
         text += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
@@ -98,6 +104,33 @@ def canonical_requirement(req: Requirement) -> str:
     if req.marker:
         text += f" ; {req.marker}"
     return text
+
+
+# The common requirement lines (`numpy`, `scikit-learn>=1.3`, `pandas>=2.0,<3`), read
+# without packaging, whose import is ~70 ms of every local run: a name, then plain
+# release versions (digits and dots) after distinct operators. What packaging would say
+# for them exactly (tests/test_venvs.py compares the two); anything else goes to it.
+_SIMPLE_NAME = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*")
+_SIMPLE_SPEC = re.compile(r"\s*(==|!=|<=|>=|~=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*")
+
+
+def simple_requirement(line: str) -> Optional[str]:
+    """canonical_requirement() of a simple line (see above) without packaging; None when
+    the line is not that simple."""
+    name = _SIMPLE_NAME.match(line)
+    if not name:
+        return None
+    rest = line[name.end() :]
+    specs, operators = [], set()
+    for part in rest.split(",") if rest else []:
+        spec = _SIMPLE_SPEC.fullmatch(part)
+        if not spec or spec.group(1) in operators:
+            return None  # a repeated operator: packaging's set may merge the two
+        if spec.group(1) == "~=" and "." not in spec.group(2):
+            return None  # ~=1 is no valid specifier
+        operators.add(spec.group(1))
+        specs.append(spec.group(1) + spec.group(2))
+    return re.sub(r"[-_.]+", "-", name.group(1)).lower() + ",".join(sorted(specs))
 
 
 class Requirements:
@@ -157,6 +190,11 @@ class Requirements:
         local = _local_path(line, folder)
         if local:
             return local
+        simple = simple_requirement(line)
+        if simple is not None:
+            return simple
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             return canonical_requirement(Requirement(line))
         except InvalidRequirement:
@@ -259,34 +297,115 @@ class Venv:
     def describe(self) -> str:
         return f"venv {self.shown(self.path)}"
 
+    @property
+    def stamp(self) -> Path:
+        """Beside the venv (not in it: writing it would change the venv's own folder):
+        when its files were last found as built, and the list of them."""
+        return self.cache / f"{self.path.name}{STAMP_SUFFIX}"
+
     def ready(self) -> bool:
-        """Built completely (the marker is written last), its interpreter still runs (a
-        venv links to the interpreter that made it), and its files are as built: one a
-        tool edited (a formatter that walked into it) is rebuilt, with a notice."""
+        """Built completely (the marker is written once installing ended), its interpreter
+        still runs (a venv links to the interpreter that made it), and its files are as
+        built: one a tool edited (a formatter that walked into it) is rebuilt, with a
+        notice.
+
+        Whether the files are as built is asked once per process, in two steps: a
+        cheap one (`unchanged_since_checked`: no file or folder of the venv changed its
+        inode since the last full check) and, only when that cannot tell, the full
+        signature of every file."""
         exe = self.bin_dir / ("python.exe" if os.name == "nt" else "python")
         if not ((self.path / READY).is_file() and exe.exists()):
             return False
         if self.path not in _checked:
-            recorded = self.path / SIGNATURE
-            same = (
-                # bytes: a garbled (even non-UTF-8) signature reads as changed, and rebuilds
-                not recorded.is_file()
-                or recorded.read_bytes() == self.signature().encode()
-            )
-            if not same:
-                say(
-                    f"{self.describe()} changed since it was built (a tool edited its files?):"
-                    " rebuilding"
-                )
-                self._forget_cached_packages()
-            _checked[self.path] = same
+            _checked[self.path] = self.unchanged_since_checked() or self._verify()
         return _checked[self.path]
 
-    def signature(self) -> str:
-        """A digest of every file's path, size and modification time (bytecode caches,
-        which Python writes as it runs, and amlops' own markers left out)."""
+    def unchanged_since_checked(self) -> bool:
+        """True when no file or folder of the venv changed since its last full check:
+        each one listed in the stamp still exists and its status-change time (ctime,
+        which every write, chmod, rename or link count change moves forward and no tool
+        can set back) is older than the check. One lstat per file, no hashing: the
+        signature costs about twice as much. False (so the full check runs) when the
+        stamp is missing or garbled, a file is gone, or anything is newer - also for
+        harmless changes (bytecode caches' folders appearing, another venv hard-linking
+        the same uv cache files); and always on Windows, where ctime is the creation
+        time."""
+        if os.name == "nt":
+            return False
+        try:
+            head, _, listed = self.stamp.read_bytes().partition(b"\n")
+            magic, since = head.split()
+            if magic != STAMP_MAGIC:
+                return False
+            since_ns = int(since)
+            root = os.fsencode(self.path) + b"/"
+            lstat = os.lstat
+            for rel in listed.split(b"\n"):
+                if rel and lstat(root + rel).st_ctime_ns >= since_ns:
+                    return False
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _verify(self) -> bool:
+        """The full check: the files' signature against the one recorded at build time
+        (a venv without one, built by an older amlops or stopped before signing, is
+        signed now). A match is stamped, so the next process asks only the cheap check."""
+        recorded = self.path / SIGNATURE
+        if not recorded.is_file():
+            self._sign()
+            return True
+        # bytes: a garbled (even non-UTF-8) signature reads as changed, and rebuilds
+        expected = recorded.read_bytes()
+        since = self._stamp_clock()
+        digest, listed = self._scan()
+        if expected != digest.encode():
+            say(
+                f"{self.describe()} changed since it was built (a tool edited its files?):"
+                " rebuilding"
+            )
+            self._forget_cached_packages()
+            return False
+        self._write_stamp(since, listed)
+        return True
+
+    def _stamp_clock(self) -> int:
+        """The file system's own clock (ns), once it has moved past this call: the
+        modification time of a file written now. The kernel stamps files from a coarse
+        clock that lags time.time(), and some file systems keep whole seconds, so the
+        clock is read from the file system itself, and a change made after this call is
+        stamped at this time or later (`>=` in the cheap check never misses one). Waiting
+        for the clock to tick (a few ms; at most 50) keeps what was written just before
+        (the build's last files) from looking newer than the check."""
+        probe = self.stamp.with_name(f"{self.stamp.name}.{os.getpid()}.tmp")
+        probe.write_bytes(b"")
+        start = now = probe.stat().st_mtime_ns
+        for _ in range(10):
+            if now > start:
+                break
+            time.sleep(0.005)
+            probe.write_bytes(b"")
+            now = probe.stat().st_mtime_ns
+        return now
+
+    def _write_stamp(self, since: int, listed: List[str]) -> None:
+        """Record that the venv's files (`listed`, relative) were as built at `since`
+        (from _stamp_clock, whose probe file becomes the stamp)."""
+        probe = self.stamp.with_name(f"{self.stamp.name}.{os.getpid()}.tmp")
+        # the signature too: one garbled or edited must not pass as the venv unchanged
+        body = b"\n".join(os.fsencode(rel) for rel in [SIGNATURE, *listed])
+        probe.write_bytes(STAMP_MAGIC + b" %d\n" % since + body + b"\n")
+        os.replace(probe, self.stamp)
+
+    def _scan(self) -> Tuple[str, List[str]]:
+        """(signature, every folder and file path relative to the venv) in one walk: the
+        signature is a digest of every file's path, size and modification time;
+        bytecode caches (which Python writes as it runs) and amlops' own markers are left
+        out of both."""
         digest = hashlib.sha256()
+        listed = ["."]
         folders = [self.path]
+        skip = len(str(self.path)) + 1
         while folders:
             with os.scandir(folders.pop()) as entries:
                 for entry in sorted(entries, key=lambda e: e.name):
@@ -294,11 +413,18 @@ class Venv:
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         folders.append(entry.path)
+                        listed.append(entry.path[skip:])
                     elif not entry.name.endswith(".pyc"):
                         stat = entry.stat(follow_symlinks=False)
                         line = f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
                         digest.update(line.encode())
-        return digest.hexdigest()
+                        listed.append(entry.path[skip:])
+        return digest.hexdigest(), listed
+
+    def signature(self) -> str:
+        """A digest of every file's path, size and modification time (bytecode caches,
+        which Python writes as it runs, and amlops' own markers left out)."""
+        return self._scan()[0]
 
     def _forget_cached_packages(self) -> None:
         """uv hard-links a venv's files from its cache, so an edit in the venv is an edit
@@ -313,7 +439,18 @@ class Venv:
             subprocess.run(argv, capture_output=True, env=self._env(), cwd=self.cache)
 
     def _sign(self) -> None:
-        (self.path / SIGNATURE).write_text(self.signature(), encoding="utf-8")
+        """Record the files as built: their signature, and the stamp of the cheap check."""
+        digest = self._scan()[0]
+        (self.path / SIGNATURE).write_text(digest, encoding="utf-8")
+        # Stamped from a second walk that starts after the signature file changed the
+        # venv's folder, and only when nothing changed in between (else the next run
+        # checks fully): the stamp's time must come before what it vouches for.
+        since = self._stamp_clock()
+        again, listed = self._scan()
+        if again == digest:
+            self._write_stamp(since, listed)
+        else:
+            self.stamp.with_name(f"{self.stamp.name}.{os.getpid()}.tmp").unlink(missing_ok=True)
         _checked[self.path] = True
 
     def unavailable(self) -> str:
@@ -327,8 +464,10 @@ class Venv:
             return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
         return ""
 
-    def _locked(self) -> FileLock:
+    def _locked(self) -> "FileLock":
         """The build lock, acquired; says so when another process holds it."""
+        from filelock import FileLock, Timeout  # only to build: ~20 ms of every run else
+
         self.cache.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.lock_file))
         try:
@@ -406,8 +545,8 @@ class Venv:
                 ).returncode
                 if code:
                     self._failed(shown, code)
-        self._sign()
         (self.path / READY).write_text("ok\n", encoding="utf-8")
+        self._sign()  # after the marker: its creation changes the venv's folder
 
     def _failed(self, shown: str, code: int) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

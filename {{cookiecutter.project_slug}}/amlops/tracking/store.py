@@ -42,18 +42,29 @@ import hashlib
 import json
 import os
 import re
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from amlops.diskspace import disk_full_error, is_disk_full
 from amlops.errors import UserError
+
+if TYPE_CHECKING:  # ssl and urllib.request load only for an MLflow server
+    import ssl
 
 DEFAULT_EXPERIMENT = "0"
 UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
@@ -137,7 +148,13 @@ def file_uri_path(uri: str) -> Path:
     if not uri.startswith("file:"):
         return Path(uri).expanduser().resolve()
     parsed = urllib.parse.urlparse(uri)
-    return Path(urllib.request.url2pathname(parsed.path)).resolve()
+    if os.name == "nt":
+        from nturl2path import url2pathname  # what urllib.request uses there
+
+        return Path(url2pathname(parsed.path)).resolve()
+    # urllib.request's url2pathname on POSIX, without importing it (and http, email, ssl:
+    # ~20 ms of every local run, which needs none of them)
+    return Path(urllib.parse.unquote(parsed.path)).resolve()
 
 
 def derived_experiment_id(name: str) -> str:
@@ -424,7 +441,9 @@ class FileStore:
         )
 
 
-def _rest_ssl(env: Mapping[str, str]) -> Optional[ssl.SSLContext]:
+def _rest_ssl(env: Mapping[str, str]) -> Optional["ssl.SSLContext"]:
+    import ssl
+
     if env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
         return ssl._create_unverified_context()  # noqa: S323 - the user asked for it
     if env.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
@@ -447,6 +466,10 @@ class RestStore:
         self.ssl = _rest_ssl(env)
 
     def _call(self, method: str, endpoint: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        # here, not at the top: only a server needs them (http, email, ssl: ~20 ms a run)
+        import urllib.error
+        import urllib.request
+
         url = f"{self.uri}/api/2.0/mlflow/{endpoint}"
         data = None
         if method == "GET" and body:
