@@ -693,9 +693,9 @@ def inline_job(
     return job
 
 
-def load_pipeline_file(project: Project, path: Path, name: str = "") -> PipelineSpec:
-    """Read and check one pipeline file of either form, and every job it uses. `name`:
-    the pipeline's name (Project.pipeline_files; default the file's stem)."""
+def load_pipeline_file(project: Project, path: Path, pipeline_name: str = "") -> PipelineSpec:
+    """Read and check one pipeline file of either form, and every job it uses.
+    `pipeline_name`: its name (Project.pipeline_files; default the file's stem)."""
     shown = project.relative(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
@@ -740,7 +740,7 @@ def load_pipeline_file(project: Project, path: Path, name: str = "") -> Pipeline
         if not isinstance(value, bool):
             raise fail_at(shown, line_of(settings, key), f"{key}: true or false")
     spec = PipelineSpec(
-        name=name or path.stem,
+        name=pipeline_name or path.stem,
         file=path,
         shown_as=shown,
         inputs=parse_inputs(inputs_raw, shown),
