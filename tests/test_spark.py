@@ -30,6 +30,7 @@ def test_spark_job_counts_words_on_local_spark(baked: Baked):
     assert f"--counts {run / 'outputs' / 'counts'}" in command
     said = done.stderr + done.stdout
     assert "$ spark-submit --master local[3] " in said
+    assert "venv for a Spark job: pyspark==3.4.* and the system's Java" in said
     assert "differs from Azure's serverless Spark" in said and "no abfss://" in said
     assert "not applied locally: identity (user_identity" in said
 
