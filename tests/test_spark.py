@@ -73,3 +73,25 @@ def test_spark_bad_conf_and_docker_are_one_line(baked: Baked):
     (line,) = error_lines(bad.stderr)
     assert "job.yml" in line and "spark.executor.instances required" in line, line
     assert not (baked.path / ".runs" / "spark_job").exists()
+
+
+def test_spark_dry_run_sends_its_own_environment_not_the_local_pyspark(baked: Baked):
+    folder = add_case(baked, "spark_job")
+    (folder / "env.yml").write_text("dependencies:\n  - pip:\n      - tabulate\n")
+    image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    edit_yaml(
+        folder / "job.yml",
+        lambda d: d.update(environment={"image": image, "conda_file": "env.yml"}),
+    )
+    native = sent(baked, baked.make("job", EXP="spark_job", DRY_RUN="1"))
+    assert native["environment"]["image"] == image
+    assert native["environment"]["conda_file"].endswith("env.yml")
+    assert "pyspark" not in str(native)
+
+
+def test_spark_missing_entry_file_is_one_line(baked: Baked):
+    folder = add_case(baked, "spark_job")
+    (folder / "src" / "wordcount.py").unlink()
+    done = baked.make("local", EXP="spark_job", RUNTIME="venv")
+    (line,) = error_lines(done.stderr)
+    assert "entry.file: ./src/wordcount.py does not exist" in line, line
