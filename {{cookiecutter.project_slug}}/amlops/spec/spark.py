@@ -204,7 +204,7 @@ def parse_spark(raw: Dict[str, Any], path: Path, shown: str) -> SparkSpec:
         conf={str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()},
         cores=cores,
         runtime_version=runtime,
-        args=" ".join(str(args).split()),
+        args=" ".join(line.strip() for line in str(args).splitlines() if line.strip()),
         lists=lists,
     )
 
