@@ -21,6 +21,7 @@ pipeline form of "no compute"). A step job: one step as a command job (a sweep
 node's: a sweep job, cloud/sweep.py), its upstream inputs given as paths; both built
 by cloud/pipeline_jobs.py."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -194,8 +195,13 @@ def command_job(
     overrides: Dict[str, str],
     tags: Dict[str, str],
 ) -> Dict[str, Any]:
-    """`make job EXP=x`: the job file as a native command job."""
-    native: Dict[str, Any] = {"$schema": SCHEMA.format("commandJob")}
+    """`make job EXP=x`: the job file as a native command job (a Spark job file: as the
+    Spark job it is, its own environment sent, not the local run's pyspark venv)."""
+    if spec.spark is not None:
+        declared = spec.spark.declared_environment
+        spec = replace(spec, environment=declared) if declared is not None else spec
+    kind = "sparkJob" if spec.spark is not None else "commandJob"
+    native: Dict[str, Any] = {"$schema": SCHEMA.format(kind)}
     native.update(job_body(spec, sub))
     native.setdefault("experiment_name", f"{project.slug}-{spec.experiment}")
     compute = job_compute(project, spec)

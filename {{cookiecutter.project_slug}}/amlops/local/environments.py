@@ -249,6 +249,15 @@ def _python_differs(project: Project, conda: Dict[str, Any]) -> str:
 def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     """What a venv can install for `spec`'s environment, and what it leaves out."""
     env = spec.environment
+    if spec.spark is not None:  # spec/spark.py: an inline conda env of pyspark + the job's pip
+        lines = conda_pip_lines(env.conda_spec())
+        extra = f" + {len(lines) - 1} pip packages of the job's environment" if lines[1:] else ""
+        return VenvRecipe(
+            lines,
+            spec.folder,
+            f"venv for a Spark job: {lines[0]}{extra} and the system's Java",
+            source="the Spark job's pyspark",
+        )
     if env.kind == "workspace" and not project.settings.get("LOCAL_IMAGE"):
         env = resolve_environment(project, spec)
     shown = env.describe()

@@ -215,6 +215,25 @@ def execute(
     return code, record
 
 
+def _spark_runtime(spec: JobSpec, choice: str) -> str:
+    """The runtime of a Spark job: the venv (pyspark from PyPI, the system's Java);
+    UserError when it cannot run here (jar-only entry, RUNTIME=docker, no Java)."""
+    from amlops.spec.spark import java_problem
+
+    problem = spec.spark.local_problem()
+    if problem:
+        raise UserError(f"{spec.shown_as}: {problem}")
+    if choice == "docker":
+        raise UserError(
+            f"RUNTIME=docker: {spec.shown_as} is a Spark job, and Spark jobs run in the venv"
+            " runtime here (RUNTIME=venv, pyspark from PyPI and the system's Java)"
+        )
+    missing_java = java_problem()
+    if missing_java:
+        raise UserError(f"{spec.shown_as}: {missing_java}")
+    return "venv"
+
+
 def run_experiment(
     project: Project,
     spec: JobSpec,
@@ -227,6 +246,8 @@ def run_experiment(
 
     if spec.parallel is not None and spec.parallel.local_problem():
         raise UserError(f"{spec.shown_as}: {spec.parallel.local_problem()}")
+    if spec.spark is not None:
+        runtime_choice = _spark_runtime(spec, runtime_choice)
     # Bad overrides, missing input data and broken code fail before any build.
     bind_inputs(spec, project, overrides, in_container=False)
     snap = code_snapshot(project, spec)
@@ -241,6 +262,8 @@ def run_experiment(
         say(f"no code: the job has no `code:`; its working directory {rel}/src starts empty")
     else:
         say(f"code {snap.label} -> {rel}/src (the working directory)")
+    if spec.spark is not None:
+        say(f"spark: {spec.spark.differs()}")
     skipped = not_applied_locally(spec)
     if skipped:
         say(skipped)

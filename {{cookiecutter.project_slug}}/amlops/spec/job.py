@@ -183,6 +183,9 @@ class JobSpec:
     # (name in the snapshot -> source file).
     parallel: Any = None
     staged_files: Dict[str, Path] = field(default_factory=dict)
+    # Set on a Spark job file (amlops/spec/spark.py SparkSpec): the command is then
+    # spark-submit in local mode, `raw` the Spark file as written (what is submitted).
+    spark: Any = None
 
     @property
     def folder(self) -> Path:
@@ -510,6 +513,10 @@ def load_job(path: Path, shown_as: str = "") -> JobSpec:
         from amlops.spec.parallel import parallel_job
 
         return parallel_job(raw, path, shown, job_from_mapping)
+    if raw.get("type") == "spark":
+        from amlops.spec.spark import spark_job
+
+        return spark_job(raw, path, shown, job_from_mapping)
     if is_component(raw):
         spec = job_from_mapping(raw, path, shown, "component")
         spec.name = str(raw.get("name") or path.stem)
