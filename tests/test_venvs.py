@@ -269,3 +269,49 @@ def test_an_edited_signature_is_no_unchanged_venv(tmp_path, monkeypatch):
     monkeypatch.setattr(Venv, "_forget_cached_packages", lambda self: None)
     assert not venv.unchanged_since_checked()
     assert not venv.ready()
+
+
+def test_a_rebuild_waits_for_the_runs_using_the_venv(tmp_path, monkeypatch):
+    """A venv a tool edited is rebuilt, but never deleted under a job still running in it
+    (CI, stop 19: a rebuild removed scikit-learn under another run): the rebuild waits
+    for the runs holding the venv as in use, and a run starting meanwhile waits for it."""
+    import threading
+
+    from amlops.local import venvs
+
+    venv = fake_built_venv(tmp_path)
+    events = []
+    holding, release = threading.Event(), threading.Event()
+
+    def a_running_job():
+        with venv.in_use():
+            holding.set()
+            release.wait(30)
+            events.append("job ended")
+
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        if Path(path) == venv.path:
+            events.append("venv deleted")
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(venvs.shutil, "rmtree", rmtree)
+    monkeypatch.setattr(Venv, "_uv", lambda self: "uv")
+    rebuild = [sys.executable, "-c", f"import os; os.makedirs({str(venv.bin_dir)!r})"]
+    monkeypatch.setattr(Venv, "_steps", lambda self, uv: [("rebuild", rebuild)])
+    said = []
+
+    def say(message):  # the job ends once the rebuild has said it waits for it
+        said.append(message)
+        release.set()
+
+    monkeypatch.setattr(venvs, "say", say)
+    job = threading.Thread(target=a_running_job)
+    job.start()
+    assert holding.wait(30)
+    venv._build(echo=False)
+    job.join()
+    assert events == ["job ended", "venv deleted"]
+    assert any("waiting for the runs using venv" in line for line in said), said
+    assert (venv.path / ".amlops-ready").is_file()

@@ -20,9 +20,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -464,6 +465,43 @@ class Venv:
             return f"{self.python} lacks the venv/ensurepip modules (apt install python3-venv)"
         return ""
 
+    @property
+    def users_file(self) -> Path:
+        """Locked shared by each run using the venv, exclusively by a rebuild."""
+        return self.cache / f"{self.path.name}.inuse"
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Held while a run uses the venv (a shared flock on `users_file`): a rebuild
+        (after a tool edited the venv) waits for the runs using it to end instead of
+        deleting it under them, and a run starting meanwhile waits for the rebuild.
+        No-op where there is no fcntl (Windows)."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with open(self.users_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            yield
+
+    @contextmanager
+    def _sole_user(self) -> Iterator[None]:
+        """The exclusive side of `in_use`, said in one line when runs hold it."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        with open(self.users_file, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"waiting for the runs using {self.describe()} to end before rebuilding it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
     def _locked(self) -> "FileLock":
         """The build lock, acquired; says so when another process holds it."""
         from filelock import FileLock, Timeout  # only to build: ~20 ms of every run else
@@ -483,6 +521,7 @@ class Venv:
             return False
         lock = self._locked()
         try:
+            _checked.pop(self.path, None)  # what this process saw before it waited is old
             if self.ready():  # another process built it while we waited
                 return False
             self._build(echo)
@@ -526,6 +565,11 @@ class Venv:
         return env
 
     def _build(self, echo: bool) -> None:
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with self._sole_user():  # never delete a venv under a running job
+            self._build_anew(echo)
+
+    def _build_anew(self, echo: bool) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         uv = self._uv()
         if echo:

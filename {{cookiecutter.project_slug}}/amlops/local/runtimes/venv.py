@@ -17,9 +17,11 @@ import os
 import shlex
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Iterator, List, Mapping, Optional
 
+from amlops.errors import UserError
 from amlops.local.environments import VenvRecipe, venv_recipe
 from amlops.local.procs import run_tee
 from amlops.local.resolve import ResolvedJob
@@ -125,6 +127,18 @@ class VenvRuntime:
         """Install `packages` into this venv once (a marker file remembers them)."""
         self.venv.install(packages, suffix)
 
+    @contextmanager
+    def _in_use(self, echo: bool) -> Iterator[None]:
+        """The venv held as in use for the run (Venv.in_use), found complete under the
+        hold; one deleted meanwhile (e.g. by an older amlops) is built again first."""
+        for _ in range(3):
+            with self.venv.in_use():
+                if self.venv.ready():
+                    yield
+                    return
+            self.venv.prepare(echo)  # outside the hold: a rebuild waits for the holders
+        raise UserError(f"{self.venv.describe()} keeps disappearing as runs start; run again")
+
     def run(self, job: ResolvedJob, run_dir: Path, env: Dict[str, str], echo: bool = True) -> int:
         """Run the job's command with the venv first on PATH, its inputs read-only
         where this OS allows it (amlops.local.readonly), and checked after the run:
@@ -161,7 +175,7 @@ class VenvRuntime:
             tell(message, log, echo)
             return 127  # the shell's "command not found"
         argv = guard.wrap([shell, *job.argv[1:]] if job.argv[0] == "bash" else job.argv)
-        with guard.protected():
+        with guard.protected(), self._in_use(echo):
             code = run_tee(
                 argv, log, env=child_env, cwd=run_dir / "src", echo=echo, timeout=job.timeout
             )
