@@ -158,5 +158,13 @@ def test_the_sdk_version_and_the_settings_are_part_of_the_key(monkeypatch, tmp_p
     # a stored result under another key is not returned
     cache = validate_cache.ValidateCache(Project(tmp_path), sdk=True)
     cache.put("job x", "a" * 64, {"messages": [], "problems": [], "references": []})
-    assert cache.get("job x", "a" * 64) is not None
-    assert cache.get("job x", "b" * 64) is None
+    cache.save()
+    again = validate_cache.ValidateCache(Project(tmp_path), sdk=True)
+    assert again.get("job x", "a" * 64) is not None
+    assert again.get("job x", "b" * 64) is None
+    assert (
+        validate_cache.ValidateCache(Project(tmp_path), sdk=True, enabled=False).get(
+            "job x", "a" * 64
+        )
+        is None
+    )

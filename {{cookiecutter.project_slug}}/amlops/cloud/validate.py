@@ -37,7 +37,7 @@ from amlops.cloud.validate_cache import Key, Uncacheable, ValidateCache
 from amlops.cloud.workspace import connect, find_workspace
 from amlops.console import say
 from amlops.errors import UserError, problems_of
-from amlops.filekinds import kind_of, yaml_files
+from amlops.filekinds import kind_of, kind_of_document, yaml_files
 from amlops.project import Project, job_file_in
 from amlops.spec.endpoints import endpoint_names
 from amlops.spec.job import load_experiment, other_job_files
@@ -103,7 +103,8 @@ def _sdk_check(report: Report, sdk: bool, check: Callable[[], Any]) -> bool:
     UserError when it is not installed); False on problems."""
     if not sdk:
         return True
-    require_sdk("validate", identity=False)
+    if "azure.ai.ml" not in sys.modules:  # the first check that needs it
+        require_sdk("validate", identity=False)
     return _check(report, check) is not None
 
 
@@ -141,15 +142,19 @@ def _validate_job(
     experiment: str,
     sdk: bool,
     job_file: str = "",
+    kinds: Optional[Dict[str, str]] = None,
 ) -> None:
     """The job file (our checks, the SDK's with its line numbers), then exactly the job
     `make job DRY_RUN=1` writes, loaded back with the SDK. `job_file`: another job file
-    of the experiment than job.yaml (a sweep.yaml)."""
+    of the experiment than job.yaml (a sweep.yaml). `kinds` gets the file's kind
+    (amlops.filekinds) by resolved path, so the folder's asset pass need not read it again."""
     spec = _check(report, lambda: load_experiment(project, experiment, job_file))
     if spec is None:
         return
     shown = spec.shown_as
     raw = source_raw(spec)
+    if kinds is not None:
+        kinds[str(spec.file.resolve())] = kind_of_document(raw)
 
     def as_written() -> Any:
         return load_native(spec.file, shown, raw)
@@ -262,21 +267,28 @@ ASSET_LOADERS = {
 }
 
 
-def _validate_assets(project: Project, report: Report, folder: Path, sdk: bool) -> None:
+def _validate_assets(
+    project: Project,
+    report: Report,
+    folder: Path,
+    sdk: bool,
+    kinds: Optional[Dict[str, str]] = None,
+) -> None:
     """The component, environment, data, model and schedule files of `folder`, each
     loaded with its own SDK loader (a conda file or another tool's YAML is left alone)."""
     if not sdk:
         return
     for path in yaml_files(folder):
         shown = project.relative(path)
-        loader = ASSET_LOADERS.get(kind_of(path, shown))
+        kind = (kinds or {}).get(str(path.resolve())) or kind_of(path, shown)
+        loader = ASSET_LOADERS.get(kind)
         if loader is None:
             continue
         raw = _check(report, lambda: load_yaml(path, shown))
         if raw is not None and _sdk_check(
             report, sdk, lambda: load_native(path, shown, raw, loader)
         ):
-            report.say(f"ok {shown} ({kind_of(path, shown).replace('_', ' ')})")
+            report.say(f"ok {shown} ({kind.replace('_', ' ')})")
 
 
 class _Units:
@@ -361,6 +373,7 @@ def validate_offline(
     (amlops.filekinds); with `cache`, a unit whose inputs are unchanged since it was
     last checked is not checked again (its result is replayed)."""
     units = _Units(report, cache)
+    kinds: Dict[str, str] = {}  # the kind of each job file read, by resolved path
     with tempfile.TemporaryDirectory(prefix="amlops-validate-") as folder:
         scratch = Path(folder)
         for experiment in project.experiments():
@@ -370,18 +383,18 @@ def validate_offline(
                 units.run(
                     f"job {experiment}",
                     _job_key(project, path),
-                    lambda r: _validate_job(project, r, scratch, experiment, sdk),
+                    lambda r: _validate_job(project, r, scratch, experiment, sdk, "", kinds),
                 )
             for job_file in other_job_files(project, experiment):
                 units.run(
                     f"job {experiment} {job_file}",
                     _job_key(project, where / job_file),
-                    lambda r: _validate_job(project, r, scratch, experiment, sdk, job_file),
+                    lambda r: _validate_job(project, r, scratch, experiment, sdk, job_file, kinds),
                 )
             units.run(
                 f"assets {project.relative(where)}",
                 _folder_key(project, where, code_root=project.src),
-                lambda r: _validate_assets(project, r, where, sdk),
+                lambda r: _validate_assets(project, r, where, sdk, kinds),
             )
         for name in project.pipelines():
             units.run(
@@ -448,6 +461,7 @@ def run_validate(project: Project, offline: bool, force: bool = False) -> int:
     report = Report()
     cache = ValidateCache(project, sdk=v2, enabled=not force)
     validate_offline(project, report, sdk=v2, cache=cache)
+    cache.save()
     if cache.reused:
         say(
             f"{cache.reused} of {cache.reused + cache.checked} unchanged since their last"

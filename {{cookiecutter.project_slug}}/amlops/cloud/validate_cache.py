@@ -122,6 +122,8 @@ class Key:
     seen: Set[Tuple[str, str]] = field(default_factory=set)
     now: float = field(default_factory=time.time)
     memo: Dict[Tuple[str, str], Tuple[Any, int]] = field(default_factory=dict)
+    strings: Dict[str, List[Any]] = field(default_factory=dict)
+    used_strings: Dict[str, List[Any]] = field(default_factory=dict)
 
     def _count(self, number: int = 1) -> None:
         self.entries += number
@@ -193,18 +195,11 @@ class Key:
         self.path(path)
         if path.suffix not in (".yaml", ".yml") or not path.is_file():
             return
-        import yaml
-
-        try:
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same result, faster
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            return  # its content is keyed; the check reports what is wrong with it
-        if isinstance(document, dict) and isinstance(document.get("code"), str):
-            if code_root is not None and (path.parent / document["code"]).resolve() == code_root:
-                document = {k: v for k, v in document.items() if k != "code"}
-        for keys, text in _strings(document):
-            whole = keys[-1:] == ("code",) or keys[-2:-1] == ("build",)
+        for keys, text in self._strings_of(path):
+            if keys == ["code"] and code_root is not None:
+                if (path.parent / text).resolve() == code_root:
+                    continue
+            whole = keys[-1:] == ["code"] or keys[-2:-1] == ["build"]
             for base in (path.parent, self.project.root):
                 if base == self.project.root and text.strip("./") == "":
                     continue  # `.` or `..` means the file's own folder, not the root
@@ -217,6 +212,28 @@ class Key:
                     self.path(target, recursive=False)
                     if (target / "MLTable").is_file():
                         self.path(target / "MLTable")
+
+    def _strings_of(self, path: Path) -> List[Any]:
+        """[keys, string] of each string of a YAML file that could name a path, read
+        with amlops' own bounded loader (no alias bomb or deep nesting costs more than
+        it does to check) and remembered by content across runs."""
+        from amlops.errors import UserError
+        from amlops.yamlfile import load_yaml
+
+        try:
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return []
+        found = self.strings.get(content)
+        if found is None:
+            try:
+                document = load_yaml(path, str(path))
+            except UserError:
+                document = None  # its content is keyed; the check says what is wrong
+            found = [[list(keys), text] for keys, text in _strings(document)]
+            self.strings[content] = found
+        self.used_strings[content] = found
+        return found
 
     def digest(self, global_digest: str) -> str:
         text = json.dumps([global_digest, self.parts], sort_keys=True)
@@ -247,24 +264,37 @@ def _strings(node: Any, keys: Tuple[str, ...] = ()) -> Iterable[Tuple[Tuple[str,
 
 
 class ValidateCache:
-    """Results by unit under .runs/.cache/validate/ (`enabled` False: none read, but
-    every result is still written, so FORCE=1 refreshes them)."""
+    """Results by unit, kept in one file, .runs/.cache/validate/results.json: read once,
+    written once by `save()` with the result of every unit of this run (a unit no
+    longer in the project drops out). `enabled` False (FORCE=1): none is reused, every
+    result is still written."""
 
     def __init__(self, project: Project, sdk: bool, enabled: bool = True) -> None:
         self.project = project
-        self.folder = project.runs / ".cache" / "validate"
+        self.file = project.runs / ".cache" / "validate" / "results.json"
         self.enabled = enabled
         self.global_digest = global_key(project, sdk)
         self.reused = 0
         self.checked = 0
         self.memo: Dict[Tuple[str, str], Tuple[Any, int]] = {}
-
-    def _file(self, unit: str) -> Path:
-        return self.folder / (hashlib.sha256(unit.encode()).hexdigest()[:32] + ".json")
+        self.stored: Dict[str, Any] = {}
+        self.fresh: Dict[str, Any] = {}
+        # the path-like strings of each YAML file read, by its content's SHA-256
+        self.strings: Dict[str, List[Any]] = {}
+        self.used: Dict[str, List[Any]] = {}
+        if enabled:
+            try:
+                stored = json.loads(self.file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                stored = {}
+            if isinstance(stored, dict) and stored.get("format") == FORMAT:
+                units, strings = stored.get("units"), stored.get("strings")
+                self.stored = units if isinstance(units, dict) else {}
+                self.strings = strings if isinstance(strings, dict) else {}
 
     def key(self, unit: str, build: "Any") -> Optional[str]:
         """The key of `unit` (`build(key)` adds what it reads), or None: not cacheable."""
-        key = Key(self.project, memo=self.memo)
+        key = Key(self.project, memo=self.memo, strings=self.strings, used_strings=self.used)
         try:
             build(key)
         except Uncacheable:
@@ -275,20 +305,22 @@ class ValidateCache:
         """The stored result of `unit` under `digest`, or None."""
         if not self.enabled or digest is None:
             return None
-        try:
-            stored = json.loads(self._file(unit).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        stored = self.stored.get(unit)
         if not isinstance(stored, dict) or stored.get("key") != digest:
             return None
+        self.fresh[unit] = stored
         return stored
 
     def put(self, unit: str, digest: Optional[str], result: Dict[str, Any]) -> None:
-        """Keep `result` (JSON-able) for `unit` under `digest`; an unwritable cache is
-        not an error (the next run checks again)."""
-        if digest is None:
-            return
+        """Keep `result` (JSON-able) for `unit` under `digest` (written by save())."""
+        if digest is not None:
+            self.fresh[unit] = {"key": digest, **result}
+
+    def save(self) -> None:
+        """Write this run's results; an unwritable cache is not an error (the next run
+        checks again)."""
         try:
-            write_json(self._file(unit), {"key": digest, "unit": unit, **result}, indent=None)
+            kept = {"format": FORMAT, "units": self.fresh, "strings": self.used}
+            write_json(self.file, kept, indent=None)
         except OSError:
             pass
