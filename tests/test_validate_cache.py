@@ -13,7 +13,7 @@ from tests.helpers import TEMPLATE_PROJECT, error_lines
 
 pytest.importorskip("azure.ai.ml")
 
-REUSED = "unchanged since their last check: results reused"
+REUSED = "checks reused: nothing they read changed since they ran"
 
 COMPONENT = """\
 $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
@@ -168,3 +168,42 @@ def test_the_sdk_version_and_the_settings_are_part_of_the_key(monkeypatch, tmp_p
         )
         is None
     )
+
+
+def test_the_sdk_loads_a_job_file_once_only_when_the_sent_job_keeps_every_written_field():
+    sys.path.insert(0, str(TEMPLATE_PROJECT))
+    try:
+        from amlops.cloud.validate import _covered
+    finally:
+        sys.path.remove(str(TEMPLATE_PROJECT))
+    written = {
+        "command": "python -m train.main\n--data ${{inputs.data}}",
+        "code": "..",
+        "environment": {"build": {"path": "docker"}},
+        "inputs": {"data": {"type": "uri_folder", "path": "../../data/wine"}, "n": 100},
+    }
+    sent = {
+        "command": "python -m train.main --data ${{inputs.data}}",
+        "code": "code/train",
+        "environment": {"build": {"path": "environments/train"}},
+        "inputs": {"data": {"type": "uri_folder", "path": "../../../../data/wine"}, "n": 100},
+        "tags": {"git_commit": "none"},
+    }
+    assert _covered(written, sent)
+    # a field the sent job lacks, changes, or writes in another form: both are loaded
+    assert not _covered({**written, "resources": {"instance_count": 2}}, sent)
+    assert not _covered({**written, "tags": {"a": 1}}, {**sent, "tags": {"a": "1"}})
+    assert not _covered(
+        {**written, "environment": "file:./env.yml"},
+        {**sent, "environment": "file:environments/train/environment.yml"},
+    )
+
+
+def test_a_problem_the_sdk_finds_in_what_would_be_sent_names_the_written_line(baked):
+    baked.edit("src/train/job.yaml", "display_name: train", "display_name: 123")
+    line = 1 + (baked.path / "src/train/job.yaml").read_text().split("display_name:")[0].count("\n")
+    result = validate(baked)
+    assert result.returncode == 2
+    assert f"error: src/train/job.yaml:{line}: display_name: Not a valid string." in error_lines(
+        result.stderr
+    ), result.stderr

@@ -35,7 +35,7 @@ from amlops.cloud.submission import Submission
 from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.validate_cache import Key, Uncacheable, ValidateCache
 from amlops.cloud.workspace import connect, find_workspace
-from amlops.console import say
+from amlops.console import lines_through, say
 from amlops.errors import UserError, problems_of
 from amlops.filekinds import kind_of, kind_of_document, yaml_files
 from amlops.project import Project, job_file_in
@@ -46,6 +46,7 @@ from amlops.spec.references import workspace_asset
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 NO_TAGS: Dict[str, str] = {}
+PREFIX = "amlops: "  # what say() puts before each line
 
 
 @dataclass
@@ -57,8 +58,7 @@ class Report:
     messages: List[str] = field(default_factory=list)
 
     def say(self, message: str) -> None:
-        """Print one progress line now, and keep it (a reused result prints it again)."""
-        self.messages.append(message)
+        """Print one progress line now (_Units keeps every line a unit prints)."""
         say(message)
 
     def add(self, other: "Report") -> None:
@@ -312,7 +312,13 @@ class _Units:
             cache.reused += 1
             return
         own = Report()
-        check(own)
+
+        def keep(line: str) -> None:  # every line the check prints, lower layers' too
+            own.messages.append(line[len(PREFIX) :] if line.startswith(PREFIX) else line)
+            print(line, file=sys.stderr, flush=True)
+
+        with lines_through(keep):
+            check(own)
         self.report.add(own)
         if cache is not None:
             cache.checked += 1
@@ -464,8 +470,8 @@ def run_validate(project: Project, offline: bool, force: bool = False) -> int:
     cache.save()
     if cache.reused:
         say(
-            f"{cache.reused} of {cache.reused + cache.checked} unchanged since their last"
-            " check: results reused from .runs/.cache/validate (FORCE=1 checks them again)"
+            f"{cache.reused} of {cache.reused + cache.checked} checks reused: nothing they"
+            " read changed since they ran (.runs/.cache/validate; FORCE=1 runs them again)"
         )
     if offline or not v2:
         say("workspace checks skipped" + (" (OFFLINE=1)" if offline else " (AML_SDK=v1)"))

@@ -1,7 +1,8 @@
 """The offline results of `make validate`, kept per checked unit (one job file, one
 pipeline, one endpoint folder, one folder's component/environment/... files) in
-.runs/.cache/validate/, so a rerun with nothing changed neither loads azure-ai-ml nor
-checks anything again.
+.runs/.cache/validate/results.json (each unit's problems, workspace references and
+printed lines), so a rerun with nothing changed neither loads azure-ai-ml nor checks
+anything again.
 
 A result is reused only when its key is the same, and the key covers everything the
 check reads (a file is never hidden by a stale result; at worst a unit is checked again):
@@ -19,6 +20,9 @@ check reads (a file is never hidden by a stale result; at worst a unit is checke
   folder's entries recursively; a named YAML file is followed the same way (the
   components a pipeline names, their conda and environment files);
 - the project's .amlignore.
+
+The path-like strings of each YAML file are read with amlops' own bounded loader and
+kept by the file's content digest, so a rerun parses no YAML.
 
 A file is keyed by its content (SHA-256) up to 1 MB and by size and modification time
 above; a big file changed within the last two seconds makes the unit uncacheable this
