@@ -53,7 +53,7 @@ format: $(STAMP) ## Format the repo's code, and the template's Python through a 
 	$(PY) tests/support/lint_baked.py --fix
 
 BENCHMARKS := local_overhead bake_time parallel_local pipeline_local submit_snapshot venv_cold \
-	docker_rebuild big_input tracking_store dag100 demo_disk sweep_local serve
+	docker_rebuild big_input tracking_store dag100 demo_disk sweep_local serve validate
 
 bench: $(STAMP) ## Run the benchmarks and print their figures (BENCH_QUICK=1: tiny sizes, one round)
 	set -e; for name in $(BENCHMARKS); do echo "== benchmarks/$$name.py"; \

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "submit_snapshot": (True, "Import time of the submit path"),
     "sweep_local": (False, "host-side tracking per trial"),
     "tracking_store": (False, "what one tracked local run pays for tracking"),
+    "validate": (False, "summary: cold make validate / SDK alone"),
     "venv_cold": (False, "summary: cold ratio"),
 }
 DVC_USERS = {"big_input", "dag100", "pipeline_local"}

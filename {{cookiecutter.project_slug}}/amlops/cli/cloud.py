@@ -53,6 +53,7 @@ def register(commands: Commands, options: Options) -> None:
         exp=False,
     )
     options.switch(validate, "OFFLINE", "skip the workspace checks")
+    options.switch(validate, "FORCE", "check every file again, reusing no kept result")
     validate.set_defaults(func=_validate)
 
 
@@ -251,4 +252,4 @@ def _deploy(args: argparse.Namespace, project: Project) -> int:
 def _validate(args: argparse.Namespace, project: Project) -> int:
     from amlops.cloud.validate import run_validate
 
-    return run_validate(project, args.offline)
+    return run_validate(project, args.offline, args.force)

@@ -17,12 +17,15 @@ INSTALL_HINT = "pip install -e '.[azure]' (make setup installs it)"
 EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_SERVICE = 3, 4, 5, 6
 
 
-def require_sdk(target: str) -> None:
-    """Import azure-ai-ml once, quietly; a clear error when it is not installed."""
+def require_sdk(target: str, identity: bool = True) -> None:
+    """Import azure-ai-ml (and with `identity`, azure-identity, which only a login
+    needs) once, quietly. Raises UserError with the install hint when one is missing."""
     quiet_sdk_loggers()
     try:
         import azure.ai.ml  # noqa: F401
-        import azure.identity  # noqa: F401
+
+        if identity:
+            import azure.identity  # noqa: F401
     except ImportError as err:
         raise UserError(
             f"make {target} needs azure-ai-ml and azure-identity ({err}); {INSTALL_HINT}"

@@ -8,24 +8,36 @@ pipeline as the native pipeline job `make pipeline` would submit; each endpoint 
 read by amlops/spec/endpoints.py, then its files as `make deploy` writes them loaded with
 load_online_endpoint / load_online_deployment (or the batch loaders). Online: the
 computes, data assets and environments the jobs name exist. Every problem is
-listed (file:line: message); the exit code is 2 when there is any."""
+listed (file:line: message); the exit code is 2 when there is any.
+
+A job file whose written fields all reach the sent job unchanged (only the paths amlops
+rewrites, the command's line breaks and added tags differ) is loaded by the SDK once,
+as sent; the file as written is loaded too when it differs otherwise, and to name the
+user's own lines when the SDK rejects what would be sent.
+
+The offline result of each unit (a job file, a pipeline, an endpoint folder, a folder's
+other Azure ML files) is kept in .runs/.cache/validate/ and reused while nothing it
+reads has changed (amlops/cloud/validate_cache.py says what its key covers); azure-ai-ml
+is loaded only when a unit has to be checked again or the workspace is checked.
+`force` (FORCE=1) checks every unit again."""
 
 import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from amlops.cloud import pipeline_jobs
 from amlops.cloud.packages import backend
 from amlops.cloud.sdk import load_native, require_sdk
 from amlops.cloud.submission import Submission
 from amlops.cloud.sweep import native_job, source_raw
+from amlops.cloud.validate_cache import Key, Uncacheable, ValidateCache
 from amlops.cloud.workspace import connect, find_workspace
-from amlops.console import say
+from amlops.console import lines_through, say
 from amlops.errors import UserError, problems_of
-from amlops.filekinds import kind_of, yaml_files
+from amlops.filekinds import kind_of, kind_of_document, yaml_files
 from amlops.project import Project, job_file_in
 from amlops.spec.endpoints import endpoint_names
 from amlops.spec.job import load_experiment, other_job_files
@@ -34,6 +46,7 @@ from amlops.spec.references import workspace_asset
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 NO_TAGS: Dict[str, str] = {}
+PREFIX = "amlops: "  # what say() puts before each line
 
 
 @dataclass
@@ -42,6 +55,17 @@ class Report:
 
     problems: List[str] = field(default_factory=list)
     references: Dict[Tuple[str, str, str], Set[str]] = field(default_factory=dict)
+    messages: List[str] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        """Print one progress line now (_Units keeps every line a unit prints)."""
+        say(message)
+
+    def add(self, other: "Report") -> None:
+        """Take in the problems and references of `other` (its lines were printed)."""
+        self.problems += other.problems
+        for key, users in other.references.items():
+            self.references.setdefault(key, set()).update(users)
 
     def note_references(self, native_job: Dict[str, Any], shown: str) -> None:
         for kind, ref in _references(native_job):
@@ -75,8 +99,40 @@ def _check(report: Report, check: Callable[[], Any]) -> Any:
 
 
 def _sdk_check(report: Report, sdk: bool, check: Callable[[], Any]) -> bool:
-    """The SDK's own validation (when azure-ai-ml is the backend); False on problems."""
-    return not sdk or _check(report, check) is not None
+    """The SDK's own validation (when azure-ai-ml is the backend; loaded on first use,
+    UserError when it is not installed); False on problems."""
+    if not sdk:
+        return True
+    if "azure.ai.ml" not in sys.modules:  # the first check that needs it
+        require_sdk("validate", identity=False)
+    return _check(report, check) is not None
+
+
+# Keys whose string values amlops rewrites in what it sends (staged code, environment
+# build contexts, local data paths relative to the sent file); `command`'s line breaks
+# are folded; `tags` gets amlops' own tags added.
+REWRITTEN = {"code", "path", "conda_file"}
+
+
+def _covered(written: Any, sent: Any, key: str = "") -> bool:
+    """Whether every field of the job file as written reaches the sent job with the same
+    value, but for REWRITTEN paths (still strings) and the command's whitespace: then
+    the SDK's load of the sent job checks every field the written one would."""
+    if isinstance(written, dict):
+        return isinstance(sent, dict) and all(
+            k in sent and _covered(v, sent[k], str(k)) for k, v in written.items()
+        )
+    if isinstance(written, list):
+        return (
+            isinstance(sent, list)
+            and len(written) == len(sent)
+            and all(_covered(w, s, key) for w, s in zip(written, sent))
+        )
+    if key in REWRITTEN:
+        return isinstance(written, str) and isinstance(sent, str)
+    if key == "command" and isinstance(written, str) and isinstance(sent, str):
+        return written.split() == sent.split()
+    return type(written) is type(sent) and written == sent
 
 
 def _validate_job(
@@ -86,28 +142,44 @@ def _validate_job(
     experiment: str,
     sdk: bool,
     job_file: str = "",
+    kinds: Optional[Dict[str, str]] = None,
 ) -> None:
     """The job file (our checks, the SDK's with its line numbers), then exactly the job
     `make job DRY_RUN=1` writes, loaded back with the SDK. `job_file`: another job file
-    of the experiment than job.yaml (a sweep.yaml)."""
+    of the experiment than job.yaml (a sweep.yaml). `kinds` gets the file's kind
+    (amlops.filekinds) by resolved path, so the folder's asset pass need not read it again."""
     spec = _check(report, lambda: load_experiment(project, experiment, job_file))
     if spec is None:
         return
     shown = spec.shown_as
-    if not _sdk_check(report, sdk, lambda: load_native(spec.file, shown, source_raw(spec))):
-        return
+    raw = source_raw(spec)
+    if kinds is not None:
+        kinds[str(spec.file.resolve())] = kind_of_document(raw)
+
+    def as_written() -> Any:
+        return load_native(spec.file, shown, raw)
+
     if spec.parallel is not None:  # submitted only as a pipeline node (make job refuses it)
-        say(f"ok {shown} (a parallel job: runs locally, in Azure ML as a pipeline node)")
+        if _sdk_check(report, sdk, as_written):
+            report.say(f"ok {shown} (a parallel job: runs locally, in Azure ML as a pipeline node)")
         return
     folder = scratch / "jobs" / experiment / (job_file or "job")
     sub = Submission(project, "jobs", experiment, folder=folder)
-    built = _check(report, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))
-    if built is None:
+    ours = Report()
+    built = _check(ours, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))
+    if built is None:  # the SDK's view of the file as written comes first, as it always has
+        if _sdk_check(report, sdk, as_written):
+            report.problems += ours.problems
         return
-    written = f"{shown} (as make job sends it)"
-    if _sdk_check(report, sdk, lambda: load_native(sub.job_file, written)):
+    written_checked = not _covered(plain(raw), built)
+    if written_checked and not _sdk_check(report, sdk, as_written):
+        return
+    sent = Report()
+    if _sdk_check(sent, sdk, lambda: load_native(sub.job_file, f"{shown} (as make job sends it)")):
         report.note_references(built, shown)
-        say(f"ok {shown}")
+        report.say(f"ok {shown}")
+    elif written_checked or _sdk_check(report, sdk, as_written):
+        report.problems += sent.problems  # else: the file's own lines were reported
 
 
 def _validate_pipeline(
@@ -124,7 +196,7 @@ def _validate_pipeline(
     path = sub.write(built)
     if _sdk_check(report, sdk, lambda: load_native(path, f"{shown} (as a pipeline job)")):
         report.note_references(built, shown)
-        say(f"ok {shown}")
+        report.say(f"ok {shown}")
 
 
 def _validate_endpoint(
@@ -147,14 +219,18 @@ def _validate_endpoint(
     if written is None:
         return
     for deployment in deployments:
-        _stand_in_for_missing_model(project, deployment, written.deployments[deployment.name])
-    if not sdk or _check(report, lambda: load_written(project, spec, written)) is not None:
+        _stand_in_for_missing_model(
+            project, report, deployment, written.deployments[deployment.name]
+        )
+    if _sdk_check(report, sdk, lambda: load_written(project, spec, written)):
         for deployment in deployments:
             report.note_references(deployment.raw, deployment.shown)
-        say(f"ok {project.relative(spec.folder)} ({len(deployments)} deployment(s))")
+        report.say(f"ok {project.relative(spec.folder)} ({len(deployments)} deployment(s))")
 
 
-def _stand_in_for_missing_model(project: Project, deployment: Any, written: Path) -> None:
+def _stand_in_for_missing_model(
+    project: Project, report: Report, deployment: Any, written: Path
+) -> None:
     """A local model path that does not exist yet (a run's output before the first
     training, as in the baked sample) is not a problem for validate (make deploy refuses
     it): the written file points at an empty stand-in folder of the same name, so the
@@ -171,7 +247,7 @@ def _stand_in_for_missing_model(project: Project, deployment: Any, written: Path
     else:
         document["model"] = relative
     dump_yaml(written, document)
-    say(
+    report.say(
         f"note {deployment.shown}:{model.line}: model path {project.relative(model.path)}"
         " does not exist yet (train first); the other fields are checked"
     )
@@ -191,40 +267,159 @@ ASSET_LOADERS = {
 }
 
 
-def _validate_assets(project: Project, report: Report, folder: Path, sdk: bool) -> None:
+def _validate_assets(
+    project: Project,
+    report: Report,
+    folder: Path,
+    sdk: bool,
+    kinds: Optional[Dict[str, str]] = None,
+) -> None:
     """The component, environment, data, model and schedule files of `folder`, each
     loaded with its own SDK loader (a conda file or another tool's YAML is left alone)."""
     if not sdk:
         return
     for path in yaml_files(folder):
         shown = project.relative(path)
-        loader = ASSET_LOADERS.get(kind_of(path, shown))
+        kind = (kinds or {}).get(str(path.resolve())) or kind_of(path, shown)
+        loader = ASSET_LOADERS.get(kind)
         if loader is None:
             continue
         raw = _check(report, lambda: load_yaml(path, shown))
         if raw is not None and _sdk_check(
             report, sdk, lambda: load_native(path, shown, raw, loader)
         ):
-            say(f"ok {shown} ({kind_of(path, shown).replace('_', ' ')})")
+            report.say(f"ok {shown} ({kind.replace('_', ' ')})")
 
 
-def validate_offline(project: Project, report: Report, sdk: bool = True) -> None:
+class _Units:
+    """Runs each unit of validate once, or replays its kept result (see validate_cache)."""
+
+    def __init__(self, report: Report, cache: Optional[ValidateCache]) -> None:
+        self.report, self.cache = report, cache
+
+    def run(self, unit: str, keyed: Callable[[Key], None], check: Callable[[Report], None]) -> None:
+        """check(a Report of its own) unless `unit` has a result under the key `keyed`
+        builds; its problems and references join the report either way."""
+        cache = self.cache
+        digest = cache.key(unit, keyed) if cache is not None else None
+        stored = cache.get(unit, digest) if cache is not None else None
+        if stored is not None:
+            for message in stored["messages"]:
+                say(message)
+            self.report.problems += stored["problems"]
+            for kind, name, version, users in stored["references"]:
+                self.report.references.setdefault((kind, name, version), set()).update(users)
+            cache.reused += 1
+            return
+        own = Report()
+
+        def keep(line: str) -> None:  # every line the check prints, lower layers' too
+            own.messages.append(line[len(PREFIX) :] if line.startswith(PREFIX) else line)
+            print(line, file=sys.stderr, flush=True)
+
+        with lines_through(keep):
+            check(own)
+        self.report.add(own)
+        if cache is not None:
+            cache.checked += 1
+            references = [[*key, sorted(users)] for key, users in sorted(own.references.items())]
+            result = {"messages": own.messages, "problems": own.problems, "references": references}
+            cache.put(unit, digest, result)
+
+
+def _read_by_staging(key: Key, project: Project) -> None:
+    """What staging a code snapshot may read besides the code folder itself."""
+    key.path(project.common)
+    key.path(project.src, recursive=False)
+    key.path(project.root / ".amlignore")
+
+
+def _job_key(project: Project, path: Path) -> Callable[[Key], None]:
+    def keyed(key: Key) -> None:
+        key.path(path.parent)  # the experiment: its files, docker/, conda files
+        _read_by_staging(key, project)
+        key.yaml_references(path, code_root=project.src)  # code: .. stages src/<exp> only
+
+    return keyed
+
+
+def _folder_key(
+    project: Project, folder: Path, code_root: Optional[Path] = None
+) -> Callable[[Key], None]:
+    """`code_root`: see Key.yaml_references (src/ for an experiment's folder, whose
+    `code: ..` stages src/<exp> and src/common only)."""
+
+    def keyed(key: Key) -> None:
+        key.path(folder)
+        _read_by_staging(key, project)
+        for path in sorted(folder.glob("*.y*ml")):
+            key.yaml_references(path, code_root=code_root)
+
+    return keyed
+
+
+def _pipeline_key(project: Project, name: str) -> Callable[[Key], None]:
+    def keyed(key: Key) -> None:
+        path = project.pipeline_file(name)
+        if path.suffix == ".py":
+            raise Uncacheable("a pipeline written in Python runs user code")
+        key.path(project.pipelines_dir)
+        key.path(project.src)  # shorthand steps are experiments; code of every node
+        key.path(project.root / ".amlignore")
+        key.yaml_references(path)
+
+    return keyed
+
+
+def validate_offline(
+    project: Project, report: Report, sdk: bool = True, cache: Optional[ValidateCache] = None
+) -> None:
     """Our checks plus (with `sdk`) the SDK's, for every experiment, pipeline and
     endpoint folder, and every other Azure ML file beside them as what it is
-    (amlops.filekinds)."""
-    with tempfile.TemporaryDirectory(prefix="amlops-validate-") as scratch:
+    (amlops.filekinds); with `cache`, a unit whose inputs are unchanged since it was
+    last checked is not checked again (its result is replayed)."""
+    units = _Units(report, cache)
+    kinds: Dict[str, str] = {}  # the kind of each job file read, by resolved path
+    with tempfile.TemporaryDirectory(prefix="amlops-validate-") as folder:
+        scratch = Path(folder)
         for experiment in project.experiments():
-            if job_file_in(project.src / experiment) is not None:  # else all are "others"
-                _validate_job(project, report, Path(scratch), experiment, sdk)
+            where = project.src / experiment
+            path = job_file_in(where)
+            if path is not None:  # else all are "others"
+                units.run(
+                    f"job {experiment}",
+                    _job_key(project, path),
+                    lambda r: _validate_job(project, r, scratch, experiment, sdk, "", kinds),
+                )
             for job_file in other_job_files(project, experiment):
-                _validate_job(project, report, Path(scratch), experiment, sdk, job_file)
-            _validate_assets(project, report, project.src / experiment, sdk)
+                units.run(
+                    f"job {experiment} {job_file}",
+                    _job_key(project, where / job_file),
+                    lambda r: _validate_job(project, r, scratch, experiment, sdk, job_file, kinds),
+                )
+            units.run(
+                f"assets {project.relative(where)}",
+                _folder_key(project, where, code_root=project.src),
+                lambda r: _validate_assets(project, r, where, sdk, kinds),
+            )
         for name in project.pipelines():
-            _validate_pipeline(project, report, Path(scratch), name, sdk)
-        for folder in project.pipeline_folders():
-            _validate_assets(project, report, folder, sdk)
+            units.run(
+                f"pipeline {name}",
+                _pipeline_key(project, name),
+                lambda r: _validate_pipeline(project, r, scratch, name, sdk),
+            )
+        for where in project.pipeline_folders():
+            units.run(
+                f"assets {project.relative(where)}",
+                _folder_key(project, where),
+                lambda r: _validate_assets(project, r, where, sdk),
+            )
         for name in endpoint_names(project):
-            _validate_endpoint(project, report, Path(scratch), name, sdk)
+            units.run(
+                f"endpoint {name}",
+                _folder_key(project, project.root / "endpoints" / name),
+                lambda r: _validate_endpoint(project, r, scratch, name, sdk),
+            )
 
 
 def _exists(client: Any, kind: str, name: str, version: str) -> bool:
@@ -260,25 +455,39 @@ def validate_online(project: Project, report: Report, client: Any, workspace: st
     say(f"checked {len(report.references)} compute/data/environment references in {workspace}")
 
 
-def run_validate(project: Project, offline: bool) -> int:
-    """Validate everything; print every problem; 0 when there is none."""
+def run_validate(project: Project, offline: bool, force: bool = False) -> int:
+    """Validate everything; print every problem; 0 when there is none. `force`: check
+    every unit again instead of reusing a kept result (the new results are kept).
+
+    Raises UserError (exit code 2) naming the number of problems, or when azure-ai-ml is
+    needed (a unit to check, or the workspace checks) and not installed."""
     v2 = backend(project) == "v2"
-    if v2:
-        require_sdk("validate")
-    else:
+    if not v2:
         say("AML_SDK=v1: our checks only (the SDK v2 schema checks need azure-ai-ml)")
     report = Report()
-    validate_offline(project, report, sdk=v2)
+    cache = ValidateCache(project, sdk=v2, enabled=not force)
+    validate_offline(project, report, sdk=v2, cache=cache)
+    cache.save()
+    if cache.reused:
+        say(
+            f"{cache.reused} of {cache.reused + cache.checked} checks reused: nothing they"
+            " read changed since they ran (.runs/.cache/validate; FORCE=1 runs them again)"
+        )
     if offline or not v2:
         say("workspace checks skipped" + (" (OFFLINE=1)" if offline else " (AML_SDK=v1)"))
     else:
         try:
             workspace = find_workspace(project)
-            client = connect(project, workspace)
         except UserError as err:
             say(f"workspace checks skipped: {err}")
         else:
-            validate_online(project, report, client, workspace.name)
+            require_sdk("validate")  # the workspace checks always load the SDK
+            try:
+                client = connect(project, workspace)
+            except UserError as err:
+                say(f"workspace checks skipped: {err}")
+            else:
+                validate_online(project, report, client, workspace.name)
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
     if report.problems:
