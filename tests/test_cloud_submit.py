@@ -134,6 +134,8 @@ def test_no_sdk_warning_before_a_one_line_error(baked):
     (line,) = error_lines(result.stderr)
     assert "no Azure ML workspace" in line
     assert "experimental" not in result.stdout + result.stderr
+    assert "code snapshot" not in result.stderr  # said before any staging
+    assert not (baked.path / ".runs" / "jobs").exists()
 
 
 def test_pipeline_puts_one_component_per_step_with_bindings_kept(project, tmp_path):

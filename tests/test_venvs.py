@@ -315,3 +315,16 @@ def test_a_rebuild_waits_for_the_runs_using_the_venv(tmp_path, monkeypatch):
     assert events == ["job ended", "venv deleted"]
     assert any("waiting for the runs using venv" in line for line in said), said
     assert (venv.path / ".amlops-ready").is_file()
+
+
+@pytest.mark.parametrize("dont_write", ["1", ""])
+def test_venvs_are_compiled_where_python_would_never_write_bytecode(
+    tmp_path, monkeypatch, dont_write
+):
+    """With PYTHONDONTWRITEBYTECODE set, no run would ever compile the venv's imports:
+    uv compiles them at build (pip and the Dockerfile always do). Without it the first run
+    writes them, and the build stays uv's quick one."""
+    monkeypatch.delenv("UV_COMPILE_BYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", dont_write)
+    venv = Venv(tmp_path / "venvs", Requirements(["numpy"], tmp_path), sys.executable)
+    assert venv._env().get("UV_COMPILE_BYTECODE") == ("1" if dont_write else None)

@@ -176,6 +176,10 @@ def _submit(args: argparse.Namespace, project: Project) -> int:
     )
     if args.command in ("job", "notebook-job") and (args.exp or not job_file):
         project.experiment_dir(args.exp)
+    if not request.dry_run:  # said before any staging or SDK import (both backends)
+        from amlops.cloud.workspace import find_workspace
+
+        find_workspace(project)
     if args.command == "notebook-job":
         from amlops.cloud.notebook_job import submit_notebook
 

@@ -57,6 +57,8 @@ def install_sdk(project: Project) -> int:
     if uv:  # in a fraction of pip's time; it reads no pip.conf, so pip is the fallback
         command = [uv, "pip", "install", *quiet, "--python", sys.executable, *PACKAGES[chosen]]
         env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # nothing would compile it later
+            env.setdefault("UV_COMPILE_BYTECODE", "1")
         if subprocess.run(command, env=env).returncode == 0:
             return 0
         say("uv could not install it: trying pip")

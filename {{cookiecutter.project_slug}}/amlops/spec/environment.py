@@ -217,7 +217,10 @@ def parse_environment(value: Any, job_file: Path, where: str) -> EnvironmentSpec
     a missing build context, Dockerfile or conda file."""
     base = job_file.parent
     if value is None or value == "":
-        raise _fail(where, "environment: is required (image:, build:, or azureml:<name>:<version>)")
+        raise _fail(
+            where,
+            "environment: is required (image:, build:, azureml:<name>:<version> or azureml:<name>@latest)",
+        )
     if isinstance(value, dict):
         return _parse_mapping(value, base, where)
     if not isinstance(value, str):
