@@ -219,7 +219,8 @@ def parse_environment(value: Any, job_file: Path, where: str) -> EnvironmentSpec
     if value is None or value == "":
         raise _fail(
             where,
-            "environment: is required (image:, build:, azureml:<name>:<version> or azureml:<name>@latest)",
+            "environment: is required (image:, build:, azureml:<name>:<version> or"
+            " azureml:<name>@latest)",
         )
     if isinstance(value, dict):
         return _parse_mapping(value, base, where)
