@@ -28,6 +28,7 @@ CASES = {
     "missing EXP": ({}, None, {}, "EXP is required"),
     "bad EXP": ({"EXP": "../etc"}, None, {}, "invalid EXP '../etc'"),
     "unknown experiment": ({"EXP": "nope"}, None, {}, "unknown experiment 'nope'"),
+    "misspelt experiment": ({"EXP": "trian"}, None, {}, "'trian' (did you mean 'train'?)"),
     "yaml syntax": (
         {"EXP": "train"},
         ("compute: azureml:", "compute: [azureml:"),

@@ -1,5 +1,6 @@
 """Where things live in a baked project."""
 
+import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -115,11 +116,14 @@ class Project:
         check_experiment_name(name)
         folder = self.src / name
         if not job_files_in(folder):
-            known = ", ".join(self.experiments()) or "none yet"
+            experiments = self.experiments()
+            close = difflib.get_close_matches(name, experiments, n=1)
+            known = ", ".join(experiments) or "none yet"
             raise UserError(
-                f"unknown experiment {name!r}: no job file in src/{name}/ (a job.yaml, or a"
-                f" YAML file that is an Azure ML job; experiments: {known}; create one with"
-                f" make new-exp EXP={name})"
+                f"unknown experiment {name!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f": no job file in src/{name}/ (a job.yaml, or a YAML file that is an Azure"
+                f" ML job; experiments: {known}; create one with make new-exp EXP={name})"
             )
         return folder
 
