@@ -56,10 +56,9 @@ def install_sdk(project: Project) -> int:
     uv = shutil.which("uv", path=str(Path(sys.executable).parent))  # make setup's
     if uv:  # in a fraction of pip's time; it reads no pip.conf, so pip is the fallback
         command = [uv, "pip", "install", *quiet, "--python", sys.executable, *PACKAGES[chosen]]
-        env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}
-        if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # nothing would compile it later
-            env.setdefault("UV_COMPILE_BYTECODE", "1")
-        if subprocess.run(command, env=env).returncode == 0:
+        from amlops.local.venvs import uv_install_env
+
+        if subprocess.run(command, env=uv_install_env(dict(os.environ))).returncode == 0:
             return 0
         say("uv could not install it: trying pip")
     command = [sys.executable, "-m", "pip", "install", *quiet, *PACKAGES[chosen]]

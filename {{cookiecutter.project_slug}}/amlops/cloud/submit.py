@@ -13,7 +13,7 @@ from amlops.cloud.sdk import azure_errors, load_native, require_sdk
 from amlops.cloud.sdk_pipeline import sdk_job, write_sent
 from amlops.cloud.streaming import final_status, stopped_streaming, stream_interrupted
 from amlops.cloud.submission import RECORD_FILE, Submission
-from amlops.cloud.workspace import connect, find_workspace
+from amlops.cloud.workspace import connect
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
@@ -35,7 +35,6 @@ def _finish(
 ) -> int:
     """Build the native job into `sub`, validate it, and submit it unless DRY_RUN;
     `sdk_object` gives the SDK's own job to send instead (a pipelines/<name>.py)."""
-    workspace = None if req.dry_run else find_workspace(project)  # (cli/cloud.py checked)
     sub.build(build)
     path = sub.job_file
     shown = project.relative(path)
@@ -51,7 +50,7 @@ def _finish(
         say(f"submit it yourself with: az ml job create -f {shown}")
         print(shown)
         return 0
-    client = get_client() if get_client else connect(project, workspace)
+    client = get_client() if get_client else connect(project)
     say(f"submitting {shown} (uploads code and build context)")
     try:
         with azure_errors(f"make {req.target}"):

@@ -23,7 +23,17 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    ContextManager,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+)
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -252,6 +262,19 @@ def find_uv(setting: str = "") -> Tuple[Optional[str], str]:
     return (None, why) if why else (found, "")
 
 
+def uv_install_env(env: Dict[str, str]) -> Dict[str, str]:
+    """`env` with what every `uv pip install` of amlops sets unless already set: the
+    system's certificate store, as pip uses (older uv reads UV_NATIVE_TLS), and, where
+    PYTHONDONTWRITEBYTECODE is set, bytecode compiled at install - nothing would ever
+    compile the imports later (scikit-learn: ~5 s of CPU per import instead of ~2.5),
+    while pip and the Dockerfile always compile."""
+    env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.setdefault("UV_NATIVE_TLS", "1")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        env.setdefault("UV_COMPILE_BYTECODE", "1")
+    return env
+
+
 # --- one venv -------------------------------------------------------------------------
 
 
@@ -470,12 +493,16 @@ class Venv:
         """Locked shared by each run using the venv, exclusively by a rebuild."""
         return self.cache / f"{self.path.name}.inuse"
 
-    @contextmanager
-    def in_use(self) -> Iterator[None]:
+    def in_use(self) -> ContextManager[None]:
         """Held while a run uses the venv (a shared flock on `users_file`): a rebuild
         (after a tool edited the venv) waits for the runs using it to end instead of
-        deleting it under them, and a run starting meanwhile waits for the rebuild.
-        No-op where there is no fcntl (Windows)."""
+        deleting it under them, and a run starting meanwhile waits for the rebuild."""
+        return self._users_lock(exclusive=False)
+
+    @contextmanager
+    def _users_lock(self, exclusive: bool) -> Iterator[None]:
+        """`users_file` flocked shared (a run) or exclusive (a rebuild, which says in one
+        line when runs hold it). No-op where there is no fcntl (Windows)."""
         try:
             import fcntl
         except ImportError:
@@ -483,23 +510,14 @@ class Venv:
             return
         self.cache.mkdir(parents=True, exist_ok=True)
         with open(self.users_file, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)
-            yield
-
-    @contextmanager
-    def _sole_user(self) -> Iterator[None]:
-        """The exclusive side of `in_use`, said in one line when runs hold it."""
-        try:
-            import fcntl
-        except ImportError:
-            yield
-            return
-        with open(self.users_file, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                say(f"waiting for the runs using {self.describe()} to end before rebuilding it")
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            if not exclusive:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+            else:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    say(f"waiting for the runs using {self.describe()} to end before rebuilding it")
+                    fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
     def _locked(self) -> "FileLock":
@@ -559,18 +577,10 @@ class Venv:
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
         env.setdefault("UV_CACHE_DIR", str(self.cache / UV_CACHE))
         env.setdefault("UV_PYTHON_DOWNLOADS", "never")  # the interpreter given, nothing else
-        # The system's certificate store, as pip uses (older uv reads UV_NATIVE_TLS).
-        env.setdefault("UV_SYSTEM_CERTS", "1")
-        env.setdefault("UV_NATIVE_TLS", "1")
-        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            # nothing would ever compile the venv's imports (scikit-learn: ~5 s of CPU per
-            # run instead of ~2.5): compiled once here, as pip and the Dockerfile do
-            env.setdefault("UV_COMPILE_BYTECODE", "1")
-        return env
+        return uv_install_env(env)
 
     def _build(self, echo: bool) -> None:
-        self.cache.mkdir(parents=True, exist_ok=True)
-        with self._sole_user():  # never delete a venv under a running job
+        with self._users_lock(exclusive=True):  # never delete a venv under a running job
             self._build_anew(echo)
 
     def _build_anew(self, echo: bool) -> None:
