@@ -15,7 +15,6 @@ Blobs move with azure-storage-blob, with the datastore's key or SAS when it has
 one, else your Azure login. An existing local folder is never overwritten without
 FORCE=1; a download goes to a temporary folder first, so a failure loses nothing."""
 
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from amlops.spec.references import asset_name, datastore_path, workspace_asset
 
 # What data-pull downloads: the rest of inputs.REMOTE_PREFIXES (adl://) is refused.
 PULLABLE = ("azureml:", "http://", "https://", "wasbs://", "wasb://", "abfss://", "abfs://")
-HTTPS_BLOB = re.compile(r"^https://(?P<host>[^/]+)/(?P<container>[^/]+)/?(?P<path>.*)$")
 
 
 @dataclass
@@ -86,12 +84,9 @@ def place_of(project: Project, client: Any, path: str) -> BlobPlace:
     stored = datastore_path(path)
     if stored:
         return _store_place(project, client, stored.store, stored.path)
-    direct = HTTPS_BLOB.match(path)
-    if direct:
-        account_url = f"https://{direct.group('host')}"
-        return BlobPlace(
-            account_url, direct.group("container"), direct.group("path"), credential(project)
-        )
+    if path.startswith(("https://", "wasbs://", "abfss://")):
+        where = container_path(path)
+        return BlobPlace(where.account_url, where.container, where.prefix, credential(project))
     raise UserError(f"{path!r}: not a data asset, datastore path or blob URL")
 
 
