@@ -4,7 +4,7 @@ import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from amlops.errors import UserError
 from amlops.filekinds import INVALID, PIPELINE, is_job_file, kind_of, yaml_files
@@ -193,11 +193,16 @@ class Project:
         """The file of pipeline `name` (see pipeline_files); with no name, the only one.
 
         Raises UserError for an unknown name, or no name with none or several pipelines."""
+        return self.named_pipeline(name)[1]
+
+    def named_pipeline(self, name: str) -> Tuple[str, Path]:
+        """(name, file) of pipeline `name`, or of the only one when `name` is empty; the
+        errors of pipeline_file."""
         files = self.pipeline_files()
         known = sorted(files)
         if not name:
             if len(known) == 1:
-                return files[known[0]]
+                return known[0], files[known[0]]
             if not known:
                 raise UserError("no pipeline yet: add pipelines/<name>.yaml (or <name>.py)")
             raise UserError(f"several pipelines ({', '.join(known)}): pick one with PIPELINE=name")
@@ -207,7 +212,7 @@ class Project:
                 f"unknown pipeline {name!r}: no pipelines/{name}.yaml, .yml, .py or"
                 f" pipelines/{name}/ with one pipeline (pipelines: {listed})"
             )
-        return files[name]
+        return name, files[name]
 
     def relative(self, path: Path) -> str:
         """`path` relative to the project root when inside it, for messages."""

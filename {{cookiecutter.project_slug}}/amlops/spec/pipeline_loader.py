@@ -771,9 +771,7 @@ def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
     """Read and check pipelines/<name>.yaml (either form) and every job it uses; a
     pipelines/<name>.py is built with azure-ai-ml first and its YAML read the same way
     (spec/python_pipeline.py)."""
-    path = project.pipeline_file(name)
-    if not name:  # the only pipeline: its name, e.g. the folder of pipelines/<folder>/x.yml
-        name = next(n for n, p in project.pipeline_files().items() if p == path)
+    name, path = project.named_pipeline(name)  # e.g. the folder of pipelines/<folder>/x.yml
     if path.suffix == ".py":
         path = python_pipeline.build(project, path)
     return load_pipeline_file(project, path, name)
