@@ -10,6 +10,9 @@ documented rewrites of native.py and nothing else.
   rewritten the same way;
 - `type: sweep` nodes: every field as written, the trial component (`trial:`)
   written and rewritten as a component node's is (`component_<node>.yaml`);
+- `type: spark` nodes: every field as written (no compute added: serverless Spark is
+  chosen by `resources`), code and environment rewritten as a command node's, a
+  component file written as `component_<node>.yaml`;
 - `component: azureml:...` nodes: unchanged;
 - compute: COMPUTE=... (or AML_COMPUTE, when the file names no default) becomes
   `settings.default_compute`; a command node that names no compute while the
@@ -91,6 +94,8 @@ class NativePipeline:
                 node = self.inline_node(step, file)
             elif step.form == "parallel":
                 node = self.parallel_node(step, raw)
+            elif step.form == "spark":
+                node = self.spark_node(step, raw)
             elif step.form == "remote":
                 node = self.remote_node(raw, file)
             else:
@@ -101,7 +106,7 @@ class NativePipeline:
                     node["trial"] = self.command_component(step, raw, "trial")
             if step is not None and (step.form != "remote" or "inputs" in raw):
                 node["inputs"] = self.bindings(raw, file, full)
-            if step is not None and step.form != "registered":
+            if step is not None and step.form not in ("registered", "spark"):
                 self.set_compute(node, step, has_default)
             written[str(name)] = node
         return written
@@ -172,8 +177,39 @@ class NativePipeline:
             node["component"] = f"./{target}"
         return node
 
+    def spark_fields(self, step: Step, fields: Dict[str, Any]) -> Dict[str, Any]:
+        """A Spark job's or spark component's fields as sent: `code` staged and its own
+        `environment` copied like a command job's (not the local run's pyspark venv)."""
+        job = step.runnable()
+        fields = dict(fields)
+        if "code" in fields:
+            code = self.sub.code(job)
+            if code is not None:
+                fields["code"] = code
+        declared = job.spark.declared_environment
+        if "environment" in fields and declared is not None:
+            fields["environment"] = self.sub.environment(replace(job, environment=declared))
+        return fields
+
+    def spark_node(self, step: Step, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """A spark node as written (its compute or resources too: serverless Spark is
+        chosen by resources, not by a cluster), its code and environment (or its
+        component's, written as `component_<node>.yaml`) rewritten as a command node's."""
+        node = plain(raw)
+        reference = raw.get("component")
+        if reference is None:
+            return self.spark_fields(step, node)
+        if isinstance(reference, dict):
+            node["component"] = self.spark_fields(step, plain(reference))
+        elif step.component_file is not None:
+            document = plain(load_yaml(step.component_file, str(step.component_file)))
+            target = f"component_{native.node_id(step.name)}.yaml"
+            dump_yaml(self.sub.folder / target, self.spark_fields(step, document))
+            node["component"] = f"./{target}"
+        return node
+
     def remote_node(self, raw: Dict[str, Any], file: Path) -> Dict[str, Any]:
-        """A node that runs only in Azure ML (automl, data_transfer, import, spark, flow),
+        """A node that runs only in Azure ML (automl, data_transfer, import, flow),
         as written; a local component file is named by its absolute path so the file
         sent still finds it."""
         node = plain(raw)

@@ -496,6 +496,31 @@ def given_outputs(
     return given, rest
 
 
+def spark_steps(spec: PipelineSpec) -> List[str]:
+    """The Spark nodes that run here (they run in the venv runtime: pyspark from PyPI)."""
+    return [name for name in local_steps(spec) if spec.steps[name].runnable().spark is not None]
+
+
+def check_spark(spec: PipelineSpec, chosen: Set[str], choice: str) -> None:
+    """Fail now, in one line, if a Spark node chosen to run cannot run here: a jar-only
+    entry, RUNTIME=docker (Spark runs in the venv runtime) or no Java."""
+    from amlops.spec.spark import java_problem
+
+    names = [name for name in spark_steps(spec) if name in chosen]
+    for name in names:
+        problem = spec.steps[name].runnable().spark.local_problem()
+        if problem:
+            raise UserError(f"step {name!r}: {problem}")
+    if names and choice == "docker":
+        raise UserError(
+            f"RUNTIME=docker: step {names[0]!r} is a Spark node, and Spark runs in the venv"
+            " runtime here (RUNTIME=auto runs it in a venv and the other steps in Docker)"
+        )
+    missing_java = java_problem() if names else ""
+    if missing_java:
+        raise UserError(f"step {names[0]!r} ({spec.steps[names[0]].label}): {missing_java}")
+
+
 def check_sweeps(spec: PipelineSpec, project: Project) -> None:
     """Fail now if a sweep node could not read its trials' metrics (tracking store) or
     sample them (Optuna, for bayesian sampling)."""
@@ -513,8 +538,10 @@ def planned_kinds(project: Project, choice: str, spec: PipelineSpec) -> Dict[str
     """The runtime of each step a plan assumes, as the run would choose it but without
     pulling or building: RUNTIME, or for auto Docker when an engine answers, except for
     a step whose image is absent after a failed pull (the run would put it in a venv)."""
+    sparks = {name: "venv" for name in spark_steps(spec)}  # Spark runs in a venv
+    others = [name for name in local_steps(spec) if name not in sparks]
     if choice in ("docker", "venv"):
-        return {name: choice for name in local_steps(spec)}
+        return {**{name: choice for name in others}, **sparks}
     from amlops.local.images import DockerUnavailable, check_engine, known_unpullable
     from amlops.local.runtimes.docker import DockerRuntime
 
@@ -522,8 +549,8 @@ def planned_kinds(project: Project, choice: str, spec: PipelineSpec) -> Dict[str
         check_engine()
     except DockerUnavailable:
         return {name: "venv" for name in local_steps(spec)}
-    kinds = {}
-    for name in local_steps(spec):
+    kinds = dict(sparks)
+    for name in others:
         docker = DockerRuntime(project, spec.steps[name].runnable())
         unpullable = not docker.ready() and known_unpullable(
             docker.needed_images(), docker.build_log
@@ -550,15 +577,20 @@ def run_pipeline_local(
     parents = parent_values(spec, project, parse_overrides(overrides, spec))
     check_local_data(spec, project)
     check_sweeps(spec, project)
+    check_spark(spec, selection.chosen(spec) - set(given), runtime_choice)
     if dry_run:
         run = PipelineRun(
             project, spec, planned_kinds(project, runtime_choice, spec), selection, parents, given
         )
         print("\n".join(run.plan()))
         return 0
+    sparks = spark_steps(spec)
     kinds = pick_runtime_kinds(
-        project, runtime_choice, {n: spec.steps[n].runnable() for n in local_steps(spec)}
+        project,
+        runtime_choice,
+        {n: spec.steps[n].runnable() for n in local_steps(spec) if n not in sparks},
     )
+    kinds.update({name: "venv" for name in sparks})
     run = PipelineRun(project, spec, kinds, selection, parents, given)
     run.folder = unique_folder(pipeline_runs_root(project, spec.name))
     run.board = StepBoard(spec.order, {n: f"({s.label})" for n, s in run.steps.items()})
@@ -575,6 +607,9 @@ def run_pipeline_local(
     )
     for line in run.environment_notices():
         say(line)
+    for name in sparks:
+        if name in run.chosen:
+            say(f"step {name}: spark: {spec.steps[name].runnable().spark.differs()}")
     run.save("running")
     begun = time.monotonic()
     try:

@@ -6,7 +6,8 @@ plus where each of its inputs comes from:
   `type: command` nodes, `component: ./file.yaml` command components,
   `component: azureml:...` registered components, `type: sweep` nodes over a
   command component (`trial: ./file.yaml`), nested `type: pipeline`
-  components (flattened here to `<node>.<inner node>` steps); see pipeline_loader.py;
+  components (flattened here to `<node>.<inner node>` steps), `type: parallel` and
+  `type: spark` nodes; see pipeline_loader.py;
 - this project's shorthand: each node names an experiment (`experiment: x`),
   whose src/x/job.yaml gives the command, environment, inputs and outputs.
 Bindings: `${{parent.inputs.x}}`, `${{parent.jobs.<node>.outputs.<o>}}`, a local
@@ -90,8 +91,9 @@ class Step:
     `form`: experiment (shorthand), command (inline), component (a component file),
     registered (`azureml:` component: `job` is None until it is looked up) or sweep
     (a sweep node: `job` is its trial component, job.sweep the sweep; spec/sweep_node.py),
-    parallel (a parallel node: `job` runs the parallel driver; spec/parallel.py) or
-    remote (automl, data_transfer, import, spark, flow, a registered parallel component:
+    parallel (a parallel node: `job` runs the parallel driver; spec/parallel.py), spark
+    (a spark node: `job` runs spark-submit in local mode; spec/spark.py) or
+    remote (automl, data_transfer, import, flow, a registered parallel or spark component:
     `job` is None; validated and submitted as written, not run here).
     `raw` is the node as written; `label` says what it runs (for progress lines)."""
 

@@ -87,7 +87,7 @@ PIPELINE_NODE_FIELDS = (
 PIPELINE_COMPONENT_FIELDS = COMMON_COMPONENT_FIELDS | {"jobs"}
 # Node types a laptop cannot run: validated and submitted as written; pipeline-local
 # runs the rest when their outputs are given (INPUTS=<node>.<output>=path).
-NOT_RUNNABLE = {"spark", "automl", "data_transfer", "import", "flow"}
+NOT_RUNNABLE = {"automl", "data_transfer", "import", "flow"}
 # Node settings a sweep node applies to its trials (its `limits` are the sweep's).
 TRIAL_OVERRIDES = ("resources",)
 
@@ -205,6 +205,9 @@ class Loader:
         elif kind == "parallel":
             self.native = True
             step = self.parallel(full, raw, line, scope)
+        elif kind == "spark":
+            self.native = True
+            step = self.spark(full, raw, line, scope)
         elif kind in NOT_RUNNABLE:
             self.native = True
             step = Step(full, name, None, line=line, raw=raw, form="remote", label=f"{kind} node")
@@ -217,7 +220,7 @@ class Loader:
                 scope.shown,
                 line_of(raw, "type") or line,
                 f"{where}: unknown node type {kind!r} (Azure ML's: command, sweep, pipeline,"
-                f" parallel, {', '.join(sorted(NOT_RUNNABLE))})",
+                f" parallel, spark, {', '.join(sorted(NOT_RUNNABLE))})",
             )
         elif "component" in raw:
             self.native = True
@@ -381,6 +384,47 @@ class Loader:
         step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
         return step
 
+    def spark(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
+        """A spark node: inline (a sparkJob; its job made once its bindings are known) or
+        over a spark component (file or inline); run locally on a local-mode Spark as a
+        Spark job file is (spec/spark.py). A registered component's runs only in Azure ML."""
+        from amlops.spec.spark import JOB_FIELDS as SPARK_JOB_FIELDS
+        from amlops.spec.spark import NODE_FIELDS as SPARK_NODE_FIELDS
+        from amlops.spec.spark import component_node_job, is_spark_component
+
+        reference = raw.get("component")
+        if reference is None:
+            check_known_fields(raw, SPARK_JOB_FIELDS, scope.shown, "spark node fields")
+            step = Step(name, name, None, line=line, raw=raw, form="spark", label="spark")
+            step.outputs = self.node_outputs(step, raw, scope)
+            return step
+        check_known_fields(raw, SPARK_NODE_FIELDS, scope.shown, "spark node fields")
+        if isinstance(reference, str) and reference.startswith("azureml:"):
+            label = f"spark component {reference}"
+            step = Step(name, name, None, line=line, raw=raw, form="remote", label=label)
+            step.outputs = self.node_outputs(step, raw, scope)
+            return step
+        if isinstance(reference, dict):
+            path, document, shown = scope.file, reference, f"{scope.shown}:{line}"
+        else:
+            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
+            shown = self.project.relative(path)
+            document = load_yaml(path, shown)
+        if not is_spark_component(document):
+            raise fail_at(shown, 1, "a spark node's component must be type: spark")
+        inline = isinstance(reference, dict)
+        try:
+            job = component_node_job(
+                document, raw, path, shown, scope.shown, job_from_mapping, inline=inline
+            )
+        except UserError as err:
+            raise reworded(err, lambda p: f"{p} (node {name!r})") from None
+        label = f"spark component {document.get('name') or shown}"
+        step = Step(name, job.name, job, line=line, raw=raw, form="spark", label=label)
+        step.component_file = None if inline else path
+        step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
+        return step
+
     def sweep(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
         """A sweep node: its trial component run per sampled values (sweep_node.py)."""
         check_known_fields(raw, SWEEP_NODE_FIELDS, scope.shown, "sweep node fields")
@@ -538,7 +582,7 @@ class Loader:
                 found = self.resolve(found)
             if found is not None:
                 sources[str(name)] = (found, line)
-        if step.form == "command" or (step.form == "parallel" and step.job is None):
+        if step.form == "command" or (step.form in ("parallel", "spark") and step.job is None):
             for name, (found, line) in sources.items():
                 if isinstance(found, FromStep):
                     check_step_output(spec, found, line, f"step {step.name!r} input {name!r}")
@@ -671,8 +715,11 @@ def inline_job(
         if isinstance(value, dict) and value.get("type"):
             entry["type"] = value["type"]
         declared[name] = entry
-    if step.form == "parallel":
-        from amlops.spec.parallel import inline_node_job
+    if step.form in ("parallel", "spark"):
+        if step.form == "parallel":
+            from amlops.spec.parallel import inline_node_job
+        else:
+            from amlops.spec.spark import inline_node_job
 
         outputs = {n: dict(o.raw) for n, o in step.outputs.items()}
         try:

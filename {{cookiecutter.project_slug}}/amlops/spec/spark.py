@@ -20,7 +20,16 @@ the serverless pool would give the driver and its executors together) is
 spark.driver.cores + spark.executor.cores x executors (spark.executor.instances, or
 spark.dynamicAllocation.maxExecutors with dynamic allocation). Every conf key is passed
 through: spark.driver.memory sizes the one local JVM; executor settings have no effect in
-local mode. Nothing is dropped from what is submitted: the file itself is sent."""
+local mode. Nothing is dropped from what is submitted: the file itself is sent.
+
+A `type: spark` pipeline node runs the same way (pipeline_loader.py): inline (the node is a
+sparkJob, azure-ai-ml's PipelineSparkJobSchema; its inputs declared from their bindings),
+or a node over a spark component (file or inline; SparkSchema), which azure-ai-ml builds as
+`entities/_builders/spark.py` Spark.__init__ does: entry, py_files, jars, files,
+archives, args, code and environment are the component's (a node's own are not used:
+one warning says so), conf is the node's when it has one (the component's driver/executor
+sizes filling the keys it lacks), else the component's, and resources (runtime_version)
+the node's."""
 
 import os
 import re
@@ -30,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.yamlfile import LineMap, line_of
 
@@ -42,6 +52,35 @@ JOB_FIELDS = {
     "code", "entry", "py_files", "jars", "files", "archives", "conf", "environment", "args",
     "parent_job_name",
 }  # fmt: skip
+# A spark component (sparkComponent schema; azure-ai-ml _schema/component/spark_component.py).
+COMPONENT_FIELDS = {
+    "$schema", "type", "name", "version", "display_name", "description", "tags",
+    "is_deterministic", "additional_includes", "properties", "inputs", "outputs", "code",
+    "entry", "py_files", "jars", "files", "archives", "conf", "args", "environment",
+}  # fmt: skip
+# A spark node over a component (azure-ai-ml _schema/pipeline/component_job.py SparkSchema
+# with BaseNodeSchema's fields); an inline spark node has a sparkJob's fields (JOB_FIELDS).
+NODE_FIELDS = {
+    "type", "component", "name", "display_name", "description", "tags", "properties",
+    "comment", "experiment_name", "compute", "resources", "identity", "inputs", "outputs",
+    "conf", "entry", "py_files", "jars", "files", "archives", "args", "code", "environment",
+}  # fmt: skip
+KINDS = {
+    "job": (JOB_FIELDS, "sparkJob schema"),
+    "component": (COMPONENT_FIELDS, "sparkComponent schema"),
+    "node": (JOB_FIELDS, "spark node fields (an inline node is a sparkJob)"),
+    # a component with its node's resources (component_node_job)
+    "component_node": (COMPONENT_FIELDS | {"resources"}, "sparkComponent schema"),
+}
+# What a component node takes from its component whatever the node says.
+FROM_COMPONENT = ("entry", "py_files", "jars", "files", "archives", "args", "code", "environment")
+# conf keys a node's own conf takes from the component when it lacks them (the SDK's
+# driver_cores ... dynamic_allocation_max_executors attributes).
+SIZING_KEYS = (
+    "spark.driver.cores", "spark.driver.memory", "spark.executor.cores",
+    "spark.executor.memory", "spark.executor.instances", "spark.dynamicAllocation.enabled",
+    "spark.dynamicAllocation.minExecutors", "spark.dynamicAllocation.maxExecutors",
+)  # fmt: skip
 ENTRY_FIELDS = {"file", "spark_main_class"}
 LISTS = ("py_files", "jars", "files", "archives")
 DEFAULT_RUNTIME = "3.4"
@@ -151,12 +190,29 @@ def check_conf(conf: Dict[str, Any], shown: str, line: int) -> int:
     return driver + cores * executors
 
 
-def parse_spark(raw: Dict[str, Any], path: Path, shown: str) -> SparkSpec:
-    """A checked SparkSpec from a sparkJob mapping loaded from `path`; UserError
-    (file:line: field: fix) on a problem."""
+def runtime_version(resources: Any, shown: str) -> str:
+    """resources.runtime_version (default DEFAULT_RUNTIME), a Spark version such as 3.4;
+    UserError naming it otherwise."""
+    if not isinstance(resources, dict):
+        return DEFAULT_RUNTIME
+    runtime = str(resources.get("runtime_version") or DEFAULT_RUNTIME)
+    if not re.fullmatch(r"3\.\d+", runtime):
+        raise fail(
+            shown,
+            line_of(resources, "runtime_version"),
+            f"resources.runtime_version: give a Spark version such as 3.4, got {runtime!r}",
+        )
+    return runtime
+
+
+def parse_spark(raw: Dict[str, Any], path: Path, shown: str, kind: str = "job") -> SparkSpec:
+    """A checked SparkSpec from a sparkJob (`kind` job), spark component (component) or
+    inline spark node (node) mapping loaded from `path`; UserError (file:line: field:
+    fix) on a problem."""
+    fields, schema = KINDS[kind]
     for key in raw:
-        if key not in JOB_FIELDS:
-            raise fail(shown, line_of(raw, key), f"unknown field {key!r} (see the sparkJob schema)")
+        if key not in fields:
+            raise fail(shown, line_of(raw, key), f"unknown field {key!r} (see the {schema})")
     entry = raw.get("entry")
     entry_line = line_of(raw, "entry")
     if not isinstance(entry, dict) or not (set(entry) & ENTRY_FIELDS):
@@ -182,18 +238,7 @@ def parse_spark(raw: Dict[str, Any], path: Path, shown: str) -> SparkSpec:
         if not isinstance(value, list):
             raise fail(shown, line_of(raw, key), f"{key}: must be a list of paths")
         lists[key] = [str(v) for v in value]
-    resources = raw.get("resources") or {}
-    runtime = (
-        str(resources.get("runtime_version") or DEFAULT_RUNTIME)
-        if isinstance(resources, dict)
-        else DEFAULT_RUNTIME
-    )
-    if not re.fullmatch(r"3\.\d+", runtime):
-        raise fail(
-            shown,
-            line_of(resources, "runtime_version"),
-            f"resources.runtime_version: give a Spark version such as 3.4, got {runtime!r}",
-        )
+    runtime = runtime_version(raw.get("resources"), shown)
     args = raw.get("args") or ""
     return SparkSpec(
         file=path,
@@ -236,13 +281,25 @@ def _pip_lines(environment: Any) -> List[str]:
     return lines
 
 
-def spark_job(raw: Dict[str, Any], path: Path, shown: str, job_from_mapping: JobReader) -> Any:
-    """A sparkJob file (`raw`, loaded from `path`) as the command JobSpec that runs it
-    locally (its command spark-submit, its environment a conda env with pyspark, its
-    `spark` the SparkSpec); `raw` stays the file's own, for what is submitted."""
+def spark_job(
+    raw: Dict[str, Any],
+    path: Path,
+    shown: str,
+    job_from_mapping: JobReader,
+    kind: str = "job",
+    ports: Optional[Dict[str, Any]] = None,
+    inline: bool = False,
+) -> Any:
+    """A sparkJob file, spark component (`kind` component; component_node: with its
+    node's resources) or inline spark node (node), `raw` loaded from `path`, as the
+    command JobSpec that runs it locally (its command spark-submit, its environment a
+    conda env with pyspark, its `spark` the SparkSpec); `raw` stays the file's own, for
+    what is submitted. `ports`: a node's inputs and
+    outputs declared from its bindings (default `raw`'s own); `inline`: a component
+    written inside a node (anonymous: no name rule)."""
     from amlops.spec.environment import parse_environment
 
-    spec = parse_spark(raw, path, shown)
+    spec = parse_spark(raw, path, shown, kind)
     declared = None
     if raw.get("environment") is not None:
         declared = parse_environment(
@@ -252,15 +309,95 @@ def spark_job(raw: Dict[str, Any], path: Path, shown: str, job_from_mapping: Job
     pip = [f"pyspark=={spec.runtime_version}.*"] + _pip_lines(declared)
     mapping = LineMap()
     mapping.lines = dict(getattr(raw, "lines", {}))
-    for key in ("name", "experiment_name", "inputs", "outputs", "code"):
+    keep = {"job": ("name", "experiment_name"), "node": ()}.get(kind, ("name",))
+    for key in keep + ("inputs", "outputs", "code"):
         if key in raw:
             mapping[key] = raw[key]
+    mapping.update(ports or {})
     mapping["environment"] = {
         "image": PLACEHOLDER_IMAGE,
         "conda_file": {"name": "spark", "dependencies": [{"pip": pip}]},
     }
     mapping["command"] = submit_command(spec)
-    job = job_from_mapping(mapping, path, shown, "job")
+    reader_kind = "component" if kind.startswith("component") else kind
+    job = job_from_mapping(mapping, path, shown, reader_kind, inline=inline)
     job.raw = raw
     job.spark = spec
     return job
+
+
+def node_conf(component: Dict[str, Any], node: Dict[str, Any]) -> Dict[str, Any]:
+    """The conf a spark node over `component` runs with: the node's when it has one, the
+    component's driver/executor sizes (SIZING_KEYS) filling the keys it lacks; else the
+    component's (azure-ai-ml entities/_builders/spark.py Spark.__init__)."""
+    own = node.get("conf")
+    base = component.get("conf") or {}
+    if not own:
+        return base
+    if not isinstance(own, dict):
+        return own  # refused by parse_spark, with the node's line
+    merged = LineMap(own.items())
+    merged.lines = dict(getattr(own, "lines", {}))
+    if isinstance(base, dict):
+        for key in SIZING_KEYS:
+            if key not in merged and key in base:
+                merged[key] = base[key]
+    return merged
+
+
+def component_node_job(
+    document: Dict[str, Any],
+    node: Dict[str, Any],
+    path: Path,
+    shown: str,
+    node_shown: str,
+    job_from_mapping: JobReader,
+    inline: bool = False,
+) -> Any:
+    """A spark component (`document`, from `path`, shown as `shown`) used by the pipeline
+    node `node` (in the pipeline file shown as `node_shown`) as the command JobSpec that
+    runs it locally: the node's conf and resources (see node_conf and the module
+    docstring); a node's own entry, args... are not used, and one warning says so."""
+    conf = node_conf(document, node)
+    if node.get("conf"):  # the node's conf is checked where it is written
+        if not isinstance(node["conf"], dict):
+            raise fail(node_shown, line_of(node, "conf"), "conf: must be a mapping")
+        check_conf(conf, node_shown, line_of(node, "conf"))
+    runtime_version(node.get("resources"), node_shown)
+    ignored = [key for key in FROM_COMPONENT if key in node]
+    if ignored:
+        say(
+            f"warning: {node_shown}:{line_of(node, ignored[0])}: {', '.join(ignored)} of a"
+            " spark node over a component are the component's (azure-ai-ml does not use the"
+            " node's): set them in the component"
+        )
+    merged = LineMap(document.items())
+    merged.lines = dict(getattr(document, "lines", {}))
+    if conf:
+        merged["conf"] = conf
+    if node.get("resources") is not None:
+        merged["resources"] = node["resources"]
+    job = spark_job(merged, path, shown, job_from_mapping, "component_node", inline=inline)
+    job.raw = document
+    job.name = str(document.get("name") or path.stem)
+    return job
+
+
+def inline_node_job(
+    raw: Dict[str, Any],
+    declared_inputs: Dict[str, Any],
+    declared_outputs: Dict[str, Any],
+    path: Path,
+    shown: str,
+    job_from_mapping: JobReader,
+) -> Any:
+    """An inline `type: spark` pipeline node (`raw`, a sparkJob in the pipeline file `path`)
+    as the command JobSpec that runs it locally; its inputs declared from their bindings
+    (`declared_inputs`: name -> {type, mode...}) and `declared_outputs` (name -> mapping)."""
+    ports = {"inputs": declared_inputs, "outputs": declared_outputs}
+    return spark_job(raw, path, shown, job_from_mapping, "node", ports=ports)
+
+
+def is_spark_component(document: Any) -> bool:
+    """A spark component mapping (type: spark)."""
+    return isinstance(document, dict) and str(document.get("type", "")) == "spark"
