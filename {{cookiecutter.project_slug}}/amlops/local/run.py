@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from amlops.console import say
+from amlops.console import say, verbose
 from amlops.diskspace import disk_full_error, is_disk_full
 from amlops.errors import UserError
 from amlops.local.distribution import process_count
@@ -26,6 +26,28 @@ from amlops.tracking.local import (
 
 # Folders Azure ML gives every job in its working directory, kept with the run.
 RUN_FOLDERS = ("outputs", "logs")
+# Spark's logging for local Spark runs (its log4j2.properties; see spark_variables).
+SPARK_CONF_DIR = Path(__file__).resolve().parent / "spark_conf"
+SPARK_LOG = "spark.log"
+
+
+def spark_variables(spec: JobSpec) -> Dict[str, str]:
+    """The variables that quiet a Spark job's log (a Spark job only): SPARK_CONF_DIR is
+    amlops/local/spark_conf, whose log4j2.properties spark-submit puts on the driver's
+    classpath (Spark 3.3+: log4j 2): warnings and errors on the terminal, the whole log
+    (INFO and up, as Spark's defaults) in the run's logs/spark.log; with VERBOSE=1 the
+    whole log on the terminal too. Empty, so the user's own log settings apply untouched,
+    when the job's environment_variables or the shell set SPARK_CONF_DIR, or the job's
+    conf names a log4j configuration (e.g. -Dlog4j2.configurationFile in
+    spark.driver.extraJavaOptions)."""
+    if spec.spark is None or "SPARK_CONF_DIR" in spec.environment_variables:
+        return {}
+    if os.environ.get("SPARK_CONF_DIR"):
+        return {}
+    if any("log4j" in f"{key}={value}" for key, value in spec.spark.conf.items()):
+        return {}
+    level = "info" if verbose() else "warn"
+    return {"SPARK_CONF_DIR": str(SPARK_CONF_DIR), "AMLOPS_SPARK_CONSOLE_LEVEL": level}
 
 
 def job_environment(project: Project, spec: JobSpec, experiment: str = "") -> Dict[str, str]:
@@ -188,6 +210,7 @@ def execute(
         **fields,
     )
     env = {
+        **spark_variables(spec),
         **dict(spec.environment_variables),
         **tracked.env,
         **tracked.start_relay(run_dir),
@@ -264,6 +287,9 @@ def run_experiment(
         say(f"code {snap.label} -> {rel}/src (the working directory)")
     if spec.spark is not None:
         say(f"spark: {spec.spark.differs()}")
+        if spark_variables(spec) and not verbose():
+            log = f"{rel}/logs/{SPARK_LOG}"
+            say(f"spark: warnings shown; its whole log in {log} (VERBOSE=1 shows it)")
     skipped = not_applied_locally(spec)
     if skipped:
         say(skipped)
