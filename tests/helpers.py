@@ -127,6 +127,20 @@ class Baked:
             text=True,
         )
 
+    def start_make(self, target: str, **variables: str) -> "subprocess.Popen[str]":
+        """Start `make <target> VAR=value ...` as the leader of its own process group, as
+        a shell starts a job: Ctrl-C reaches the whole group (os.killpg(proc.pid, sig))."""
+        argv = ["make", "--no-print-directory", target, f"PYTHON={sys.executable}"]
+        return subprocess.Popen(
+            argv + [f"{key}={value}" for key, value in variables.items()],
+            cwd=self.path,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
     def wait_for(self, condition, seconds: float = 120) -> bool:
         """Poll `condition()` until it is true or `seconds` pass; its last value."""
         deadline = time.monotonic() + seconds
@@ -140,6 +154,28 @@ class Baked:
         text = path.read_text()
         assert old in text, f"{old!r} not in {rel}"
         path.write_text(text.replace(old, new))
+
+
+def run_processes(run_dir: Path) -> List[str]:
+    """ "<pid> <command line>" of every live process of the venv run in `run_dir`: the venv
+    runtime gives the job's whole process tree AMLOPS_LOG_DIR=<run_dir>/logs, which its
+    children inherit (a JVM's Python workers, a parallel driver's forked workers) even
+    when their command lines do not name the run. Linux /proc only."""
+    marker = f"AMLOPS_LOG_DIR={run_dir / 'logs'}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # a zombie has ended: only its parent has not reaped it yet
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        found.append(f"{proc.name} {command.strip()}")
+    return found
 
 
 def containers(prefix: str) -> List[str]:

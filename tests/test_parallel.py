@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import pytest
 
-from tests.helpers import Baked, error_lines
+from tests.helpers import Baked, error_lines, run_processes
 
 CASE = Path(__file__).resolve().parent / "cases" / "native" / "parallel_node"
 
@@ -416,6 +416,25 @@ def test_parallel_node_feeds_a_command_node(baked):
     assert not (pipeline_step_dir(baked, "words", "total") / "outputs").exists()
 
 
+def test_a_tabular_mltable_node_says_in_one_line_that_it_cannot_run_here(baked):
+    """Azure ML hands run() pandas DataFrames that the mltable package reads; that loader is
+    not available offline here, so a parallel node over an mltable input says so in one
+    line and nothing starts (validation and submission take it as written)."""
+    path = add_pipeline(baked)
+    path.write_text(
+        path.read_text().replace(
+            "type: uri_folder\n    path: ./pages", "type: mltable\n    path: ./pages"
+        )
+    )
+    (path.parent / "pages" / "MLTable").write_text("paths:\n  - pattern: ./*.txt\n")
+    result = baked.make("pipeline-local", PIPELINE="words", RUNTIME="venv")
+    assert result.returncode != 0
+    (line,) = error_lines(result.stderr)
+    assert "step 'count_words': input_data is an mltable (tabular) input:" in line, line
+    assert "not available offline here" in line, line
+    assert not (baked.path / ".runs" / "pipelines").exists()
+
+
 AUTOML_PIPELINE = """\
 $schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
 type: pipeline
@@ -519,3 +538,33 @@ def test_ctrl_c_stops_the_driver_and_every_worker(baked):
     )
     assert '"status": "interrupted"' in (run_dir / "run.json").read_text()
     assert "Traceback" not in err
+
+
+def test_ctrl_c_to_makes_process_group_leaves_no_driver_or_worker(baked):
+    """Ctrl-C in a terminal: SIGINT to make and everything in its process group while the
+    workers are inside run(); exit 130 recorded, no process of the run left."""
+    import os
+    import signal
+
+    folder = add_parallel_job(baked, mini_batch="1", errors=-1)
+    (folder / "code" / "count.py").write_text(
+        COUNTING_INIT.replace("    rows = []\n", "    time.sleep(120)\n    rows = []\n")
+    )
+    proc = baked.start_make("local", EXP="pcount", RUNTIME="venv", TRACKING="0")
+    try:
+        assert baked.wait_for(lambda: baked.latest_run("pcount"), 300), "no run folder"
+        run_dir = baked.latest_run("pcount")
+        assert baked.wait_for(
+            lambda: sum(len(found) for found in init_lines(run_dir).values()) == 2, 300
+        )
+        assert len(run_processes(run_dir)) >= 3, run_processes(run_dir)  # driver + 2 workers
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+        assert baked.wait_for(lambda: not run_processes(run_dir), 60), run_processes(run_dir)
+        assert baked.wait_for(
+            lambda: '"status": "interrupted"' in (run_dir / "run.json").read_text(), 30
+        )
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
