@@ -394,6 +394,10 @@ def test_bad_input_is_one_line(baked):
     deployment.write_text(text.replace("instance_count: 1", "instance_count: 1\ninstance_cuont: 2"))
     line = _serve_fails(baked, "case", DEPLOYMENT="blue")
     assert "endpoints/case/blue-deployment.yml:22: unknown field 'instance_cuont'" in line
+    # a variable name no environment can hold (Python refused it deep in the server start)
+    deployment.write_text(text.replace("  COLOUR: blue", '  COLOUR: blue\n  "A=B": x'))
+    line = _serve_fails(baked, "case", DEPLOYMENT="blue")
+    assert "blue-deployment.yml:14: environment_variables: 'A=B' cannot be a variable" in line
     deployment.write_text(text)
 
     with socket.socket() as taken:
