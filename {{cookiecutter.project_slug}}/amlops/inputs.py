@@ -71,10 +71,11 @@ def check_shell_safe(name: str, text: str, where: str) -> None:
         return
     bad = "".join(sorted({c for c in text if not SHELL_SAFE.fullmatch(c)}))
     raise UserError(
-        f"INPUTS {name}={clipped(text)!r}: the shell that runs the command would read {clipped(bad)!r} as"
-        f" code, not data: Azure ML puts ${{{{inputs.{name}}}}} into it unquoted ({where});"
-        " an override may hold only letters, digits and @%+=:,./-_ - put any other value"
-        " in the job file's inputs (value:), where it is reviewed with the code"
+        f"INPUTS {name}={clipped(text)!r}: the shell that runs the command would read"
+        f" {clipped(bad)!r} as code, not data: Azure ML puts ${{{{inputs.{name}}}}} into it"
+        f" unquoted ({where}); an override may hold only letters, digits and @%+=:,./-_ -"
+        " put any other value in the job file's inputs (value:), where it is reviewed with"
+        " the code"
     )
 
 
