@@ -132,6 +132,42 @@ def test_v1_pipeline_steps_keep_the_v2_bindings(project, tmp_path):
     )
 
 
+def test_v1_pipeline_dry_run_previews_the_steps_v1_sends(project, tmp_path):
+    """DRY_RUN=1 with AML_SDK=v1 showed only the v2 YAML: make pipeline now writes the
+    steps SDK v1 would build (V1Builder's own code paths, SDK objects described), offline,
+    and they are the steps a real submission sends."""
+    result, rec = v1_make(project, tmp_path, "pipeline")
+    assert result.returncode == 0, result.stderr
+    sent = {step["name"]: step for step in rec.v1("pipeline_submit")[0]["steps"]}
+    dry, rec = v1_make(project, tmp_path, "pipeline", DRY_RUN="1")
+    assert dry.returncode == 0, dry.stderr
+    assert not rec.v1("pipeline_submit") and not rec.v1("data_upload")
+    job_file = project.path / dry.stdout.strip().splitlines()[-1]
+    assert "DRY_RUN: what SDK v1 would send (offline preview)" in dry.stderr
+    preview = json.loads((job_file.parent / "v1-preview.json").read_text())["Pipeline"]
+    native = yaml.safe_load(job_file.read_text())
+    steps = {step["name"]: step for step in preview["steps"]}
+    assert list(steps) == list(sent) == list(native["jobs"]) == ["prepare", "train"]
+    for name, step in steps.items():
+        real = sent[name]
+        assert step["step"] == real["type"] and step["allow_reuse"] is real["allow_reuse"]
+        assert step["compute_target"] == real["compute"]
+        assert len(step["command"]) == len(real["arguments"])
+        assert len(step["inputs"]) == len(real["inputs"])
+        assert len(step["outputs"]) == len(real["outputs"])
+        assert step["source_directory"] == str(job_file.parent / "code" / name)
+    shown = " ".join(steps["train"]["command"])
+    assert "<OutputFileDatasetConfig(name='prepared').as_mount().as_input(name='data')" in shown
+    assert "200" in steps["train"]["command"]  # the literal input, as v1 passes it
+    assert ".as_named_input('data').as_mount()>" in " ".join(steps["prepare"]["command"])
+    published, rec = v1_make(project, tmp_path, "publish", DRY_RUN="1")
+    assert published.returncode == 0, published.stderr
+    assert not rec.v1("publish")
+    folder = (project.path / published.stdout.strip().splitlines()[-1]).parent
+    preview = json.loads((folder / "v1-preview.json").read_text())["Pipeline"]
+    assert [step["name"] for step in preview["steps"]] == ["prepare", "train"]
+
+
 def test_v1_publish_endpoint_marker_and_versions(project, tmp_path):
     state = tmp_path / "workspace.json"
     marker = "workspaceblobstore/markers/training.csv"

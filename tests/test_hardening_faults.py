@@ -4,6 +4,7 @@ without conda for a conda_file, damaged records under .runs/, and a full disk.""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,21 @@ def test_an_input_override_a_shell_would_run_is_refused_in_every_path(baked, tmp
     ran = baked.make("local", EXP="echo", RUNTIME="venv")
     assert ran.returncode == 0, ran.stderr
     assert "tag=feature/x-1.2@a+b:c,d=e%f" in ran.stdout
+
+
+def test_an_input_override_yaml_cannot_bound_is_one_line(baked):
+    """An override is typed as YAML would type it (5 is an integer): `[[[...` thousands
+    deep ended that in a RecursionError traceback after seconds of PyYAML's look-ahead."""
+    deep = "[" * 3000
+    baked.env["INPUTS"] = f"n_estimators={deep}"
+    before = tree_digest(baked.path)
+    for target, variables in [("local", {"RUNTIME": "venv"}), ("job", {"DRY_RUN": "1"})]:
+        result = baked.make(target, EXP="train", **variables)
+        line = only_error(result)
+        assert line.startswith("error: INPUTS n_estimators=[[[[") and "(3000 characters)" in line
+        assert "input 'n_estimators' is integer" in line and len(line) < 400, line
+        assert result.returncode == 2
+    assert tree_digest(baked.path) == before  # refused before anything was written
 
 
 def test_a_value_written_in_the_job_file_runs_as_azure_ml_runs_it(baked, tmp_path):
@@ -206,6 +222,10 @@ def test_damaged_records_are_skipped_with_one_line_never_reused(baked):
             assert result.returncode == 0, (command, result.stderr)
     listing = baked.make("runs")
     assert "skipping damaged record .runs/pipelines/training/" in listing.stderr
+    # the steps' MLflow runs: their rows stay, each unreadable run said in one line
+    told = [line for line in listing.stderr.splitlines() if "damaged MLflow run" in line]
+    assert told and all(line.endswith("its params and metrics are left out") for line in told)
+    assert all("skipping damaged MLflow run .runs/mlruns/" in line for line in told), told
     assert f"skipping damaged record .runs/prepare/{local_run.name}/run.json" in listing.stderr
     assert local_run.name not in listing.stdout
     # step-local cannot take train's input from the damaged pipeline run: it says so
@@ -213,6 +233,41 @@ def test_damaged_records_are_skipped_with_one_line_never_reused(baked):
     assert step.returncode != 0
     assert "(a JSON list, not an object)" in step.stderr
     assert len([line for line in step.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_record_numbers_the_os_cannot_take_are_skipped_with_one_line(baked):
+    """JSON holds NaN, Infinity and integers of any size: a run.json whose start time or
+    pid is one of them ended make runs and make prune in ValueError/OverflowError (time
+    and kill calls); a negative pid named every process to kill(2)."""
+    host = socket.gethostname()
+    damaged = {
+        "20261201-101500-000001": {"started": float("nan")},
+        "20261201-101500-000002": {"started": 1e300},
+        "20261201-101500-000003": {"status": "running", "pid": 10**23, "host": host},
+        "20261201-101500-000004": {"status": "running", "pid": -1, "host": host},
+        "20261201-101500-000005": {"duration_s": float("inf")},
+    }
+    runs = baked.path / ".runs" / "train"
+    whole = runs / "20261201-101500-00000a"
+    for name, change in {**damaged, whole.name: {}}.items():
+        (runs / name).mkdir(parents=True)
+        record = {"status": "completed", "started": 1764584100.0, "experiment": "train", **change}
+        (runs / name / "run.json").write_text(json.dumps(record))
+    before, records = tree_digest(baked.path), tree_digest(runs, ignore=())
+    for command, variables in [("runs", {}), ("prune", {"KEEP": "1"})]:
+        result = baked.make(command, **variables)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        told = [line for line in result.stderr.splitlines() if "skipping damaged record" in line]
+        assert len(told) == len(damaged), result.stderr
+        for name in damaged:
+            assert any(f".runs/train/{name}/run.json (" in line for line in told), name
+    listed = baked.make("runs").stdout
+    assert whole.name in listed and not any(name in listed for name in damaged)
+    compare = baked.make("compare", RUNS=f"{whole.name} 000002")
+    assert "Traceback" not in compare.stderr
+    assert compare.returncode != 0 and "no local run '000002'" in only_error(compare)
+    assert tree_digest(baked.path) == before  # nothing outside .runs changed
+    assert tree_digest(runs, ignore=()) == records  # nor the records (no YES=1)
 
 
 def test_a_garbled_venv_signature_rebuilds_the_venv(baked, tmp_path):

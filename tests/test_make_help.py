@@ -47,3 +47,24 @@ def test_template_repo_help_lists_its_targets():
     assert result.returncode == 0
     for target in ("demo", "test", "lint", "format", "bench"):
         assert f"  {target} " in result.stdout
+
+
+def test_make_help_names_every_option_the_readme_gives_a_target(baked):
+    """A target's options in make help (what a user reads first) include each one the
+    README's command table names for it (LOCAL_IMAGE was missing from pipeline-local's,
+    COMPUTE from job's, ENDPOINT from publish's)."""
+    makefile = (baked.path / "Makefile").read_text()
+    helped = {
+        m.group(1): set(re.findall(r"\b([A-Z][A-Z0-9_]+)=", m.group(2)))
+        for m in re.finditer(r"^([a-z][\w-]*):.*?## (.*)$", makefile, flags=re.MULTILINE)
+    }
+    readme = (baked.path / "README.md").read_text()
+    rows = re.findall(r"^\| `make ([a-z][\w-]*)[^`]*` \| (.*)\|\s*$", readme, re.MULTILINE)
+    assert len(rows) > 20
+    missing = {}
+    for target, text in rows:
+        told = set(re.findall(r"`([A-Z][A-Z0-9_]+)=", text))
+        if target in helped and told - helped[target]:
+            missing[target] = sorted(told - helped[target])
+    assert not missing, f"make help omits options the README names: {missing}"
+    assert "LOCAL_IMAGE" in helped["pipeline-local"] and "LOCAL_IMAGE" in helped["local"]

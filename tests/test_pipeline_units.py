@@ -20,12 +20,15 @@ ORDER = ["a", "b", "c", "d", "e"]
 
 
 class Recorder:
-    """A work function that records concurrency and fails the nodes it is told to."""
+    """A work function that records concurrency and fails the nodes it is told to. A
+    `slow` node holds its slot until `hold_until` nodes run at once (or 60 s pass), so
+    what the scheduler starts meanwhile does not depend on machine load."""
 
-    def __init__(self, fail=(), slow=()):
+    def __init__(self, fail=(), slow=(), hold_until=1):
         self.fail = set(fail)
         self.slow = set(slow)
-        self.lock = threading.Lock()
+        self.hold_until = hold_until
+        self.lock = threading.Condition()
         self.running = 0
         self.peak = 0
         self.started = []
@@ -35,7 +38,10 @@ class Recorder:
             self.running += 1
             self.peak = max(self.peak, self.running)
             self.started.append(node)
-        time.sleep(0.5 if node in self.slow else 0.05)
+            self.lock.notify_all()
+            if node in self.slow:
+                self.lock.wait_for(lambda: self.running >= self.hold_until, timeout=60)
+        time.sleep(0.05)
         with self.lock:
             self.running -= 1
         if node in self.fail:
@@ -45,10 +51,10 @@ class Recorder:
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
 def test_never_more_than_jobs_at_once_and_upstream_first(jobs):
-    work = Recorder(slow={"e"})
+    work = Recorder(slow={"e"}, hold_until=jobs)
     outcomes = run_dag(ORDER, DIAMOND, work, jobs, continue_on_failure=True)
     assert {n: o.state for n, o in outcomes.items()} == dict.fromkeys(ORDER, "completed")
-    assert work.peak == jobs  # a + e, then b + c while the slow e still runs
+    assert work.peak == jobs  # a + e, then b + c while e holds its slot
     assert work.started.index("d") > max(work.started.index("b"), work.started.index("c"))
 
 

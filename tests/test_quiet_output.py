@@ -70,6 +70,27 @@ def test_a_passing_notebook_run_prints_one_line_per_notebook(baked):
     assert "notebook notebooks/explore.ipynb: ok" in (run_dir / "logs/std_log.txt").read_text()
 
 
+@pytest.mark.slow
+def test_make_setup_says_what_it_does_in_a_few_lines_and_verbose_shows_pip(baked):
+    """`make setup` printed ~295 lines of pip output: each step's output goes to
+    .runs/setup.log (a failing step shows its end), VERBOSE=1 streams it. The README's
+    first command, run for real (the second run finds everything installed)."""
+    subprocess.run(["git", "init", "-q"], cwd=baked.path, check=True)
+    quiet = baked.make("setup", timeout=1200)
+    shown = (quiet.stdout + quiet.stderr).splitlines()
+    assert quiet.returncode == 0, "\n".join(shown[-40:])
+    assert len(shown) <= 4, shown  # creating .venv, the SDK, the hooks
+    assert shown[0].startswith("amlops: creating .venv") and "VERBOSE=1" in shown[0]
+    log = (baked.path / ".runs" / "setup.log").read_text()
+    assert "black" in log and len(log.splitlines()) > 20  # the tools' install, kept
+    black = subprocess.run([str(baked.path / ".venv/bin/python"), "-m", "black", "--version"])
+    assert black.returncode == 0
+
+    loud = baked.make("setup", VERBOSE="1", timeout=1200)
+    assert loud.returncode == 0, loud.stdout + loud.stderr
+    assert "Requirement already satisfied: pip" in loud.stdout + loud.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

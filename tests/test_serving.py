@@ -268,17 +268,19 @@ def test_case_third_concurrent_request_is_429(served_case):
     expects a 429 already for the second; Azure's documented rule is followed here."""
     statuses: List[int] = []
     slow = {"data": [[1, 2, 3]], "sleep_s": 0.6}
+    together = threading.Barrier(3)  # the three leave at once: no sleep to guess load by
 
     def send() -> None:
+        together.wait(timeout=60)
         statuses.append(served_case.post(slow, deployment="blue")[0])
 
-    senders = [threading.Thread(target=send) for _ in range(2)]
+    senders = [threading.Thread(target=send) for _ in range(3)]
     for sender in senders:
         sender.start()
-    time.sleep(0.3)  # both are in flight (the first sleeps 0.6 s in run(), the second waits)
-    send()
     for sender in senders:
         sender.join()
+    # the first two in are served (the second waits 0.6 s for the one worker, within the
+    # 2 s request timeout), the third is refused at once
     assert sorted(statuses) == [200, 200, 429]
 
 
@@ -394,6 +396,10 @@ def test_bad_input_is_one_line(baked):
     deployment.write_text(text.replace("instance_count: 1", "instance_count: 1\ninstance_cuont: 2"))
     line = _serve_fails(baked, "case", DEPLOYMENT="blue")
     assert "endpoints/case/blue-deployment.yml:22: unknown field 'instance_cuont'" in line
+    # a variable name no environment can hold (Python refused it deep in the server start)
+    deployment.write_text(text.replace("  COLOUR: blue", '  COLOUR: blue\n  "A=B": x'))
+    line = _serve_fails(baked, "case", DEPLOYMENT="blue")
+    assert "blue-deployment.yml:14: environment_variables: 'A=B' cannot be a variable" in line
     deployment.write_text(text)
 
     with socket.socket() as taken:

@@ -25,12 +25,24 @@ SHELL_SAFE = re.compile(r"[\w@%+=:,./-]*")
 REMOTE_PREFIXES = ("azureml:", "http://", "https://", "wasbs://", "abfss://", "adl://")
 
 
+SHOWN_MAX = 80  # characters of a value an error line quotes
+
+
+def clipped(text: str) -> str:
+    """`text` as an error line quotes it: whole up to SHOWN_MAX characters, else its
+    start and its length (an override may be any size: one line stays one line)."""
+    if len(text) <= SHOWN_MAX:
+        return text
+    return f"{text[:60]}... ({len(text)} characters)"
+
+
 def literal_problem(item: InputSpec, value: Any) -> str:
     """Why `value` cannot be `item`'s literal value (empty when it can)."""
     check = LITERAL_CHECKS.get(item.type)
     if check is None or check(value):
         return ""
-    return f"input {item.name!r} is {item.type}, got {value!r}"
+    shown = repr(value) if not isinstance(value, str) else repr(clipped(value))
+    return f"input {item.name!r} is {item.type}, got {shown}"
 
 
 def check_override(item: InputSpec, text: str, where: str) -> None:
@@ -41,7 +53,7 @@ def check_override(item: InputSpec, text: str, where: str) -> None:
         return
     problem = literal_problem(item, literal_value(text))
     if problem:
-        raise UserError(f"INPUTS {item.name}={text}: {problem} ({where})")
+        raise UserError(f"INPUTS {item.name}={clipped(text)}: {problem} ({where})")
     check_shell_safe(item.name, text, where)
 
 
@@ -59,10 +71,11 @@ def check_shell_safe(name: str, text: str, where: str) -> None:
         return
     bad = "".join(sorted({c for c in text if not SHELL_SAFE.fullmatch(c)}))
     raise UserError(
-        f"INPUTS {name}={text!r}: the shell that runs the command would read {bad!r} as"
-        f" code, not data: Azure ML puts ${{{{inputs.{name}}}}} into it unquoted ({where});"
-        " an override may hold only letters, digits and @%+=:,./-_ - put any other value"
-        " in the job file's inputs (value:), where it is reviewed with the code"
+        f"INPUTS {name}={clipped(text)!r}: the shell that runs the command would read"
+        f" {clipped(bad)!r} as code, not data: Azure ML puts ${{{{inputs.{name}}}}} into it"
+        f" unquoted ({where}); an override may hold only letters, digits and @%+=:,./-_ -"
+        " put any other value in the job file's inputs (value:), where it is reviewed with"
+        " the code"
     )
 
 

@@ -156,11 +156,22 @@ STEP_FIELDS: Dict[str, Any] = {
     "reused_from": str,
     "outputs": dict,
 }
+# The numbers readers pass on to the OS (a pid to kill(2), times to localtime(3)) or
+# print, with the range they must lie in: JSON also holds NaN, Infinity and integers of
+# any size, which would end those calls in ValueError or OverflowError.
+LIMITS: Dict[str, Any] = {
+    "started": (0, 32503680000),  # up to the year 3000
+    "ended": (0, 32503680000),
+    "duration_s": (0, 1e9),
+    "pid": (1, 2**31 - 1),
+    "exit_code": (-(2**31), 2**31 - 1),
+}
 _told: set = set()  # damaged records already reported by this process
 
 
 def record_problem(record: Any, fields: Dict[str, Any]) -> str:
-    """Why `record` is not a record with `fields` of their types (empty when it is)."""
+    """Why `record` is not a record with `fields` of their types, numbers within LIMITS
+    (empty when it is)."""
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
     for key, kind in fields.items():
@@ -169,6 +180,9 @@ def record_problem(record: Any, fields: Dict[str, Any]) -> str:
             continue
         if isinstance(value, bool) or not isinstance(value, kind):
             return f"{key!r} is {json.dumps(value)[:40]}"
+        low, high = LIMITS.get(key, (None, None))
+        if low is not None and not low <= value <= high:  # False for NaN too
+            return f"{key!r} is {str(value)[:40]}, not between {low} and {high}"
         if key in ("tracking", "outputs"):
             if not all(isinstance(v, str) for v in value.values()):
                 return f"{key!r} holds a value that is not text"

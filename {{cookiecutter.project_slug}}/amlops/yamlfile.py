@@ -215,9 +215,14 @@ def dump_yaml(path: Path, data: Any) -> None:
 
 
 def literal_value(text: str) -> Any:
-    """A command-line literal typed like YAML would (5 -> int, true -> bool), else text."""
+    """A command-line literal typed like YAML would (5 -> int, true -> bool), else text.
+
+    Parsed by the same bounded loader as files (an INPUTS value often comes from CI, so
+    from untrusted text): `[[[[...` thousands deep or an alias bomb is just text here,
+    not a RecursionError or seconds of PyYAML's quadratic look-ahead."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        check_flow_depth(text)
+        value = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except (yaml.YAMLError, RecursionError):
         return text
     return value if isinstance(value, (str, int, float, bool)) else text

@@ -212,10 +212,14 @@ class ChmodGuard:
 
     @staticmethod
     def _alive(holder: str) -> bool:
-        """Whether the process of a holder (`<pid>:<token>`) still runs."""
+        """Whether the process of a holder (`<pid>:<token>`) still runs (a damaged entry:
+        no; 0 or a negative number would name a process group, not a process)."""
         try:
-            os.kill(int(str(holder).split(":")[0]), 0)
-        except (ProcessLookupError, ValueError):
+            pid = int(str(holder).split(":")[0])
+            if pid <= 0:
+                return False
+            os.kill(pid, 0)
+        except (ProcessLookupError, ValueError, OverflowError):
             return False
         except PermissionError:
             pass

@@ -35,6 +35,7 @@ from amlops.project import Project
 from amlops.spec.checks import check_known_fields, fail_at
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.spec.references import workspace_asset
+from amlops.spec.variables import check_settable_names
 from amlops.yamlfile import line_of, load_yaml
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -463,6 +464,7 @@ def _scale_settings(raw: Dict[str, Any], shown: str) -> None:
 
 def _environment_variables(raw: Dict[str, Any], shown: str) -> Dict[str, str]:
     section = _mapping(raw, "environment_variables", shown)
+    check_settable_names(section, shown)
     variables: Dict[str, str] = {}
     for key, value in section.items():
         if isinstance(value, (dict, list)):

@@ -29,3 +29,25 @@ def check_variable_names(variables: Mapping[Any, Any], shown: str) -> None:
             " digits and _, not starting with a digit); the job's shell could not use it -"
             " rename it"
         )
+
+
+def check_settable_names(variables: Mapping[Any, Any], shown: str) -> None:
+    """Raise UserError `shown:line: environment_variables: ...` for the first key of
+    `variables` that no process environment can hold: empty, or holding `=` or NUL
+    (POSIX environ entries are `name=value` strings; Python refuses such a name with
+    "illegal environment variable name", Docker's `-e` would split it at `=`).
+
+    For a deployment's environment_variables: the inference server reads them from its
+    environment and no shell does, so any other name (`A-B`, `1ST`) works in Azure ML
+    and here."""
+    lines = getattr(variables, "lines", {})
+    for name in variables:
+        text = str(name)
+        if text and "=" not in text and "\0" not in text:
+            continue
+        line = lines.get(name, 0)
+        where = f"{shown}:{line}" if line else shown
+        raise UserError(
+            f"{where}: environment_variables: {text!r} cannot be a variable name (empty, or"
+            " holding = or a NUL byte: no environment can hold it) - rename it"
+        )

@@ -22,7 +22,7 @@ from amlops.runs import (
     run_folders,
 )
 from amlops.tracking.local import mlflow_settings, shown_uri, tracking_uri
-from amlops.tracking.store import RunData, Store, open_store
+from amlops.tracking.store import DamagedRun, RunData, Store, open_store
 
 SKIPPED = {"azure", "mlruns", "pipelines"}  # top-level folders that are not experiments
 
@@ -115,6 +115,7 @@ class Stores:
     """One store object per tracking URI; a store that fails is told once, then skipped."""
 
     def __init__(self, project: Project) -> None:
+        self.project = project
         self.env = mlflow_settings(project)
         self.default_uri = tracking_uri(project)
         self.stores: Dict[str, Optional[Store]] = {}
@@ -132,6 +133,12 @@ class Stores:
             return RunData()
         try:
             return store.run_data(tracking.get("experiment_id", ""), tracking["run_id"])
+        except DamagedRun as err:  # that run only: the store's other runs are read
+            say(
+                f"skipping damaged MLflow run {self.project.relative(err.folder)} ({err.why});"
+                " its params and metrics are left out"
+            )
+            return RunData()
         except UserError as err:
             say(f"warning: {err}")
             self.stores[uri] = None

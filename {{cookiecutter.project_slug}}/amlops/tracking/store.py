@@ -213,7 +213,27 @@ def _mlflow_file_store_class() -> Any:
 
 
 class TornRead(UserError):
-    """A meta.yaml read while another process was rewriting it (module docstring)."""
+    """A meta.yaml read while another process was rewriting it (module docstring), or a
+    file that stays unreadable: `cause` says what MLflow met (one line)."""
+
+    cause = ""
+
+
+def _size(path: Path) -> int:
+    """The size of file `path`; 0 when it is missing or not a file."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
+class DamagedRun(UserError):
+    """A run whose folder is in the store but whose files MLflow cannot read (a garbled
+    or non-UTF-8 meta.yaml, param or metric file): `folder` and `why` (one line)."""
+
+    def __init__(self, folder: Path, why: str) -> None:
+        super().__init__(f"{folder}: {why}")
+        self.folder, self.why = folder, why
 
 
 # What MLflow's readers raise on a meta.yaml that is empty or half written.
@@ -286,7 +306,13 @@ class FileStore:
             return self._call(method, *args)
         except torn as err:
             message = f"MLflow store {self.root}: a meta.yaml is being written ({err})"
-            raise TornRead(message) from None
+            torn_read = TornRead(message)
+            torn_read.cause = (
+                "not UTF-8"
+                if isinstance(err, UnicodeDecodeError)
+                else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            )
+            raise torn_read from None
 
     # experiments -------------------------------------------------------------
 
@@ -426,11 +452,20 @@ class FileStore:
         return [float(metric.value) for metric in history]
 
     def run_data(self, experiment_id: str, run_id: str) -> RunData:
+        """As Store.run_data; DamagedRun when the run's folder is there but MLflow cannot
+        read it (after the retries a torn read gets), so a reader can say so. An empty
+        meta.yaml is a run whose writer has not written it yet: empty RunData."""
         store = self._known(experiment_id, run_id)
         try:
             run = self._reading(store.get_run, run_id)
-        except UserError:
-            return RunData()
+        except UserError as err:
+            folders = [self.root / experiment_id / run_id] if experiment_id else []
+            folders += list(self.root.glob(f"*/{run_id}")) if run_id.isalnum() else []
+            folder = next((f for f in folders if _size(f / "meta.yaml")), None)
+            if folder is None:
+                return RunData()  # not in this store (removed, another store's) or not yet
+            why = getattr(err, "cause", "") or str(err).split(": ", 1)[-1].split(". ", 1)[0]
+            raise DamagedRun(folder, why[:160]) from None
         return RunData(
             params=dict(run.data.params),
             metrics={k: float(v) for k, v in run.data.metrics.items()},

@@ -241,11 +241,35 @@ class V1Builder:
             config.max_run_duration_seconds = int(timeout)
         return config
 
-    def pipeline_steps(self, native: Dict[str, Any], parameter: Callable) -> List[Any]:
-        """`make pipeline` / `make publish`: one step per node, bindings kept."""
+    @staticmethod
+    def is_data(value: Any) -> bool:
+        """Whether a step's input value is data (a dataset consumption or a step's
+        output), listed among the step's inputs; a literal or a PipelineParameter is not."""
+        return not isinstance(value, (str, int, float, bool)) and hasattr(value, "mode")
+
+    def run_configuration(self, node: Dict[str, Any]) -> Any:
+        """A node's RunConfiguration: its environment and environment variables."""
         from azureml.core.runconfig import RunConfiguration
+
+        run_config = RunConfiguration()
+        run_config.environment = self.environment(
+            node["environment"], node.get("environment_variables")
+        )
+        return run_config
+
+    @staticmethod
+    def make_step(script: Optional[str], arguments: List[Any], common: Dict[str, Any]) -> Any:
+        """A PythonScriptStep running `script` with `arguments`, or (script None) a
+        CommandStep running `arguments`; `common`: name, compute_target, runconfig,
+        source_directory, inputs, outputs, allow_reuse."""
         from azureml.pipeline.steps import CommandStep, PythonScriptStep
 
+        if script is not None:
+            return PythonScriptStep(script_name=script, arguments=arguments, **common)
+        return CommandStep(command=arguments, **common)
+
+    def pipeline_steps(self, native: Dict[str, Any], parameter: Callable) -> List[Any]:
+        """`make pipeline` / `make publish`: one step per node, bindings kept."""
         parent_inputs: Dict[str, Any] = {}
         for name, entry in native.get("inputs", {}).items():
             if isinstance(entry, dict):
@@ -267,7 +291,7 @@ class V1Builder:
             for name, entry in node.get("inputs", {}).items():
                 value = self._node_input(name, entry, parent_inputs, produced)
                 values[f"inputs.{name}"] = value
-                if not isinstance(value, (str, int, float, bool)) and hasattr(value, "mode"):
+                if self.is_data(value):
                     inputs.append(value)
             produced[step_name] = {}
             for name, entry in node.get("outputs", {}).items():
@@ -277,15 +301,11 @@ class V1Builder:
                 produced[step_name][name] = config
                 values[f"outputs.{name}"] = config
                 outputs.append(config)
-            run_config = RunConfiguration()
-            run_config.environment = self.environment(
-                node["environment"], node.get("environment_variables")
-            )
             arguments = self.command(node["command"], values)
             common = dict(
                 name=step_name,
                 compute_target=self.compute(node, default_compute),
-                runconfig=run_config,
+                runconfig=self.run_configuration(node),
                 source_directory=self.source_directory(node),
                 inputs=inputs,
                 outputs=outputs,
@@ -296,11 +316,9 @@ class V1Builder:
                 and arguments[0] == "python"
                 and str(arguments[1]).endswith(".py")
             ):
-                steps.append(
-                    PythonScriptStep(script_name=arguments[1], arguments=arguments[2:], **common)
-                )
+                steps.append(self.make_step(str(arguments[1]), arguments[2:], common))
             else:
-                steps.append(CommandStep(command=arguments, **common))
+                steps.append(self.make_step(None, arguments, common))
         return steps
 
     def _node_input(

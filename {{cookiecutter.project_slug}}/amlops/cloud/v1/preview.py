@@ -1,17 +1,22 @@
-"""`make job DRY_RUN=1` (and `make step`, `make notebook-job`) with AML_SDK=v1: an
-offline preview of the ScriptRunConfig SDK v1 would send, built by the same V1Builder
-code paths (command tokens, compute, the refusals of what v1 cannot do) with SDK
-objects replaced by their descriptions. Imports no Azure SDK; needs no workspace.
+"""`make job DRY_RUN=1` (and `make step`, `make notebook-job`, `make pipeline`,
+`make publish`) with AML_SDK=v1: an offline preview of the ScriptRunConfig (or
+Pipeline) SDK v1 would send, built by the same V1Builder code paths (command tokens,
+compute, bindings between steps, the refusals of what v1 cannot do) with SDK objects
+replaced by their descriptions. Imports no Azure SDK; needs no workspace.
 
 Written beside the native job as `v1-preview.json`:
 {"ScriptRunConfig": {"source_directory", "command" (a list; data as
 "<dataset ...>.as_mount()" strings), "compute_target", "environment",
-"distribution", "shm_size", "docker_arguments", "max_run_duration_seconds"}}."""
+"distribution", "shm_size", "docker_arguments", "max_run_duration_seconds"}}, or for
+a pipeline {"Pipeline": {"description", "steps": [{"step": "PythonScriptStep" or
+"CommandStep", "name", "script_name" (PythonScriptStep), "arguments" or "command",
+"compute_target", "source_directory", "environment", "inputs", "outputs",
+"allow_reuse"}]}}."""
 
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from amlops.cloud.submission import Submission
 from amlops.cloud.v1.build import V1Builder
@@ -23,19 +28,39 @@ PREVIEW_FILE = "v1-preview.json"
 
 
 class Shown:
-    """A stand-in for an SDK v1 object: its description, in the command list."""
+    """A stand-in for an SDK v1 object: its description, in the command list. As in the
+    SDK, a consumption (`as_named_input(...)`, an output's `as_input(...)`) is mounted or
+    downloaded, and only a dataset is named."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-
-    def as_named_input(self, name: str) -> "Shown":
-        return Shown(f"{self.text}.as_named_input({name!r})")
 
     def as_mount(self) -> "Shown":
         return Shown(f"{self.text}.as_mount()")
 
     def as_download(self) -> "Shown":
         return Shown(f"{self.text}.as_download()")
+
+    def as_input(self, name: str) -> "Shown":
+        return Shown(f"{self.text}.as_input(name={name!r})")
+
+    def __str__(self) -> str:
+        return f"<{self.text}>"
+
+
+class ShownDataset(Shown):
+    """A stand-in for a FileDataset: named where a step consumes it."""
+
+    def as_named_input(self, name: str) -> Shown:
+        return Shown(f"{self.text}.as_named_input({name!r})")
+
+
+class ShownParameter:
+    """A stand-in for a PipelineParameter (a literal pipeline input, settable when the
+    pipeline is published): not data, so not a step input."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.text = f"PipelineParameter(name={name!r}, default_value={value!r})"
 
     def __str__(self) -> str:
         return f"<{self.text}>"
@@ -55,18 +80,18 @@ class V1Preview(V1Builder):
             )
         found = datastore_path(path)
         if found:
-            return Shown(f"FileDataset datastore {found.store} path {found.path}")
+            return ShownDataset(f"FileDataset datastore {found.store} path {found.path}")
         asset = workspace_asset(path)
         if asset:
             version = asset.version_or_label or "latest"
-            return Shown(f"Dataset {asset.name} version {version}")
+            return ShownDataset(f"Dataset {asset.name} version {version}")
         if path.startswith(("https://", "http://", "wasbs://", "abfss://")):
-            return Shown(f"FileDataset {path}")
+            return ShownDataset(f"FileDataset {path}")
         if path.startswith("azureml:"):
             raise UserError(f"{self.where}: input {name!r}: {path!r} has no SDK v1 equivalent")
         local = (self.sub.folder / path).resolve()
         digest = fingerprint(local)[:16]
-        return Shown(
+        return ShownDataset(
             f"FileDataset uploaded from {local} to the default datastore,"
             f" amlops/inputs/{digest}/{local.name}"
         )
@@ -117,11 +142,42 @@ class V1Preview(V1Builder):
         }
         return {"ScriptRunConfig": {k: v for k, v in config.items() if v is not None}}
 
+    @staticmethod
+    def is_data(value: Any) -> bool:
+        return isinstance(value, Shown)
+
+    def run_configuration(self, node: Dict[str, Any]) -> Any:
+        return self.environment(node["environment"], node.get("environment_variables"))
+
+    @staticmethod
+    def make_step(script: Optional[str], arguments: List[Any], common: Dict[str, Any]) -> Any:
+        step: Dict[str, Any] = {"step": "PythonScriptStep" if script else "CommandStep"}
+        step["name"] = common["name"]
+        if script is not None:
+            step["script_name"] = script
+        step["arguments" if script is not None else "command"] = [str(a) for a in arguments]
+        step.update(
+            compute_target=common["compute_target"],
+            source_directory=common["source_directory"],
+            environment=common["runconfig"],
+            inputs=[str(i) for i in common["inputs"]],
+            outputs=[str(o) for o in common["outputs"]],
+            allow_reuse=common["allow_reuse"],
+        )
+        return step
+
+    def pipeline(self, native: Dict[str, Any]) -> Dict[str, Any]:
+        steps = self.pipeline_steps(native, ShownParameter)
+        return {"Pipeline": {"description": native.get("description"), "steps": steps}}
+
 
 def write_preview(sub: Submission, slug: str, where: str, native: Dict[str, Any]) -> Path:
-    """Build the preview of `native` (a command job) and write it beside the job file;
-    its path. UserError for what SDK v1 would refuse, as a real submission says it."""
-    preview = V1Preview(sub, slug, where).script_run_config(native)
+    """Build the preview of `native` (a command job, or a pipeline job of inline command
+    nodes) and write it beside the job file; its path. UserError for what SDK v1 would
+    refuse, as a real submission says it."""
+    builder = V1Preview(sub, slug, where)
+    is_pipeline = native.get("type") == "pipeline"
+    preview = builder.pipeline(native) if is_pipeline else builder.script_run_config(native)
     text = json.dumps(preview, indent=2, default=str)
     path = sub.folder / PREVIEW_FILE
     path.write_text(re.sub(r"[ \t]+\n", "\n", text) + "\n", encoding="utf-8")

@@ -93,6 +93,10 @@ def publish_v1(project: Project, req: PublishRequest) -> int:
     # v1 PipelineEndpoint names are not batch endpoint names: ENDPOINT is taken as given.
     endpoint = req.endpoint or endpoint_name(project.slug, spec.name)
     if req.dry_run:
+        from amlops.cloud.v1.preview import write_preview
+
+        preview = write_preview(sub, project.slug, spec.shown_as, package.job)
+        say(f"DRY_RUN: what SDK v1 would publish (offline preview): {project.relative(preview)}")
         shown = project.relative(sub.job_file)
         say(f"DRY_RUN: nothing published; {name} version {version} would be built from {shown}")
         print(shown)

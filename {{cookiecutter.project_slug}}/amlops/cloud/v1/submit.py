@@ -28,6 +28,14 @@ def _dry_run(project: Project, sub: Submission) -> int:
     return 0
 
 
+def _preview(project: Project, sub: Submission, where: str, job: Dict[str, Any]) -> None:
+    """DRY_RUN: write and name the offline preview of what SDK v1 would send."""
+    from amlops.cloud.v1.preview import write_preview
+
+    preview = write_preview(sub, project.slug, where, job)
+    say(f"DRY_RUN: what SDK v1 would send (offline preview): {project.relative(preview)}")
+
+
 def literal_parameter(name: str, value: Any) -> Any:
     """A literal pipeline input as a PipelineParameter (settable when published)."""
     from azureml.pipeline.core import PipelineParameter
@@ -69,10 +77,7 @@ def submit_command_v1(
     job = sub.build(build)
     where = shown or f"src/{experiment}/job.yaml"
     if req.dry_run:
-        from amlops.cloud.v1.preview import write_preview
-
-        preview = write_preview(sub, project.slug, where, job)
-        say(f"DRY_RUN: what SDK v1 would send (offline preview): {project.relative(preview)}")
+        _preview(project, sub, where, job)
         return _dry_run(project, sub)
     require_v1(req.target)
     workspace = connect_v1(project)
@@ -103,6 +108,7 @@ def submit_pipeline_v1(project: Project, req: Request) -> int:
     spec, sub, build = pipeline_plan(project, req, flat=True)  # v1 builds from inline nodes
     job = sub.build(build)
     if req.dry_run:
+        _preview(project, sub, spec.shown_as, job)
         return _dry_run(project, sub)
     require_v1(req.target)
     workspace = connect_v1(project)
