@@ -34,6 +34,7 @@ os.environ.setdefault(
 
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 IN_CI = bool(os.environ.get("CI"))
+RECORDED_CURATED = REPO / "tests/cases/curated"
 DOCKER_FIXTURES = {"docker_base_image", "docker_baked"}
 
 
@@ -146,8 +147,10 @@ def shared_venvs(tmp_path_factory) -> Path:
 def baked(tmp_path, shared_venvs) -> Baked:
     """A fresh default project (a copy of one bake per worker: a default bake does not
     depend on its folder, tests/test_bake.py checks), set up to run without network
-    pulls."""
-    return Baked(default_project(tmp_path), env={"VENV_DIR": str(shared_venvs)})
+    pulls: curated environments get recorded package lists (tests/cases/curated/), the
+    packages of the train experiment's venv, instead of Microsoft's published ones."""
+    env = {"VENV_DIR": str(shared_venvs), "CURATED_ENVIRONMENTS": str(RECORDED_CURATED)}
+    return Baked(default_project(tmp_path), env=env)
 
 
 @pytest.fixture

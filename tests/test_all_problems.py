@@ -1,6 +1,7 @@
 """Every problem of a file is reported in one run, not one per run (issue 24.2): the
-command-job reader collects its per-field checks (spec/checks.py Collector), and make
-validate, make local and DRY_RUN print each problem as its own `error:` line."""
+readers of command jobs, sweeps, pipelines, endpoints and deployments collect their
+per-field checks (spec/checks.py Collector), and make validate, make local and
+DRY_RUN print each problem as its own `error:` line."""
 
 import sys
 
@@ -168,3 +169,149 @@ def test_make_validate_lists_every_problem_of_the_file(three, tmp_path):
     lines = error_lines(result.stderr)
     assert lines[-1] == "error: validate: 3 problem(s)", result.stderr
     _assert_all_three(lines[:-1])
+
+
+# One file per kind, each with three independent faults: every one is reported in one run.
+SWEEP = """\
+$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+type: sweep
+trial:
+  command: python -c "print(${{search_space.lr}})"
+  environment:
+    image: python:3.11-slim
+sampling_algorithm: randm
+search_space:
+  lr:
+    type: uniform
+    min_value: 0.1
+    max_value: 0.5
+objective:
+  primary_metric: accuracy
+  goal: maximise
+limits:
+  max_total_trials: 0
+"""
+SWEEP_EXPECTED = [
+    "src/sweepy/job.yaml:7: sampling_algorithm 'randm': use random, grid or bayesian",
+    "src/sweepy/job.yaml:13: objective.goal 'maximise': use maximize or minimize",
+    "src/sweepy/job.yaml:17: limits.max_total_trials must be a whole number >= 1",
+]
+PIPELINE_OWN = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+dispaly_name: three faults
+settings:
+  force_rerun: maybe
+outputs:
+  model:
+    type: uri_folder
+jobs:
+  fit:
+    type: command
+    command: python -c "print(1)"
+    environment:
+      image: python:3.11-slim
+"""
+PIPELINE_EXPECTED = [
+    "pipelines/p.yaml:3: unknown field 'dispaly_name' (did you mean 'display_name'?)",
+    "pipelines/p.yaml:5: force_rerun: true or false",
+    "pipelines/p.yaml:7: pipeline output 'model': no node binds an output to",
+]
+ENDPOINT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
+name: 1bad
+auth_mode: password
+mirror_traffic:
+  blue: 60
+"""
+ENDPOINT_EXPECTED = [
+    "endpoints/ep/endpoint.yml:2: name: endpoint name '1bad' is not valid",
+    "endpoints/ep/endpoint.yml:3: auth_mode: 'password' is not accepted here",
+    "endpoints/ep/endpoint.yml:4: mirror_traffic: percentages must sum to 50 or less",
+]
+DEPLOYMENT = """\
+$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+name: blue
+endpoint_name: ep
+instance_type: Standard_DS3_v2
+instance_count: 0
+app_insights_enabled: sometimes
+request_settings:
+  request_timeout_ms: 0
+"""
+DEPLOYMENT_EXPECTED = [
+    "endpoints/ep/blue.yml:5: instance_count: must be a whole number >= 1",
+    "endpoints/ep/blue.yml:6: app_insights_enabled: true/false",
+    "endpoints/ep/blue.yml:8: request_settings.request_timeout_ms",
+]
+
+
+def _in_order(lines, expected):
+    assert len(lines) == len(expected), lines
+    for line, wanted in zip(lines, expected):
+        assert wanted in line, lines
+
+
+def test_a_sweep_file_reports_every_faulty_setting(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(SWEEP)
+    _in_order(_problems(lambda: load_job(path, "src/sweepy/job.yaml")), SWEEP_EXPECTED)
+
+
+def test_a_bad_search_space_entry_is_not_also_called_unused(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(SWEEP.replace("type: uniform", "type: unifrom"))
+    problems = _problems(lambda: load_job(path, "src/sweepy/job.yaml"))
+    assert len(problems) == 4 and "unknown distribution 'unifrom'" in problems[0], problems
+    assert not any("not used" in p or "has no 'lr'" in p for p in problems), problems
+
+
+def _pipeline_project(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "config.env").write_text("")
+    (tmp_path / "pipelines").mkdir()
+    path = tmp_path / "pipelines" / "p.yaml"
+    path.write_text(PIPELINE_OWN)
+    return path
+
+
+def test_a_pipeline_reports_every_fault_of_its_own_fields_settings_and_outputs(tmp_path):
+    path = _pipeline_project(tmp_path)
+    problems = _problems(lambda: load_pipeline_file(Project(tmp_path), path))
+    _in_order(problems, PIPELINE_EXPECTED)
+
+
+def _endpoint_folder(root):
+    folder = root / "endpoints" / "ep"
+    folder.mkdir(parents=True)
+    (folder / "endpoint.yml").write_text(ENDPOINT)
+    (folder / "blue.yml").write_text(DEPLOYMENT)
+    return folder
+
+
+def test_endpoint_and_deployment_files_report_every_fault_of_each(tmp_path):
+    from amlops.spec.endpoints import load_endpoint_folder
+
+    folder = _endpoint_folder(tmp_path)
+    problems = _problems(lambda: load_endpoint_folder(folder, tmp_path))
+    _in_order(problems, DEPLOYMENT_EXPECTED + ENDPOINT_EXPECTED)  # files in name order
+
+
+def test_make_validate_reports_every_fault_of_a_sweep_a_pipeline_and_an_endpoint(baked, tmp_path):
+    pytest.importorskip("azure.ai.ml")
+    from tests.cloud_support import cloud_make
+
+    (baked.path / "src" / "sweepy").mkdir()
+    (baked.path / "src" / "sweepy" / "job.yaml").write_text(SWEEP)
+    (baked.path / "pipelines" / "p.yaml").write_text(PIPELINE_OWN)
+    _endpoint_folder(baked.path)
+    result, _ = cloud_make(baked, tmp_path, "validate", OFFLINE="1")
+    assert result.returncode != 0
+    lines = error_lines(result.stderr)
+    assert "Traceback" not in result.stderr
+    for expected in (SWEEP_EXPECTED, PIPELINE_EXPECTED, ENDPOINT_EXPECTED, DEPLOYMENT_EXPECTED):
+        for wanted in expected:
+            assert sum(wanted in line for line in lines) == 1, (wanted, lines)
+    local = baked.make("local", EXP="sweepy", RUNTIME="venv")
+    assert local.returncode != 0
+    _in_order(error_lines(local.stderr), SWEEP_EXPECTED)

@@ -251,7 +251,7 @@ BAD = {
         "search_space.x: unknown distribution 'gaussian' (use choice, randint, uniform",
     ),
     "name the trial does not declare": (
-        lambda d: d["search_space"].update(lr={"type": "uniform", "min_value": 0, "max_value": 1}),
+        lambda d: d["search_space"].update(lr={"type": "choice", "values": [0.1, 0.2]}),
         "node 'tune': search_space.lr: the trial component pipelines/components/train.yaml"
         " has no input 'lr'",
     ),

@@ -9,8 +9,8 @@ Docker runs what Azure ML would run:
 - workspace environments -> looked up in the workspace (needs a login), or
   LOCAL_IMAGE=<image> to run in an image of your choice.
 The venv runtime stands in with what pip can install (the requirements files
-of a build context, the pip part of a conda file) and says in one line what
-differs."""
+of a build context, the pip part of a conda file, the published package list of a
+curated environment: amlops.local.curated) and says in one line what differs."""
 
 import hashlib
 import re
@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from amlops.errors import UserError
+from amlops.local.curated import curated_name, curated_packages, dockerfile_base
 from amlops.project import Project
 from amlops.spec.environment import EnvironmentSpec
 from amlops.spec.job import JobSpec
@@ -266,12 +267,26 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
         files = requirement_files(env.context, env.dockerfile)
         lines = [f"-r {f.relative_to(env.context).as_posix()}" for f in files]
         installed = ", ".join(project.relative(f) for f in files) or "no requirements file"
+        shown_file = project.relative(env.context / env.dockerfile)
+        source = ", ".join(project.relative(f) for f in files)
+        base = dockerfile_base(read_text(env.context / env.dockerfile)) or ""
+        name = curated_name(image=base)
+        if name:  # Azure's way to add packages to a curated environment
+            curated = curated_packages(project, name)
+            return VenvRecipe(
+                curated.lines + lines,
+                env.context,
+                f"venv stands in for the image of {shown_file} (FROM curated {name}): installs"
+                f" {installed}{' and ' if curated.known else '; '}{curated.summary}; the"
+                " Dockerfile's other steps do not run",
+                source=", ".join(s for s in (curated.source, source) if s),
+            )
         return VenvRecipe(
             lines,
             env.context,
-            f"venv stands in for the image of {project.relative(env.context / env.dockerfile)}:"
+            f"venv stands in for the image of {shown_file}:"
             f" installs {installed}; the Dockerfile's other steps do not run",
-            source=", ".join(project.relative(f) for f in files),
+            source=source,
         )
     if env.kind == "image" and env.has_conda:
         conda = env.conda_spec()
@@ -286,6 +301,20 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
             f"venv stands in for image {env.image} + conda: installs the conda file's pip"
             f" packages ({len(lines)}){left_out}",
             source=project.relative(env.conda_file) if env.conda_file else "inline conda_file",
+        )
+    name = (
+        curated_name(env.name)
+        if env.kind == "curated"
+        else curated_name(image=env.image) if env.kind == "image" else ""
+    )
+    if name:
+        curated = curated_packages(project, name)
+        return VenvRecipe(
+            curated.lines,
+            spec.folder,
+            f"venv stands in for {shown}{' with ' if curated.known else ': '}{curated.summary}"
+            " (RUNTIME=docker runs the image)",
+            source=curated.source,
         )
     return VenvRecipe(
         [],

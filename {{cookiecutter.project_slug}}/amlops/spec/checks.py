@@ -5,14 +5,19 @@ Used by every reader in amlops/spec/; imports nothing of amlops but console, err
 yamlfile.
 
 Which checks report every problem at once (a Collector): every unknown field of a
-mapping (check_known_fields), and in a command job, command component or inline
-command node (spec/job.py job_from_mapping, so also a sweep's trial and each command
-node of a pipeline) the top-level fields, names, sections, every input and output,
-code, distribution, resources, environment and every `${{...}}` of the command. The
-rest still stops at the first problem of its file: the sweep-level fields of a sweep
-(spec/sweep.py), a pipeline's own fields and bindings (spec/pipeline_loader.py,
-spec/pipeline.py), endpoint and deployment files (spec/endpoints.py), and anything
-found only after a file reads cleanly (the SDK's validation lists all it finds)."""
+mapping (check_known_fields); in a command job, command component or inline command
+node (spec/job.py job_from_mapping, so also a sweep's trial and each command node of
+a pipeline) the top-level fields, names, sections, every input and output, code,
+distribution, resources, environment and every `${{...}}` of the command; in a sweep
+(spec/sweep.py, spec/sweep_node.py) its fields, each setting (sampling_algorithm,
+each search_space entry, objective, limits, early_termination), the search space's
+use and the trial; in a pipeline (spec/pipeline_loader.py) its own fields, settings,
+inputs and outputs, each node, and, once those read cleanly, every binding; in an
+endpoint folder (spec/endpoints.py) every field of the endpoint and of each
+deployment file, then the links between them. Within one field a check still stops
+at its first problem, and a check that depends on a part found bad is skipped (it
+would only repeat that problem). Anything found only after a file reads cleanly is
+the SDK's validation, which lists all it finds."""
 
 import difflib
 import re

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from amlops.errors import UserError
 from amlops.project import Project
-from amlops.spec.checks import check_known_fields, fail_at
+from amlops.spec.checks import Collector, check_known_fields, fail_at
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.spec.references import workspace_asset
 from amlops.spec.variables import check_settable_names
@@ -484,41 +484,64 @@ def parse_deployment(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> 
     """A deployment file's fields, checked as the SDK schema checks them.
 
     Raises UserError `file:line: ...` for an unknown field, a bad name, a missing
-    code folder, scoring script or local model path, or an invalid environment."""
-    check_fields(raw, DEPLOYMENT_FIELDS[kind], shown, f"{kind} deployment")
-    name = check_name(raw.get("name"), shown, line_of(raw, "name") or 1, "deployment")
+    code folder, scoring script or local model path, or an invalid environment: every
+    independent problem of the file at once (Problems for several)."""
+    found = Collector()
+    found.keep(lambda: check_fields(raw, DEPLOYMENT_FIELDS[kind], shown, f"{kind} deployment"))
+    name = found.keep(
+        lambda: check_name(raw.get("name"), shown, line_of(raw, "name") or 1, "deployment"), ""
+    )
     endpoint_name = raw.get("endpoint_name")
     if not endpoint_name:
-        raise fail_at(shown, line_of(raw, "name") or 1, "endpoint_name: is required")
+        found.add(fail_at(shown, line_of(raw, "name") or 1, "endpoint_name: is required"))
     model = None
     if raw.get("model") is not None:
-        model = _parse_model(raw["model"], line_of(raw, "model"), file, shown, name)
-    code, script = _code(raw, file, shown, kind)
+        model = found.keep(
+            lambda: _parse_model(raw["model"], line_of(raw, "model"), file, shown, name or "")
+        )
+    code, script = found.keep(lambda: _code(raw, file, shown, kind), (None, "")) or (None, "")
     environment = None
     if raw.get("environment") is not None:
         line = line_of(raw, "environment")
-        environment = parse_environment(raw["environment"], file, f"{shown}:{line}")
-    if code is not None and environment is None:
-        raise fail_at(
-            shown,
-            line_of(raw, "code_configuration"),
-            "environment: is required with code_configuration (Azure ML needs both)",
+        environment = found.keep(
+            lambda: parse_environment(raw["environment"], file, f"{shown}:{line}")
         )
-    count = _int(raw, "instance_count", shown, "", 1)
-    _scale_settings(raw, shown)
+    elif code is not None:
+        found.add(
+            fail_at(
+                shown,
+                line_of(raw, "code_configuration"),
+                "environment: is required with code_configuration (Azure ML needs both)",
+            )
+        )
+    count = found.keep(lambda: _int(raw, "instance_count", shown, "", 1))
+    found.keep(lambda: _scale_settings(raw, shown))
     insights = raw.get("app_insights_enabled", False)
     if not isinstance(insights, bool):
-        raise fail_at(
-            shown, line_of(raw, "app_insights_enabled"), "app_insights_enabled: true/false"
+        found.add(
+            fail_at(shown, line_of(raw, "app_insights_enabled"), "app_insights_enabled: true/false")
         )
     online = kind != "batch"
     instance_type = raw.get("instance_type")
     if kind == "managed_online" and not instance_type:
-        raise fail_at(
-            shown, line_of(raw, "name") or 1, "instance_type: is required (e.g. Standard_DS3_v2)"
+        found.add(
+            fail_at(
+                shown,
+                line_of(raw, "name") or 1,
+                "instance_type: is required (e.g. Standard_DS3_v2)",
+            )
         )
+    variables = found.keep(lambda: _environment_variables(raw, shown), {})
+    requests, liveness, readiness = RequestSettings(), ProbeSettings(), ProbeSettings()
+    if online:
+        requests = found.keep(lambda: _request_settings(raw, shown), requests) or requests
+        liveness = found.keep(lambda: _probe(raw, "liveness_probe", shown), liveness) or liveness
+        readiness = (
+            found.keep(lambda: _probe(raw, "readiness_probe", shown), readiness) or readiness
+        )
+    found.raise_if_any()
     return DeploymentSpec(
-        name=name,
+        name=name or "",
         endpoint_name=str(endpoint_name),
         kind=kind,
         file=file,
@@ -528,53 +551,65 @@ def parse_deployment(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> 
         code=code,
         scoring_script=script,
         environment=environment,
-        environment_variables=_environment_variables(raw, shown),
+        environment_variables=variables or {},
         instance_type=str(instance_type or ""),
         instance_count=count if count is not None else 1,
-        request_settings=_request_settings(raw, shown) if online else RequestSettings(),
-        liveness_probe=_probe(raw, "liveness_probe", shown) if online else ProbeSettings(),
-        readiness_probe=_probe(raw, "readiness_probe", shown) if online else ProbeSettings(),
-        app_insights_enabled=insights,
+        request_settings=requests,
+        liveness_probe=liveness,
+        readiness_probe=readiness,
+        app_insights_enabled=bool(insights),
     )
 
 
 def _percentages(raw: Dict[str, Any], key: str, shown: str) -> Dict[str, int]:
     section = _mapping(raw, key, shown)
     result: Dict[str, int] = {}
+    found = Collector()
     for name, value in section.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-            raise fail_at(
-                shown, line_of(section, name), f"{key}.{name}: must be a percentage 0-100"
+            found.add(
+                fail_at(shown, line_of(section, name), f"{key}.{name}: must be a percentage 0-100")
             )
+            continue
         result[str(name)] = value
+    found.raise_if_any()
     return result
 
 
 def parse_endpoint(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> Dict[str, Any]:
     """The endpoint file's fields checked (name, auth_mode, traffic, mirror_traffic);
-    returns them as keyword arguments of EndpointSpec (deployments still empty)."""
-    check_fields(raw, ENDPOINT_FIELDS[kind], shown, f"{kind} endpoint")
-    name = check_name(raw.get("name"), shown, line_of(raw, "name") or 1, "endpoint")
+    returns them as keyword arguments of EndpointSpec (deployments still empty).
+    UserError for one problem, Problems for several (every independent one at once)."""
+    found = Collector()
+    found.keep(lambda: check_fields(raw, ENDPOINT_FIELDS[kind], shown, f"{kind} endpoint"))
+    name = found.keep(
+        lambda: check_name(raw.get("name"), shown, line_of(raw, "name") or 1, "endpoint"), ""
+    )
     default_auth = "aad_token" if kind == "batch" else "key"
     auth = str(raw.get("auth_mode") or default_auth).lower()
     if auth not in AUTH_MODES[kind]:
-        raise fail_at(
-            shown,
-            line_of(raw, "auth_mode"),
-            f"auth_mode: {auth!r} is not accepted here (use {', '.join(AUTH_MODES[kind])})",
+        found.add(
+            fail_at(
+                shown,
+                line_of(raw, "auth_mode"),
+                f"auth_mode: {auth!r} is not accepted here (use {', '.join(AUTH_MODES[kind])})",
+            )
         )
-    traffic = _percentages(raw, "traffic", shown)
+    traffic = found.keep(lambda: _percentages(raw, "traffic", shown), {}) or {}
     if sum(traffic.values()) > 100:
-        raise fail_at(
-            shown, line_of(raw, "traffic"), "traffic: percentages must sum to 100 or less"
+        found.add(
+            fail_at(shown, line_of(raw, "traffic"), "traffic: percentages must sum to 100 or less")
         )
-    mirror = _percentages(raw, "mirror_traffic", shown)
+    mirror = found.keep(lambda: _percentages(raw, "mirror_traffic", shown), {}) or {}
     if sum(mirror.values()) > 50:  # REST API: "Traffic values need to sum to utmost 50"
-        raise fail_at(
-            shown,
-            line_of(raw, "mirror_traffic"),
-            "mirror_traffic: percentages must sum to 50 or less (Azure ML's limit)",
+        found.add(
+            fail_at(
+                shown,
+                line_of(raw, "mirror_traffic"),
+                "mirror_traffic: percentages must sum to 50 or less (Azure ML's limit)",
+            )
         )
+    found.raise_if_any()
     return {
         "name": name,
         "kind": kind,
@@ -609,36 +644,54 @@ def load_endpoint_folder(folder: Path, root: Optional[Path] = None) -> EndpointS
     endpoint_args: Optional[Dict[str, Any]] = None
     deployments: Dict[str, DeploymentSpec] = {}
     others: List[Path] = []
+    found = Collector()  # every file's problems; links are checked once all read cleanly
+    endpoint_files = 0
     for path in sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()):
         shown = _shown(path, root)
-        raw = load_yaml(path, shown)
+        raw = found.keep(lambda: load_yaml(path, shown))
+        if raw is None:
+            continue
         role = classify(raw)
         if role is None:
             others.append(path)
             continue
         if role[0] == "endpoint":
-            if endpoint_args is not None:
-                raise fail_at(
-                    shown,
-                    1,
-                    f"a second endpoint file in {shown_folder} (first: {endpoint_args['shown']});"
-                    " keep one endpoint per folder",
+            endpoint_files += 1
+            if endpoint_files > 1:
+                first = endpoint_args["shown"] if endpoint_args else "another file"
+                found.add(
+                    fail_at(
+                        shown,
+                        1,
+                        f"a second endpoint file in {shown_folder} (first: {first});"
+                        " keep one endpoint per folder",
+                    )
                 )
-            endpoint_args = parse_endpoint(raw, role[1], path, shown)
+                continue
+            endpoint_args = found.keep(lambda: parse_endpoint(raw, role[1], path, shown))
             continue
-        spec = parse_deployment(raw, role[1], path, shown)
+        spec = found.keep(lambda: parse_deployment(raw, role[1], path, shown))
+        if spec is None:
+            continue
         if spec.name in deployments:
-            raise fail_at(
-                shown,
-                spec.line("name"),
-                f"deployment {spec.name!r} is also in {deployments[spec.name].shown}",
+            found.add(
+                fail_at(
+                    shown,
+                    spec.line("name"),
+                    f"deployment {spec.name!r} is also in {deployments[spec.name].shown}",
+                )
             )
+            continue
         deployments[spec.name] = spec
-    if endpoint_args is None:
-        raise UserError(
-            f"{shown_folder}: no endpoint file (a YAML with $schema .../managedOnlineEndpoint"
-            ".schema.json, name: and auth_mode:, e.g. endpoint.yml)"
+    if not endpoint_files:
+        found.add(
+            UserError(
+                f"{shown_folder}: no endpoint file (a YAML with $schema .../managedOnlineEndpoint"
+                ".schema.json, name: and auth_mode:, e.g. endpoint.yml)"
+            )
         )
+    found.raise_if_any()
+    assert endpoint_args is not None
     endpoint = EndpointSpec(**endpoint_args, folder=folder, deployments=deployments)
     endpoint.other_files = others
     _check_links(endpoint)
@@ -646,27 +699,40 @@ def load_endpoint_folder(folder: Path, root: Optional[Path] = None) -> EndpointS
 
 
 def _check_links(endpoint: EndpointSpec) -> None:
+    """Each deployment names this endpoint and serves its kind; traffic names known
+    deployments. Every problem at once (Problems for several)."""
+    found = Collector()
     for spec in endpoint.deployments.values():
         if spec.endpoint_name != endpoint.name:
-            raise fail_at(
-                spec.shown,
-                spec.line("endpoint_name"),
-                f"endpoint_name: {spec.endpoint_name!r} is not this folder's endpoint"
-                f" {endpoint.name!r} ({endpoint.shown}); use endpoint_name: {endpoint.name}",
+            found.add(
+                fail_at(
+                    spec.shown,
+                    spec.line("endpoint_name"),
+                    f"endpoint_name: {spec.endpoint_name!r} is not this folder's endpoint"
+                    f" {endpoint.name!r} ({endpoint.shown}); use endpoint_name: {endpoint.name}",
+                )
             )
         if endpoint.is_online != spec.is_online:
-            raise fail_at(
-                spec.shown, 1, f"a {spec.kind} deployment cannot serve a {endpoint.kind} endpoint"
+            found.add(
+                fail_at(
+                    spec.shown,
+                    1,
+                    f"a {spec.kind} deployment cannot serve a {endpoint.kind} endpoint",
+                )
             )
     for key in ("traffic", "mirror_traffic"):
         for name in getattr(endpoint, key):
             if name not in endpoint.deployments:
                 known = ", ".join(endpoint.deployments) or "none in this folder"
-                raise fail_at(
-                    endpoint.shown,
-                    line_of(endpoint.raw.get(key), name) or endpoint.line(key),
-                    f"{key}: names deployment {name!r}, which has no file here (known: {known})",
+                found.add(
+                    fail_at(
+                        endpoint.shown,
+                        line_of(endpoint.raw.get(key), name) or endpoint.line(key),
+                        f"{key}: names deployment {name!r}, which has no file here"
+                        f" (known: {known})",
+                    )
                 )
+    found.raise_if_any()
 
 
 def endpoint_names(project: Project) -> List[str]:

@@ -742,39 +742,59 @@ def inline_job(
 
 def load_pipeline_file(project: Project, path: Path, pipeline_name: str = "") -> PipelineSpec:
     """Read and check one pipeline file of either form, and every job it uses.
-    `pipeline_name`: its name (Project.pipeline_files; default the file's stem)."""
+    `pipeline_name`: its name (Project.pipeline_files; default the file's stem).
+
+    Every independent problem is reported in one go (UserError for one, Problems for
+    several): the pipeline's own fields, settings, inputs and outputs, every node (each
+    stops at its first problem), then, when the nodes and inputs read cleanly, every
+    binding and every declared output left unbound (bindings are not checked against
+    nodes or inputs that did not read: they would only repeat those problems)."""
     shown = project.relative(path)
     raw = load_yaml(path, shown)
     if not isinstance(raw, dict):
         raise fail_at(shown, 1, "expected a mapping with jobs:")
-    check_known_fields(raw, PIPELINE_FIELDS, shown, "pipeline file fields")
     if raw.get("type", "pipeline") != "pipeline":
         raise fail_at(shown, line_of(raw, "type"), f"type must be 'pipeline', got {raw['type']!r}")
-    settings = section(raw, "settings", shown)
+    found = Collector()
+    found.keep(lambda: check_known_fields(raw, PIPELINE_FIELDS, shown, "pipeline file fields"))
+    settings = found.keep(lambda: section(raw, "settings", shown), {}) or {}
     # azure-ai-ml's PipelineJobSettings keeps unknown keys (**kwargs) and sends them
     warn_unknown_fields(settings, SETTINGS_FIELDS, shown, "azure-ai-ml keeps unknown settings")
     loader = Loader(project, path)
     loader.native = "type" in raw or "pipelineJob" in str(raw.get("$schema", ""))
-    jobs_raw = section(raw, "jobs", shown)
-    if not jobs_raw:
-        raise fail_at(shown, line_of(raw, "jobs") or 1, "jobs: must list at least one step")
-    inputs_raw = section(raw, "inputs", shown)
-    outputs_raw = section(raw, "outputs", shown)
+    jobs_raw = found.keep(lambda: section(raw, "jobs", shown))
+    if jobs_raw == {}:
+        found.add(fail_at(shown, line_of(raw, "jobs") or 1, "jobs: must list at least one step"))
+    inputs_raw = found.keep(lambda: section(raw, "inputs", shown), {}) or {}
+    outputs_raw = found.keep(lambda: section(raw, "outputs", shown), {}) or {}
     scope = Scope(path, shown)
-    loader.read_nodes(jobs_raw, scope)
+    before = len(found.problems)
+    found.keep(lambda: loader.read_nodes(jobs_raw or {}, scope))
+    inputs = found.keep(lambda: parse_inputs(inputs_raw, shown))
+    readable = jobs_raw is not None and inputs is not None and len(found.problems) == before
     declared_outputs: Dict[str, Dict[str, Any]] = {}
     for name, value in outputs_raw.items():
         line = line_of(outputs_raw, name)
         if isinstance(value, str):  # shorthand: the output names the step output it takes
-            found = loader.source(value, scope, line, f"pipeline output {name!r}")
-            if not isinstance(found, FromStep):
-                raise fail_at(
-                    shown,
-                    line,
-                    f"pipeline output {name!r}: bind it to"
-                    " ${{parent.jobs.<step>.outputs.<name>}}",
+            if not readable:
+                continue  # it names a node: checked once the nodes read cleanly
+            known = len(found.problems)
+            source = found.keep(
+                lambda: loader.source(value, scope, line, f"pipeline output {name!r}")
+            )
+            if len(found.problems) > known:
+                continue
+            if not isinstance(source, FromStep):
+                found.add(
+                    fail_at(
+                        shown,
+                        line,
+                        f"pipeline output {name!r}: bind it to"
+                        " ${{parent.jobs.<step>.outputs.<name>}}",
+                    )
                 )
-            loader.exported[str(name)] = found
+                continue
+            loader.exported[str(name)] = source
             loader.export_lines[str(name)] = line
         else:
             declared_outputs[str(name)] = plain(value or {})
@@ -785,31 +805,36 @@ def load_pipeline_file(project: Project, path: Path, pipeline_name: str = "") ->
         ("force_rerun", force_rerun),
     ):
         if not isinstance(value, bool):
-            raise fail_at(shown, line_of(settings, key), f"{key}: true or false")
+            found.add(fail_at(shown, line_of(settings, key), f"{key}: true or false"))
+    if not readable:
+        found.raise_if_any()
     spec = PipelineSpec(
         name=pipeline_name or path.stem,
         file=path,
         shown_as=shown,
-        inputs=parse_inputs(inputs_raw, shown),
+        inputs=inputs or {},
         outputs={},
         steps=loader.steps,
         order=[],
-        continue_on_step_failure=continue_on_failure,
+        continue_on_step_failure=bool(continue_on_failure),
         default_compute=str(settings.get("default_compute", "") or raw.get("compute") or ""),
         raw=raw,
         native=loader.native,
-        force_rerun=force_rerun,
+        force_rerun=bool(force_rerun),
         declared_outputs=declared_outputs,
     )
-    loader.bind(spec)
-    for name in declared_outputs:
-        if name not in spec.outputs:
-            raise fail_at(
-                shown,
-                line_of(outputs_raw, name),
-                f"pipeline output {name!r}: no node binds an output to"
-                f" ${{{{parent.outputs.{name}}}}}",
-            )
+    if found.keep(lambda: loader.bind(spec) or True):
+        for name in declared_outputs:
+            if name not in spec.outputs:
+                found.add(
+                    fail_at(
+                        shown,
+                        line_of(outputs_raw, name),
+                        f"pipeline output {name!r}: no node binds an output to"
+                        f" ${{{{parent.outputs.{name}}}}}",
+                    )
+                )
+    found.raise_if_any()
     spec.order = topological_order(spec)
     return spec
 

@@ -23,7 +23,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from amlops.spec.checks import COMMON_JOB_FIELDS, check_known_fields, check_names, fail_at, section
+from amlops.spec.checks import (
+    COMMON_JOB_FIELDS,
+    Collector,
+    check_known_fields,
+    check_names,
+    fail_at,
+    section,
+)
 from amlops.spec.expressions import REFERENCE, expressions, substitute
 from amlops.yamlfile import LineMap, line_of, plain
 
@@ -197,6 +204,10 @@ class SweepSpec:
     # A pipeline's sweep node (spec/sweep_node.py): the trial is a command component and each
     # sampled value is the value of the component input of that name.
     node: bool = False
+    # False when a setting had a problem (parse_settings with a Collector): stand-ins hold
+    # its place, and checks across settings are skipped; space_complete: the search space.
+    complete: bool = True
+    space_complete: bool = True
 
     def where(self, line: int) -> str:
         return f"{self.shown_as}:{line}" if line else self.shown_as
@@ -418,88 +429,128 @@ def _trial_raw(raw: Dict[str, Any], shown: str) -> Dict[str, Any]:
 
 
 def _check_search_space_use(spec: SweepSpec) -> None:
-    """Every ${{search_space.x}} names a parameter, and every parameter is used."""
+    """Every ${{search_space.x}} names a parameter, and every parameter is used (every
+    problem at once: UserError for one, Problems for several)."""
     command = str(spec.trial_raw.get("command", ""))
     line = line_of(spec.trial_raw, "command")
+    found = Collector()
     used = set()
     for expression in expressions(command):
         match = REFERENCE.fullmatch(expression)
         if match and match.group(1) == "search_space":
             if match.group(2) not in spec.parameters:
                 names = ", ".join(spec.parameters) or "none"
-                raise fail_at(
-                    spec.shown_as,
-                    line,
-                    f"trial command uses ${{{{search_space.{match.group(2)}}}}} but"
-                    f" search_space has no {match.group(2)!r} (it has: {names})",
+                found.add(
+                    fail_at(
+                        spec.shown_as,
+                        line,
+                        f"trial command uses ${{{{search_space.{match.group(2)}}}}} but"
+                        f" search_space has no {match.group(2)!r} (it has: {names})",
+                    )
                 )
             used.add(match.group(2))
     for name, parameter in spec.parameters.items():
         if name not in used:
-            raise fail_at(
-                spec.shown_as,
-                parameter.line,
-                f"search_space.{name} is not used by the trial command; add"
-                f" ${{{{search_space.{name}}}}} to trial.command or remove it",
+            found.add(
+                fail_at(
+                    spec.shown_as,
+                    parameter.line,
+                    f"search_space.{name} is not used by the trial command; add"
+                    f" ${{{{search_space.{name}}}}} to trial.command or remove it",
+                )
             )
+    found.raise_if_any()
 
 
 def check_sampling(spec: SweepSpec) -> None:
-    """Grid sampling takes choice parameters only; bayesian, choice/uniform/quniform."""
+    """Grid sampling takes choice parameters only; bayesian, choice/uniform/quniform
+    (every parameter that does not fit is reported)."""
     line = line_of(spec.raw, "sampling_algorithm")
+    found = Collector()
     for name, parameter in spec.parameters.items():
         if spec.sampling.type == "grid" and parameter.type != "choice":
-            raise fail_at(
-                spec.shown_as,
-                parameter.line or line,
-                f"grid sampling needs choice parameters; search_space.{name} is"
-                f" {parameter.type} (continuous or drawn): list its values with choice,"
-                " or use random sampling",
+            found.add(
+                fail_at(
+                    spec.shown_as,
+                    parameter.line or line,
+                    f"grid sampling needs choice parameters; search_space.{name} is"
+                    f" {parameter.type} (continuous or drawn): list its values with choice,"
+                    " or use random sampling",
+                )
             )
         if spec.sampling.type == "bayesian" and parameter.type not in BAYESIAN_TYPES:
-            raise fail_at(
-                spec.shown_as,
-                parameter.line or line,
-                f"bayesian sampling supports choice, uniform and quniform only (Azure ML);"
-                f" search_space.{name} is {parameter.type}",
+            found.add(
+                fail_at(
+                    spec.shown_as,
+                    parameter.line or line,
+                    f"bayesian sampling supports choice, uniform and quniform only (Azure ML);"
+                    f" search_space.{name} is {parameter.type}",
+                )
             )
+    found.raise_if_any()
 
 
-def parse_settings(raw: Dict[str, Any], path: Path, shown: str, at: int = 1) -> SweepSpec:
+def parse_settings(
+    raw: Dict[str, Any], path: Path, shown: str, at: int = 1, found: Optional[Collector] = None
+) -> SweepSpec:
     """The sweep settings (search_space, sampling_algorithm, objective, limits,
     early_termination) of a sweep job file or a pipeline's sweep node, checked; the
     trial is the caller's to add; `at`: the line a missing field is told at (a node's).
-    UserError (file:line: ...) on the first problem."""
-    space = section(raw, "search_space", shown)
-    if not space:
-        raise fail_at(shown, line_of(raw, "search_space") or at, "search_space: required")
-    parameters = {
-        str(name): _parameter(str(name), value, line_of(space, name), shown)
-        for name, value in space.items()
-    }
-    return SweepSpec(
+
+    Every setting is checked (each stops at its own first problem): the problems go
+    into `found` when given (the SweepSpec then holds stand-ins for the bad ones, and
+    `complete` is False), else they are raised together (UserError for one, Problems
+    for several)."""
+    collector = found if found is not None else Collector()
+    before = len(collector.problems)
+    space = collector.keep(lambda: section(raw, "search_space", shown))
+    if space == {}:
+        collector.add(fail_at(shown, line_of(raw, "search_space") or at, "search_space: required"))
+    parameters: Dict[str, Parameter] = {}
+    for name, value in (space or {}).items():
+        parameter = collector.keep(
+            lambda: _parameter(str(name), value, line_of(space, name), shown)
+        )
+        if parameter is not None:
+            parameters[str(name)] = parameter
+    settings_ok = len(collector.problems) == before
+    spec = SweepSpec(
         file=path,
         shown_as=shown,
         raw=raw,
         parameters=parameters,
-        sampling=_sampling(raw, shown, at),
-        objective=_objective(raw, shown, at),
-        limits=_limits(raw, shown, at),
-        policy=_policy(raw, shown),
+        sampling=collector.keep(lambda: _sampling(raw, shown, at), None) or Sampling("random"),
+        objective=collector.keep(lambda: _objective(raw, shown, at)) or Objective("", "maximize"),
+        limits=collector.keep(lambda: _limits(raw, shown, at)) or Limits(max_total_trials=1),
+        policy=collector.keep(lambda: _policy(raw, shown)),
     )
+    spec.complete = settings_ok and len(collector.problems) == before
+    spec.space_complete = settings_ok
+    if found is None:
+        collector.raise_if_any()
+    return spec
 
 
 def parse_sweep(raw: Dict[str, Any], path: Path, shown: str, parse_trial: TrialParser) -> SweepSpec:
     """Check a sweep job file's fields and its trial, read by `parse_trial` (spec/job.py
-    parse_job); UserError (file:line: ...) on the first problem, before any trial starts."""
-    check_known_fields(raw, SWEEP_FIELDS, shown, "sweepJob schema")
-    check_names(raw, shown)
-    spec = parse_settings(raw, path, shown)
-    spec.trial_raw = _trial_raw(raw, shown)
-    _check_search_space_use(spec)
-    check_sampling(spec)
-    spec.parse_trial = parse_trial
-    spec.trial = parse_trial(spec.trial_raw, path, shown, sweep=spec)
+    parse_job), before any trial starts. Every independent problem is reported at once
+    (the sweep's fields, each setting, the search space's use, the trial's own fields):
+    UserError (file:line: ...) for one, Problems for several. Checks that depend on a
+    part found bad are skipped (a parameter that did not read is not also "unused")."""
+    found = Collector()
+    found.keep(lambda: check_known_fields(raw, SWEEP_FIELDS, shown, "sweepJob schema"))
+    found.keep(lambda: check_names(raw, shown))
+    spec = parse_settings(raw, path, shown, found=found)
+    trial_raw = found.keep(lambda: _trial_raw(raw, shown))
+    if trial_raw is not None:
+        spec.trial_raw = trial_raw
+        if spec.space_complete:
+            found.keep(lambda: _check_search_space_use(spec))
+        if spec.complete:
+            found.keep(lambda: check_sampling(spec))
+        spec.parse_trial = parse_trial
+        spec.trial = found.keep(lambda: parse_trial(trial_raw, path, shown, sweep=spec))
+    found.raise_if_any()
     return spec
 
 

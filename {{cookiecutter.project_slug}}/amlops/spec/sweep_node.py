@@ -26,7 +26,7 @@ best trial job"; the example's predict_step reads sweep_step's outputs)."""
 from pathlib import Path
 from typing import Any, Dict, Set
 
-from amlops.spec.checks import check_known_fields, fail_at
+from amlops.spec.checks import Collector, check_known_fields, fail_at
 from amlops.spec.job import LITERAL_CHECKS, JobSpec
 from amlops.spec.sweep import SWEEP_FIELDS, SweepSpec, check_sampling, parse_settings
 
@@ -106,13 +106,18 @@ def parse_sweep_node(
 ) -> SweepSpec:
     """The SweepSpec of a sweep node whose trial component is `trial` (its JobSpec, which
     becomes the trial template: trial.sweep is set). `raw` is the node as written in
-    `path` (shown as `shown`), `line` its line. UserError (file:line: ...) on a problem."""
-    check_known_fields(raw, SWEEP_NODE_FIELDS, shown, "sweep node fields")
-    spec = parse_settings(raw, path, shown, line)
+    `path` (shown as `shown`), `line` its line. Every independent problem of the node's
+    fields and settings at once: UserError (file:line: ...) for one, Problems for several."""
+    found = Collector()
+    found.keep(lambda: check_known_fields(raw, SWEEP_NODE_FIELDS, shown, "sweep node fields"))
+    spec = parse_settings(raw, path, shown, line, found=found)
     spec.node = True
     spec.trial = trial
     inputs = raw.get("inputs") or {}
-    check_space(spec, trial, {str(n) for n in inputs}, node)
-    check_sampling(spec)
+    if spec.space_complete:
+        found.keep(lambda: check_space(spec, trial, {str(n) for n in inputs}, node))
+    if spec.complete:
+        found.keep(lambda: check_sampling(spec))
+    found.raise_if_any()
     trial.sweep = spec
     return spec
