@@ -5,6 +5,7 @@ from PyPI) in the venv runtime and in a Docker image, and their bad input.
 The case tests/cases/native/endpoint_online/ (files written as Azure's docs write them) is
 served unchanged. Venvs live in the test cache (VENV_DIR), built once across sessions."""
 
+import http.client
 import json
 import shutil
 import signal
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -27,7 +29,13 @@ SLUG = "{{cookiecutter.project_slug}}"
 sys.path.insert(0, str(REPO / SLUG))
 
 from amlops.errors import UserError  # noqa: E402
-from amlops.serving.gateway import Gateway, Target, pick_weighted  # noqa: E402
+from amlops.serving.gateway import (  # noqa: E402
+    Gateway,
+    GatewayServer,
+    Target,
+    pick_weighted,
+    start_gateway,
+)
 from amlops.spec.endpoints import load_endpoint_folder  # noqa: E402
 
 
@@ -211,6 +219,70 @@ def test_a_deployment_not_ready_gets_no_traffic():
     assert gateway.handle("POST", "/score", {}, b"{}")[0] == 401
     unknown = {"Authorization": "Bearer k", "azureml-model-deployment": "red"}
     assert gateway.handle("POST", "/score", unknown, b"{}")[0] == 404
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """A deployment's server stand-in: /score answers chunked (as a streaming server
+    would), /fail answers 500, both after reading the request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/fail":
+            self.send_response(500)
+            self.send_header("Content-Length", "4")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"oops")
+            return
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for piece in (b'{"echo": ', body, b"}"):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        return
+
+
+def test_gateway_relays_chunked_answers_and_serves_past_its_idle_threads():
+    """The gateway's own HTTP client de-chunks an answer; connections kept open (more
+    than the idle threads the gateway keeps) do not stop it serving; keep-alive clients
+    get every answer whole; shutdown frees the port."""
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    endpoint = load_endpoint_folder(CASE)
+    targets = {n: Target(s, upstream.server_address[1]) for n, s in endpoint.deployments.items()}
+    targets["blue"].ready = True
+    gateway = Gateway(endpoint, targets, "k", lambda line: None, pinned="blue")
+    port = free_port()
+    server = start_gateway(gateway, "127.0.0.1", port)
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(GatewayServer.spare + 2)]
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(2):  # one keep-alive connection, two requests
+            conn.request("POST", "/score", body=b"[1]", headers={"Authorization": "Bearer k"})
+            answer = conn.getresponse()
+            assert (answer.status, answer.read()) == (200, b'{"echo": [1]}')
+            assert answer.getheader("azureml-model-deployment") == "blue"
+            assert answer.getheader("Transfer-Encoding") is None
+        conn.request("POST", "/fail", body=b"{}", headers={"Authorization": "Bearer k"})
+        assert conn.getresponse().status == 404  # not a scoring route
+        conn.close()
+        status, headers, body = gateway.forward(targets["blue"], "POST", "/fail", {}, b"{}")
+        assert (status, body) == (500, b"oops")
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+        upstream.shutdown()
+        upstream.server_close()
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
 
 
 # --- serving the case with the real inference server (venv runtime) -----------------------

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TextIO
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -177,16 +177,22 @@ class LocalEndpoint:
         self.key = secrets.token_urlsafe(32)
         self.run_dir: Optional[Path] = None
         self._log_lock = threading.Lock()
+        self._log_handle: Optional[TextIO] = None
 
     # --- set-up -------------------------------------------------------------------------
 
     def log(self, line: str) -> None:
-        """One line in the gateway's log (gateway.log in the run folder)."""
+        """One line in the gateway's log (gateway.log in the run folder), written at once
+        (line buffered; the file stays open: one write per request, not open + close)."""
         if self.run_dir is None:
             return
         stamp = time.strftime("%H:%M:%S")
-        with self._log_lock, open(self.run_dir / "gateway.log", "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {line}\n")
+        with self._log_lock:
+            if self._log_handle is None:
+                self._log_handle = open(
+                    self.run_dir / "gateway.log", "a", encoding="utf-8", buffering=1
+                )
+            self._log_handle.write(f"{stamp} {line}\n")
 
     def _kind(self) -> str:
         if self.runtime != "auto":
@@ -330,6 +336,10 @@ class LocalEndpoint:
             pass
         if self.gateway is not None and self.run_dir is not None:
             self.log(f"stopped; requests served: {summary(self.gateway)}")
+        with self._log_lock:
+            if self._log_handle is not None:
+                self._log_handle.close()
+                self._log_handle = None
 
 
 def serve(project: Project, name: str, deployment: str, model: str, port: int, runtime: str) -> int:
