@@ -25,7 +25,7 @@ SHELL_SAFE = re.compile(r"[\w@%+=:,./-]*")
 REMOTE_PREFIXES = ("azureml:", "http://", "https://", "wasbs://", "abfss://", "adl://")
 
 
-SHOWN_MAX = 80  # characters of a value an error line quotes
+SHOWN_MAX = 300  # characters of a value an error line quotes (a long path fits)
 
 
 def clipped(text: str) -> str:
@@ -33,7 +33,7 @@ def clipped(text: str) -> str:
     start and its length (an override may be any size: one line stays one line)."""
     if len(text) <= SHOWN_MAX:
         return text
-    return f"{text[:60]}... ({len(text)} characters)"
+    return f"{text[:100]}... ({len(text)} characters)"
 
 
 def literal_problem(item: InputSpec, value: Any) -> str:
