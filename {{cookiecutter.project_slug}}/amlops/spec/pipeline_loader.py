@@ -325,14 +325,11 @@ class Loader:
         when inline, a label)."""
         reference = raw[key]
         where = scope.shown
-        if isinstance(reference, dict):
-            path, document, shown = scope.file, reference, f"{where}:{line_of(raw, key)}"
-        else:
-            path = self.local_file(reference, scope, line_of(raw, key) or line, name)
-            shown = self.project.relative(path)
-            document = load_yaml(path, shown)
-            if not isinstance(document, dict):
-                raise fail_at(shown, 1, "expected a command component mapping")
+        path, document, shown = self.component_document(
+            raw, key, line, scope, name, f"{where}:{line_of(raw, key)}"
+        )
+        if not isinstance(document, dict):
+            raise fail_at(shown, 1, "expected a command component mapping")
         if str(document.get("type", "command")) != "command":
             raise fail_at(
                 shown,
@@ -366,12 +363,9 @@ class Loader:
             step = Step(name, name, None, line=line, raw=raw, form="remote", label="parallel")
             step.outputs = self.node_outputs(step, raw, scope)
             return step
-        if isinstance(reference, dict):
-            path, document, shown = scope.file, reference, f"{scope.shown}:{line}"
-        else:
-            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
-            shown = self.project.relative(path)
-            document = load_yaml(path, shown)
+        path, document, shown = self.component_document(
+            raw, "component", line, scope, name, f"{scope.shown}:{line}"
+        )
         if not is_parallel_component(document):
             raise fail_at(shown, 1, "a parallel node's component must be type: parallel")
         try:
@@ -383,6 +377,26 @@ class Loader:
         step.component_file = None if isinstance(reference, dict) else path
         step.outputs = self.node_outputs(step, raw, scope, declared=job.outputs)
         return step
+
+    def component_document(
+        self,
+        raw: Dict[str, Any],
+        key: str,
+        line: int,
+        scope: Scope,
+        name: str,
+        inline_shown: str,
+    ) -> Tuple[Path, Any, str]:
+        """The component a node's `raw[key]` holds inline (its file is the pipeline file,
+        shown as `inline_shown`) or names as a file relative to the pipeline file (read):
+        (file, document, how errors name it). Raises UserError for a missing file or bad
+        YAML."""
+        reference = raw[key]
+        if isinstance(reference, dict):
+            return scope.file, reference, inline_shown
+        path = self.local_file(reference, scope, line_of(raw, key) or line, name)
+        shown = self.project.relative(path)
+        return path, load_yaml(path, shown), shown
 
     def spark(self, name: str, raw: Dict[str, Any], line: int, scope: Scope) -> Step:
         """A spark node: inline (a sparkJob; its job made once its bindings are known) or
@@ -404,12 +418,9 @@ class Loader:
             step = Step(name, name, None, line=line, raw=raw, form="remote", label=label)
             step.outputs = self.node_outputs(step, raw, scope)
             return step
-        if isinstance(reference, dict):
-            path, document, shown = scope.file, reference, f"{scope.shown}:{line}"
-        else:
-            path = self.local_file(reference, scope, line_of(raw, "component") or line, name)
-            shown = self.project.relative(path)
-            document = load_yaml(path, shown)
+        path, document, shown = self.component_document(
+            raw, "component", line, scope, name, f"{scope.shown}:{line}"
+        )
         if not is_spark_component(document):
             raise fail_at(shown, 1, "a spark node's component must be type: spark")
         inline = isinstance(reference, dict)
@@ -449,12 +460,12 @@ class Loader:
         check_known_fields(raw, PIPELINE_NODE_FIELDS, scope.shown, "pipeline node fields")
         reference = raw.get("component")
         full = scope.prefix + name
-        if isinstance(reference, dict):
-            path, document, shown = scope.file, reference, scope.shown
-        elif isinstance(reference, str) and not reference.startswith("azureml:"):
-            path = self.local_file(reference, scope, line_of(raw, "component") or line, full)
-            shown = self.project.relative(path)
-            document = load_yaml(path, shown)
+        if isinstance(reference, dict) or (
+            isinstance(reference, str) and not reference.startswith("azureml:")
+        ):
+            path, document, shown = self.component_document(
+                raw, "component", line, scope, full, scope.shown
+            )
         else:
             raise fail_at(
                 scope.shown,
