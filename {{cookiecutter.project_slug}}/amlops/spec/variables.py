@@ -7,7 +7,7 @@ that command (`$A-B` is `$A` then `-B`), and one holding `=` or NUL cannot be se
 (Python refuses it: "illegal environment variable name"; Docker's `-e` splits at `=`)."""
 
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from amlops.errors import UserError
 
@@ -18,17 +18,13 @@ def check_variable_names(variables: Mapping[Any, Any], shown: str) -> None:
     """Raise UserError `shown:line: environment_variables: ...` for the first key of
     `variables` (a mapping loaded by amlops.yamlfile, so its keys' lines are known)
     that is not a portable variable name."""
-    lines = getattr(variables, "lines", {})
-    for name in variables:
-        if isinstance(name, str) and VARIABLE_NAME.fullmatch(name):
-            continue
-        line = lines.get(name, 0)
-        where = f"{shown}:{line}" if line else shown
-        raise UserError(
-            f"{where}: environment_variables: {str(name)!r} is not a variable name (letters,"
-            " digits and _, not starting with a digit); the job's shell could not use it -"
-            " rename it"
-        )
+    _refuse_first(
+        variables,
+        shown,
+        lambda name: isinstance(name, str) and bool(VARIABLE_NAME.fullmatch(name)),
+        "is not a variable name (letters, digits and _, not starting with a digit); the"
+        " job's shell could not use it - rename it",
+    )
 
 
 def check_settable_names(variables: Mapping[Any, Any], shown: str) -> None:
@@ -40,14 +36,24 @@ def check_settable_names(variables: Mapping[Any, Any], shown: str) -> None:
     For a deployment's environment_variables: the inference server reads them from its
     environment and no shell does, so any other name (`A-B`, `1ST`) works in Azure ML
     and here."""
+    _refuse_first(
+        variables,
+        shown,
+        lambda name: bool(str(name)) and "=" not in str(name) and "\0" not in str(name),
+        "cannot be a variable name (empty, or holding = or a NUL byte: no environment can"
+        " hold it) - rename it",
+    )
+
+
+def _refuse_first(
+    variables: Mapping[Any, Any], shown: str, acceptable: Callable[[Any], bool], why: str
+) -> None:
+    """Raise UserError naming the first key of `variables` not `acceptable`, its line and
+    `why`."""
     lines = getattr(variables, "lines", {})
     for name in variables:
-        text = str(name)
-        if text and "=" not in text and "\0" not in text:
+        if acceptable(name):
             continue
         line = lines.get(name, 0)
         where = f"{shown}:{line}" if line else shown
-        raise UserError(
-            f"{where}: environment_variables: {text!r} cannot be a variable name (empty, or"
-            " holding = or a NUL byte: no environment can hold it) - rename it"
-        )
+        raise UserError(f"{where}: environment_variables: {str(name)!r} {why}")
