@@ -33,7 +33,7 @@ def main() -> None:
     from amlops.project import Project
 
     project = Project.find()
-    args = cli.build_parser(project).parse_args(["local"])
+    args = cli.build_parser(project, ["local"]).parse_args(["local"])
     part("CLI: imports, settings, parser")
     from amlops.inputs import parse_overrides
     from amlops.spec.job import load_experiment

@@ -17,7 +17,6 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -193,6 +192,8 @@ class FileHashes:
             paths = [files[i][0] for i in missing]
             if len(paths) > 1 and THREADS > 1:
                 batches = [paths[i : i + BATCH] for i in range(0, len(paths), BATCH)]
+                from concurrent.futures import ThreadPoolExecutor  # ~10 ms: only here
+
                 with ThreadPoolExecutor(THREADS) as pool:
                     read = [v for batch in pool.map(_read_batch, batches) for v in batch]
             else:

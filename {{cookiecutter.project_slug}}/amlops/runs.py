@@ -8,7 +8,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -20,6 +19,16 @@ RUN_FILE = "run.json"
 PIPELINE_FILE = "pipeline.json"  # a pipeline run folder's record
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # the names unique_folder() makes
 LATEST = "latest"  # beside the run folders, a link to the newest
+
+
+def hostname() -> str:
+    """This machine's name (socket.gethostname(); on POSIX the same from os.uname(),
+    without importing socket for every run)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def new_run_dir(runs_root: Path, experiment: str) -> Path:
@@ -76,7 +85,7 @@ def make_run_dir(run_dir: Path, exist_ok: bool = False) -> Path:
 def owner() -> Dict[str, Any]:
     """The `pid` and `host` fields that name this process in a record, and the
     `amlops_version` (amlops.__version__) of the bundled module that wrote it."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "amlops_version": __version__}
+    return {"pid": os.getpid(), "host": hostname(), "amlops_version": __version__}
 
 
 def _process_start(pid: int) -> Optional[float]:
@@ -97,7 +106,7 @@ def process_gone(record: Dict[str, Any]) -> bool:
     host and no longer exists, or now belongs to a process started after the record.
     False when unsure (another host, no pid recorded, Windows)."""
     pid, host = record.get("pid"), record.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname() or os.name != "posix":
+    if not isinstance(pid, int) or host != hostname() or os.name != "posix":
         return False
     if pid == os.getpid():
         return False

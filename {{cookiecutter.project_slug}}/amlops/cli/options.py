@@ -14,12 +14,26 @@ from amlops.settings import Settings
 Commands = Any  # argparse's sub-parsers action (a private class)
 
 
+class _Unbuilt:
+    """Stands in for the sub-parser of a command other than the one asked for: takes
+    every call (add_argument, set_defaults, ...) and builds nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: Any, **kwargs: Any) -> "_Unbuilt":
+        return self
+
+
 class Options:
     """Builds sub-parsers whose defaults are the project's settings (config.env, .env,
-    environment); outside a project every default is empty."""
+    environment); outside a project every default is empty. With `wanted` (a command
+    name), only that command's sub-parser is built (`built` says whether it was)."""
 
-    def __init__(self, settings: Optional[Settings]) -> None:
+    def __init__(self, settings: Optional[Settings], wanted: Optional[str] = None) -> None:
         self.settings = settings
+        self.wanted = wanted
+        self.built = False
 
     def setting(self, key: str, default: str = "") -> str:
         return self.settings.get(key, default) if self.settings else default
@@ -31,6 +45,9 @@ class Options:
         self, commands: Commands, name: str, text: str, exp: bool = True
     ) -> argparse.ArgumentParser:
         """A sub-command; with `exp`, its --exp option (EXP)."""
+        if self.wanted is not None and name != self.wanted:
+            return _Unbuilt()  # type: ignore[return-value]
+        self.built = True
         sub = commands.add_parser(name, help=text, description=text)
         if exp:
             sub.add_argument("--exp", default=self.setting("EXP"), help="experiment name (EXP)")
