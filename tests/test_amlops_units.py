@@ -244,7 +244,7 @@ def test_prune_reports_what_it_could_not_remove_and_goes_on(tmp_path, monkeypatc
         prune.Removable(".runs/train/a", 10, refuse),
         prune.Removable(".runs/train/b", 20, lambda: removed.append("b")),
     ]
-    monkeypatch.setattr(prune, "removables", lambda project, keep: items)
+    monkeypatch.setattr(prune, "removables", lambda project, keep, serving=None: items)
     project = SimpleNamespace(runs=tmp_path, root=tmp_path)
     with pytest.raises(UserError) as err:
         prune.prune(project, 1, yes=True)

@@ -3,6 +3,8 @@ never a run that a kept pipeline run reuses or one still running."""
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,41 @@ def test_prune_keeps_the_venv_of_a_native_pipeline_node(project):
     assert listed.returncode == 0, listed.stderr
     removable = [line for line in listed.stdout.splitlines() if "would remove" in line]
     assert not [line for line in removable if ".venvs" in line], removable
+
+
+SERVED_VENV = """
+import sys
+from pathlib import Path
+from amlops.project import Project
+from amlops.serving.servers import VenvServer
+from amlops.spec.endpoints import endpoint_names, load_endpoint
+
+project = Project(Path.cwd())
+for name in endpoint_names(project):
+    for deployment in load_endpoint(project, name).deployments.values():
+        server = VenvServer(project, name, deployment, None, Path(sys.argv[1]))
+        print(server.venv.path.name)
+"""
+
+
+def test_prune_keeps_the_venvs_endpoint_deployments_serve_from(project, tmp_path):
+    """`make serve` builds a venv of the deployment's environment plus the inference
+    server, a set no experiment has: prune used to list it for removal."""
+    named = subprocess.run(
+        [sys.executable, "-c", SERVED_VENV, str(tmp_path)],
+        cwd=project.path,
+        env={**os.environ, "PYTHONPATH": str(project.path)},
+        capture_output=True,
+        text=True,
+    )
+    assert named.returncode == 0, named.stderr
+    served = named.stdout.split()
+    assert served, "the sample has an endpoint with a deployment"
+    venvs = project.path / ".runs/.venvs"
+    for name in [*served, "py311-0123456789ab"]:
+        (venvs / name).mkdir(parents=True, exist_ok=True)
+    listed = project.make("prune")
+    assert listed.returncode == 0, listed.stderr
+    removable = [line for line in listed.stdout.splitlines() if "would remove" in line]
+    assert [line for line in removable if "py311-0123456789ab" in line], removable
+    assert not [line for line in removable if any(name in line for name in served)], removable

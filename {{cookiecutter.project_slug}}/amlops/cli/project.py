@@ -56,5 +56,6 @@ def _pipelines(args: argparse.Namespace, project: Project) -> int:
 
 def _prune(args: argparse.Namespace, project: Project) -> int:
     from amlops.local.prune import parse_keep, prune
+    from amlops.serving.servers import environments_in_use
 
-    return prune(project, parse_keep(args.keep), args.yes)
+    return prune(project, parse_keep(args.keep), args.yes, environments_in_use(project))

@@ -44,6 +44,10 @@ class Removable:
     run: Optional[Path] = None  # a run folder: its reuse records go with it
 
 
+# What endpoint deployments use: (their job views, the names of their venvs).
+InUse = Optional[Tuple[List[JobSpec], Set[str]]]
+
+
 def parse_keep(text: str) -> int:
     if not text.isdigit():
         raise UserError(f"KEEP={text!r}: use a whole number (runs kept per experiment)")
@@ -164,11 +168,13 @@ def _safely(make: Callable[[], Any]) -> Optional[Any]:
         return None
 
 
-def stale_venvs(project: Project) -> List[Path]:
+def stale_venvs(project: Project, serving: Optional[Set[str]] = None) -> List[Path]:
     """Venvs in .runs/.venvs that no current experiment's requirements key to (their
     names are py<major><minor>-<requirements key>; older amlops named them by a bare hash).
     uv's cache there (.uv-cache) is kept: current venvs are hard links into it.
 
+    `serving`: names of the venvs endpoint deployments use (serving.servers
+    .environments_in_use, which the CLI hands in: local/ does not import serving/).
     A shared VENV_DIR is left alone: other projects may use its venvs."""
     if project.settings.get("VENV_DIR"):
         return []
@@ -176,7 +182,7 @@ def stale_venvs(project: Project) -> List[Path]:
     if not root.is_dir():
         return []
     venvs = [_safely(lambda spec=spec: VenvRuntime(project, spec)) for spec in _jobs(project)]
-    current = {venv.path.name for venv in venvs if venv is not None}
+    current = {venv.path.name for venv in venvs if venv is not None} | (serving or set())
     return sorted(
         p
         for p in root.iterdir()
@@ -184,7 +190,9 @@ def stale_venvs(project: Project) -> List[Path]:
     )
 
 
-def stale_images(project: Project) -> List[Tuple[str, Path]]:
+def stale_images(
+    project: Project, serving: Optional[List[JobSpec]] = None
+) -> List[Tuple[str, Path]]:
     """(tag, build log) of images this project built (it keeps a log per build in
     .runs/.builds/) that are not an experiment's current tag or derived from it.
 
@@ -199,7 +207,7 @@ def stale_images(project: Project) -> List[Tuple[str, Path]]:
         return []
     stale = []
     current: Dict[str, Set[str]] = {}  # image repository -> digests in use
-    for spec in _jobs(project):
+    for spec in _jobs(project) + (serving or []):
         docker = _safely(lambda spec=spec: DockerRuntime(project, spec))
         if docker is not None:
             repo = image_name(project.slug, spec.experiment)
@@ -237,29 +245,33 @@ def _remove_venv(venv: Path) -> None:
         venv.with_name(venv.name + beside).unlink(missing_ok=True)
 
 
-def removables(project: Project, keep: int) -> List[Removable]:
-    """Everything prune would remove, in the order it is shown."""
+def removables(project: Project, keep: int, serving: InUse = None) -> List[Removable]:
+    """Everything prune would remove, in the order it is shown; `serving`: what endpoint
+    deployments use (their job views, their venv names), kept."""
+    serving_jobs, serving_venvs = serving or ([], set())
     found = [
         Removable(project.relative(run), _size(run), partial(shutil.rmtree, run), run)
         for run in stale_runs(project, keep)
     ]
     found += [
         Removable(project.relative(venv), _size(venv), partial(_remove_venv, venv))
-        for venv in stale_venvs(project)
+        for venv in stale_venvs(project, serving_venvs)
     ]
     found += [
         Removable(f"image {tag}", _image_size(tag), partial(_remove_image, tag, log))
-        for tag, log in stale_images(project)
+        for tag, log in stale_images(project, serving_jobs)
     ]
     return found
 
 
-def prune(project: Project, keep: int, yes: bool) -> int:
-    """List (or, with `yes`, remove) what old runs, venvs and images hold."""
-    found = removables(project, keep)
+def prune(project: Project, keep: int, yes: bool, serving: InUse = None) -> int:
+    """List (or, with `yes`, remove) what old runs, venvs and images hold; what endpoint
+    deployments use (`serving`) is kept."""
+    found = removables(project, keep, serving)
     say(
         f"prune: keeping the newest {keep} runs of each experiment, pipeline and submission,"
-        " the runs those reuse, running runs, and the venvs and images experiments use now"
+        " the runs those reuse, running runs, and the venvs and images experiments and"
+        " endpoints use now"
     )
     if not found:
         say("prune: nothing to remove")

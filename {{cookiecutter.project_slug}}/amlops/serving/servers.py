@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -86,6 +86,43 @@ def job_view(deployment: DeploymentSpec, endpoint: str) -> JobSpec:
         raw=deployment.raw,
         name=f"{endpoint}-{deployment.name}".lower(),
     )
+
+
+def environments_in_use(project: Project) -> Tuple[List[JobSpec], Set[str]]:
+    """What `make serve` of each endpoint folder would use, for `make prune` to keep:
+    (each deployment's job view, whose Docker image tag it names; the names of the venvs
+    VenvServer builds, its environment's packages plus the server). An endpoint or
+    deployment that does not read keeps nothing (make validate names its problem)."""
+    from amlops.local.environments import venv_recipe
+    from amlops.local.venvs import venv_for
+    from amlops.spec.endpoints import endpoint_names, load_endpoint
+
+    jobs: List[JobSpec] = []
+    venvs: Set[str] = set()
+    for name in endpoint_names(project):
+        try:
+            endpoint = load_endpoint(project, name)
+        except UserError:
+            continue
+        for deployment in endpoint.deployments.values():
+            try:
+                job = job_view(deployment, name)
+                recipe = venv_recipe(project, job)
+            except UserError:
+                continue
+            jobs.append(job)
+            lines = server_requirements(recipe.requirement_lines)
+            venvs.add(venv_for(project, lines, recipe.base_dir).path.name)
+    return jobs, venvs
+
+
+def server_requirements(lines: List[str]) -> List[str]:
+    """An environment's requirement lines plus azureml-inference-server-http unless they
+    name it: what Azure's inference images carry."""
+    lines = list(lines)
+    if not any(SERVER_PACKAGE in line.lower() for line in lines):
+        lines.append(SERVER_PACKAGE)
+    return lines
 
 
 class DeploymentServer:
@@ -202,9 +239,7 @@ class VenvServer(DeploymentServer):
         from amlops.local.venvs import venv_for
 
         recipe = venv_recipe(self.project, job_view(self.deployment, self.endpoint))
-        lines = list(recipe.requirement_lines)
-        if not any(SERVER_PACKAGE in line.lower() for line in lines):
-            lines.append(SERVER_PACKAGE)  # what Azure's inference images carry
+        lines = server_requirements(recipe.requirement_lines)
         self.notice = recipe.notice
         self.venv = venv_for(
             self.project, lines, recipe.base_dir, source=recipe.source or SERVER_PACKAGE
