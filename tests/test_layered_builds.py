@@ -151,6 +151,10 @@ def _packages(tag):
     return sorted(line for line in done.stdout.splitlines() if not line.startswith("pip=="))
 
 
+def _names(packages):
+    return sorted(p.split("==")[0].lower() for p in packages)
+
+
 @pytest.mark.docker
 def test_layered_image_has_the_packages_of_a_whole_build(docker_baked):
     first = docker_baked.make("build-exp", EXP="train")
@@ -174,7 +178,11 @@ def test_layered_image_has_the_packages_of_a_whole_build(docker_baked):
         assert built.returncode == 0, built.stderr
         layered = _packages(tag)
         assert any(p.startswith("toolz==") for p in layered)
-        assert layered == _packages(whole)
+        # The same distributions; not the same versions: an unpinned requirement resolves
+        # to what the index holds when its layer is built, and the layered image keeps the
+        # earlier build's layer (as Docker's layer cache would). A CI run once saw
+        # databricks-sdk 0.162 in one and 0.167 in the other.
+        assert _names(layered) == _names(_packages(whole))
         env = subprocess.run(
             ["docker", "image", "inspect", "--format", "{{json .Config.Env}}", tag],
             capture_output=True,
