@@ -131,6 +131,13 @@ def test_pipeline_choice_errors(project):
         "unknown pipeline 'nope': no pipelines/nope.yaml, .yml, .py or pipelines/nope/ with one"
         " pipeline (pipelines: bad, training)" in unknown.stderr
     )
+    a_path = project.make("pipeline-local", PIPELINE="/tmp/mine/pipeline.yml")
+    (line,) = error_lines(a_path.stderr)
+    assert line == (
+        "error: PIPELINE='/tmp/mine/pipeline.yml': PIPELINE takes a pipeline's name, not a"
+        " path: put the file (and its components) in pipelines/<name>.yml or"
+        " pipelines/<name>/, then PIPELINE=<name> (pipelines: bad, training)"
+    ), line
     no_step = project.make("step-local", PIPELINE="bad", STEP="nope")
     assert "pipelines/bad.yaml: no step 'nope' (steps: prep, fit)" in no_step.stderr
 

@@ -70,3 +70,8 @@ def quiet_sdk_loggers() -> None:
 
     for name in SDK_NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, plural unless count is 1 ("1 step", "3 steps")."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -208,6 +208,12 @@ class Project:
             raise UserError(f"several pipelines ({', '.join(known)}): pick one with PIPELINE=name")
         if not PIPELINE_NAME.fullmatch(name) or name not in files:
             listed = ", ".join(known) or "none yet"
+            if "/" in name or name.endswith((".yml", ".yaml", ".py")):
+                raise UserError(
+                    f"PIPELINE={name!r}: PIPELINE takes a pipeline's name, not a path: put the"
+                    " file (and its components) in pipelines/<name>.yml or pipelines/<name>/,"
+                    f" then PIPELINE=<name> (pipelines: {listed})"
+                )
             raise UserError(
                 f"unknown pipeline {name!r}: no pipelines/{name}.yaml, .yml, .py or"
                 f" pipelines/{name}/ with one pipeline (pipelines: {listed})"

@@ -3,6 +3,7 @@ default), or as a Mermaid flowchart (FORMAT=mermaid) or Graphviz dot (FORMAT=dot
 
 from typing import Dict, List, Tuple
 
+from amlops.console import plural
 from amlops.errors import UserError
 from amlops.spec.pipeline import FromParent, FromPath, FromStep, Literal, PipelineSpec
 
@@ -43,7 +44,10 @@ def text(spec: PipelineSpec) -> str:
     level = levels(spec)
     width = max(len(n) for n in spec.order)
     label_width = max(len(spec.steps[n].label) for n in spec.order)
-    lines = [f"pipeline {spec.name}: {len(spec.order)} steps in {max(level.values())} levels"]
+    lines = [
+        f"pipeline {spec.name}: {plural(len(spec.order), 'step')} in"
+        f" {plural(max(level.values()), 'level')}"
+    ]
     if spec.inputs:
         shown = [
             f"{n} ({i.type})" if i.is_path else f"{n}={i.value!r}" for n, i in spec.inputs.items()

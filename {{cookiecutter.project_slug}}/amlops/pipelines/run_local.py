@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from amlops.console import say
+from amlops.console import plural, say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.jsonfile import release_spare, write_json
@@ -602,7 +602,7 @@ def run_pipeline_local(
     if run.chosen != set(spec.steps):
         picked = f"; running {len(run.chosen)} of {len(spec.order)}"
     say(
-        f"pipeline {spec.name}: {len(spec.order)} steps, {run.kind} runtime,"
+        f"pipeline {spec.name}: {plural(len(spec.order), 'step')}, {run.kind} runtime,"
         f" up to {jobs} at once{picked}{forced}; run folder {project.relative(run.folder)}"
     )
     for line in run.environment_notices():
