@@ -73,8 +73,9 @@ ENDPOINT_FILES = {
 }
 AMLOPS_FILES = {
     p.relative_to(REPO / "{{cookiecutter.project_slug}}").as_posix()
-    for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*.py")
-}
+    for p in (REPO / "{{cookiecutter.project_slug}}" / "amlops").rglob("*")
+    if p.is_file() and "__pycache__" not in p.parts
+}  # its code and the data files it reads (e.g. local/spark_conf/log4j2.properties)
 CI_FILES = {
     "github": {".github/workflows/ci.yml"},
     "azure-devops": {"azure-pipelines.yml"},
