@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -53,6 +53,17 @@ ENV PATH=/azureml-envs/{env}/bin:$PATH \\
 CONDA_FILE_NAME = "mutated_conda_dependencies.yml"
 # Conda packages a venv provides itself.
 VENV_PROVIDED = {"python", "pip", "setuptools", "wheel"}
+# What the Python of a conda environment brings besides itself, so what the venv of a
+# conda file installs too: conda adds pip to every Python (its add_pip_as_python_dependency
+# setting, on by default), and the pip packages of conda-forge and Anaconda's channels
+# depend on setuptools and wheel, except conda-forge's for Python 3.13 and later
+# (conda-forge/pip-feedstock, "sunsetting pip deps", 2024). A uv venv has pip only on
+# Python 3.12 and later, so a conda file's package that imports pkg_resources or
+# setuptools (gunicorn 20, which azureml-defaults 1.x brings) would fail in it and not
+# in the image Azure ML builds.
+CONDA_SEED = ("pip", "setuptools", "wheel")
+CONDA_SEED_UNTIL = (3, 13)  # from this Python on, conda's pip brings pip alone
+CONDA_NAME = re.compile(r"^(?:[\w.-]+::)?([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)$")
 REQUIREMENT_FILE = re.compile(r"(?:-r|--requirement)[ =]+(\S+)")
 
 
@@ -234,6 +245,65 @@ def conda_only(conda: Dict[str, Any]) -> List[str]:
     return missing
 
 
+def _conda_name_spec(dep: str) -> Tuple[str, str]:
+    """(lowercase name, version spec as pip reads it) of a conda package line:
+    `pip=23.0.1` -> ("pip", "==23.0.1.*") (conda's `=` matches that version and its
+    sub-versions), `conda-forge::setuptools<82` -> ("setuptools", "<82"),
+    `wheel 0.41.2 pyhd8ed1ab_0` -> ("wheel", "==0.41.2.*"), `pip==23.0.1=py_0` ->
+    ("pip", "==23.0.1"): a build string is dropped."""
+    match = CONDA_NAME.match(dep.strip())
+    if not match:
+        return "", ""
+    name, spec = match.group(1).lower(), match.group(2).strip()
+    if spec and spec[0].isdigit():  # `name 1.2 build`: conda's space-separated form
+        spec = "=" + spec.split()[0]
+    exact = spec.startswith("==")
+    if spec.startswith("=") and not exact:
+        version = spec[1:].split("=")[0].strip()
+        return name, f"=={version.rstrip('.*')}.*" if version else ""
+    if exact:
+        return name, "==" + spec[2:].split("=")[0].strip()
+    return name, spec.replace(" ", "")
+
+
+def _conda_python(conda: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """(major, minor) the conda file pins its Python to (`python=3.9`, `python==3.12.1`);
+    None when it pins none or only a range."""
+    for dep in conda.get("dependencies") or []:
+        match = re.fullmatch(r"python\s*=+\s*(\d+)\.(\d+)[.\d*]*", str(dep).strip())
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def conda_seed_lines(conda: Dict[str, Any], venv_python: str) -> List[str]:
+    """What the conda environment's Python brings besides the file's packages (see
+    CONDA_SEED), as requirement lines: pip, and setuptools and wheel when the
+    environment's Python (the file's `python=` pin, else the venv's `venv_python`,
+    major.minor) is older than 3.13. A version the file pins among its conda packages is
+    kept (`pip=23.0.1`, `setuptools<82`); one its pip section names is left to that
+    section, which pip installs last in Azure ML's build too."""
+    pinned_python = _conda_python(conda)
+    if pinned_python is None and venv_python:
+        major, _, minor = venv_python.partition(".")
+        pinned_python = (int(major), int(minor)) if major.isdigit() and minor.isdigit() else None
+    wanted = list(CONDA_SEED)
+    if pinned_python is not None and pinned_python >= CONDA_SEED_UNTIL:
+        wanted = ["pip"]
+    specs: Dict[str, str] = {}
+    for dep in conda.get("dependencies") or []:
+        if isinstance(dep, str):
+            name, spec = _conda_name_spec(dep)
+            if name in wanted:
+                specs[name] = spec
+    in_pip_section = set()
+    for line in conda_pip_lines(conda):
+        match = CONDA_NAME.match(line.strip())
+        if match:
+            in_pip_section.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return [name + specs.get(name, "") for name in wanted if name not in in_pip_section]
+
+
 def _python_differs(project: Project, conda: Dict[str, Any]) -> str:
     """`; python=3.10 asked, the venv has 3.11` when the conda file pins another Python."""
     from amlops.local.venvs import python_version
@@ -289,17 +359,23 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
             source=source,
         )
     if env.kind == "image" and env.has_conda:
+        from amlops.local.venvs import python_version
+
         conda = env.conda_spec()
         lines = conda_pip_lines(conda)
         missing = conda_only(conda)
         left_out = f"; conda-only packages not installed: {', '.join(missing)}" if missing else ""
         left_out += _python_differs(project, conda)
         base = env.conda_file.parent if env.conda_file else spec.folder
+        seed = conda_seed_lines(
+            conda, python_version(project.settings.get("VENV_PYTHON", sys.executable))
+        )
+        brought = f" and {', '.join(seed)} as conda's Python brings them" if seed else ""
         return VenvRecipe(
-            lines,
+            lines + seed,
             base,
             f"venv stands in for image {env.image} + conda: installs the conda file's pip"
-            f" packages ({len(lines)}){left_out}",
+            f" packages ({len(lines)}){brought}{left_out}",
             source=project.relative(env.conda_file) if env.conda_file else "inline conda_file",
         )
     name = (

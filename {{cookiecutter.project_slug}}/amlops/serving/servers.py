@@ -56,16 +56,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Failures with a known cause, and the fix that works both here and in Azure ML.
+KNOWN_CAUSES = {
+    "No module named 'pkg_resources'": (
+        "setuptools 82 and later have no pkg_resources, and the conda environment Azure"
+        " ML builds gets the newest setuptools too: pin `setuptools<82` among the conda"
+        " file's packages, or upgrade the package that imports it (gunicorn 20, which"
+        " azureml-defaults 1.x brings)"
+    ),
+}
+
+
 def failure_line(log: Path) -> str:
     """Why a server stopped: the user's exception from its log (init() raising, a script
-    without run()), else the log's telling line."""
+    without run()), else the log's telling line; a failure of KNOWN_CAUSES gets its fix."""
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     found = [
         line.strip()
         for line in text.splitlines()
         if EXCEPTION_LINE.match(line.strip()) and WRAPPER not in line
     ]
-    return found[-1] if found else telling_line(text, "no output")
+    line = found[-1] if found else telling_line(text, "no output")
+    fixes = [fix for cause, fix in KNOWN_CAUSES.items() if cause in line]
+    return f"{line} ({fixes[0]})" if fixes else line
 
 
 def job_view(deployment: DeploymentSpec, endpoint: str) -> JobSpec:
