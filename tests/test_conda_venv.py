@@ -1,7 +1,7 @@
 """What the venv runtime installs for a conda-file environment beyond its pip section:
 what conda's Python brings (pip, and setuptools and wheel below Python 3.13), at the
-versions the conda file pins; and the fix named when a server stops on pkg_resources.
-Unit tests: nothing installs."""
+versions the conda file pins; the fix named when a server stops on pkg_resources; and the
+closest known name for a misspelt curated environment. Unit tests: nothing installs."""
 
 import sys
 from pathlib import Path
@@ -10,7 +10,9 @@ from tests.helpers import TEMPLATE_PROJECT
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 
+from amlops.local.curated import closest_known, did_you_mean  # noqa: E402
 from amlops.local.environments import conda_seed_lines, venv_recipe  # noqa: E402
+from amlops.local.images import BaseImageUnavailable  # noqa: E402
 from amlops.local.venvs import Requirements  # noqa: E402
 from amlops.project import Project  # noqa: E402
 from amlops.serving.servers import failure_line  # noqa: E402
@@ -83,3 +85,25 @@ def test_a_server_stopping_on_pkg_resources_is_told_the_fix(tmp_path):
     assert line.startswith("ModuleNotFoundError: No module named 'pkg_resources' (")
     assert "pin `setuptools<82` among the conda file's packages" in line
     assert "\n" not in line
+
+
+def test_a_misspelt_curated_name_gets_the_closest_known_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("CURATED_ENVIRONMENTS", raising=False)
+    written = "azureml:AzureML-sklearn-1.5-ubuntu22.04-py39-cpux@latest"
+    path = tmp_path / "src" / "exp" / "job.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"type: command\ncommand: python -V\nenvironment: {written}\n")
+    notice = venv_recipe(Project(tmp_path), load_job(path)).notice
+    assert "(did you mean 'azureml:AzureML-sklearn-1.5@latest'?)" in notice
+    image = "mcr.microsoft.com/azureml/curated/lightgbm-3.4:latest"
+    assert "(did you mean 'mcr.microsoft.com/azureml/curated/lightgbm-3.3:latest'?)" in str(
+        BaseImageUnavailable(image, "manifest unknown")
+    )
+    # the tail shared with another environment's name does not win over the head
+    shipped = ["sklearn-1.5", "minimal-ubuntu22.04-py311-cpu-inference"]
+    assert closest_known("minimal-ubuntu22.04-py311-cpu-inferenc", shipped) == shipped[1]
+    # known names (and older names of known ones) and names close to nothing get no hint
+    assert did_you_mean("azureml:AzureML-sklearn-1.5@latest", "sklearn-1.5", shipped) == ""
+    assert closest_known("sklearn-1.5-ubuntu22.04-py39-cpu", shipped) == ""
+    assert closest_known("tritonserver-24", shipped) == ""
+    assert "did you mean" not in str(BaseImageUnavailable("python:3.11", "offline"))

@@ -29,6 +29,7 @@ ML's docs customise a curated environment: a Dockerfile `FROM` the curated image
 pip-installs a requirements file (`environment: {build: ...}`): the venv installs the
 curated list plus that file."""
 
+import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -79,6 +80,52 @@ def curated_name(reference_name: str = "", image: str = "") -> str:
     if image.startswith(prefix):
         return re.split(r"[:@]", image[len(prefix) :], 1)[0].lower()
     return ""
+
+
+def closest_known(name: str, known: List[str]) -> str:
+    """The known curated name (curated_name's form) closest to an unknown `name`, as
+    difflib sees it, "" when none is close or `name` is known: compared without the
+    `-ubuntu...` tail first (`sklearn-1.5-ubuntu22.04-py39-cpux` is sklearn-1.5's, not
+    that of another environment whose name shares the tail), then whole."""
+    if not name or name in known or any(c in known for c in _candidates(name)):
+        return ""
+
+    def head(text: str) -> str:
+        return text.split("-ubuntu", 1)[0]
+
+    by_head: Dict[str, str] = {}
+    for key in known:
+        by_head.setdefault(head(key), key)
+    close = difflib.get_close_matches(head(name), list(by_head), n=1)
+    if close:
+        return by_head[close[0]]
+    close = difflib.get_close_matches(name, known, n=1)
+    return close[0] if close else ""
+
+
+def did_you_mean(written: str, name: str, known: List[str]) -> str:
+    """` (did you mean '<written with the closest known name>'?)` for an unknown curated
+    environment `name` (curated_name's form) as the file wrote it (`written`: a reference
+    or an image); "" when no known name is close."""
+    key = closest_known(name, known)
+    at = written.lower().find(name)
+    if not key or at < 0:
+        return ""
+    return f" (did you mean {written[:at] + key + written[at + len(name):]!r}?)"
+
+
+def shipped_names() -> List[str]:
+    """The curated environments amlops ships a package list for."""
+    from amlops.local.curated_packages import ENVIRONMENTS
+
+    return list(ENVIRONMENTS)
+
+
+def known_names(project: Project) -> List[str]:
+    """The curated environments the venv has a list for: shipped and the project's own."""
+    own = user_folder(project)
+    mine = sorted(p.stem.lower() for p in own.glob("*.txt")) if own.is_dir() else []
+    return shipped_names() + [n for n in mine if n not in shipped_names()]
 
 
 def user_folder(project: Project) -> Path:
@@ -165,10 +212,11 @@ def _left_out_text(left: Dict[str, List[str]]) -> str:
     return "; ".join(f"{why}: {', '.join(names)}" for why, names in left.items())
 
 
-def curated_packages(project: Project, name: str) -> CuratedPackages:
+def curated_packages(project: Project, name: str, written: str = "") -> CuratedPackages:
     """The venv's packages for curated environment `name` (curated_name's form): the
     project's own list when it has one, else the shipped list, else none (known=False,
-    with a summary saying how to add one)."""
+    with a summary saying how to add one, and the closest known name to `written`, the
+    reference or image as the file wrote it)."""
     from amlops.local.curated_packages import ENVIRONMENTS, SOURCE
 
     folder = user_folder(project)
@@ -205,10 +253,11 @@ def curated_packages(project: Project, name: str) -> CuratedPackages:
             candidate, lines, summary, source=f"curated {candidate} ({SOURCE})", left_out=left
         )
     shown = project.relative(folder / f"{name}.txt")
+    hint = did_you_mean(written or name, name, known_names(project))
     return CuratedPackages(
         name,
         [],
-        f"amlops has no package list for curated environment {name!r}, so the venv has"
+        f"amlops has no package list for curated environment {name!r}{hint}, so the venv has"
         f" only the job's declared packages; add its list as {shown} (requirements"
         " format, from azureml-assets' context/ of that environment)",
         known=False,

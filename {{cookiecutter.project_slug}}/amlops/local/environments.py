@@ -342,7 +342,7 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
         base = dockerfile_base(read_text(env.context / env.dockerfile)) or ""
         name = curated_name(image=base)
         if name:  # Azure's way to add packages to a curated environment
-            curated = curated_packages(project, name)
+            curated = curated_packages(project, name, base)
             return VenvRecipe(
                 curated.lines + lines,
                 env.context,
@@ -384,7 +384,7 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
         else curated_name(image=env.image) if env.kind == "image" else ""
     )
     if name:
-        curated = curated_packages(project, name)
+        curated = curated_packages(project, name, env.reference or env.image)
         return VenvRecipe(
             curated.lines,
             spec.folder,

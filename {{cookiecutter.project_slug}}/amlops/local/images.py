@@ -47,7 +47,15 @@ class BaseImageUnavailable(DockerUnavailable):
     def __str__(self) -> str:
         image, why = self.args[:2]
         advice = self.args[2] if len(self.args) > 2 else STAY_IN_DOCKER
-        return f"base image {image} cannot be pulled ({why}; {advice})"
+        return f"base image {image} cannot be pulled{_curated_hint(image)} ({why}; {advice})"
+
+
+def _curated_hint(image: str) -> str:
+    """` (did you mean '<closest curated image>'?)` for a curated image amlops does not
+    know (a misspelt name), else ""."""
+    from amlops.local.curated import curated_name, did_you_mean, shipped_names
+
+    return did_you_mean(image, curated_name(image=image), shipped_names())
 
 
 @contextmanager
@@ -226,7 +234,7 @@ def known_unpullable(images: List[str], log: Path) -> Optional[str]:
         if not image_exists(image):
             remembered = _remembered_failure(image, log)
             if remembered:
-                return f"base image {image} cannot be pulled ({remembered})"
+                return f"base image {image} cannot be pulled{_curated_hint(image)} ({remembered})"
     return None
 
 
