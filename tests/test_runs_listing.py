@@ -40,3 +40,22 @@ def test_runs_names_steps_by_node_and_marks_notebooks_and_sessions(baked: Baked)
     assert rows["20261201-101600-d4e5f6"] == "notebooks:train"
     assert rows["20261201-101700-a7b8c9"] == "terminal:train"
     assert rows["20261201-101800-0a1b2c"] == "train"
+
+
+def test_runs_and_register_model_take_the_name_a_job_file_run_is_recorded_under(baked: Baked):
+    jobs = baked.path / "jobs"
+    jobs.mkdir()
+    (jobs / "score.yaml").write_text(
+        "type: command\ncommand: python -c \"print('scored')\"\nenvironment: {image: python:3.11}\n"
+    )
+    ran = baked.make("local", JOB="jobs/score.yaml", RUNTIME="venv", TRACKING="0")
+    assert ran.returncode == 0, ran.stderr
+    listed = baked.make("runs", EXP="score")  # jobs/score.yaml runs as `score`
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[1] for line in listed.stdout.splitlines()[1:]] == ["score"]
+    model = baked.make("register-model", EXP="score", OFFLINE="1")
+    assert "unknown experiment" not in model.stderr  # it has no model output: another line
+    typo = baked.make("runs", EXP="scor")
+    assert typo.returncode != 0
+    assert "unknown experiment 'scor' (did you mean 'score'?)" in typo.stderr
+    assert "job files run with JOB=: prepare, score, train" in typo.stderr

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from amlops.errors import UserError
 from amlops.filekinds import INVALID, PIPELINE, is_job_file, kind_of, yaml_files
 from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
+from amlops.runs import RUN_FILE, load_record, run_folders
 from amlops.settings import Settings
 
 JOB_FILES = ("job.yaml", "job.yml")
@@ -126,6 +127,47 @@ class Project:
                 f" ML job; experiments: {known}; create one with make new-exp EXP={name})"
             )
         return folder
+
+    def recorded_experiments(self) -> List[str]:
+        """The names local runs are recorded under: each .runs/<name>/ whose newest run
+        folder's run.json names experiment <name> (an experiment of src/, or a job file
+        that `make local JOB=<path>` ran: jobs/score.yaml runs as `score`)."""
+        found = []
+        if not self.runs.is_dir():
+            return found
+        for folder in sorted(self.runs.iterdir()):
+            if folder.name.startswith(".") or not folder.is_dir():
+                continue
+            for run_dir in reversed(run_folders(folder)):
+                record = load_record(run_dir / RUN_FILE)
+                if record is not None:
+                    if record.get("experiment") == folder.name:
+                        found.append(folder.name)
+                    break
+        return found
+
+    def experiment_of_runs(self, name: str) -> str:
+        """EXP of a command that reads past local runs (make runs, register-model): an
+        experiment of src/, or a name local runs are recorded under
+        (recorded_experiments: a job file run with JOB=<path>). UserError otherwise,
+        listing both."""
+        if not name or job_files_in(self.src / name) or "/" in name or "\\" in name:
+            self.experiment_dir(name)
+            return name
+        recorded = self.recorded_experiments()
+        if name in recorded:
+            return name
+        experiments = self.experiments()
+        if not set(recorded) - set(experiments):
+            self.experiment_dir(name)  # no runs of job files: the usual line
+        known = sorted(set(experiments) | set(recorded))
+        close = difflib.get_close_matches(name, known, n=1)
+        raise UserError(
+            f"unknown experiment {name!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f": no job file in src/{name}/ and no local runs recorded as {name!r}"
+            f" (experiments, and job files run with JOB=: {', '.join(known)})"
+        )
 
     def job_file(self, name: str) -> Path:
         """The job file of a valid, existing experiment: src/<name>/job.yaml (or job.yml),

@@ -128,7 +128,7 @@ def register_model(project: Project, req: RegisterRequest) -> int:
     (one line, non-zero exit) on bad input or a refused registration."""
     from amlops.cloud.workspace import find_workspace
 
-    project.experiment_dir(req.experiment)
+    project.experiment_of_runs(req.experiment)
     # the workspace settings first: a missing one is said before any local work
     workspace = None if req.offline or req.dry_run else find_workspace(project)
     found = find_run_model(project, req.experiment, req.run, req.output)

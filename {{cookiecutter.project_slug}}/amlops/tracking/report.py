@@ -269,7 +269,7 @@ def show_runs(project: Project, experiment: str, pipeline: str, limit: str) -> i
     if limit and not limit.isdigit():
         raise UserError(f"LIMIT={limit!r}: use a whole number (0 = all runs)")
     if experiment:
-        project.experiment_dir(experiment)
+        project.experiment_of_runs(experiment)
     if pipeline:
         project.pipeline_file(pipeline)
     runs = select(project, experiment, pipeline, int(limit or 0))
