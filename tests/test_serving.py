@@ -29,6 +29,7 @@ SLUG = "{{cookiecutter.project_slug}}"
 sys.path.insert(0, str(REPO / SLUG))
 
 from amlops.errors import UserError  # noqa: E402
+from amlops.project import Project  # noqa: E402
 from amlops.serving.gateway import (  # noqa: E402
     Gateway,
     GatewayServer,
@@ -36,6 +37,7 @@ from amlops.serving.gateway import (  # noqa: E402
     pick_weighted,
     start_gateway,
 )
+from amlops.serving.model import model_line, served_model  # noqa: E402
 from amlops.spec.endpoints import load_endpoint_folder  # noqa: E402
 
 
@@ -140,6 +142,26 @@ def test_reader_takes_the_case_as_written():
     assert blue.environment.kind == "image" and blue.environment.conda_file.name == "conda.yaml"
     assert blue.environment_variables == {"COLOUR": "blue"}
     assert blue.instance_type == "Standard_DS3_v2"
+
+
+def test_serve_names_the_model_it_serves_and_where_it_came_from(tmp_path):
+    shutil.copytree(CASE, tmp_path / "ep")
+    project = Project(tmp_path)
+    blue = load_endpoint_folder(tmp_path / "ep").deployments["blue"]
+    line = model_line(project, "blue", served_model(project, blue))
+    assert line.startswith("blue: serving model blue-model:1 from ep/model (")
+    assert line.endswith("blue-deployment.yml's model: path ./model/)")
+    # a run's model is named by its run id, whatever link (`latest`) led to it
+    run = "20261202-101010-abcdef"
+    (tmp_path / ".runs" / "train" / run / "outputs" / "model").mkdir(parents=True)
+    (tmp_path / ".runs" / "train" / "latest").symlink_to(run)
+    line = model_line(project, "blue", served_model(project, blue, ".runs/train/latest/outputs"))
+    assert line == (
+        f"blue: serving model blue-model:1 from .runs/train/{run}/outputs"
+        " (MODEL=.runs/train/latest/outputs)"
+    )
+    line = model_line(project, "blue", served_model(project, blue, run))
+    assert f"from .runs/train/{run}/outputs/model (MODEL={run}: that local run's output)" in line
 
 
 def _copy_case(tmp_path: Path) -> Path:

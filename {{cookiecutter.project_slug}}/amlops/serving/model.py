@@ -28,6 +28,7 @@ class ServedModel:
     source: Path
     name: str
     version: str
+    origin: str = ""  # where it came from, for the line make serve says (model_line)
 
     @property
     def mount_dir(self) -> str:
@@ -94,14 +95,16 @@ def served_model(project: Project, deployment: DeploymentSpec, given: str = "") 
         if given.startswith("azureml:"):
             parts = given[len("azureml:") :].split(":")
             name, version = parts[0], parts[1] if len(parts) > 1 else "1"
-            return ServedModel(_registered(project, given), name, version)
+            origin = f"MODEL={given}, registered locally by make register-model"
+            return ServedModel(_registered(project, given), name, version, origin)
         path = (Path.cwd() / given).resolve()
         if not path.exists():
             path = (project.root / given).resolve()
         if path.exists():
-            return ServedModel(path, name, version)
+            return ServedModel(path, name, version, f"MODEL={given}")
         if "/" not in given:
-            return ServedModel(_from_run(project, given, deployment), name, version)
+            origin = f"MODEL={given}: that local run's output"
+            return ServedModel(_from_run(project, given, deployment), name, version, origin)
         raise UserError(f"MODEL={given}: no such file or folder")
     if declared is None:
         raise UserError(
@@ -109,7 +112,8 @@ def served_model(project: Project, deployment: DeploymentSpec, given: str = "") 
             " when its score.py needs none); give MODEL=<run id | path>"
         )
     if declared.kind == "reference":
-        return ServedModel(_registered(project, declared.reference), name, version)
+        origin = f"{deployment.shown}'s model {declared.reference}, registered locally"
+        return ServedModel(_registered(project, declared.reference), name, version, origin)
     if declared.kind == "remote":
         raise UserError(
             f"{deployment.shown}:{declared.line}: model: path {declared.reference} is in the"
@@ -119,7 +123,20 @@ def served_model(project: Project, deployment: DeploymentSpec, given: str = "") 
     if problem:
         raise UserError(problem)
     assert declared.path is not None
-    return ServedModel(declared.path, name, version)
+    written = declared.raw.get("path") if isinstance(declared.raw, dict) else declared.raw
+    origin = f"{deployment.shown}'s model: path {written}"
+    return ServedModel(declared.path, name, version, origin)
+
+
+def model_line(project: Project, deployment: str, model: Optional[ServedModel]) -> str:
+    """The one line make serve says about a deployment's model: its name:version, the
+    file or folder served (links such as a run's `latest` resolved, so a run's model is
+    named by its run id) and where it came from (MODEL= or the deployment file)."""
+    if model is None:
+        return f"{deployment}: no model (the deployment declares none and MODEL= is unset)"
+    shown = project.relative(model.source)
+    origin = f" ({model.origin})" if model.origin else ""
+    return f"{deployment}: serving model {model.name}:{model.version} from {shown}{origin}"
 
 
 def model_dir_link(model: ServedModel, base: Path) -> Path:

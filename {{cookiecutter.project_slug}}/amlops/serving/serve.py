@@ -29,7 +29,7 @@ from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
 from amlops.serving.gateway import Gateway, GatewayServer, Target, probe, start_gateway, summary
-from amlops.serving.model import optional_model
+from amlops.serving.model import model_line, optional_model
 from amlops.serving.servers import DeploymentServer, DockerServer, VenvServer, free_port
 from amlops.spec.endpoints import DeploymentSpec, EndpointSpec, ProbeSettings, load_endpoint
 
@@ -237,6 +237,7 @@ class LocalEndpoint:
         for spec in self.specs:
             for line in laptop_limits(spec):
                 say(line)
+            say(model_line(self.project, spec.name, self.models[spec.name]))
         kind = self._kind()
         try:
             for spec in self.specs:
