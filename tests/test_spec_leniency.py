@@ -304,3 +304,49 @@ def test_a_file_bound_to_a_folder_input_is_one_warning_not_a_refusal(baked, caps
     load_pipeline(Project(baked.path), "file_into_folder")
     (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert "pipeline input 'f' is uri_file" in warning and "passes the path on" in warning
+
+
+def test_a_misspelt_required_field_is_one_line_not_two(tmp_path):
+    """One typo, one line: the unknown field with its "did you mean", not also the
+    required field it was meant to be (a command job, a sweep, a deployment)."""
+    from amlops.errors import problems_of
+    from amlops.spec.endpoints import load_endpoint_folder
+    from amlops.spec.job import load_job
+
+    job = tmp_path / "job.yaml"
+    job.write_text("type: command\ncomand: python -V\nenvironment: {image: python:3.11}\n")
+    with pytest.raises(UserError) as caught:
+        load_job(job, "job.yaml")
+    assert problems_of(caught.value) == [
+        "job.yaml:2: unknown field 'comand' (did you mean 'command'?)"
+    ]
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "type: sweep\nsampling_algorithim: random\nsearch_space: {n: {type: choice, values: [1]}}\n"
+        "objective: {goal: maximize, primary_metric: acc}\nlimits: {max_total_trials: 1}\n"
+        "trial: {command: 'echo ${{search_space.n}}', environment: {image: python:3.11}}\n"
+    )
+    with pytest.raises(UserError) as caught:
+        load_job(sweep, "sweep.yaml")
+    assert [p.split(": ", 1)[1] for p in problems_of(caught.value)] == [
+        "unknown field 'sampling_algorithim' (did you mean 'sampling_algorithm'?)"
+    ]
+    endpoint = tmp_path / "ep"
+    endpoint.mkdir()
+    (endpoint / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+        "name: ep-one\nauth_mode: key\n"
+    )
+    (endpoint / "blue.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
+        "name: blue\nendpoint_name: ep-one\ninstance_typ: Standard_DS3_v2\n"
+    )
+    with pytest.raises(UserError) as caught:
+        load_endpoint_folder(endpoint)
+    assert [p.split(": ", 1)[1] for p in problems_of(caught.value)] == [
+        "unknown field 'instance_typ' (did you mean 'instance_type'?)"
+    ]
+    # still said when nothing close was written
+    job.write_text("type: command\nenvironment: {image: python:3.11}\n")
+    with pytest.raises(UserError, match="'command' must be a non-empty string"):
+        load_job(job, "job.yaml")

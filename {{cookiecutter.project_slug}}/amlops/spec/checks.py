@@ -68,6 +68,21 @@ def fail_at(spec_file: str, line: int, message: str) -> UserError:
     return UserError(f"{where}: {message}")
 
 
+class MissingField(UserError):
+    """A required field is absent (`field`). A Collector drops it when the same file's
+    unknown field already said "did you mean `field`?": one typo, one line."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def missing_at(spec_file: str, line: int, field: str, message: str) -> MissingField:
+    """fail_at() for a required `field` that is absent."""
+    where = f"{spec_file}:{line}" if line else spec_file
+    return MissingField(f"{where}: {message}", field)
+
+
 class Collector:
     """The problems of one file, gathered while it is read so that all are reported in
     one run instead of one per run (each stays one line with its file:line and hint).
@@ -80,8 +95,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.problems: List[str] = []
+        self.suggested: Set[str] = set()  # fields an unknown field's "did you mean" named
 
     def add(self, err: UserError) -> None:
+        if isinstance(err, MissingField) and err.field in self.suggested:
+            return  # its misspelling was said: "unknown field 'comand' (did you mean ...)"
+        self.suggested |= getattr(err, "suggested", set())
         for problem in problems_of(err):
             if problem not in self.problems:
                 self.problems.append(problem)
@@ -118,7 +137,12 @@ def check_known_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, schem
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"see the {schema}"
             found.add(fail_at(shown, line_of(raw, key), f"unknown field {key!r} ({hint})"))
-    found.raise_if_any()
+            found.suggested.update(c for c in close if c not in raw)
+    try:
+        found.raise_if_any()
+    except UserError as err:
+        err.suggested = found.suggested  # type: ignore[attr-defined]  # for Collector.add
+        raise
 
 
 def warn_unknown_fields(raw: Dict[str, Any], allowed: Set[str], shown: str, kept_by: str) -> None:

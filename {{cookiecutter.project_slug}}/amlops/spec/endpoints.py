@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from amlops.errors import UserError
 from amlops.project import Project
-from amlops.spec.checks import Collector, check_known_fields, fail_at
+from amlops.spec.checks import Collector, check_known_fields, fail_at, missing_at
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.spec.references import workspace_asset
 from amlops.spec.variables import check_settable_names
@@ -493,7 +493,8 @@ def parse_deployment(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> 
     )
     endpoint_name = raw.get("endpoint_name")
     if not endpoint_name:
-        found.add(fail_at(shown, line_of(raw, "name") or 1, "endpoint_name: is required"))
+        at = line_of(raw, "name") or 1
+        found.add(missing_at(shown, at, "endpoint_name", "endpoint_name: is required"))
     model = None
     if raw.get("model") is not None:
         model = found.keep(
@@ -508,9 +509,10 @@ def parse_deployment(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> 
         )
     elif code is not None:
         found.add(
-            fail_at(
+            missing_at(
                 shown,
                 line_of(raw, "code_configuration"),
+                "environment",
                 "environment: is required with code_configuration (Azure ML needs both)",
             )
         )
@@ -525,9 +527,10 @@ def parse_deployment(raw: Dict[str, Any], kind: str, file: Path, shown: str) -> 
     instance_type = raw.get("instance_type")
     if kind == "managed_online" and not instance_type:
         found.add(
-            fail_at(
+            missing_at(
                 shown,
                 line_of(raw, "name") or 1,
+                "instance_type",
                 "instance_type: is required (e.g. Standard_DS3_v2)",
             )
         )

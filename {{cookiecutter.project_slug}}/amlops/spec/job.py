@@ -23,6 +23,7 @@ from amlops.spec.checks import (
     check_known_fields,
     check_names,
     fail_at,
+    missing_at,
     section,
 )
 from amlops.spec.environment import EnvironmentSpec, parse_environment
@@ -220,6 +221,8 @@ def _check_type(raw: Dict[str, Any], shown: str) -> None:
 
 def _check_command(raw: Dict[str, Any], shown: str) -> str:
     command = raw.get("command")
+    if "command" not in raw:
+        raise missing_at(shown, 0, "command", "'command' must be a non-empty string")
     if not isinstance(command, str) or not command.strip():
         raise fail_at(shown, line_of(raw, "command"), "'command' must be a non-empty string")
     for module in PYTHON_MODULE.findall(required_part(command)):

@@ -28,6 +28,7 @@ from amlops.spec.checks import (
     check_known_fields,
     check_names,
     fail_at,
+    missing_at,
     section,
 )
 from amlops.spec.expressions import REFERENCE, expressions, substitute
@@ -304,7 +305,12 @@ def _sampling(raw: Dict[str, Any], shown: str, at: int = 1) -> Sampling:
     value = raw.get("sampling_algorithm")
     line = line_of(raw, "sampling_algorithm")
     if value is None:
-        raise fail_at(shown, at, "sampling_algorithm: required (random, grid or bayesian)")
+        raise missing_at(
+            shown,
+            at,
+            "sampling_algorithm",
+            "sampling_algorithm: required (random, grid or bayesian)",
+        )
     if isinstance(value, str):
         kind, settings = value.lower(), {}
     elif isinstance(value, dict):
@@ -337,7 +343,9 @@ def _whole(raw: Dict[str, Any], key: str, shown: str, minimum: int, within: str)
 
 def _limits(raw: Dict[str, Any], shown: str, at: int = 1) -> Limits:
     if "limits" not in raw:
-        raise fail_at(shown, at, "limits: required, with max_total_trials (Azure ML requires it)")
+        raise missing_at(
+            shown, at, "limits", "limits: required, with max_total_trials (Azure ML requires it)"
+        )
     limits = section(raw, "limits", shown)
     check_known_fields(limits, LIMIT_FIELDS, shown, "sweep limits")
     total = _whole(limits, "max_total_trials", shown, 1, "limits.")
@@ -353,7 +361,7 @@ def _limits(raw: Dict[str, Any], shown: str, at: int = 1) -> Limits:
 
 def _objective(raw: Dict[str, Any], shown: str, at: int = 1) -> Objective:
     if "objective" not in raw:
-        raise fail_at(shown, at, "objective: required (primary_metric and goal)")
+        raise missing_at(shown, at, "objective", "objective: required (primary_metric and goal)")
     objective = section(raw, "objective", shown)
     check_known_fields(objective, {"goal", "primary_metric"}, shown, "sweep objective")
     line = line_of(raw, "objective")
@@ -411,7 +419,7 @@ def _trial_raw(raw: Dict[str, Any], shown: str) -> Dict[str, Any]:
     """The trial as a command job's fields: `trial:` plus the sweep's inputs, outputs,
     experiment_name, tags, identity and services (line numbers kept)."""
     if "trial" not in raw:
-        raise fail_at(shown, 1, "trial: required (the command job each trial runs)")
+        raise missing_at(shown, 1, "trial", "trial: required (the command job each trial runs)")
     trial = section(raw, "trial", shown)
     check_known_fields(trial, TRIAL_FIELDS, shown, "sweep trial (command) fields")
     composed = LineMap({"type": "command"})
