@@ -142,6 +142,28 @@ def test_pipeline_choice_errors(project):
     assert "pipelines/bad.yaml: no step 'nope' (steps: prep, fit)" in no_step.stderr
 
 
+def test_a_step_without_pipeline_picks_the_one_pipeline_that_has_it(project):
+    write_pipeline(project, "bad", GOOD)  # steps prep, fit; training: prepare, train
+    picked = project.make("step-local", STEP="fit")
+    assert "STEP=fit: pipeline bad (the only one with that step; PIPELINE= picks one)" in (
+        picked.stderr
+    )
+    assert "no pipeline-local run of pipelines/bad.yaml has it yet" in picked.stderr
+    missing = project.make("step-local", STEP="nope")
+    (line,) = error_lines(missing.stderr)
+    assert line.startswith("error: STEP=nope: no pipeline has a step 'nope' (pipelines: bad,")
+    write_pipeline(project, "twin", GOOD)
+    try:
+        twice = project.make("step-local", STEP="fit")
+        (line,) = error_lines(twice.stderr)
+        assert line == (
+            "error: STEP=fit: several pipelines have a step 'fit' (bad, twin): pick one with"
+            " PIPELINE=name"
+        )
+    finally:
+        (project.path / "pipelines" / "twin.yaml").unlink()
+
+
 def test_a_yml_pipeline_is_a_pipeline_like_a_yml_job(project):
     """pipelines/<name>.yml is found as Azure ML's CLI would take it (it was silently
     ignored); the same name as .yaml and .yml is one line, not a guess."""

@@ -21,7 +21,7 @@ from amlops.project import Project
 from amlops.provenance import submission_tags
 from amlops.runs import run_folders
 from amlops.spec.pipeline import FromStep, PipelineSpec, find_step
-from amlops.spec.pipeline_loader import load_pipeline
+from amlops.spec.pipeline_loader import load_pipeline_of_step
 from amlops.spec.python_pipeline import built_job
 
 
@@ -148,7 +148,7 @@ def upstream_paths(
 
 
 def submit_step(project: Project, req: Request) -> int:
-    spec = load_pipeline(project, req.name)
+    spec = load_pipeline_of_step(project, req.name, req.step)
     step = find_step(spec, req.step)
     overrides = parse_overrides(req.inputs, step.job)
     clients: List[Any] = []

@@ -15,7 +15,7 @@ from amlops.pipelines.bindings import parent_values, step_overrides
 from amlops.pipelines.history import latest_output
 from amlops.project import Project
 from amlops.spec.pipeline import FromParent, FromStep, find_step
-from amlops.spec.pipeline_loader import load_pipeline, resolve_registered
+from amlops.spec.pipeline_loader import load_pipeline_of_step, resolve_registered
 
 
 def run_step_local(
@@ -26,7 +26,7 @@ def run_step_local(
     inputs: List[str],
 ) -> int:
     """Run one step with the previous run's upstream outputs; returns its exit code."""
-    spec = load_pipeline(project, pipeline)
+    spec = load_pipeline_of_step(project, pipeline, step_name)
     if project.workspace is not None:
         resolve_registered(project, spec, project.workspace.component)
     step = find_step(spec, step_name)

@@ -858,3 +858,43 @@ def load_pipeline(project: Any, name: str = "") -> PipelineSpec:
     if path.suffix == ".py":
         path = python_pipeline.build(project, path)
     return load_pipeline_file(project, path, name)
+
+
+def load_pipeline_of_step(project: Any, name: str, step: str) -> PipelineSpec:
+    """load_pipeline(name) for a command that runs one step (make step-local, make
+    step). Without PIPELINE= in a project of several pipelines, the one pipeline that
+    has a step (node) named `step`, said in one line; UserError when several have it
+    or none does (naming them). A pipeline that does not read is left out of the choice
+    and named in that line (make validate says what is wrong with it)."""
+    if name or not step or len(project.pipelines()) <= 1:
+        return load_pipeline(project, name)
+    from amlops.console import say
+
+    having: List[PipelineSpec] = []
+    unreadable: List[str] = []
+    for candidate in project.pipelines():
+        try:
+            spec = load_pipeline(project, candidate)
+        except UserError:
+            unreadable.append(candidate)
+            continue
+        if step in spec.steps:
+            having.append(spec)
+    skipped = f"; not read: {', '.join(unreadable)} (make validate says why)" if unreadable else ""
+    if len(having) == 1:
+        say(
+            f"STEP={step}: pipeline {having[0].name} (the only one with that step;"
+            f" PIPELINE= picks one){skipped}"
+        )
+        return having[0]
+    if having:
+        names = ", ".join(spec.name for spec in having)
+        raise UserError(
+            f"STEP={step}: several pipelines have a step {step!r} ({names}): pick one with"
+            f" PIPELINE=name{skipped}"
+        )
+    raise UserError(
+        f"STEP={step}: no pipeline has a step {step!r} (pipelines:"
+        f" {', '.join(project.pipelines())}; make pipeline-graph PIPELINE=name shows a"
+        f" pipeline's steps){skipped}"
+    )

@@ -18,7 +18,7 @@ from amlops.inputs import parse_overrides
 from amlops.project import Project
 from amlops.provenance import submission_tags
 from amlops.spec.pipeline import FromStep, find_step
-from amlops.spec.pipeline_loader import load_pipeline
+from amlops.spec.pipeline_loader import load_pipeline_of_step
 
 
 def _dry_run(project: Project, sub: Submission) -> int:
@@ -125,7 +125,7 @@ def submit_pipeline_v1(project: Project, req: Request) -> int:
 
 
 def submit_step_v1(project: Project, req: Request) -> int:
-    spec = load_pipeline(project, req.name)
+    spec = load_pipeline_of_step(project, req.name, req.step)
     step = find_step(spec, req.step)
     if step.job is not None and step.job.sweep is not None:
         raise UserError(
