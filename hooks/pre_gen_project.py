@@ -78,5 +78,5 @@ def problems(answers: dict) -> list:
 if __name__ == "__main__":
     errors = problems(ANSWERS)
     for line in errors:
-        print(f"ERROR: {line}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
     sys.exit(1 if errors else 0)

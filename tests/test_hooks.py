@@ -27,7 +27,7 @@ BAD_ANSWERS = [
 def test_bad_answer_is_refused_with_one_line(tmp_path, key, value):
     result = bake_cli(tmp_path, **{key: value})
     assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: invalid")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: invalid")]
     assert len(errors) == 1, result.stderr
     assert key in errors[0] and repr(value) in errors[0]
     assert not any(tmp_path.iterdir()), "a refused bake must leave no project behind"
