@@ -30,9 +30,11 @@ def main() -> None:
         last[:] = [own, kids]
 
     import amlops.cli as cli
+    from amlops import parsecache
     from amlops.project import Project
 
     project = Project.find()
+    parsecache.use(project.runs / ".cache" / "parsed")  # as amlops.cli.main does
     args = cli.build_parser(project, ["local"]).parse_args(["local"])
     part("CLI: imports, settings, parser")
     from amlops.inputs import parse_overrides
