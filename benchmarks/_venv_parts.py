@@ -21,6 +21,9 @@ def children() -> float:
 
 
 def main() -> None:
+    import gc
+
+    gc.disable()  # as python -m amlops starts (amlops/startup.py); run_tee resumes it
     parts = {}
     last = [time.process_time(), children()]
 
@@ -30,9 +33,11 @@ def main() -> None:
         last[:] = [own, kids]
 
     import amlops.cli as cli
+    from amlops import parsecache
     from amlops.project import Project
 
     project = Project.find()
+    parsecache.use(project.runs / ".cache" / "parsed")  # as amlops.cli.main does
     args = cli.build_parser(project, ["local"]).parse_args(["local"])
     part("CLI: imports, settings, parser")
     from amlops.inputs import parse_overrides

@@ -14,7 +14,12 @@ MLflow (its file store) and asks git for the commit: measured and printed apart,
 hidden. A per-part breakdown (benchmarks/_venv_parts.py, medians of fresh processes)
 says where the CPU goes, with what the skipped checks would cost for reference.
 Python's bytecode cache is on for these runs (PYTHONDONTWRITEBYTECODE removed), as a
-user's machine has it: without it every run compiles amlops again."""
+user's machine has it: without it every run compiles amlops again.
+
+BENCH_BASELINE_AMLOPS=<folder> (an amlops package folder of another version, e.g. from
+`git worktree add /tmp/main main`: /tmp/main/{{cookiecutter.project_slug}}/amlops) adds a
+side to the same interleaved rounds: the do-nothing run in a copy of the project with
+that amlops (same venv), so a change's before/after figures come from one run."""
 
 import json
 import os
@@ -152,15 +157,22 @@ def venv_overhead(project: Path) -> None:
     off = "make local RUNTIME=venv TRACKING=0"
     on = "make local RUNTIME=venv TRACKING=1"
     host = "host python -c pass (amlops' interpreter)"
-    figures = interleaved(
-        {
-            bare: lambda: run([str(venv / "bin" / "python"), "-c", "pass"], project),
-            off: lambda: run(make, project, {**env, "TRACKING": "0"}),
-            on: lambda: run(make, project, {**env, "TRACKING": "1"}),
-            host: lambda: run([sys.executable, "-c", "pass"], project),
-        },
-        ROUNDS,
-    )
+    sides = {
+        bare: lambda: run([str(venv / "bin" / "python"), "-c", "pass"], project),
+        off: lambda: run(make, project, {**env, "TRACKING": "0"}),
+        on: lambda: run(make, project, {**env, "TRACKING": "1"}),
+        host: lambda: run([sys.executable, "-c", "pass"], project),
+    }
+    baseline = os.environ.get("BENCH_BASELINE_AMLOPS", "")
+    before = f"make local RUNTIME=venv TRACKING=0 (amlops of {baseline})"
+    if baseline:
+        other = scratch() / project.name
+        shutil.copytree(project, other, symlinks=True, ignore=shutil.ignore_patterns(".runs"))
+        shutil.rmtree(other / "amlops")
+        shutil.copytree(baseline, other / "amlops", ignore=shutil.ignore_patterns("__pycache__"))
+        run(make, other, {**env, "TRACKING": "0"})  # its bytecode and caches, as for ours
+        sides[before] = lambda: run(make, other, {**env, "TRACKING": "0"})
+    figures = interleaved(sides, ROUNDS)
     report(f"do-nothing venv run, {ROUNDS} rounds", figures, bare)
     cpu = figures.cpu
     parts_runs = []
@@ -188,6 +200,12 @@ def venv_overhead(project: Path) -> None:
         f"  summary: do-nothing venv run CPU overhead (TRACKING=0) {overhead:.3f} s over"
         f" the bare command (target <= {TARGET}); tracking on {cpu[on] - cpu[bare]:.3f} s"
     )
+    if baseline:
+        print(
+            f"  baseline amlops ({baseline}): CPU overhead (TRACKING=0)"
+            f" {cpu[before] - cpu[bare]:.3f} s over the bare command, this amlops"
+            f" {overhead:.3f} s, same rounds"
+        )
 
 
 if __name__ == "__main__":

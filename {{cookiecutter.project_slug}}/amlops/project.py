@@ -1,6 +1,5 @@
 """Where things live in a baked project."""
 
-import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -118,6 +117,8 @@ class Project:
         folder = self.src / name
         if not job_files_in(folder):
             experiments = self.experiments()
+            import difflib
+
             close = difflib.get_close_matches(name, experiments, n=1)
             known = ", ".join(experiments) or "none yet"
             raise UserError(

@@ -7,7 +7,6 @@ names that process (`pid`, `host`), so a reader can tell a run whose process is 
 import json
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -41,7 +40,7 @@ def unique_folder(parent: Path) -> Path:
     `parent/latest` at it; names sort by start second."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
-        folder = parent / f"{stamp}-{secrets.token_hex(3)}"
+        folder = parent / f"{stamp}-{os.urandom(3).hex()}"
         try:
             folder.mkdir(parents=True)
         except FileExistsError:

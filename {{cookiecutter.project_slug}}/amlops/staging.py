@@ -174,6 +174,7 @@ def snapshot_files(project: Project, snap: CodeSnapshot) -> Iterator[Tuple[str, 
     rules = IgnoreRules.for_snapshot(project.root / ".amlignore", snap.root)
     for name, source in snap.parts:
         yield from _walk(source, rules, name)
+    rules.save()
 
 
 def stage(project: Project, snap: CodeSnapshot, dest: Path) -> List[str]:

@@ -6,16 +6,24 @@ documents that would cost unbounded time or memory to use: nesting deeper than
 MAX_DEPTH (PyYAML's composer recurses per level and ends in RecursionError) and
 aliases that expand to more than MAX_NODES nodes (a "billion laughs" alias bomb:
 small to parse, but every reader that walks the data - json, a tag check - walks
-each expansion) or that refer to themselves."""
+each expansion) or that refer to themselves.
+
+PyYAML is imported on first parse, not with this module (~30 ms of every command), and
+what a file parsed to is kept by its exact text (amlops.parsecache): a `make local` whose
+job file has not changed since the last run does not import PyYAML at all."""
 
 import re
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
-import yaml
-
+from amlops import parsecache
 from amlops.errors import UserError
 from amlops.textfile import read_text
+
+if TYPE_CHECKING:
+    import yaml
 
 
 class LineMap(dict):
@@ -32,15 +40,9 @@ MAX_DEPTH = 100
 MAX_NODES = 1_000_000
 
 
-class TooBig(yaml.YAMLError):
-    """The document is too deep or expands to too much: `problem`, at 1-based `line`."""
+def _children(node: "yaml.Node") -> List["yaml.Node"]:
+    import yaml
 
-    def __init__(self, problem: str, line: int) -> None:
-        super().__init__(problem, line)
-        self.problem, self.line = problem, line
-
-
-def _children(node: yaml.Node) -> List[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
@@ -48,14 +50,15 @@ def _children(node: yaml.Node) -> List[yaml.Node]:
     return []
 
 
-def check_expansion(root: yaml.Node) -> None:
+def check_expansion(root: "yaml.Node") -> None:
     """Raise TooBig when `root`, aliases followed, is deeper than MAX_DEPTH, holds more
     than MAX_NODES nodes or contains itself. Each node is visited once (sizes and depths
     are memoised, without recursion), so the check costs the size of the text."""
+    TooBig = _yaml().TooBig
     size: Dict[int, int] = {}
     depth: Dict[int, int] = {}
     open_nodes = set()
-    stack: List[Tuple[yaml.Node, bool]] = [(root, False)]
+    stack: List[Tuple["yaml.Node", bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         key = id(node)
@@ -85,7 +88,7 @@ def check_expansion(root: yaml.Node) -> None:
         stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
 
 
-def line_of_node(node: yaml.Node) -> int:
+def line_of_node(node: "yaml.Node") -> int:
     return node.start_mark.line + 1
 
 
@@ -103,68 +106,82 @@ def check_flow_depth(text: str) -> None:
         depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
         if depth > MAX_DEPTH:
             line = text.count("\n", 0, match.start()) + 1
-            raise TooBig(f"nested more than {MAX_DEPTH} levels deep", line)
+            raise _yaml().TooBig(f"nested more than {MAX_DEPTH} levels deep", line)
 
 
-class DuplicateKey(yaml.YAMLError):
-    """A mapping names `key` twice: on 1-based lines `first` and `again`."""
+@lru_cache(maxsize=None)
+def _yaml() -> SimpleNamespace:
+    """PyYAML and the loader built on it (module docstring), made on first use."""
+    import yaml
 
-    def __init__(self, key: Any, first: int, again: int) -> None:
-        super().__init__(key, first, again)
-        self.key, self.first, self.again = key, first, again
+    class TooBig(yaml.YAMLError):
+        """The document is too deep or expands to too much: `problem`, at 1-based `line`."""
 
+        def __init__(self, problem: str, line: int) -> None:
+            super().__init__(problem, line)
+            self.problem, self.line = problem, line
 
-class _LineLoader(yaml.SafeLoader):
-    depth = 0
+    class DuplicateKey(yaml.YAMLError):
+        """A mapping names `key` twice: on 1-based lines `first` and `again`."""
 
-    def compose_node(self, parent, index):  # noqa: D401 - yaml API
-        """PyYAML's compose_node, refusing nesting deeper than MAX_DEPTH before its
-        recursion runs out of stack."""
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                raise TooBig(
-                    f"nested more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark.line + 1,
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+        def __init__(self, key: Any, first: int, again: int) -> None:
+            super().__init__(key, first, again)
+            self.key, self.first, self.again = key, first, again
 
-    def compose_document(self):  # noqa: D401 - yaml API
-        node = super().compose_document()
-        check_expansion(node)
-        return node
+    class _LineLoader(yaml.SafeLoader):
+        depth = 0
 
-    def check_unique_keys(self, node: yaml.MappingNode) -> None:
-        """Raise DuplicateKey for a key written twice in this mapping (merged `<<`
-        keys may be overridden, as YAML allows)."""
-        seen: Dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
-                continue
-            key = self.construct_object(key_node)
-            line = key_node.start_mark.line + 1
+        def compose_node(self, parent, index):  # noqa: D401 - yaml API
+            """PyYAML's compose_node, refusing nesting deeper than MAX_DEPTH before its
+            recursion runs out of stack."""
+            self.depth += 1
             try:
-                if key in seen:
-                    raise DuplicateKey(key, seen[key], line)
-                seen[key] = line
-            except TypeError:  # an unhashable key: the constructor reports it
-                continue
+                if self.depth > MAX_DEPTH:
+                    raise TooBig(
+                        f"nested more than {MAX_DEPTH} levels deep",
+                        self.peek_event().start_mark.line + 1,
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
-    def construct_mapping(self, node, deep=False):  # noqa: D401 - yaml API
-        if isinstance(node, yaml.MappingNode):
-            self.check_unique_keys(node)
-        mapping = LineMap(super().construct_mapping(node, deep=deep))
-        mapping.lines = {
-            self.construct_object(key, deep=deep): key.start_mark.line + 1 for key, _ in node.value
-        }
-        return mapping
+        def compose_document(self):  # noqa: D401 - yaml API
+            node = super().compose_document()
+            check_expansion(node)
+            return node
 
+        def check_unique_keys(self, node: yaml.MappingNode) -> None:
+            """Raise DuplicateKey for a key written twice in this mapping (merged `<<`
+            keys may be overridden, as YAML allows)."""
+            seen: Dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKey(key, seen[key], line)
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
 
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
-)
+        def construct_mapping(self, node, deep=False):  # noqa: D401 - yaml API
+            if isinstance(node, yaml.MappingNode):
+                self.check_unique_keys(node)
+            mapping = LineMap(super().construct_mapping(node, deep=deep))
+            mapping.lines = {
+                self.construct_object(key, deep=deep): key.start_mark.line + 1
+                for key, _ in node.value
+            }
+            return mapping
+
+    _LineLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+    )
+    return SimpleNamespace(
+        yaml=yaml, TooBig=TooBig, DuplicateKey=DuplicateKey, LineLoader=_LineLoader
+    )
 
 
 def load_yaml(path: Path, shown_as: str = "") -> Any:
@@ -174,15 +191,68 @@ def load_yaml(path: Path, shown_as: str = "") -> Any:
     mapping (both lines named), and a file that cannot be read or is not UTF-8."""
     name = shown_as or str(path)
     text = read_text(path, name)
+    return parsecache.cached(
+        "yaml",
+        str(path.absolute()),
+        text,
+        lambda: _parse(text, name),
+        version=_VERSION,
+        encode=_encode,
+        decode=_decode,
+    )
+
+
+# The parse cache's reader version: this file's own source (amlops.parsecache).
+_VERSION = parsecache.source_version(__file__)
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _encode(value: Any, seen: Any = None) -> Any:
+    """A parsed document as marshal-able values, LineMaps (with their key lines) as
+    ("m", items, lines). Raises parsecache.Uncacheable for anything a round trip would
+    not give back exactly: a date, bytes, a set, pairs, a non-scalar key, and one
+    collection reached twice (an alias: the parsed document shares it)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        raise parsecache.Uncacheable("shared")
+    seen.add(id(value))
+    if kind is list:
+        return [_encode(item, seen) for item in value]
+    if kind is LineMap:
+        if any(type(key) not in _SCALARS for key in value):
+            raise parsecache.Uncacheable("key")
+        items = {key: _encode(item, seen) for key, item in value.items()}
+        return ("m", items, dict(getattr(value, "lines", {})))
+    raise parsecache.Uncacheable(kind.__name__)
+
+
+def _decode(kept: Any) -> Any:
+    """A parsed document back from _encode's values (fresh objects every call)."""
+    if type(kept) is list:
+        return [_decode(item) for item in kept]
+    if type(kept) is tuple:
+        mapping = LineMap((key, _decode(item)) for key, item in kept[1].items())
+        mapping.lines = dict(kept[2])
+        return mapping
+    return kept
+
+
+def _parse(text: str, name: str) -> Any:
+    """`text` parsed (load_yaml, uncached), errors naming `name`."""
+    parts = _yaml()
+    yaml = parts.yaml
     try:
         check_flow_depth(text)
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except DuplicateKey as err:
+        return yaml.load(text, Loader=parts.LineLoader)  # noqa: S506 - SafeLoader subclass
+    except parts.DuplicateKey as err:
         raise UserError(
             f"{name}:{err.again}: duplicate key {err.key!r} (first on line {err.first});"
             " a mapping names each key once - remove or rename one"
         ) from None
-    except TooBig as err:
+    except parts.TooBig as err:
         raise UserError(f"{name}:{err.line}: YAML refused: {err.problem}") from None
     except RecursionError:  # a reader's own recursion, should a document still get here
         raise UserError(f"{name}: YAML refused: nested too deeply") from None
@@ -210,6 +280,8 @@ def plain(value: Any) -> Any:
 
 def dump_yaml(path: Path, data: Any) -> None:
     """Write `data` as block-style YAML in the given key order."""
+    import yaml
+
     text = yaml.safe_dump(plain(data), sort_keys=False, default_flow_style=False, width=1000)
     path.write_text(text, encoding="utf-8")
 
@@ -220,9 +292,10 @@ def literal_value(text: str) -> Any:
     Parsed by the same bounded loader as files (an INPUTS value often comes from CI, so
     from untrusted text): `[[[[...` thousands deep or an alias bomb is just text here,
     not a RecursionError or seconds of PyYAML's quadratic look-ahead."""
+    parts = _yaml()
     try:
         check_flow_depth(text)
-        value = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except (yaml.YAMLError, RecursionError):
+        value = parts.yaml.load(text, Loader=parts.LineLoader)  # noqa: S506 - SafeLoader
+    except (parts.yaml.YAMLError, RecursionError):
         return text
     return value if isinstance(value, (str, int, float, bool)) else text

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
-
 from amlops.errors import UserError
 from amlops.local.curated import curated_name, curated_packages, dockerfile_base
 from amlops.project import Project
@@ -134,6 +132,8 @@ def _conda_env_name(conda_text: str) -> str:
 
 def conda_text(env: EnvironmentSpec) -> str:
     """The conda file as Azure ML builds it: the user's file named azureml_<hash>."""
+    import yaml  # only for conda files: not on every local run's path
+
     conda = plain(env.conda_spec())
     conda["name"] = _conda_env_name(env.image + "\0" + yaml.safe_dump(conda, sort_keys=True))
     return yaml.safe_dump(conda, sort_keys=False)
@@ -171,6 +171,8 @@ def docker_recipe(
             ),
         )
     if env.kind == "image" and env.has_conda:
+        import yaml
+
         text = conda_text(env)
         name = yaml.safe_load(text)["name"]
         folder = project.runs / ".builds" / "conda" / name

@@ -23,11 +23,9 @@ run's output folder is no false "input changed"."""
 import hashlib
 import json
 import os
-import secrets
 import stat
 import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
@@ -78,6 +76,8 @@ def _probe_key() -> str:
 
 def _probe() -> bool:
     """Run rosandbox.py once on a temporary folder: True when it was read-only."""
+    import tempfile  # the probe runs once per boot: not imported by every run
+
     with tempfile.TemporaryDirectory(prefix="amlops-probe-") as folder:
         probe = Path(folder) / "probe"
         script = f"touch '{probe}' 2>/dev/null; test -e '{probe}' || echo read-only"
@@ -195,7 +195,7 @@ class ChmodGuard:
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         self.state = state_dir / f"{digest}.json"
         # One per run: pipeline steps of one process may share an input.
-        self.holder = f"{os.getpid()}:{secrets.token_hex(4)}"
+        self.holder = f"{os.getpid()}:{os.urandom(4).hex()}"
 
     def _lock(self):
         from filelock import FileLock

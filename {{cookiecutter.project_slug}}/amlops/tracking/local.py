@@ -18,15 +18,17 @@ import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
 from amlops.provenance import submission_tags
 from amlops.runs import RUN_ID
-from amlops.tracking.relay import RELAY_VARIABLE, MetricsRelay
-from amlops.tracking.store import FileStore, Store, file_uri_path, open_store, user_name
+
+if TYPE_CHECKING:  # imported where used: a TRACKING=0 run needs neither (~5 ms)
+    from amlops.tracking.relay import MetricsRelay
+    from amlops.tracking.store import FileStore, Store
 
 LOCAL_STORE = "mlruns"  # under .runs/
 TRACKING_ON = ("", "1", "true", "yes", "on")
@@ -36,8 +38,10 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 FINAL_STATUS = {"completed": "FINISHED", "failed": "FAILED"}
 
 
-def local_store(project: Project) -> FileStore:
+def local_store(project: Project) -> "FileStore":
     """The project's own store, `.runs/mlruns`."""
+    from amlops.tracking.store import FileStore
+
     return FileStore(project.runs / LOCAL_STORE)
 
 
@@ -78,6 +82,8 @@ def shown_uri(uri: str) -> str:
 
 def where_tracked(project: Project, uri: str) -> str:
     """A store for messages: `.runs/mlruns` for a local file store, else the URI."""
+    from amlops.tracking.store import file_uri_path
+
     return project.relative(file_uri_path(uri)) if is_file_uri(uri) else shown_uri(uri)
 
 
@@ -128,12 +134,12 @@ class TrackedRun:
 
     uri: str
     experiment: str
-    store: Optional[Store] = None
+    store: Optional["Store"] = None
     experiment_id: str = ""
     run_id: str = ""
     env: Dict[str, str] = field(default_factory=dict)
     notice: str = ""
-    relay: Optional[MetricsRelay] = None
+    relay: Optional["MetricsRelay"] = None
 
     @property
     def record(self) -> Dict[str, str]:
@@ -152,6 +158,8 @@ class TrackedRun:
         the variable that tells the command it may ({} for an untracked run)."""
         if self.store is None or not self.run_id:
             return {}
+        from amlops.tracking.relay import RELAY_VARIABLE, MetricsRelay
+
         self.relay = MetricsRelay(self.store, self.experiment_id, self.run_id, run_dir)
         self.relay.start()
         return {RELAY_VARIABLE: "1"}
@@ -181,6 +189,8 @@ def run_tags(
     project: Project, spec: Any, run_dir: Path, runtime: Any, extra: Mapping[str, str]
 ) -> Dict[str, str]:
     """The MLflow tags of a local run (see the module docstring)."""
+    from amlops.tracking.store import user_name
+
     tags = {str(k): str(v) for k, v in (spec.raw.get("tags") or {}).items()}
     tags.update(git_tags(project.root))
     tags.update(
@@ -214,6 +224,8 @@ def check_store(project: Project, spec: Any) -> None:
     TRACKING=0."""
     if not tracking_on(project):
         return
+    from amlops.tracking.store import open_store
+
     env = run_environment(project, spec)
     store = open_store(env["MLFLOW_TRACKING_URI"], env)
     if store is not None:
@@ -238,6 +250,8 @@ def start_run(
         return TrackedRun(uri="", experiment="", env=env)
     uri = env["MLFLOW_TRACKING_URI"]
     tracked = TrackedRun(uri=uri, experiment=env["MLFLOW_EXPERIMENT_NAME"], env=env)
+    from amlops.tracking.store import open_store
+
     store = open_store(uri, env)
     if store is None:
         tracked.notice = (
@@ -275,6 +289,8 @@ def docker_options(env: Dict[str, str], argv: List[str]) -> List[str]:
     if not uri:
         return []
     if is_file_uri(uri):
+        from amlops.tracking.store import file_uri_path
+
         path = file_uri_path(uri)
         path.mkdir(parents=True, exist_ok=True)
         target = path.as_posix() if os.name != "nt" else "/mnt/mlruns"

@@ -55,9 +55,11 @@ def reexec_for_v1(project: Project, command: str, argv: Sequence[str]) -> None:
     """Replace this process by `python -m amlops <argv>` in the v1 venv when AML_SDK=v1,
     `command` needs the SDK, this Python lacks azureml-core and the venv exists; else
     return (a missing SDK is then reported by the command itself, naming make setup)."""
+    if command not in V1_COMMANDS or os.environ.get(REEXEC_MARK):
+        return  # a local command (make local...) does not import the backend check
     from amlops.cloud.packages import backend
 
-    if command not in V1_COMMANDS or os.environ.get(REEXEC_MARK) or backend(project) != "v1":
+    if backend(project) != "v1":
         return
     python = venv_python(v1_venv(project))
     if has_v1_sdk() or not python.is_file():
