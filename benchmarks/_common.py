@@ -9,7 +9,10 @@ it waited for) are reported beside wall seconds. CPU spent by dockerd and contai
 is not in the CPU figure (they are not our children): compare wall time there.
 
 BENCH_QUICK=1 runs every benchmark once on tiny sizes (tests/test_benchmarks.py does,
-so a benchmark that no longer runs fails CI); its figures mean nothing."""
+so a benchmark that no longer runs fails CI); its figures mean nothing. Quick mode also
+skips the untimed warm-ups the timed run can do without, and benchmarks that do not
+measure tracking run amlops with TRACKING=0 (a tracked run imports MLflow on the host:
+~1.5 s of CPU); every timed action and every report line still runs."""
 
 import os
 import resource

@@ -30,6 +30,7 @@ from _common import (  # noqa: E402
 )
 from pipeline_local import (  # noqa: E402
     QUIET_PYTHON,
+    TRACKING,
     write_dvc_yaml,
     write_experiments,
     write_pipeline,
@@ -72,6 +73,7 @@ def main() -> None:
     write_experiments(project, steps)
     write_pipeline(project, steps)
     env = {"RUNTIME": "venv", "PIPELINE": "bench", "VENV_DIR": str(project / ".runs" / ".venvs")}
+    env.update(TRACKING)  # quick mode: untracked, as in pipeline_local.py
     ours = ["make", "--no-print-directory", "pipeline-local", f"PYTHON={sys.executable}"]
     run(ours, project, env)  # builds the one shared venv; not timed
     venvs = [p for p in (project / ".runs" / ".venvs").iterdir() if p.is_dir() and p.name[0] != "."]

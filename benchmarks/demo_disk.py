@@ -8,7 +8,9 @@
    .venv, made by another interpreter of the same Python version (/usr/bin/python3 when
    its version matches), with the project installed (`pip install -e .`; the dev tools
    and the Azure SDK that make setup adds do not matter to venvs); then
-   `make pipeline-local` again with that .venv.
+   `make pipeline-local` again with that .venv. BENCH_QUICK=1: `make demo` uses this
+   repository's .venv, and uv (beside this interpreter, when there) installs the project
+   into a .venv made without pip.
 
 Figures: the time of `make demo`; the venvs in .runs/.venvs after each step, their size
 on disk (hard-linked files counted once, uv's cache included) and whether the second
@@ -88,8 +90,16 @@ def main() -> None:
         mine = "%d.%d" % sys.version_info[:2]
         if not Path(python).exists() or step(check, work).stdout.strip() != mine:
             python = sys.executable
-        step([python, "-m", "venv", ".venv"], project)
-        step([".venv/bin/python", "-m", "pip", "install", "-q", "-e", "."], project)
+        venv = [python, "-m", "venv", ".venv"]
+        install = [".venv/bin/python", "-m", "pip", "install", "-q", "-e", "."]
+        uv = Path(sys.executable).parent / "uv"
+        if QUICK and uv.exists():  # the same install by uv from its cache: pip resolves and
+            # downloads the project's dependencies (mlflow-skinny...), most of the quick run;
+            # so the venv needs no pip of its own (ensurepip: seconds)
+            venv.append("--without-pip")
+            install = [str(uv), "pip", "install", "-q", "--python", ".venv/bin/python", "-e", "."]
+        step(venv, project)
+        step(install, project, {"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"})
         before = built_at(project)
         again = step(["make", "--no-print-directory", "pipeline-local", "RUNTIME=venv"], project)
         rebuilt = built_at(project) != before

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    QUICK,
     REPO,
     bake_default,
     interleaved,
@@ -119,7 +120,8 @@ def main() -> None:
         env.update(BASE_IMAGE=BASE_IMAGE, DOCKER_BUILD_ARGS="--network host")
     make = ["make", "-s", "local", f"PYTHON={sys.executable}"]
     run(make + ["EXP=sweep"], project, env)  # warm: the venv (or image) is built once
-    run(make + ["EXP=serial"], project, env)
+    if not QUICK:  # quick mode: serial's one run is the timed one (same venv or image)
+        run(make + ["EXP=serial"], project, env)
     record = json.loads((latest_sweep(project, "sweep") / "run.json").read_text())
     values = [trial["values"] for trial in record["trials"].values()]
     trial_run = json.loads((latest_sweep(project, "sweep") / "trial-01" / "run.json").read_text())
