@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from tests.conftest import PRELOAD
 from tests.helpers import REPO, Baked, bake, cached_venv, default_project
 
 FAKE_AZURE = REPO / "tests" / "support" / "fake_azure"
@@ -29,6 +30,7 @@ def cloud_project(folder: Path, **answers: str) -> Baked:
     """A baked project (default answers unless given) in a git repository, with a
     workspace and a service principal secret in .env (which the fake login never needs)."""
     project = Baked(bake(folder, **answers) if answers else default_project(folder))
+    project.preload = PRELOAD
     (project.path / ".env").write_text(
         f"AZURE_SUBSCRIPTION_ID={SUBSCRIPTION}\nAZURE_RESOURCE_GROUP=rg\n"
         f"AZURE_ML_WORKSPACE=ws\nAZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\n"

@@ -35,6 +35,9 @@ os.environ.setdefault(
 BASE_IMAGE = os.environ.get("TEST_BASE_IMAGE", "amlops-test-base:bookworm")
 IN_CI = bool(os.environ.get("CI"))
 RECORDED_CURATED = REPO / "tests/cases/curated"
+# amlops commands of `baked` projects run through the fork server (tests/helpers.py
+# forkserver_python); AMLOPS_TEST_FORKSERVER=0 runs every one as a fresh process.
+PRELOAD = os.environ.get("AMLOPS_TEST_FORKSERVER", "1") != "0"
 DOCKER_FIXTURES = {"docker_base_image", "docker_baked"}
 
 
@@ -150,7 +153,7 @@ def baked(tmp_path, shared_venvs) -> Baked:
     pulls: curated environments get recorded package lists (tests/cases/curated/), the
     packages of the train experiment's venv, instead of Microsoft's published ones."""
     env = {"VENV_DIR": str(shared_venvs), "CURATED_ENVIRONMENTS": str(RECORDED_CURATED)}
-    return Baked(default_project(tmp_path), env=env)
+    return Baked(default_project(tmp_path), env=env, preload=PRELOAD)
 
 
 @pytest.fixture

@@ -79,17 +79,54 @@ def tree_digest(root: Path, ignore: tuple = (".runs", "__pycache__", ".pytest_ca
     return digest.hexdigest()
 
 
+_FORKSERVER: List[str] = []
+
+
+def forkserver_python() -> str:
+    """A `python` for make's PYTHON whose `-m amlops` commands run in a child forked from
+    this worker's fork server (tests/support/forkserver.py: the Azure ML SDK and MLflow
+    imported once, not per command); started on first use, stopped at exit."""
+    if _FORKSERVER:
+        return _FORKSERVER[0]
+    folder = Path(tempfile.mkdtemp(prefix="amlops-forkserver-"))
+    socket_path = folder / "socket"
+    support = REPO / "tests" / "support"
+    server = subprocess.Popen(
+        [sys.executable, str(support / "forkserver.py"), str(socket_path)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert server.stdout is not None
+    ready = server.stdout.readline().strip()
+    assert ready == "ready", f"the fork server did not start: {ready!r}"
+    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(server.kill)
+    wrapper = folder / "python"
+    client = support / "forkserver_client.py"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -S "{client}" "{sys.executable}" "{socket_path}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    _FORKSERVER.append(str(wrapper))
+    return _FORKSERVER[0]
+
+
 @dataclass
 class Baked:
-    """A baked project plus the environment its make targets run with."""
+    """A baked project plus the environment its make targets run with. `preload`: its
+    amlops commands run through the fork server (forkserver_python), for tests that do
+    not test which modules a command imports or signal process groups."""
 
     path: Path
     env: Dict[str, str] = field(default_factory=dict)
+    preload: bool = False
 
     def make(self, *args: str, timeout: int = 900, **variables: str):
         """Run `make <args> VAR=value ...` in the project with the test Python."""
         argv = ["make", "--no-print-directory", "-C", str(self.path), *args]
-        argv += [f"PYTHON={sys.executable}"]
+        argv += [f"PYTHON={forkserver_python() if self.preload else sys.executable}"]
         argv += [f"{key}={value}" for key, value in variables.items()]
         return subprocess.run(
             argv,

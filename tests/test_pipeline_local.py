@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import BASE_IMAGE
+from tests.conftest import BASE_IMAGE, PRELOAD
 from tests.helpers import TEMPLATE_PROJECT, Baked, containers, default_project, error_lines
 from tests.pipelines import (
     DIAMOND_VALUE,
@@ -32,6 +32,7 @@ RUNTIMES = [pytest.param("docker", marks=pytest.mark.docker), "venv"]
 def project(request, tmp_path_factory, shared_venvs) -> Baked:
     """A default project plus the diamond pipeline, for one runtime."""
     baked = Baked(default_project(tmp_path_factory.mktemp(f"pipe-{request.param}")))
+    baked.preload = PRELOAD
     baked.env.update(VENV_DIR=str(shared_venvs), RUNTIME=request.param, JOBS="2")
     if request.param == "docker":
         request.getfixturevalue("docker_base_image")

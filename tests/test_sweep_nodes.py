@@ -12,6 +12,7 @@ import shutil
 import pytest
 import yaml
 
+from tests.conftest import PRELOAD
 from tests.helpers import Baked, default_project, error_lines
 from tests.native_support import dry_run_folder, edit_yaml, sent
 from tests.pipelines import pipeline_runs
@@ -111,6 +112,7 @@ def tuned(tmp_path_factory, shared_venvs) -> Baked:
         default_project(tmp_path_factory.mktemp("tuned")), env={"VENV_DIR": str(shared_venvs)}
     )
     project.env["RUNTIME"] = "venv"
+    project.preload = PRELOAD
     add_tuned_pipeline(project)
     return project
 

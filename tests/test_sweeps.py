@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import PRELOAD
 from tests.helpers import Baked, default_project, error_lines
 from tests.native_support import dry_run_folder, edit_yaml, sent
 from tests.tracking_support import add_sweep_case, local_store, mlflow_runs, tools_python
@@ -38,6 +39,7 @@ def sweeps(tmp_path_factory, shared_venvs) -> Baked:
         default_project(tmp_path_factory.mktemp("sweeps")), env={"VENV_DIR": str(shared_venvs)}
     )
     project.env["RUNTIME"] = "venv"
+    project.preload = PRELOAD
     add_sweep_case(project)
     return project
 

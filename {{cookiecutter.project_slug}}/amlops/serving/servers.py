@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 from amlops.console import say
 from amlops.errors import UserError
@@ -30,6 +30,9 @@ from amlops.project import Project
 from amlops.serving.model import ServedModel, model_dir_link
 from amlops.spec.endpoints import DeploymentSpec
 from amlops.spec.job import JobSpec
+
+if TYPE_CHECKING:
+    from amlops.local.venvs import Venv
 
 SERVER_PACKAGE = "azureml-inference-server-http"
 APP_ROOT = "/var/azureml-app"
@@ -106,8 +109,6 @@ def environments_in_use(project: Project) -> Tuple[List[JobSpec], Set[str]]:
     (each deployment's job view, whose Docker image tag it names; the names of the venvs
     VenvServer builds, its environment's packages plus the server). An endpoint or
     deployment that does not read keeps nothing (make validate names its problem)."""
-    from amlops.local.environments import venv_recipe
-    from amlops.local.venvs import venv_for
     from amlops.spec.endpoints import endpoint_names, load_endpoint
 
     jobs: List[JobSpec] = []
@@ -120,13 +121,26 @@ def environments_in_use(project: Project) -> Tuple[List[JobSpec], Set[str]]:
         for deployment in endpoint.deployments.values():
             try:
                 job = job_view(deployment, name)
-                recipe = venv_recipe(project, job)
+                venv, _ = deployment_venv(project, job)
             except UserError:
                 continue
             jobs.append(job)
-            lines = server_requirements(recipe.requirement_lines)
-            venvs.add(venv_for(project, lines, recipe.base_dir).path.name)
+            venvs.add(venv.path.name)
     return jobs, venvs
+
+
+def deployment_venv(project: Project, job: JobSpec) -> "Tuple[Venv, str]":
+    """The venv a deployment is served from (its environment's packages plus the server,
+    see server_requirements) and the environment's notice ("" when none), from the
+    deployment's job view. One place for `make serve` and `make prune`, so the venv prune
+    keeps is the one serve builds. Raises UserError when the environment cannot be read."""
+    from amlops.local.environments import venv_recipe
+    from amlops.local.venvs import venv_for
+
+    recipe = venv_recipe(project, job)
+    lines = server_requirements(recipe.requirement_lines)
+    venv = venv_for(project, lines, recipe.base_dir, source=recipe.source or SERVER_PACKAGE)
+    return venv, recipe.notice
 
 
 def server_requirements(lines: List[str]) -> List[str]:
@@ -248,15 +262,8 @@ class VenvServer(DeploymentServer):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        from amlops.local.environments import venv_recipe
-        from amlops.local.venvs import venv_for
-
-        recipe = venv_recipe(self.project, job_view(self.deployment, self.endpoint))
-        lines = server_requirements(recipe.requirement_lines)
-        self.notice = recipe.notice
-        self.venv = venv_for(
-            self.project, lines, recipe.base_dir, source=recipe.source or SERVER_PACKAGE
-        )
+        job = job_view(self.deployment, self.endpoint)
+        self.venv, self.notice = deployment_venv(self.project, job)
 
     def describe(self) -> str:
         return self.venv.describe()
