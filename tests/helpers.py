@@ -105,8 +105,9 @@ def forkserver_python() -> str:
     atexit.register(server.kill)
     wrapper = folder / "python"
     client = support / "forkserver_client.py"
+    python = sys.executable
     wrapper.write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" -S "{client}" "{sys.executable}" "{socket_path}" "$@"\n'
+        f'#!/bin/sh\nexec "{python}" -S "{client}" "{python}" "{socket_path}" "$@"\n'
     )
     wrapper.chmod(0o755)
     _FORKSERVER.append(str(wrapper))

@@ -162,6 +162,8 @@ class Project:
         if not set(recorded) - set(experiments):
             self.experiment_dir(name)  # no runs of job files: the usual line
         known = sorted(set(experiments) | set(recorded))
+        import difflib
+
         close = difflib.get_close_matches(name, known, n=1)
         raise UserError(
             f"unknown experiment {name!r}"
