@@ -21,9 +21,6 @@ def children() -> float:
 
 
 def main() -> None:
-    import gc
-
-    gc.disable()  # as python -m amlops starts (amlops/startup.py); run_tee resumes it
     parts = {}
     last = [time.process_time(), children()]
 
