@@ -2,10 +2,6 @@
 
 import sys
 
-from amlops import startup
-
-startup.pause()  # until the command's long work starts (amlops/startup.py)
-
 
 def _missing(err: ModuleNotFoundError) -> str:
     return (
@@ -20,5 +16,4 @@ try:  # a Python without the project's dependencies (make falls back to python3)
     code = main()
 except ModuleNotFoundError as err:
     sys.exit(_missing(err))
-startup.at_exit()
 sys.exit(code)

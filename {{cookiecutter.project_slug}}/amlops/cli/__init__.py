@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
-from amlops import __version__, parsecache, startup
+from amlops import __version__, parsecache
 from amlops.cli.options import Options
 from amlops.errors import UserError, problems_of
 from amlops.project import Project
@@ -73,8 +73,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         given = sys.argv[1:] if argv is None else argv
         parser = build_parser(project, given)
         args = parser.parse_args(given)
-        if args.command != "local":  # a local run resumes it as its job starts
-            startup.resume()
         if not args.command:
             parser.print_help()
             return 0

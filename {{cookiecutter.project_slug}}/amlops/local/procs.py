@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from amlops import startup
 from amlops.console import strip_ansi
 
 INTERRUPTED = 130
@@ -180,7 +179,6 @@ def run_tee(
     INTERRUPTED (130) after a stop signal or stop_all(), or TIMED_OUT (124) when it
     ran longer than `timeout` seconds (a job's limits.timeout) and was stopped;
     `on_interrupt` is called then to stop whatever the child started (a container)."""
-    startup.resume()  # the garbage collector, paused while amlops started
     out = _Echo(echo)
     expired = threading.Event()
     with open(log_path, "ab", buffering=0) as log:  # unbuffered: a full disk fails the write
