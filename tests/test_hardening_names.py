@@ -72,9 +72,9 @@ def test_a_slug_too_long_for_the_names_made_from_it_is_refused_in_one_line(tmp_p
     limit = slug_max()
     result = bake_cli(tmp_path, project_slug="a" * 250)
     assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: invalid")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: invalid")]
     assert errors == [
-        f"ERROR: invalid project_slug: 250 characters, at most {limit} (it prefixes Docker"
+        f"error: invalid project_slug: 250 characters, at most {limit} (it prefixes Docker"
         " image names and build-log file names (<slug>-<experiment>-...))"
     ]
     assert not any(tmp_path.iterdir())
