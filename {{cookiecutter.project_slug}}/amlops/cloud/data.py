@@ -116,18 +116,19 @@ def _v2_only(project: Project, target: str) -> None:
 
 
 def _anonymous_then_login(project: Project, url: str, target: Path) -> Tuple[int, int]:
-    """A container prefix named by URL: anonymously (a public container), else with
-    your Azure login (azure-storage-blob either way)."""
+    """A container prefix named by URL (https, wasbs or abfss): anonymously first (a
+    public container, as the azureml-examples data the Azure ML docs use by wasbs URL),
+    else with your Azure login (azure-storage-blob either way). A host that cannot be
+    reached fails on the anonymous try (ServiceRequestError), not as a login problem."""
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
     where = container_path(url)
     place = BlobPlace(where.account_url, where.container, where.prefix, None)
-    if url.startswith(("http://", "https://")):
-        try:
-            return download(place, target)
-        except (ClientAuthenticationError, HttpResponseError) as err:
-            if getattr(err, "status_code", None) not in (401, 403, 404, 409, None):
-                raise
+    try:
+        return download(place, target)
+    except (ClientAuthenticationError, HttpResponseError) as err:
+        if getattr(err, "status_code", None) not in (401, 403, 404, 409, None):
+            raise
     place.credential = credential(project)
     return download(place, target)
 
