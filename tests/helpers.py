@@ -227,10 +227,15 @@ def containers(prefix: str) -> List[str]:
 
 
 def _started(run_dir: Path) -> float:
-    try:
-        return json.loads((run_dir / "run.json").read_text())["started"]
-    except (OSError, ValueError, KeyError):
-        return 0.0
+    """When a run folder's run started (run.json), or a submission folder's submission was
+    made (submission.json): folder names resolve only seconds, and two commands of one
+    test can finish within one second."""
+    for record, key in (("run.json", "started"), ("submission.json", "created")):
+        try:
+            return float(json.loads((run_dir / record).read_text())[key])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0.0
 
 
 def error_lines(stderr: str) -> List[str]:
