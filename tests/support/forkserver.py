@@ -8,9 +8,11 @@ commands; without this each paid those imports again.
 
 What a child does not share with a fresh interpreter: those libraries are already
 imported (their import-time state comes from the server's environment, the worker's),
-and the child is in the server's process group, not make's. So it is used only where a
-test opts in (tests/helpers.py `Baked.preload`): never by tests of which modules a
-command imports, nor by tests that signal process groups.
+and the child is in the server's process group, not make's. So it is used through
+`Baked.make` of projects with `preload` set (tests/helpers.py; on by default for the
+`baked` fixture and the module projects that set it, off with AMLOPS_TEST_FORKSERVER=0),
+never by the import probes (they start sys.executable directly) nor by
+`Baked.start_make`, which the signal tests use.
 
 The client (forkserver_client.py) forwards SIGINT/SIGTERM/SIGHUP to the child and exits
 with its status, so make sees an ordinary command."""
