@@ -50,6 +50,25 @@ def test_an_experiment_made_after_the_cache_was_filled_is_still_found(tmp_path):
     assert sorted(names) == ["Default", "first", "late", "other"]  # nothing made twice
 
 
+def test_an_experiment_another_process_makes_meanwhile_is_joined(tmp_path, monkeypatch):
+    """Two processes make experiment `x` at once (two `make pipeline-local` on a fresh
+    clone): both find none, both write the same derived id; the second's write meets
+    the first's meta.yaml (MLflow 3 raises a bare Exception there) and joins it."""
+    root = tmp_path / "mlruns"
+    late = FileStore(root)
+    backend = late.mlflow
+    create = backend._create_experiment_with_id
+    made = []
+
+    def other_process_first(*args):  # it writes meta.yaml just before this one does
+        made.append(FileStore(root).experiment_id("x"))
+        return create(*args)
+
+    monkeypatch.setattr(backend, "_create_experiment_with_id", other_process_first)
+    assert late.experiment_id("x") == made[0] == derived_experiment_id("x")
+    assert [e.name for e in mlflow_own_store(root).search_experiments()] == ["x", "Default"]
+
+
 def test_each_experiment_folder_is_read_once_per_store(tmp_path, monkeypatch):
     root = tmp_path / "mlruns"
     maker = mlflow_own_store(root)

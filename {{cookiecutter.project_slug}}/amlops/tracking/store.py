@@ -365,8 +365,9 @@ class FileStore:
             else:
                 try:
                     self._call(store._create_experiment_with_id, name, experiment_id, None, None)
-                except UserError:
-                    # another process made it meanwhile: the same id, the same content
+                except Exception:  # MLflow 3 raises a bare Exception
+                    # ("Yaml file ... exists") when another process made it meanwhile:
+                    # the same id, the same content
                     if self._active_name(experiment_id) != name:
                         raise
             self._read.add(experiment_id)
