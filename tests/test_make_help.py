@@ -47,6 +47,12 @@ def test_template_repo_help_lists_its_targets():
     assert result.returncode == 0
     for target in ("demo", "test", "lint", "format", "bench"):
         assert f"  {target} " in result.stdout
+    # make demo's variables (a new user did not find RUNTIME=venv), and the README's word
+    # for forcing the venv where Docker works
+    demo = next(line for line in result.stdout.splitlines() if line.startswith("  demo "))
+    for variable in ("DEMO_DIR=", "DEMO_BASE_IMAGE=", "DEMO_DOCKER_BUILD_ARGS=", "RUNTIME="):
+        assert variable in demo, f"make help's demo line omits {variable}"
+    assert "make demo RUNTIME=venv" in (REPO / "README.md").read_text()
 
 
 def test_make_help_names_every_option_the_readme_gives_a_target(baked):
