@@ -82,7 +82,7 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
 
 
 def submit_job(project: Project, req: Request) -> int:
-    sub, build = job_plan(project, req)
+    _, sub, build = job_plan(project, req)
     return _finish(project, sub, build, req)
 
 
