@@ -23,9 +23,11 @@ $(STAMP): requirements-dev.txt
 	touch $(STAMP)
 
 DEMO_PROJECT = $(DEMO_DIR)/azure-ml-project
+# A variable set on the command line (make demo RUNTIME=venv) reaches the demo's own make
+# targets, and so amlops, where it overrides the demo's config.env.
 DEMO_MAKE = $(MAKE) -C "$(DEMO_PROJECT)" PYTHON="$(abspath $(PY))"
 
-demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR; run its sample experiment and pipeline locally
+demo: $(STAMP) ## Bake a project with default answers into DEMO_DIR; run its sample experiment and pipeline locally ([DEMO_DIR=build/demo] [DEMO_BASE_IMAGE=image] [DEMO_DOCKER_BUILD_ARGS="--network host"] [RUNTIME=auto|docker|venv: venv runs the demo in a Python venv even where Docker works])
 	rm -rf "$(DEMO_DIR)"
 	mkdir -p "$(DEMO_DIR)"
 	$(VENV)/bin/cookiecutter . --no-input --output-dir "$(DEMO_DIR)"

@@ -101,6 +101,20 @@ def test_bad_input_fails_cleanly(baked, tmp_path, case):
     assert baked.run_dirs("train") == [], "a run that never started leaves no run folder"
 
 
+def test_missing_data_of_a_job_yml_is_told_by_that_files_name(baked):
+    """The advice names the file that declares the input, job.yml here (it said
+    "job.yaml" whatever the file's name: new-user trial)."""
+    baked.edit(JOB, "path: ../../data/wine", "path: ../../data/absent")
+    (baked.path / JOB).rename(baked.path / "src/train/job.yml")
+    result = baked.make("local", EXP="train", RUNTIME="venv")
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: src/train/job.yml:"), errors[0]
+    assert "set a local path: in src/train/job.yml, or pass INPUTS=" in errors[0]
+    assert "job.yaml" not in errors[0]
+
+
 def test_a_python_without_the_projects_dependencies_is_told_to_run_make_setup(baked):
     """`make` falls back to python3 before `make setup`: a missing dependency is one line."""
     hide = (

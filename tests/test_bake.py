@@ -159,10 +159,36 @@ def test_baked_job_yaml_loads_with_the_azure_ml_sdk_offline(tmp_path):
     assert (job_dir / job.code).resolve() == (project / "src").resolve()
 
 
+def test_lint_format_and_the_black_hook_cover_notebooks():
+    """black needs its `jupyter` extra to read .ipynb; without it `make lint` skipped the
+    notebooks ("Jupyter dependencies are not installed": new-user trial). The baked dev
+    tools, the template's own dev requirements (its tests lint baked projects), make
+    help, the README and the pre-commit hook agree that notebooks are covered."""
+    template = REPO / "{{cookiecutter.project_slug}}"
+    dev = re.search(r"^dev = \[(.*?)^\]", (template / "pyproject.toml").read_text(), re.M | re.S)
+    assert dev and '"black[jupyter]>=24"' in dev.group(1)
+    assert "black[jupyter]>=24" in (REPO / "requirements-dev.txt").read_text().splitlines()
+    makefile = (template / "Makefile").read_text()
+    for target in ("lint", "format"):
+        (line,) = [x for x in makefile.splitlines() if x.startswith(f"{target}: ##")]
+        assert "notebooks" in line, line
+    readme = (template / "README.md").read_text()
+    for target in ("lint", "format"):
+        (row,) = [x for x in readme.splitlines() if x.startswith(f"| `make {target}` |")]
+        assert "notebooks" in row, row
+    hooks = yaml.safe_load((template / ".pre-commit-config.yaml").read_text())
+    (black,) = [h for repo in hooks["repos"] for h in repo["hooks"] if h["id"] == "black"]
+    assert set(black["types_or"]) == {"python", "jupyter"}
+
+
 @pytest.mark.slow
 def test_fresh_project_passes_its_own_lint_test_and_pre_commit(baked):
     lint = baked.make("lint")
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Skipping .ipynb" not in lint.stderr, (
+        "black checked no notebook: install black[jupyter] (requirements-dev.txt; make test"
+        " reinstalls it)"
+    )
     test = baked.make("test")
     assert test.returncode == 0, test.stdout + test.stderr
     assert " passed" in test.stdout

@@ -10,9 +10,10 @@ sys.path.insert(0, str(TEMPLATE_PROJECT))
 
 from amlops.cloud.native import job_compute  # noqa: E402
 from amlops.cloud.pipeline_jobs import pipeline_job  # noqa: E402
-from amlops.cloud.sdk import sdk_problems  # noqa: E402
+from amlops.cloud.sdk import _service_message, sdk_problems  # noqa: E402
 from amlops.cloud.submission import Submission  # noqa: E402
 from amlops.cloud.validate import Report  # noqa: E402
+from amlops.console import one_line  # noqa: E402
 from amlops.errors import UserError  # noqa: E402
 from amlops.project import Project  # noqa: E402
 from amlops.spec.job import load_job  # noqa: E402
@@ -95,3 +96,23 @@ def test_references_to_check_in_the_workspace():
         ("data", "wine", "latest"),
         ("environment", "sklearn", "3"),
     }
+
+
+def test_a_long_azure_message_is_cut_at_a_word_and_marked():
+    """Azure's messages can run to pages: one line of at most 300 characters plus '...',
+    cut between words (it was cut mid-word, unmarked: new-user trial)."""
+
+    class Error:
+        message = "The compute  cluster\n'gpu-cluster' " + "was not found in the workspace " * 20
+
+    class HttpError(Exception):
+        error = Error()
+
+    said = _service_message(HttpError("ignored"))
+    assert said.endswith("...") and len(said) <= 303
+    assert said.startswith("The compute cluster 'gpu-cluster' was not found")
+    kept = said[: -len("...")]
+    assert Error.message.split()[: len(kept.split())] == kept.split(), "a word was cut"
+    assert _service_message(ValueError("Quota  exceeded\n")) == "Quota exceeded"
+    token = "https://x/" + "a" * 400
+    assert one_line(token) == token[:300] + "..."

@@ -1,11 +1,13 @@
 """The venv runtime standing in for Azure ML's curated environments (issue 24.5): the
 Python packages Microsoft publishes for them (amlops/local/curated_packages.py), what is
-left out and what still differs in one line, a project's own list, and an unknown name.
+left out and what still differs in one short line (in full with VERBOSE=1 and in
+run.json), a project's own list, and an unknown name.
 
 Runs use recorded lists (tests/cases/curated/, set by the `baked` fixture): the packages
 of the train experiment's venv, so no test installs a published list from PyPI."""
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -49,7 +51,17 @@ def test_a_registry_curated_environment_gets_its_published_packages(tmp_path, mo
     assert {"pandas", "scipy", "numpy", "matplotlib", "mlflow-skinny"} <= set(names)
     assert not [n for n in names if n.startswith("azureml-")], "no SDK v1 in the venv"
     assert "scikit-learn-intelex" not in names and "debugpy" not in names
-    line = found.notice
+    # one short line: what is installed, what is not, how to choose otherwise (it was
+    # ~700 characters: new-user trial); the detail names each package left out
+    short = found.notice
+    assert "\n" not in short and len(short) <= 210, short
+    assert re.fullmatch(
+        r"venv stands in for curated sklearn-1\.5: installs \d+ of the packages Microsoft"
+        r" publishes for it( \(pins loosened\))?; not \d+ others nor the image's OS libraries"
+        r" \(VERBOSE=1: in full\); RUNTIME=docker runs the image",
+        short,
+    ), short
+    line = found.detail
     assert "\n" not in line
     assert "Python packages Microsoft publishes for sklearn-1.5 (Azure/azureml-assets" in line
     assert "left out: too large: scikit-learn-intelex" in line
@@ -60,6 +72,14 @@ def test_a_registry_curated_environment_gets_its_published_packages(tmp_path, mo
     if HERE != "3.10":
         assert f"python 3.10 published, the venv has {HERE}: pins kept only for" in line
         assert "pandas~=1.5.3" not in found.requirement_lines
+        assert "(pins loosened)" in short
+    monkeypatch.setenv("VERBOSE", "1")
+    verbose = recipe(
+        tmp_path / "v",
+        monkeypatch,
+        "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+    )
+    assert verbose.notice == verbose.detail == line
 
 
 def test_published_pins_are_kept_on_the_environments_own_python():
@@ -75,11 +95,11 @@ def test_published_pins_are_kept_on_the_environments_own_python():
 
 def test_older_names_and_the_curated_image_find_the_same_list(tmp_path, monkeypatch):
     old = recipe(tmp_path, monkeypatch, "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest")
-    assert "publishes for sklearn-1.0 " in old.notice
+    assert "publishes for sklearn-1.0 " in old.detail
     image = recipe(
         tmp_path / "b", monkeypatch, "{image: 'mcr.microsoft.com/azureml/curated/lightgbm-3.3:30'}"
     )
-    assert "publishes for lightgbm-3.3 " in image.notice
+    assert "publishes for lightgbm-3.3 " in image.detail
     assert "lightgbm>=4.6.0" in image.requirement_lines
 
 
@@ -99,8 +119,13 @@ def test_a_dockerfile_from_a_curated_image_adds_its_requirements(tmp_path, monke
     assert "-r requirements.txt" in found.requirement_lines
     assert "scikit-learn~=1.5.0" in found.requirement_lines
     assert "(FROM curated sklearn-1.5): installs src/exp/docker/requirements.txt and" in (
-        found.notice
+        found.detail
     )
+    assert found.notice.startswith(
+        "venv stands in for src/exp/docker/Dockerfile (FROM curated sklearn-1.5): installs"
+        " requirements.txt + "
+    )
+    assert "nor other Dockerfile steps (VERBOSE=1: in full)" in found.notice
     assert dockerfile_base("FROM python:3.11 AS base\nFROM x") == "python:3.11"
 
 
@@ -114,9 +139,10 @@ def test_a_curated_job_runs_in_a_venv_with_the_listed_packages(baked):
     assert result.returncode == 0, result.stdout + result.stderr
     run = baked.latest_run("curated")
     assert "sklearn " in (run / "logs" / "std_log.txt").read_text()
-    notice = json.loads((run / "run.json").read_text())["environment_notice"]
-    assert "with the project's list" in notice
-    assert "sklearn-1.0-ubuntu20.04-py38-cpu.txt (as written)" in notice
+    record = json.loads((run / "run.json").read_text())
+    assert "installs the project's list" in record["environment_notice"]
+    assert "sklearn-1.0-ubuntu20.04-py38-cpu.txt; not the image" in record["environment_notice"]
+    assert "sklearn-1.0-ubuntu20.04-py38-cpu.txt (as written)" in record["environment_detail"]
 
 
 def test_an_unknown_curated_name_is_one_line_saying_how_to_add_a_list(baked):
@@ -124,6 +150,8 @@ def test_an_unknown_curated_name_is_one_line_saying_how_to_add_a_list(baked):
     result = baked.make("local", EXP="unknown", RUNTIME="venv")
     assert result.returncode == 0, result.stdout + result.stderr
     (line,) = [x for x in result.stderr.splitlines() if "no package list" in x]
-    assert "curated environment 'no-such-env-9', so the venv has only the job's" in line
-    assert "no-such-env-9.txt (requirements format" in line
+    assert "venv stands in for curated no-such-env-9: no package list known for it" in line
+    assert "add one as " in line and "no-such-env-9.txt; RUNTIME=docker runs" in line
+    detail = json.loads((baked.latest_run("unknown") / "run.json").read_text())
+    assert "no-such-env-9.txt (requirements format" in detail["environment_detail"]
     assert "ran" in (baked.latest_run("unknown") / "logs" / "std_log.txt").read_text()

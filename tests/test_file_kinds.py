@@ -210,8 +210,8 @@ def test_a_folder_with_several_job_files_asks_for_one_in_one_line(baked):
     result = baked.make("local", EXP="two", RUNTIME="venv")
     assert result.returncode != 0
     assert error_lines(result.stderr) == [
-        "error: src/two/ holds several job files (a.yml, b.yml) and no job.yaml: pick one"
-        " with JOB=<file> (e.g. make local EXP=two JOB=a.yml)"
+        "error: src/two/ holds several job files (a.yml, b.yml) and no job.yaml or job.yml:"
+        " pick one with JOB=<file> (e.g. make local EXP=two JOB=a.yml)"
     ]
     picked = baked.make("local", EXP="two", JOB="b.yml", RUNTIME="venv")
     assert picked.returncode == 0, picked.stderr

@@ -72,6 +72,18 @@ def quiet_sdk_loggers() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line (whitespace runs made one space) of at most `limit` characters
+    plus "...": a longer text is cut at the last space before the limit (mid-word only
+    when its first half has no space, e.g. a long URL) and marked with "...". For
+    messages quoted from Azure, which can run to pages."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit + 1)
+    return (flat[:cut] if cut > limit // 2 else flat[:limit]).rstrip(" ,;:") + "..."
+
+
 def plural(count: int, noun: str) -> str:
     """`count` and `noun`, plural unless count is 1 ("1 step", "3 steps")."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

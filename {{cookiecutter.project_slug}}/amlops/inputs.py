@@ -116,7 +116,9 @@ def locate_input(
 ) -> Path:
     """Where a path input's data lives; a local `path:` is relative to `base`.
 
-    `fix` replaces the default advice when the data is missing (UserError)."""
+    `where` starts with the file that declares the input (`src/x/job.yml:12`), which
+    the default advice names; `fix` replaces that advice when the data is missing
+    (UserError)."""
     if override:
         candidate, how = Path(override).expanduser(), "from INPUTS"
     elif item.path and not item.path.startswith(REMOTE_PREFIXES):
@@ -138,12 +140,14 @@ def locate_input(
             )
         candidate = files[0]
     if not candidate.exists():
+        declared_in = where.split(":", 1)[0]
         raise UserError(
             f"{where}: input {item.name!r}: no local data at"
             f" {project.relative(candidate)} ({how}); "
             + (
                 fix
-                or f'create it, set a local path: in job.yaml, or pass INPUTS="{item.name}=<path>"'
+                or f"create it, set a local path: in {declared_in}, or pass"
+                f' INPUTS="{item.name}=<path>"'
             )
         )
     return candidate

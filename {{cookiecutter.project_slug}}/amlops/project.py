@@ -180,8 +180,8 @@ class Project:
         if len(found) > 1:
             names = ", ".join(path.name for path in found)
             raise UserError(
-                f"src/{name}/ holds several job files ({names}) and no job.yaml: pick one"
-                f" with JOB=<file> (e.g. make local EXP={name} JOB={found[0].name})"
+                f"src/{name}/ holds several job files ({names}) and no job.yaml or job.yml:"
+                f" pick one with JOB=<file> (e.g. make local EXP={name} JOB={found[0].name})"
             )
         return found[0]
 

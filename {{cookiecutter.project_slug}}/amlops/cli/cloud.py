@@ -14,6 +14,7 @@ def register(commands: Commands, options: Options) -> None:
         options.inputs(sub, inputs_text)
         options.switch(sub, "DRY_RUN", "write the native v2 YAML, submit nothing")
         options.switch(sub, "STREAM", "stream the logs; exit with the job's status")
+        options.reads(sub, COMPUTE="name: the compute of the job (each step), for this call")
 
     job = options.command(
         commands, "job", "submit the experiment to Azure ML as a command (or sweep) job"
@@ -150,9 +151,14 @@ def _register_assets(commands: Commands, options: Options) -> None:
     datastore = options.command(
         commands,
         "datastore",
-        "register a blob container as a datastore (DATASTORE, ACCOUNT, CONTAINER;"
-        " key from AZURE_STORAGE_KEY in .env)",
+        "register a blob container as a datastore (key from AZURE_STORAGE_KEY in .env)",
         exp=False,
+    )
+    options.reads(
+        datastore,
+        DATASTORE="name: the datastore's name",
+        ACCOUNT="account: the storage account",
+        CONTAINER="container: the blob container",
     )
     options.switch(datastore, "DRY_RUN", "say what would be registered, register nothing")
     datastore.set_defaults(func=_datastore)

@@ -19,6 +19,11 @@ def register(commands: Commands, options: Options) -> None:
     options.runtime(local)
     options.inputs(local, "override an input path or literal (INPUTS='a=x b=y'); repeatable")
     options.job(local)
+    options.reads(
+        local,
+        LOCAL_IMAGE="image: run the job in this image instead of its environment",
+        TRACKING="0: the run is not tracked in MLflow",
+    )
     local.set_defaults(func=_local)
     terminal = options.command(
         commands, "terminal", "open a shell in the experiment image with run mounts"

@@ -82,6 +82,13 @@ class Options:
             " command component file (JOB=path relative to the project)",
         )
 
+    def reads(self, sub: argparse.ArgumentParser, **settings: str) -> None:
+        """Name in --help the settings a command reads with no option of its own
+        (KEY="VALUE: what it does"), as `make help` does: 'settings read too (...):
+        KEY=VALUE: what it does; ...'."""
+        told = "; ".join(f"{key}={text}" for key, text in settings.items())
+        sub.epilog = f"settings read too (config.env, .env, environment): {told}"
+
     def switch(self, sub: argparse.ArgumentParser, key: str, text: str) -> None:
         """--some-key, on by default when the setting KEY=1."""
         option = "--" + key.lower().replace("_", "-")

@@ -11,6 +11,7 @@ def register(commands: Commands, options: Options) -> None:
         commands, "pipeline-local", "run a pipeline locally as a parallel DAG"
     )
     options.runtime(pipeline)
+    options.reads(pipeline, LOCAL_IMAGE="image: run every step in this image")
     options.inputs(pipeline, "override a pipeline input (INPUTS='raw=path'); repeatable")
     pipeline.add_argument(
         "--jobs", default=options.setting("JOBS"), help="steps at once (JOBS; default: cores)"

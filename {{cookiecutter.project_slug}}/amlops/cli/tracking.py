@@ -9,7 +9,9 @@ from amlops.project import Project
 def register(commands: Commands, options: Options) -> None:
     runs = options.command(commands, "runs", "list the local runs, newest first", exp=False)
     runs.add_argument("--exp", default=options.setting("EXP"), help="only this experiment (EXP)")
-    runs.add_argument("--pipeline", default=options.setting("PIPELINE"), help="only this pipeline")
+    runs.add_argument(
+        "--pipeline", default=options.setting("PIPELINE"), help="only this pipeline (PIPELINE)"
+    )
     runs.add_argument(
         "--limit",
         default=options.setting("LIMIT", "20"),

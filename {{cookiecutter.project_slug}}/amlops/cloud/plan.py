@@ -15,7 +15,7 @@ from amlops.errors import UserError
 from amlops.inputs import check_override, parse_overrides
 from amlops.project import Project
 from amlops.provenance import submission_tags
-from amlops.spec.job import load_experiment
+from amlops.spec.job import JobSpec, load_experiment
 from amlops.spec.pipeline import PipelineSpec
 from amlops.spec.pipeline_loader import load_pipeline
 
@@ -80,8 +80,9 @@ def checked_endpoint(name: str) -> str:
 Build = Callable[[], Dict[str, Any]]
 
 
-def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
-    """`make job`'s submission folder and how to build its native job (both SDKs)."""
+def job_plan(project: Project, req: Request) -> Tuple[JobSpec, Submission, Build]:
+    """`make job`'s job file, submission folder and how to build its native job (both
+    SDKs)."""
     spec = load_experiment(project, req.name, req.job_file)
     overrides = parse_overrides(req.inputs, spec)
     if spec.parallel is not None:
@@ -97,7 +98,7 @@ def job_plan(project: Project, req: Request) -> Tuple[Submission, Build]:
         )
     sub = Submission(project, "jobs", spec.experiment)
     tags = submission_tags(project.root)
-    return sub, lambda: native_job(project, spec, sub, overrides, tags)
+    return spec, sub, lambda: native_job(project, spec, sub, overrides, tags)
 
 
 def pipeline_plan(

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
-from amlops.console import quiet_sdk_loggers
+from amlops.console import one_line, quiet_sdk_loggers
 from amlops.errors import Problems, UserError
 from amlops.yamlfile import line_of
 
@@ -46,7 +46,7 @@ def exit_code_for_status(status: int) -> int:
 def _service_message(err: Any) -> str:
     error = getattr(err, "error", None)
     message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
-    return " ".join(str(message).split())[:300]
+    return one_line(str(message))
 
 
 @contextmanager
@@ -166,7 +166,7 @@ def sdk_problems(err: Any, shown: str, raw: Any = None) -> List[str]:
     text = str(err)
     pairs = _pairs(text)
     if not pairs:
-        return [f"{shown}: " + " ".join(text.split())[:300]]
+        return [f"{shown}: {one_line(text)}"]
     problems = []
     for path, message, line in pairs:
         line = line or _line_of_path(raw, path)

@@ -14,7 +14,7 @@ from amlops.cloud.sdk_pipeline import sdk_job, write_sent
 from amlops.cloud.streaming import final_status, stopped_streaming, stream_interrupted
 from amlops.cloud.submission import RECORD_FILE, Submission
 from amlops.cloud.workspace import connect
-from amlops.console import say
+from amlops.console import one_line, say
 from amlops.errors import UserError
 from amlops.inputs import parse_overrides
 from amlops.project import Project
@@ -76,13 +76,13 @@ def _stream(client: Any, name: str, req: Request, sub: Submission) -> int:
                 return stopped_streaming(sub, name, f"az ml job stream --name {name}")
             if type(err).__name__ != "JobException":
                 raise
-            failure = " ".join(str(err).split())[:300]
+            failure = one_line(str(err))
         status = client.jobs.get(name).status
     return final_status(sub, name, str(getattr(status, "value", status)), failure)
 
 
 def submit_job(project: Project, req: Request) -> int:
-    sub, build = job_plan(project, req)
+    _, sub, build = job_plan(project, req)
     return _finish(project, sub, build, req)
 
 

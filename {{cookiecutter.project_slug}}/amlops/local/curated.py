@@ -6,7 +6,8 @@ is an image on Microsoft's registry, built from a conda file or requirements fil
 Microsoft publishes in its azureml-assets repository. The venv runtime installs that
 published list (amlops.local.curated_packages holds the common training and inference
 environments', with the commit they were read at), cached by content like any venv, and
-says in one line what still differs. Left out, and named in that line:
+says in one short line what still differs, counting what it left out; the run's run.json
+(`environment_detail`), and the line itself with VERBOSE=1, name each. Left out:
 - Azure ML's SDK v1 and service packages (azureml-core, azureml-defaults, ...): large,
   with pins that break a modern venv, and of no use to a local run; azureml-mlflow is
   installed as mlflow-skinny, the MLflow it brings;
@@ -138,8 +139,12 @@ class CuratedPackages:
     """What the venv installs for a curated environment.
 
     `lines` are requirement lines (a user's list as `-r <absolute path>`); `summary` is
-    the part of the venv's one-line notice that says what the lines are and what still
-    differs; `known` is False when no list was found (then `lines` is empty)."""
+    the part of the venv's notice in full (each package left out and why, dropped
+    pins, the image's OS), for VERBOSE=1 and run.json; brief() is its short form.
+    `known` is False when no list was found (then `lines` is empty). `installs` names
+    the lines briefly ("12 of the packages Microsoft publishes for it", or for an
+    unknown name how to add a list); `unpinned`: pins were dropped for the venv's
+    Python."""
 
     name: str
     lines: List[str]
@@ -147,6 +152,27 @@ class CuratedPackages:
     known: bool = True
     source: str = ""
     left_out: Dict[str, List[str]] = field(default_factory=dict)
+    installs: str = ""
+    unpinned: bool = False
+
+    def brief(self, plus: str = "", steps: bool = False) -> str:
+        """What the venv installs and lacks in a few words (the notice after 'venv
+        stands in for X: '): `plus`, the Dockerfile's own requirement files; `steps`, a
+        Dockerfile's other steps (which do not run). E.g. 'installs 12 of the packages
+        Microsoft publishes for it (pins loosened); not 10 others nor the image's OS
+        libraries (VERBOSE=1: in full)': about 200 characters in all."""
+        if not self.known:
+            head = f"installs {plus} only; " if plus else ""
+            tail = "; not its other Dockerfile steps" if steps else ""
+            return f"{head}{self.installs}{tail}"
+        left = sum(len(names) for names in self.left_out.values())
+        lacking = ([f"{left} others"] if left else []) + ["the image's OS libraries"]
+        if steps:
+            lacking[-1:] = ["OS libraries", "other Dockerfile steps"]
+        lacks = lacking[0] if len(lacking) == 1 else f"{', '.join(lacking[:-1])} nor {lacking[-1]}"
+        pins = " (pins loosened)" if self.unpinned else ""
+        more = " (VERBOSE=1: in full)" if left or self.unpinned else ""
+        return f"installs {plus + ' + ' if plus else ''}{self.installs}{pins}; not {lacks}{more}"
 
 
 def _candidates(name: str) -> List[str]:
@@ -228,6 +254,7 @@ def curated_packages(project: Project, name: str, written: str = "") -> CuratedP
                 [f"-r {own}"],
                 f"the project's list {project.relative(own)} (as written)",
                 source=project.relative(own),
+                installs=f"the project's list {project.relative(own)}",
             )
     for candidate in _candidates(name):
         entry = ENVIRONMENTS.get(candidate)
@@ -250,7 +277,13 @@ def curated_packages(project: Project, name: str, written: str = "") -> CuratedP
             )
         summary += f"; not in the venv: {entry['image_has']}, the image's system libraries"
         return CuratedPackages(
-            candidate, lines, summary, source=f"curated {candidate} ({SOURCE})", left_out=left
+            candidate,
+            lines,
+            summary,
+            source=f"curated {candidate} ({SOURCE})",
+            left_out=left,
+            installs=f"{len(lines)} of the packages Microsoft publishes for it",
+            unpinned=bool(unpinned),
         )
     shown = project.relative(folder / f"{name}.txt")
     hint = did_you_mean(written or name, name, known_names(project))
@@ -261,6 +294,7 @@ def curated_packages(project: Project, name: str, written: str = "") -> CuratedP
         f" only the job's declared packages; add its list as {shown} (requirements"
         " format, from azureml-assets' context/ of that environment)",
         known=False,
+        installs=f"no package list known for it{hint}: add one as {shown}",
     )
 
 

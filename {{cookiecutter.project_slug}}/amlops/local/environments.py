@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from amlops.console import verbose
 from amlops.errors import UserError
 from amlops.local.curated import curated_name, curated_packages, dockerfile_base
 from amlops.project import Project
@@ -91,6 +92,7 @@ class VenvRecipe:
     base_dir: Path
     notice: str = ""
     source: str = ""  # where the lines come from, for messages
+    detail: str = ""  # the notice in full where it is a summary (run.json; VERBOSE=1 shows it)
 
 
 def _workspace_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
@@ -319,6 +321,12 @@ def _python_differs(project: Project, conda: Dict[str, Any]) -> str:
     return ""
 
 
+def _summarised(lines: List[str], base_dir: Path, short: str, full: str, source: str) -> VenvRecipe:
+    """A recipe whose notice is `short` (about 200 characters: what is installed, what
+    is not, how to choose otherwise), or `full` with VERBOSE=1; `full` is its detail."""
+    return VenvRecipe(lines, base_dir, full if verbose() else short, source, detail=full)
+
+
 def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     """What a venv can install for `spec`'s environment, and what it leaves out."""
     env = spec.environment
@@ -345,9 +353,12 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
         name = curated_name(image=base)
         if name:  # Azure's way to add packages to a curated environment
             curated = curated_packages(project, name, base)
-            return VenvRecipe(
+            own = ", ".join(f.relative_to(env.context).as_posix() for f in files)
+            return _summarised(
                 curated.lines + lines,
                 env.context,
+                f"venv stands in for {shown_file} (FROM curated {name}):"
+                f" {curated.brief(own, steps=True)}",
                 f"venv stands in for the image of {shown_file} (FROM curated {name}): installs"
                 f" {installed}{' and ' if curated.known else '; '}{curated.summary}; the"
                 " Dockerfile's other steps do not run",
@@ -387,9 +398,11 @@ def venv_recipe(project: Project, spec: JobSpec) -> VenvRecipe:
     )
     if name:
         curated = curated_packages(project, name, env.reference or env.image)
-        return VenvRecipe(
+        return _summarised(
             curated.lines,
             spec.folder,
+            f"venv stands in for curated {name}: {curated.brief()}; RUNTIME=docker runs the"
+            " image",
             f"venv stands in for {shown}{' with ' if curated.known else ': '}{curated.summary}"
             " (RUNTIME=docker runs the image)",
             source=curated.source,

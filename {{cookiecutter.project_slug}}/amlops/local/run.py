@@ -207,6 +207,7 @@ def execute(
         outputs={n: str(b.host) for n, b in job.outputs.items()},
         tracking=tracked.record,
         **({"environment_notice": runtime.notice} if runtime.notice else {}),
+        **({"environment_detail": runtime.detail} if runtime.detail else {}),
         **fields,
     )
     env = {

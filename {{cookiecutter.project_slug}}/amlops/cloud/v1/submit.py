@@ -72,10 +72,11 @@ def submit_command_v1(
     shown: str = "",
 ) -> int:
     """Write the native command job `build` makes, then submit it as a ScriptRunConfig
-    in `experiment`'s environment (default: req.name)."""
+    in `experiment`'s environment (default: req.name); messages name `shown`, else the
+    experiment's job file (job.yaml or job.yml)."""
     experiment = experiment or req.name
     job = sub.build(build)
-    where = shown or f"src/{experiment}/job.yaml"
+    where = shown or project.relative(project.job_file(experiment))
     if req.dry_run:
         _preview(project, sub, where, job)
         return _dry_run(project, sub)
@@ -91,8 +92,8 @@ def submit_command_v1(
 
 
 def submit_job_v1(project: Project, req: Request) -> int:
-    sub, build = job_plan(project, req)
-    return submit_command_v1(project, req, sub, build)
+    spec, sub, build = job_plan(project, req)
+    return submit_command_v1(project, req, sub, build, shown=spec.shown_as)
 
 
 def pipeline_objects(project: Project, workspace: Any, sub: Submission, spec: Any, job: Dict):

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 from amlops.cloud.sdk import EXIT_AUTH, exit_code_for_status
 from amlops.cloud.workspace import check_login, credential, find_workspace
+from amlops.console import one_line
 from amlops.errors import UserError
 from amlops.project import Project
 
@@ -53,5 +54,5 @@ def v1_errors(action: str) -> Iterator[None]:
         raise UserError(f"{action}: not logged in to Azure ({first})", EXIT_AUTH) from None
     except AzureMLException as err:
         status = int(getattr(err, "status_code", 0) or 0)
-        first = " ".join(str(getattr(err, "message", err)).split())[:300]
+        first = one_line(str(getattr(err, "message", err)))
         raise UserError(f"{action}: {first}", exit_code_for_status(status)) from None

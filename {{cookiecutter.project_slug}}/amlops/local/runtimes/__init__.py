@@ -12,6 +12,7 @@ class Runtime(Protocol):
     name: str
     in_container: bool
     notice: str  # one line on how the environment differs from the job's (or empty)
+    detail: str  # that line in full where it is a summary (or empty), for run.json
 
     def identity(self) -> str:
         """What the environment is built from (image tag, venv hash): part of step reuse keys."""

@@ -59,6 +59,7 @@ class DockerRuntime:
         self.spec = spec
         self.recipe: DockerRecipe = docker_recipe(project, spec)
         self.notice = self.recipe.notice
+        self.detail = ""
         base = settings.get("BASE_IMAGE")
         # Only to Dockerfiles that declare it: Docker warns of a build arg not consumed.
         self.build_args = [f"BASE_IMAGE={base}"] if base and self._declares_base_image() else []

@@ -92,6 +92,7 @@ class VenvRuntime:
         self.project = project
         recipe = venv_recipe(project, spec) if spec else VenvRecipe([], project.root)
         self.notice = recipe.notice
+        self.detail = recipe.detail
         self.venv = venv_for(
             project, recipe.requirement_lines, recipe.base_dir, source=recipe.source
         )
