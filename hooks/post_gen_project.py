@@ -36,11 +36,13 @@ def prune_ci(provider: str) -> None:
                 target.unlink()
 
 
-def drop_bytecode() -> None:
-    """Remove __pycache__ folders copied from the template folder (a template checkout
-    where tests or tools imported amlops has them): a fresh project holds source only."""
+def drop_local_state() -> None:
+    """Remove __pycache__ folders and .runs/ copied from the template folder (a template
+    checkout where tests or tools imported amlops, or ran it, has them; both are
+    git-ignored): a fresh project holds source only."""
     for folder in sorted(PROJECT.rglob("__pycache__"), reverse=True):
         shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(PROJECT / ".runs", ignore_errors=True)
 
 
 def bake_sample_experiments(first: str) -> None:
@@ -104,4 +106,4 @@ if __name__ == "__main__":
     bake_sample_experiments(ANSWERS["first_experiment"])
     bake_sample_endpoint(ANSWERS["first_experiment"])
     record_template(PROJECT / ".cruft.json")
-    drop_bytecode()
+    drop_local_state()

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -106,6 +107,25 @@ def project_files(project: Path) -> set:
     """Every file of a fresh bake: no __pycache__ even when the template folder has some
     (the post-gen hook drops them)."""
     return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+
+
+def test_a_template_folder_used_as_a_project_bakes_clean(tmp_path):
+    """A template checkout where amlops ran or was imported holds .runs/ and __pycache__/
+    (git-ignored); a bake from it holds neither (the post-gen hook drops them)."""
+    from cookiecutter.main import cookiecutter
+
+    template = tmp_path / "template"
+    shutil.copytree(
+        REPO, template, ignore=shutil.ignore_patterns(".git", ".venv", "build", "__pycache__")
+    )
+    planted = template / "{{cookiecutter.project_slug}}"
+    (planted / ".runs" / ".cache" / "parsed").mkdir(parents=True)
+    (planted / ".runs" / ".cache" / "parsed" / "env-x").write_text("kept state")
+    (planted / "amlops" / "__pycache__").mkdir()
+    (planted / "amlops" / "__pycache__" / "x.pyc").write_bytes(b"")
+    project = Path(cookiecutter(str(template), no_input=True, output_dir=str(tmp_path / "out")))
+    assert project_files(project) == project_files(bake(tmp_path / "fresh"))
+    assert not (project / ".runs").exists()
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS, ids=lambda a: "-".join(a.values()))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TEMPLATE_PROJECT
+from tests.helpers import TEMPLATE_PROJECT, default_project
 
 sys.path.insert(0, str(TEMPLATE_PROJECT))
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -250,10 +250,10 @@ print(sorted(m for m in sys.modules if m == "mlflow" or m.startswith("mlflow."))
 """
 
 
-def test_mlflow_is_not_imported_where_nothing_is_tracked():
+def test_mlflow_is_not_imported_where_nothing_is_tracked(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", PROBE_IMPORTS],
-        cwd=TEMPLATE_PROJECT,
+        cwd=default_project(tmp_path),  # a copy: a command writes .runs/ where it runs
         capture_output=True,
         text=True,
     )
