@@ -6,6 +6,7 @@ The case tests/cases/native/endpoint_online/ (files written as Azure's docs writ
 served unchanged. Venvs live in the test cache (VENV_DIR), built once across sessions."""
 
 import http.client
+import io
 import json
 import shutil
 import signal
@@ -34,7 +35,9 @@ from amlops.serving.gateway import (  # noqa: E402
     Gateway,
     GatewayServer,
     Target,
+    make_handler,
     pick_weighted,
+    read_headers,
     start_gateway,
 )
 from amlops.serving.model import model_line, served_model  # noqa: E402
@@ -305,6 +308,76 @@ def test_gateway_relays_chunked_answers_and_serves_past_its_idle_threads():
         upstream.server_close()
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))
+
+
+# Requests as clients send them, and odd ones: folded, repeated, blank-valued and
+# malformed fields, bad request lines and versions, Expect, Connection, too many fields.
+RAW_REQUESTS = [
+    b"POST /score HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nAuthorization: Bearer k\r\n\r\n{}",
+    b"POST /score HTTP/1.1\r\nX-Dup: 1\r\nx-dup: 2\r\nX-Tab:\tv \r\nX-Empty:\r\n\r\n",
+    b"POST /score HTTP/1.1\r\nX-Folded: one\r\n two\r\nAfter: y\r\n\r\n",
+    b"POST /score HTTP/1.1\r\nBad Header: x\r\nAfter: y\r\n\r\n",
+    b"POST /score HTTP/1.1\r\n: no name\r\nNoColon\r\nX-CR: a\rb\r\n\r\n",
+    b"GET / HTTP/1.1\nLF-Only: v\nX-Latin: \xe9t\xe9\nX-Colon: a: b\n\n",
+    b"GET / HTTP/1.1\r\nUnfinished: v",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n",
+    b"POST /score HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}",
+    b"GET //score HTTP/1.1\r\n\r\n",
+    b"GET /\r\n",
+    b"POST /\r\n",
+    b"GET / HTTP/2.0\r\n\r\n",
+    b"GET / HTTP/1.1.1\r\n\r\n",
+    b"GET / FTP/1.1\r\n\r\n",
+    b"GET / HTTP/1.1 extra\r\n\r\n",
+    b"GET\r\n\r\n",
+    b"\r\n",
+    b"GET / HTTP/1.1\r\n" + b"".join(b"X%d: v\r\n" % n for n in range(101)) + b"\r\n",
+    b"GET / HTTP/1.1\r\nX: " + b"v" * 70000 + b"\r\n\r\n",
+]
+
+
+def test_gateway_reads_requests_as_http_server_does():
+    """The gateway's own request reader (it skips the email parser on plain header lines)
+    gives what http.server's would: the same header message, request fields, connection
+    decision and error answer (Date aside), for plain and odd requests alike."""
+    endpoint = load_endpoint_folder(CASE)
+    targets = {n: Target(s, 1) for n, s in endpoint.deployments.items()}
+    ours = make_handler(Gateway(endpoint, targets, "k", lambda line: None))
+
+    class Stdlib(BaseHTTPRequestHandler):
+        protocol_version = ours.protocol_version
+        server_version = ours.server_version
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002
+            return
+
+    def parsed(handler_class, raw: bytes):  # type: ignore[no-untyped-def]
+        handler = handler_class.__new__(handler_class)
+        handler.rfile, handler.wfile = io.BytesIO(raw), io.BytesIO()
+        handler.client_address = ("127.0.0.1", 0)
+        handler.raw_requestline = handler.rfile.readline(65537)
+        ok = handler.parse_request()
+        headers = getattr(handler, "headers", None)
+        answer = b"\n".join(
+            line for line in handler.wfile.getvalue().split(b"\n") if not line.startswith(b"Date:")
+        )
+        return (
+            ok,
+            handler.command,
+            handler.path if ok else None,
+            handler.request_version,
+            handler.close_connection,
+            type(headers).__name__,
+            headers.items() if headers is not None else None,
+            answer,
+            handler.rfile.read(),
+        )
+
+    for raw in RAW_REQUESTS:
+        assert parsed(ours, raw) == parsed(Stdlib, raw), raw[:80]
+    message = read_headers(io.BytesIO(b"A: 1\r\na: 2\r\n\r\n"), http.client.HTTPMessage)
+    assert (message.get("A"), message.get_all("a"), message["missing"]) == ("1", ["1", "2"], None)
 
 
 # --- serving the case with the real inference server (venv runtime) -----------------------

@@ -24,12 +24,15 @@ Every answer carries `azureml-model-deployment` naming the deployment that serve
 as Azure's does. Routes: GET / (liveness), POST /score, GET /swagger.json (passed through).
 Standard library only (http.server threads), so the gateway costs no dependency."""
 
+import email.parser
 import http.client
 import json
 import random
+import re
 import socket
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -49,6 +52,43 @@ HOP_HEADERS = {
     "authorization",
     "content-length",
 }
+
+
+# A header line the fast reader takes: name (printable ASCII but ':'), ':', blanks, a value
+# without CR or LF, the line's end. Any other line sends the whole block to the email
+# parser http.server uses, so what a header means never depends on which path read it.
+HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n\Z")
+MAX_HEADERS = 100  # http.client's _MAXHEADERS: more is 431, as http.server answers
+MAX_LINE = 65536  # http.client's _MAXLINE
+
+
+def read_headers(rfile, message_class):  # type: ignore[no-untyped-def]
+    """A request's header block from `rfile`, as http.server's parse_request reads it
+    (http.client.parse_headers: the same message class, names and values, line and count
+    limits), without running the email parser on the plain `Name: value` lines every client
+    sends (that parser was a fifth of the gateway's CPU per request). A block with any
+    other line (folded, no colon, a bare CR, an unfinished last line) goes to the email
+    parser as before. Raises http.client.LineTooLong / HTTPException as parse_headers."""
+    lines = []
+    while True:
+        line = rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+        if line in (b"\r\n", b"\n", b""):
+            break
+    message = message_class()
+    for line in lines[:-1]:
+        matched = HEADER_LINE.match(line)
+        if matched is None:
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=message_class).parsestr(text)
+        name, value = matched.groups()
+        # compat32's header_source_parse: name as sent, value less leading blanks
+        message.set_raw(name.decode("iso-8859-1"), value.decode("iso-8859-1"))
+    return message
 
 
 class Target:
@@ -230,34 +270,61 @@ class Gateway:
     # --- forwarding ---------------------------------------------------------------------
 
     def forward(
-        self, target: Target, method: str, path: str, headers: Dict[str, str], body: bytes
+        self,
+        target: Target,
+        method: str,
+        path: str,
+        headers: Dict[str, str],
+        body: bytes,
+        closing: Optional[List[socket.socket]] = None,
     ) -> Tuple[int, List[Tuple[str, str]], bytes]:
         """Send the request to `target`'s server within its request timeout (each socket
         operation; past it: 408). One connection per request: Azure's server (gunicorn's
         sync worker) answers `Connection: close`, so none could be kept. Raw sockets, not
         http.client: the request goes in one send, and the answer is read without the
-        email-module header parsing that cost a third of the gateway's CPU per request."""
+        email-module header parsing that cost a third of the gateway's CPU per request.
+        With `closing`, a connection whose answer was read whole is put there for the
+        caller to close once its own client has the answer (closing a TCP socket is a
+        tenth of the gateway's time on a request's path); otherwise it is closed here."""
+        conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # no name lookup: an address
         try:
-            conn = socket.create_connection(("127.0.0.1", target.port), timeout=target.timeout_s)
+            conn.settimeout(target.timeout_s)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.connect(("127.0.0.1", target.port))
         except (socket.timeout, TimeoutError):
+            conn.close()
             return 408, [], b"Request timeout"  # Azure ML's answer past request_timeout_ms
         except OSError:
+            conn.close()
             return 502, [], b"Bad gateway: the deployment's server is not answering"
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.sendall(upstream_request(method, path, target.port, headers, body))
-            return read_answer(conn, method)
+            answer = read_answer(conn, method)
         except (socket.timeout, TimeoutError):
+            conn.close()
             return 408, [], b"Request timeout"  # Azure ML's answer past request_timeout_ms
         except (ConnectionError, OSError, ValueError, http.client.HTTPException):
-            return 502, [], b"Bad gateway: the deployment's server is not answering"
-        finally:
             conn.close()
+            return 502, [], b"Bad gateway: the deployment's server is not answering"
+        except BaseException:
+            conn.close()
+            raise
+        if closing is None:
+            conn.close()
+        else:
+            closing.append(conn)
+        return answer
 
     def handle(
-        self, method: str, path: str, headers, body: bytes  # type: ignore[no-untyped-def]
+        self,
+        method: str,
+        path: str,
+        headers,  # type: ignore[no-untyped-def]
+        body: bytes,
+        closing: Optional[List[socket.socket]] = None,
     ) -> Tuple[int, List[Tuple[str, str]], bytes, str]:
-        """The answer to one request: (status, headers, body, deployment name or "")."""
+        """The answer to one request: (status, headers, body, deployment name or "").
+        `closing`: see forward."""
         route = path.split("?", 1)[0].rstrip("/") or "/"
         if route == "/" and method in ("GET", "HEAD"):
             ready = [t for t in self.targets.values() if t.ready]
@@ -280,7 +347,7 @@ class Gateway:
                 threading.Thread(
                     target=self._shadow, args=(shadow, method, path, sent, body), daemon=True
                 ).start()
-            status, kept, data = self.forward(target, method, path, sent, body)
+            status, kept, data = self.forward(target, method, path, sent, body, closing)
             target.served += 1
             if route == "/score" and status not in (200, 408, 502):
                 reason = http.client.responses.get(status, "")
@@ -307,6 +374,8 @@ class Gateway:
 
 
 def make_handler(gateway: Gateway):  # type: ignore[no-untyped-def]
+    date_cache = [(0, "")]  # (the second, its Date header), replaced whole
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "amlops-endpoint"
@@ -316,27 +385,124 @@ def make_handler(gateway: Gateway):  # type: ignore[no-untyped-def]
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             started = time.monotonic()
-            status, headers, data, name = gateway.handle(
-                self.command, self.path, self.headers, body
-            )
-            self.send_response(status)
-            for key, value in headers:
-                self.send_header(key, value)
-            if name:
-                self.send_header(DEPLOYMENT_HEADER, name)
-            self.send_header("Content-Length", str(len(data)))
-            # Head and body in one send (end_headers then wfile.write would be two: with
-            # Nagle's algorithm a keep-alive client then waits ~40 ms for each answer's
-            # body, its delayed ACK holding the second send back).
-            self._headers_buffer.append(b"\r\n")
-            if self.command != "HEAD":
-                self._headers_buffer.append(data)
-            self.wfile.write(b"".join(self._headers_buffer))
-            self._headers_buffer = []
-            took = (time.monotonic() - started) * 1000
-            gateway.log(f"{self.command} {self.path} {status} {name or '-'} {took:.1f}ms")
+            closing: List[socket.socket] = []
+            try:
+                status, headers, data, name = gateway.handle(
+                    self.command, self.path, self.headers, body, closing
+                )
+                self.send_response(status)
+                fields = headers + [(DEPLOYMENT_HEADER, name)] if name else list(headers)
+                fields.append(("Content-Length", str(len(data))))
+                if self.request_version != "HTTP/0.9":  # send_header's rule; none is Connection
+                    head = "".join(f"{key}: {value}\r\n" for key, value in fields)
+                    self._headers_buffer.append(head.encode("latin-1", "strict"))
+                # Head and body in one send (end_headers then wfile.write would be two: with
+                # Nagle's algorithm a keep-alive client then waits ~40 ms for each answer's
+                # body, its delayed ACK holding the second send back).
+                self._headers_buffer.append(b"\r\n")
+                if self.command != "HEAD":
+                    self._headers_buffer.append(data)
+                self.wfile.write(b"".join(self._headers_buffer))
+                self._headers_buffer = []
+                took = (time.monotonic() - started) * 1000
+                gateway.log(f"{self.command} {self.path} {status} {name or '-'} {took:.1f}ms")
+            finally:
+                for conn in closing:  # the deployment's connection, once the answer is out
+                    conn.close()
 
         do_GET = do_POST = do_PUT = do_HEAD = _serve  # noqa: N815 - http.server's names
+
+        def parse_request(self) -> bool:
+            """http.server's parse_request (Python 3.11: the same answers to a bad request
+            line, version, header block, `Connection` and `Expect: 100-continue`), its
+            header block read by read_headers."""
+            self.command = None  # type: ignore[assignment]
+            self.request_version = version = self.default_request_version
+            self.close_connection = True
+            requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            self.requestline = requestline
+            words = requestline.split()
+            if len(words) == 0:
+                return False
+            if len(words) >= 3:  # enough to determine the protocol version
+                version = words[-1]
+                try:
+                    if not version.startswith("HTTP/"):
+                        raise ValueError
+                    base_version_number = version.split("/", 1)[1]
+                    numbers = base_version_number.split(".")
+                    if len(numbers) != 2:
+                        raise ValueError
+                    if any(not part.isdigit() or len(part) > 10 for part in numbers):
+                        raise ValueError
+                    version_number = int(numbers[0]), int(numbers[1])
+                except (ValueError, IndexError):
+                    self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                    return False
+                if version_number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
+                    self.close_connection = False
+                if version_number >= (2, 0):
+                    self.send_error(
+                        HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                        f"Invalid HTTP version ({base_version_number})",
+                    )
+                    return False
+                self.request_version = version
+            if not 2 <= len(words) <= 3:
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+                return False
+            command, path = words[:2]
+            if len(words) == 2:
+                self.close_connection = True
+                if command != "GET":
+                    self.send_error(
+                        HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})"
+                    )
+                    return False
+            self.command, self.path = command, path
+            if self.path.startswith("//"):  # gh-87389, as http.server
+                self.path = "/" + self.path.lstrip("/")
+            try:
+                self.headers = read_headers(self.rfile, self.MessageClass)
+            except http.client.LineTooLong as err:
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err)
+                )
+                return False
+            except http.client.HTTPException as err:
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err)
+                )
+                return False
+            conntype = self.headers.get("Connection", "").lower()
+            if conntype == "close":
+                self.close_connection = True
+            elif conntype == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+                self.close_connection = False
+            expect = self.headers.get("Expect", "")
+            if (
+                expect.lower() == "100-continue"
+                and self.protocol_version >= "HTTP/1.1"
+                and self.request_version >= "HTTP/1.1"
+            ):
+                if not self.handle_expect_100():
+                    return False
+            return True
+
+        def date_time_string(self, timestamp=None) -> str:  # type: ignore[no-untyped-def]
+            """The Date header: formatted once a second (it has whole seconds), not on
+            every answer."""
+            if timestamp is not None:
+                return super().date_time_string(timestamp)
+            now = int(time.time())
+            second, text = date_cache[0]
+            if second != now:
+                text = super().date_time_string(now)
+                date_cache[0] = (now, text)
+            return text
+
+        def log_request(self, code="-", size="-") -> None:  # type: ignore[no-untyped-def]
+            return  # one line per request is written by _serve
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
             return  # one line per request is written by _serve
