@@ -33,13 +33,26 @@ CASES = {
         {"EXP": "train"},
         ("compute: azureml:", "compute: [azureml:"),
         {},
-        "src/train/job.yaml:19: YAML syntax error",
+        "src/train/job.yaml:19: YAML syntax error: expected ',' or ']', but got ':'"
+        " (while parsing a flow sequence, line 18)",
     ),
     "unknown field": (
         {"EXP": "train"},
         ("compute: azureml:", "comptue: azureml:"),
         {},
         "src/train/job.yaml:18: unknown field 'comptue' (did you mean 'compute'?)",
+    ),
+    "missing build folder": (
+        {"EXP": "train"},
+        ("    path: docker", "    path: dockr"),
+        {},
+        "src/train/job.yaml:17: build path 'dockr' does not exist",  # its own line, not 15
+    ),
+    "unknown environment field": (
+        {"EXP": "train"},
+        ("  build:\n    path: docker", "  build:\n    path: docker\n  imagee: x"),
+        {},
+        "src/train/job.yaml:18: environment: unknown field 'imagee'",
     ),
     "undeclared input": (
         {"EXP": "train"},

@@ -113,6 +113,11 @@ class Project:
 
     def experiment_dir(self, name: str) -> Path:
         """src/<name>, checked to be a valid, existing experiment."""
+        if not name:
+            raise UserError(
+                "EXP is required, e.g. make <target> EXP=train (make local and make job also"
+                " take JOB=<path of a job file> alone)"
+            )
         check_experiment_name(name)
         folder = self.src / name
         if not job_files_in(folder):

@@ -259,7 +259,15 @@ def _parse(text: str, name: str) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{name}{line}: YAML syntax error: {err.problem}") from None
+        # PyYAML finds an unclosed bracket or a bad indent where it stops, often a line
+        # below the mistake; its context says where the construct it was reading began.
+        began = err.context_mark
+        where = (
+            f" ({err.context}, line {began.line + 1})"
+            if err.context and began and mark and began.line != mark.line
+            else ""
+        )
+        raise UserError(f"{name}{line}: YAML syntax error: {err.problem}{where}") from None
     except yaml.YAMLError as err:
         raise UserError(f"{name}: YAML error: {err}") from None
 

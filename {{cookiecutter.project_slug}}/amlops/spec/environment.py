@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 
 from amlops.errors import UserError
 from amlops.spec.references import parse_reference
-from amlops.yamlfile import load_yaml
+from amlops.yamlfile import line_of, load_yaml
 
 ENVIRONMENT_FIELDS = {
     "$schema",
@@ -114,6 +114,14 @@ def _fail(where: str, message: str) -> UserError:
     return UserError(f"{where}: {message}")
 
 
+def _at_key(where: str, mapping: Any, key: str) -> str:
+    """`where` ("file:line" of environment:) moved to the line of `key` in `mapping`
+    when the file's loader recorded it (a field's own mistake names its own line)."""
+    head, colon, line = where.rpartition(":")
+    own = line_of(mapping, key)
+    return f"{head}:{own}" if colon and line.isdigit() and own else where
+
+
 def _local_path(base: Path, value: Any, where: str, what: str) -> Path:
     text = str(value)
     if text.startswith("file:"):
@@ -171,7 +179,8 @@ def _parse_mapping(raw: Dict[str, Any], base: Path, where: str) -> EnvironmentSp
     unknown = sorted(str(k) for k in raw if k not in ENVIRONMENT_FIELDS)
     if unknown:
         raise _fail(
-            where, f"environment: unknown field {unknown[0]!r} (see the environment schema)"
+            _at_key(where, raw, unknown[0]),
+            f"environment: unknown field {unknown[0]!r} (see the environment schema)",
         )
     build, image = raw.get("build"), raw.get("image")
     if build and image:
@@ -186,7 +195,7 @@ def _parse_mapping(raw: Dict[str, Any], base: Path, where: str) -> EnvironmentSp
             )
         if raw.get("conda_file"):
             raise _fail(where, "environment: conda_file: goes with image:, not build:")
-        context = _local_path(base, build["path"], where, "build path")
+        context = _local_path(base, build["path"], _at_key(where, build, "path"), "build path")
         if not context.is_dir():
             raise _fail(where, f"environment: build path {build['path']!r} is not a folder")
         dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
@@ -204,7 +213,7 @@ def _parse_mapping(raw: Dict[str, Any], base: Path, where: str) -> EnvironmentSp
     if isinstance(conda, dict):
         conda_inline = conda
     elif conda:
-        conda_file = _local_path(base, conda, where, "conda_file")
+        conda_file = _local_path(base, conda, _at_key(where, raw, "conda_file"), "conda_file")
     return EnvironmentSpec(
         "image", where, base, raw, image=image, conda_file=conda_file, conda_inline=conda_inline
     )
