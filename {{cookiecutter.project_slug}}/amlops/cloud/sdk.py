@@ -6,8 +6,9 @@ Exit codes: 2 bad input or SDK validation, 3 login or permission (401/403),
 import json
 import re
 from contextlib import contextmanager
+from copy import deepcopy
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from amlops.console import quiet_sdk_loggers
 from amlops.errors import Problems, UserError
@@ -204,3 +205,29 @@ def load_native(path: Path, shown: str, raw: Any = None, loader: str = "load_job
                 )
         raise SdkProblems(problems)
     return job
+
+
+def passes_as_job(data: Dict[str, Any], path: Path) -> bool:
+    """Whether azure.ai.ml.load_job and the job's `_validate()` accept `data` as if it
+    were written to `path` (relative paths resolved from its folder, which must exist
+    with what they name), without writing or parsing YAML: the steps load_job takes
+    after reading the file (azure/ai/ml/entities/_load_functions.py load_common).
+
+    Only a clean pass is answered: False on any problem, exception, or an SDK without
+    those steps, and then the caller writes the file and calls load_native, whose
+    messages name the file's lines exactly as before. `data` is plain YAML data (what
+    yamlfile.dump_yaml writes and yaml.safe_load reads back unchanged); it is not
+    modified (the SDK gets a copy)."""
+    try:
+        from azure.ai.ml.entities import Job
+        from azure.ai.ml.entities._load_functions import (
+            _load_common_raising_marshmallow_error as load_from_dict,
+        )
+
+        copy = deepcopy(data)
+        cls, _ = Job._resolve_cls_and_type(data=copy, params_override=[])
+        job = load_from_dict(cls, copy, str(path), [])
+        result = job._validate()
+    except Exception:  # noqa: BLE001 - load_native, on the written file, says what it is
+        return False
+    return bool(result.passed)
