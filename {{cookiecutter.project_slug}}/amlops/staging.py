@@ -185,12 +185,16 @@ def stage(project: Project, snap: CodeSnapshot, dest: Path, link: bool = False) 
     dest.mkdir(parents=True, exist_ok=True)
     staged: List[str] = []
     place = link_or_copy if link else shutil.copy2
+    made = {dest}  # folders made (a folder's entry comes before its files)
     for rel, source in snapshot_files(project, snap):
         target = dest / rel
         if rel.endswith("/"):
             target.mkdir(parents=True, exist_ok=True)
+            made.add(target)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
         if target.exists():
             raise UserError(f"code snapshot: {rel} comes from two places; rename one of them")
         place(source, target)

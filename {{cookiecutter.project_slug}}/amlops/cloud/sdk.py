@@ -3,6 +3,7 @@
 Exit codes: 2 bad input or SDK validation, 3 login or permission (401/403),
 4 not found (404), 5 conflict (409), 6 service unavailable (5xx after retries, network)."""
 
+import gc
 import json
 import re
 from contextlib import contextmanager
@@ -20,7 +21,13 @@ EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_SERVICE = 3, 4, 5, 6
 
 def require_sdk(target: str, identity: bool = True) -> None:
     """Import azure-ai-ml (and with `identity`, azure-identity, which only a login
-    needs) once, quietly. Raises UserError with the install hint when one is missing."""
+    needs) once, quietly. Raises UserError with the install hint when one is missing.
+
+    What is loaded by then is frozen out of the garbage collector (gc.freeze): the
+    SDK's modules and classes live as long as the command, yet every full collection
+    would walk them all again (make validate on 30 job files: ~0.5 s of CPU, 4 full
+    collections of the ~1M objects). Nothing is kept that would otherwise be freed
+    before the command ends, but cyclic garbage made before this point."""
     quiet_sdk_loggers()
     try:
         import azure.ai.ml  # noqa: F401
@@ -31,6 +38,7 @@ def require_sdk(target: str, identity: bool = True) -> None:
         raise UserError(
             f"make {target} needs azure-ai-ml and azure-identity ({err}); {INSTALL_HINT}"
         ) from None
+    gc.freeze()
 
 
 def exit_code_for_status(status: int) -> int:

@@ -233,17 +233,20 @@ class Key:
 
     def _realpath(self, base: Path, text: str) -> Path:
         """(base / text).resolve(), cheaper where it is sure to give the same path: on
-        POSIX, for a relative `text` without `..`, from `base` resolved once per run, one
-        lstat per component of `text` (os.path.realpath lstats every component of the
-        whole path); any link among them, or `..`, goes to resolve() itself."""
-        names = text.split("/")
-        if os.name != "posix" or text.startswith("/") or ".." in names:
+        POSIX, for a relative `text`, from `base` resolved once per run, one lstat per
+        component of `text` (os.path.realpath lstats every component of the whole path;
+        like it, `..` drops the last component of what is resolved so far); any link
+        among them goes to resolve() itself."""
+        if os.name != "posix" or text.startswith("/"):
             return (base / text).resolve()
         path = self.real_bases.get(str(base))
         if path is None:
             path = self.real_bases[str(base)] = os.path.realpath(base)
-        for name in names:
+        for name in text.split("/"):
             if name in ("", "."):
+                continue
+            if name == "..":
+                path = os.path.dirname(path)
                 continue
             path = f"{path.rstrip('/')}/{name}"
             try:
