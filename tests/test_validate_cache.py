@@ -207,3 +207,57 @@ def test_a_problem_the_sdk_finds_in_what_would_be_sent_names_the_written_line(ba
     assert f"error: src/train/job.yaml:{line}: display_name: Not a valid string." in error_lines(
         result.stderr
     ), result.stderr
+
+
+def _template_modules():
+    sys.path.insert(0, str(TEMPLATE_PROJECT))
+    try:
+        from amlops import staging
+        from amlops.cloud import validate_cache
+    finally:
+        sys.path.remove(str(TEMPLATE_PROJECT))
+    return staging, validate_cache
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the shortcut is POSIX-only")
+def test_the_key_resolves_each_yaml_string_to_the_path_resolve_gives(tmp_path):
+    """The key's own resolution (one lstat per component of the string) names the same
+    path as Path.resolve() through links, missing names, `.`, `..` and link loops."""
+    _, validate_cache = _template_modules()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "f.txt").write_text("x")
+    os.symlink(tmp_path / "a", tmp_path / "la")
+    os.symlink("b", tmp_path / "a" / "lb")
+    os.symlink(tmp_path / "nowhere", tmp_path / "broken")
+    os.symlink(tmp_path / "loop2", tmp_path / "loop1")
+    os.symlink(tmp_path / "loop1", tmp_path / "loop2")
+    key = validate_cache.Key(validate_cache.Project(tmp_path))
+    texts = ["a", "a/b", "la/b", "a/lb", "lb", "x", "x/y", "./a", "a/./b", "a//b", "a/", "."]
+    texts += ["../a", "a/../..", "x/../a", "la/../a", "f.txt/x", "broken", "broken/x", "loop1"]
+    texts += ["la/lb/../f.txt", "/etc", "a b"]
+
+    def resolved(action):
+        try:
+            return str(action())
+        except (OSError, RuntimeError) as err:  # a link loop, as Path.resolve says it
+            return type(err).__name__
+
+    for base in (tmp_path, tmp_path / "a", tmp_path / "la", tmp_path / "a" / "b"):
+        for text in texts:
+            expected = resolved(lambda: (base / text).resolve())
+            assert resolved(lambda: key._realpath(base, text)) == expected, (base, text)
+
+
+def test_a_staged_link_is_replaced_never_written_through(tmp_path):
+    """validate's scratch links to the user's files: a second file staged at the same
+    place (a conda file named like a file of the build context) replaces the link, as a
+    copy replaces a copy; the user's file is never written."""
+    staging, _ = _template_modules()
+    first, second = tmp_path / "context.yml", tmp_path / "conda.yml"
+    first.write_text("first\n")
+    second.write_text("second\n")
+    target = tmp_path / "scratch" / "conda.yml"
+    target.parent.mkdir()
+    staging.link_or_copy(first, target)
+    staging.link_or_copy(second, target)
+    assert first.read_text() == "first\n" and target.read_text() == "second\n"

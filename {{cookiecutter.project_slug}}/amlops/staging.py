@@ -22,7 +22,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Set, Tuple
+from typing import Any, Iterator, List, Optional, Set, Tuple
 
 from amlops.amlignore import IgnoreRules
 from amlops.errors import UserError
@@ -177,23 +177,44 @@ def snapshot_files(project: Project, snap: CodeSnapshot) -> Iterator[Tuple[str, 
     rules.save()
 
 
-def stage(project: Project, snap: CodeSnapshot, dest: Path) -> List[str]:
+def stage(project: Project, snap: CodeSnapshot, dest: Path, link: bool = False) -> List[str]:
     """Copy the snapshot into `dest` (links resolved to their targets); returns the files.
+    `link`: each file a symbolic link to its source instead (see link_or_copy).
 
     Raises UserError for a broken link or a name clash (a file and a folder)."""
     dest.mkdir(parents=True, exist_ok=True)
     staged: List[str] = []
+    place = link_or_copy if link else shutil.copy2
+    made = {dest}  # folders made (a folder's entry comes before its files)
     for rel, source in snapshot_files(project, snap):
         target = dest / rel
         if rel.endswith("/"):
             target.mkdir(parents=True, exist_ok=True)
+            made.add(target)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
         if target.exists():
             raise UserError(f"code snapshot: {rel} comes from two places; rename one of them")
-        shutil.copy2(source, target)
+        place(source, target)
         staged.append(rel)
     return staged
+
+
+def link_or_copy(source: Any, target: Any) -> None:
+    """A symbolic link at `target` to `source` (its absolute path), or a copy where
+    links cannot be made. For folders only read back (make validate's scratch: the
+    SDK checks that paths exist and reads conda files, never writes): the user's files
+    are neither copied nor touched (a hard link would change their ctime, which git's
+    index and other tools read). A link already at `target` is replaced, as a copy would
+    be, never written through."""
+    if os.path.islink(target):
+        os.unlink(target)
+    try:
+        os.symlink(os.path.abspath(source), target)
+    except OSError:  # Windows without the privilege, a file system without links
+        shutil.copy2(source, target)
 
 
 def stage_code(project: Project, spec: JobSpec, dest: Path) -> List[str]:

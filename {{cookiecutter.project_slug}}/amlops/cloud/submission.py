@@ -17,7 +17,14 @@ from amlops.jsonfile import write_json
 from amlops.project import Project
 from amlops.runs import unique_folder
 from amlops.spec.job import JobSpec
-from amlops.staging import SIZE_WARNING, code_snapshot, is_remote_code, snapshot_size, stage
+from amlops.staging import (
+    SIZE_WARNING,
+    code_snapshot,
+    is_remote_code,
+    link_or_copy,
+    snapshot_size,
+    stage,
+)
 from amlops.yamlfile import dump_yaml, load_yaml, plain
 
 JOB_FILE = "job.yaml"
@@ -28,8 +35,18 @@ SKIPPED_IN_CONTEXT = {"__pycache__", ".pytest_cache"}
 class Submission:
     """One submission folder, filled job by job (pipeline nodes share what is equal)."""
 
-    def __init__(self, project: Project, kind: str, name: str, folder: Optional[Path] = None):
+    def __init__(
+        self,
+        project: Project,
+        kind: str,
+        name: str,
+        folder: Optional[Path] = None,
+        link: bool = False,
+    ):
+        """`link`: stage code and environment files as symbolic links to the project's
+        own (staging.link_or_copy), for a folder that is only read back (make validate)."""
         self.project = project
+        self.link = link
         self.kind = kind
         self.name = name
         self.folder = folder or unique_folder(project.runs / "azure" / kind / name)
@@ -67,7 +84,7 @@ class Submission:
         if key not in self._codes:
             relative = self._unique("code", spec.experiment, self._codes)
             dest = self.folder / relative
-            files = stage(self.project, snap, dest)
+            files = stage(self.project, snap, dest, link=self.link)
             name = relative.split("/", 1)[1]
             self.snapshots[name] = files
             self.labels[name] = snap.label
@@ -102,14 +119,17 @@ class Submission:
             context = target / "context" if in_file else target
             if not context.exists():
                 ignore = shutil.ignore_patterns(*SKIPPED_IN_CONTEXT)
-                shutil.copytree(env.context, context, ignore=ignore)
+                place = link_or_copy if self.link else shutil.copy2
+                shutil.copytree(env.context, context, ignore=ignore, copy_function=place)
             document["build"] = {
                 **document["build"],
                 "path": f"{here}context" if in_file else relative,
             }
         if env.conda_file is not None:
             target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(env.conda_file, target / env.conda_file.name)
+            (link_or_copy if self.link else shutil.copy2)(
+                env.conda_file, target / env.conda_file.name
+            )
             document["conda_file"] = f"{here}{env.conda_file.name}"
         if not in_file:
             return document
@@ -121,12 +141,14 @@ class Submission:
         """Remove the folder of a submission that could not be built."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def build(self, make: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
-        """Write the native job `make()` returns; a folder that could not be built
-        (bad input, missing data) is removed, as nothing in it is worth keeping."""
+    def build(self, make: Callable[[], Dict[str, Any]], write: bool = True) -> Dict[str, Any]:
+        """Write the native job `make()` returns (`write` False: only stage what it
+        names; `write(native)` writes it later); a folder that could not be built (bad
+        input, missing data) is removed, as nothing in it is worth keeping."""
         try:
             native = make()
-            self.write(native)
+            if write:
+                self.write(native)
         except BaseException:
             self.discard()
             raise

@@ -13,7 +13,10 @@ listed (file:line: message); the exit code is 2 when there is any.
 A job file whose written fields all reach the sent job unchanged (only the paths amlops
 rewrites, the command's line breaks and added tags differ) is loaded by the SDK once,
 as sent; the file as written is loaded too when it differs otherwise, and to name the
-user's own lines when the SDK rejects what would be sent.
+user's own lines when the SDK rejects what would be sent. The sent job is handed to the
+SDK as the data `make job DRY_RUN=1` writes (its code and environment staged beside it,
+as there), so it is not written and parsed again; only when the SDK does not pass it is
+the file written and loaded, so every message is the one the written file gets.
 
 The offline result of each unit (a job file, a pipeline, an endpoint folder, a folder's
 other Azure ML files) is kept in .runs/.cache/validate/ and reused while nothing it
@@ -30,7 +33,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from amlops.cloud import pipeline_jobs
 from amlops.cloud.packages import backend
-from amlops.cloud.sdk import load_native, require_sdk
+from amlops.cloud.sdk import load_native, passes_as_job, require_sdk
 from amlops.cloud.submission import Submission
 from amlops.cloud.sweep import native_job, source_raw
 from amlops.cloud.validate_cache import Key, Uncacheable, ValidateCache
@@ -164,9 +167,15 @@ def _validate_job(
             report.say(f"ok {shown} (a parallel job: runs locally, in Azure ML as a pipeline node)")
         return
     folder = scratch / "jobs" / experiment / (job_file or "job")
-    sub = Submission(project, "jobs", experiment, folder=folder)
+    # only read back by the SDK, which follows links as it follows copies (it checks that
+    # paths exist, reads conda files); a job sends no additional_includes, the one SDK
+    # check that tells a link from a copy
+    sub = Submission(project, "jobs", experiment, folder=folder, link=True)
     ours = Report()
-    built = _check(ours, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS)))
+    # staged, not yet written: as_sent writes it only when the SDK does not pass it
+    built = _check(
+        ours, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS), write=False)
+    )
     if built is None:  # the SDK's view of the file as written comes first, as it always has
         if _sdk_check(report, sdk, as_written):
             report.problems += ours.problems
@@ -174,8 +183,18 @@ def _validate_job(
     written_checked = not _covered(plain(raw), built)
     if written_checked and not _sdk_check(report, sdk, as_written):
         return
+
+    def as_sent() -> Any:
+        """The sent job as `make job DRY_RUN=1` writes it, loaded by the SDK: from the
+        data itself when it passes cleanly (the same load, no YAML written and parsed
+        again), else from the written file, so problems name its lines as always."""
+        if passes_as_job(built, sub.job_file):
+            return True
+        sub.write(built)
+        return load_native(sub.job_file, f"{shown} (as make job sends it)")
+
     sent = Report()
-    if _sdk_check(sent, sdk, lambda: load_native(sub.job_file, f"{shown} (as make job sends it)")):
+    if _sdk_check(sent, sdk, as_sent):
         report.note_references(built, shown)
         report.say(f"ok {shown}")
     elif written_checked or _sdk_check(report, sdk, as_written):

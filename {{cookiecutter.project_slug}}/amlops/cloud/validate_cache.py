@@ -38,6 +38,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISLNK
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from amlops.jsonfile import write_json
@@ -128,6 +129,8 @@ class Key:
     memo: Dict[Tuple[str, str], Tuple[Any, int]] = field(default_factory=dict)
     strings: Dict[str, List[Any]] = field(default_factory=dict)
     used_strings: Dict[str, List[Any]] = field(default_factory=dict)
+    resolved: Dict[Tuple[str, str], Tuple[Path, Optional[Path]]] = field(default_factory=dict)
+    real_bases: Dict[str, str] = field(default_factory=dict)
 
     def _count(self, number: int = 1) -> None:
         self.entries += number
@@ -199,35 +202,80 @@ class Key:
         self.path(path)
         if path.suffix not in (".yaml", ".yml") or not path.is_file():
             return
-        for keys, text in self._strings_of(path):
+        for keys, text in self._strings_of(path, self._content_digest(path)):
             if keys == ["code"] and code_root is not None:
-                if (path.parent / text).resolve() == code_root:
+                if self._resolved(path.parent, text)[0] == code_root:
                     continue
             whole = keys[-1:] == ["code"] or keys[-2:-1] == ["build"]
             for base in (path.parent, self.project.root):
                 if base == self.project.root and text.strip("./") == "":
                     continue  # `.` or `..` means the file's own folder, not the root
-                target = (base / text).resolve()
+                target, table = self._resolved(base, text)
                 if target.suffix in (".yaml", ".yml"):
                     self.yaml_references(target)
                 elif target.name == "MLTable" or whole:
                     self.path(target)
                 else:
                     self.path(target, recursive=False)
-                    if (target / "MLTable").is_file():
-                        self.path(target / "MLTable")
+                    if table is not None:
+                        self.path(table)
 
-    def _strings_of(self, path: Path) -> List[Any]:
+    def _resolved(self, base: Path, text: str) -> Tuple[Path, Optional[Path]]:
+        """(`text` resolved from `base`, its MLTable file when it is a folder holding
+        one), found once per run: most strings (`command`, `uri_folder`, `ro_mount`)
+        recur in every job file, and each file is keyed by two units."""
+        known = self.resolved.get((str(base), text))
+        if known is None:
+            target = self._realpath(base, text)
+            table = target / "MLTable"
+            known = self.resolved[(str(base), text)] = (target, table if table.is_file() else None)
+        return known
+
+    def _realpath(self, base: Path, text: str) -> Path:
+        """(base / text).resolve(), cheaper where it is sure to give the same path: on
+        POSIX, for a relative `text`, from `base` resolved once per run, one lstat per
+        component of `text` (os.path.realpath lstats every component of the whole path;
+        like it, `..` drops the last component of what is resolved so far); any link
+        among them goes to resolve() itself."""
+        if os.name != "posix" or text.startswith("/"):
+            return (base / text).resolve()
+        path = self.real_bases.get(str(base))
+        if path is None:
+            path = self.real_bases[str(base)] = os.path.realpath(base)
+        for name in text.split("/"):
+            if name in ("", "."):
+                continue
+            if name == "..":
+                path = os.path.dirname(path)
+                continue
+            path = f"{path.rstrip('/')}/{name}"
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue  # not there: realpath keeps the name as it is
+            if S_ISLNK(mode):
+                return (base / text).resolve()
+        return Path(path)
+
+    def _content_digest(self, path: Path) -> Optional[str]:
+        """The SHA-256 `path(path)` found for a file (no second read), else None."""
+        known = self.memo.get((str(path), "tree"))
+        part = known[0][1] if known else None
+        return part[1] if isinstance(part, list) and part[0] == "file" else None
+
+    def _strings_of(self, path: Path, content: Optional[str] = None) -> List[Any]:
         """[keys, string] of each string of a YAML file that could name a path, read
         with amlops' own bounded loader (no alias bomb or deep nesting costs more than
-        it does to check) and remembered by content across runs."""
+        it does to check) and remembered by content across runs. `content`: the file's
+        SHA-256 when known."""
         from amlops.errors import UserError
         from amlops.yamlfile import load_yaml
 
-        try:
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            return []
+        if content is None:
+            try:
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return []
         found = self.strings.get(content)
         if found is None:
             try:
@@ -281,6 +329,8 @@ class ValidateCache:
         self.reused = 0
         self.checked = 0
         self.memo: Dict[Tuple[str, str], Tuple[Any, int]] = {}
+        self.resolved: Dict[Tuple[str, str], Tuple[Path, Optional[Path]]] = {}
+        self.real_bases: Dict[str, str] = {}
         self.stored: Dict[str, Any] = {}
         self.fresh: Dict[str, Any] = {}
         # the path-like strings of each YAML file read, by its content's SHA-256
@@ -298,7 +348,14 @@ class ValidateCache:
 
     def key(self, unit: str, build: "Any") -> Optional[str]:
         """The key of `unit` (`build(key)` adds what it reads), or None: not cacheable."""
-        key = Key(self.project, memo=self.memo, strings=self.strings, used_strings=self.used)
+        key = Key(
+            self.project,
+            memo=self.memo,
+            strings=self.strings,
+            used_strings=self.used,
+            resolved=self.resolved,
+            real_bases=self.real_bases,
+        )
         try:
             build(key)
         except Uncacheable:
