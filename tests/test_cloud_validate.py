@@ -41,6 +41,22 @@ def test_every_problem_is_listed_with_file_and_line(baked, tmp_path):
     assert "ok src/train/job.yaml" in result.stderr
 
 
+def test_the_sdks_messages_are_one_line_each_and_said_once(baked, tmp_path):
+    """A missing code folder: the SDK explains `code:`'s other forms (git, registry, ARM
+    id) over several lines with blank ones between, one of them twice."""
+    baked.edit("src/train/job.yaml", "code: ", "code: source  # ")
+    result, _ = cloud_make(baked, tmp_path, "validate", OFFLINE="1")
+    assert "Error 2" in result.stderr and "Traceback" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.startswith(("1. ", "2. "))]
+    problems = error_lines(result.stderr)
+    assert any("'azureml:': 1. The full ARM ID" in line for line in problems), problems
+    assert len(problems) == len(set(problems))
+    assert (
+        "error: src/train/job.yaml:9: code: 'source' does not exist (src/train/source)" in problems
+    )
+    assert problems[-1] == f"error: validate: {len(problems) - 1} problem(s)"
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     return cloud_project(tmp_path_factory.mktemp("validate"))

@@ -180,8 +180,14 @@ def sdk_problems(err: Any, shown: str, raw: Any = None) -> List[str]:
     for path, message, line in pairs:
         line = line or _line_of_path(raw, path)
         where = f"{shown}:{line}" if line else shown
-        problems.append(f"{where}: {path}: {message}")
+        problems.append(f"{where}: {path}: {_flat(message)}")
     return problems
+
+
+def _flat(message: Any) -> str:
+    """An SDK message on one line: some span several, with blank lines between (the
+    `code:` alternatives: git path, registry path, ARM ID), and each problem is one line."""
+    return " ".join(str(message).split())
 
 
 def load_native(path: Path, shown: str, raw: Any = None, loader: str = "load_job") -> Any:
@@ -208,9 +214,8 @@ def load_native(path: Path, shown: str, raw: Any = None, loader: str = "load_job
                 problems += sdk_problems(message, shown, raw)
             else:
                 line = _line_of_path(raw, path)
-                problems.append(
-                    f"{shown}:{line}: {path}: {message}" if line else f"{shown}: {path}: {message}"
-                )
+                where = f"{shown}:{line}" if line else shown
+                problems.append(f"{where}: {path}: {_flat(message)}")
         raise SdkProblems(problems)
     return job
 

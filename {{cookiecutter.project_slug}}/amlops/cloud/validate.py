@@ -507,9 +507,10 @@ def run_validate(project: Project, offline: bool, force: bool = False) -> int:
                 say(f"workspace checks skipped: {err}")
             else:
                 validate_online(project, report, client, workspace.name)
-    for problem in report.problems:
+    problems = list(dict.fromkeys(report.problems))  # the SDK may say one thing twice
+    for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    if report.problems:
-        raise UserError(f"validate: {len(report.problems)} problem(s)")
+    if problems:
+        raise UserError(f"validate: {len(problems)} problem(s)")
     say("validate: no problems")
     return 0
