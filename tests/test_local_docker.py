@@ -72,10 +72,9 @@ def test_local_run_lands_in_a_new_run_folder_and_reuses_the_image(docker_baked):
     assert "--n-estimators 7 " in json.loads((run2 / "run.json").read_text())["command"]
 
     # A new context (unique, so no earlier test run built it) gets a new tag and a build.
-    marker = f"LABEL test.marker={uuid.uuid4().hex}"
-    docker_baked.edit(
-        "src/train/docker/Dockerfile", "FROM ${BASE_IMAGE}", f"FROM ${{BASE_IMAGE}}\n{marker}"
-    )
+    # Appended, so Docker's cache keeps the layers before it (this test is not about them).
+    dockerfile = docker_baked.path / "src/train/docker/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + f"LABEL test.marker={uuid.uuid4().hex}\n")
     rebuilt = docker_baked.make("build-exp", EXP="train")
     assert rebuilt.returncode == 0 and built_tag(rebuilt.stdout) != tag
     assert f"image {built_tag(rebuilt.stdout)} built" in rebuilt.stdout

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def case_images(docker_base_image):
+    # Built before tag_case_images takes its lock: tests outside Docker wait while it is
+    # held, and building the torch image (Debian's PyTorch, from apt) is most of a minute.
+    torch_image(docker_base_image)
     yield from tag_case_images(docker_base_image)
 
 

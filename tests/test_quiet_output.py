@@ -18,15 +18,16 @@ from tests.helpers import containers, error_lines
 ANSI = "\x1b["
 
 
-def fresh_requirement(project) -> None:
-    """A requirements comment no earlier run built (images are tagged by content)."""
-    requirements = project.path / "src/train/docker/requirements.txt"
-    requirements.write_text(requirements.read_text() + f"# {uuid.uuid4().hex}\n")
+def fresh_build_step(project) -> None:
+    """A last Dockerfile step no earlier run built (images are tagged by content): a build,
+    whose log still shows every step (the cached requirements install among them)."""
+    dockerfile = project.path / "src/train/docker/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + f"RUN echo {uuid.uuid4().hex}\n")
 
 
 @pytest.mark.docker
 def test_an_image_build_is_one_line_naming_its_log_and_verbose_streams_it(docker_baked):
-    fresh_requirement(docker_baked)
+    fresh_build_step(docker_baked)
     quiet = docker_baked.make("build-exp", EXP="train")
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     shown = quiet.stdout + quiet.stderr
@@ -36,7 +37,7 @@ def test_an_image_build_is_one_line_naming_its_log_and_verbose_streams_it(docker
     assert "uv pip install" in open(log).read()  # the whole build is in the log
     assert len(shown.splitlines()) <= 4, shown
 
-    fresh_requirement(docker_baked)
+    fresh_build_step(docker_baked)
     loud = docker_baked.make("build-exp", EXP="train", VERBOSE="1")
     assert loud.returncode == 0, loud.stdout + loud.stderr
     assert "uv pip install" in loud.stdout
