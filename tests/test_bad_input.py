@@ -128,6 +128,24 @@ def test_missing_data_of_a_job_yml_is_told_by_that_files_name(baked):
     assert "job.yaml" not in errors[0]
 
 
+@pytest.mark.parametrize("beside", [None, "other.yml"])
+def test_an_unreadable_job_file_by_another_name_is_told_not_skipped(baked, beside):
+    """A job file named other than job.yaml is found by its content; one with a YAML error
+    has no content to tell, and was left out: "unknown experiment" (alone) or the other
+    job file run in its place, without a word (new-user trial). Now its own error."""
+    job = baked.path / JOB
+    job.write_text(job.read_text().replace("compute: azureml:", "compute: [azureml:"))
+    job.rename(baked.path / "src/train/hello.yml")
+    if beside:
+        (baked.path / "src/train" / beside).write_text("command: echo hi\n")
+    result = baked.make("local", EXP="train", RUNTIME="venv")
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert "src/train/hello.yml:19: YAML syntax error" in errors[0], errors[0]
+    assert baked.run_dirs("train") == []
+
+
 def test_a_python_without_the_projects_dependencies_is_told_to_run_make_setup(baked):
     """`make` falls back to python3 before `make setup`: a missing dependency is one line."""
     hide = (

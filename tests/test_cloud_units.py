@@ -1,5 +1,6 @@
 """Units of the cloud translation that need neither Azure nor the SDK."""
 
+import json
 import sys
 
 import pytest
@@ -46,6 +47,21 @@ def test_nested_sdk_messages_become_one_line_per_problem_with_the_line(tmp_path)
         "src/x/job.yaml:3: resources.instance_count: Not a valid integer."
     ]
     assert sdk_problems("plain\nfailure", "f.yaml") == ["f.yaml: plain failure"]
+
+
+def test_a_field_the_sdk_refuses_in_every_form_is_one_line(tmp_path):
+    """The SDK's union fields: one message per form tried, under one path; the first
+    stands for them (sdk_problems), with a count of the rest."""
+    forms = ["Can't find directory or file: /x.", "Not a valid URL.", "Not a valid URL."]
+    forms.append("In order to specify a git path,\n\nplease prefix 'git+'")
+    errors = [{"path": "code._schema", "message": m, "location": "f.yml#line 9"} for m in forms]
+    errors.append({"path": "compute", "message": "Not a string.", "location": "f.yml#line 4"})
+    problems = sdk_problems(json.dumps({"errors": errors}), "f.yml")
+    assert problems == [
+        "f.yml:9: code._schema: Can't find directory or file: /x. (nor is it any of the 2"
+        " other forms code: takes)",
+        "f.yml:4: compute: Not a string.",
+    ]
 
 
 def test_compute_comes_from_compute_then_job_file_then_config_else_serverless(baked, monkeypatch):

@@ -234,6 +234,8 @@ def test_an_image_that_cannot_be_pulled_is_one_line(project):
     result = project.make("local", EXP="env_image")
     lines = error_lines(result.stderr)
     assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert "localhost:1/nope:1 cannot be pulled" in lines[0]
+    assert "image localhost:1/nope:1 cannot be pulled" in lines[0]
+    # an image: job has no Dockerfile for BASE_IMAGE to reach: the advice is LOCAL_IMAGE
+    assert "LOCAL_IMAGE=<image>" in lines[0] and "BASE_IMAGE" not in lines[0], lines[0]
     done = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True)
     assert done.returncode == 0

@@ -10,6 +10,7 @@ from amlops.filekinds import INVALID, PIPELINE, is_job_file, kind_of, yaml_files
 from amlops.names import PIPELINE_NAME, check_experiment_name, experiment_name_problem
 from amlops.runs import RUN_FILE, load_record, run_folders
 from amlops.settings import Settings
+from amlops.yamlfile import load_yaml
 
 JOB_FILES = ("job.yaml", "job.yml")
 # A pipelines/<name>.py is a pipeline when its text says so (it is not imported to list it).
@@ -121,6 +122,7 @@ class Project:
         check_experiment_name(name)
         folder = self.src / name
         if not job_files_in(folder):
+            self._raise_unreadable(folder)  # a job file with a YAML error: say that, not "unknown"
             experiments = self.experiments()
             import difflib
 
@@ -133,6 +135,14 @@ class Project:
                 f" ML job; experiments: {known}; create one with make new-exp EXP={name})"
             )
         return folder
+
+    def _raise_unreadable(self, folder: Path) -> None:
+        """The one-line YAML error (file, line) of the first .yaml/.yml file in `folder`
+        that is not readable YAML, when there is one (its kind cannot be told, so it
+        would otherwise be left out of the folder's job files without a word)."""
+        for path in yaml_files(folder):
+            if kind_of(path) == INVALID:
+                load_yaml(path, self.relative(path))  # raises UserError
 
     def recorded_experiments(self) -> List[str]:
         """The names local runs are recorded under: each .runs/<name>/ whose newest run
@@ -180,8 +190,11 @@ class Project:
     def job_file(self, name: str) -> Path:
         """The job file of a valid, existing experiment: src/<name>/job.yaml (or job.yml),
         else its only job file by content. Raises UserError when it holds several and
-        none is named job.yaml (JOB= picks one)."""
+        none is named job.yaml (JOB= picks one), or, without a job.yaml, when one of its
+        YAML files is not readable YAML (its error: it may be the job file meant)."""
         found = job_files_in(self.experiment_dir(name))
+        if found[0].name not in JOB_FILES:  # found by content: an unreadable one may be meant
+            self._raise_unreadable(self.src / name)
         if len(found) > 1:
             names = ", ".join(path.name for path in found)
             raise UserError(

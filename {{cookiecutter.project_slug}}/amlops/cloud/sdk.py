@@ -176,11 +176,21 @@ def sdk_problems(err: Any, shown: str, raw: Any = None) -> List[str]:
     pairs = _pairs(text)
     if not pairs:
         return [f"{shown}: {one_line(text)}"]
-    problems = []
+    # A field of several forms (marshmallow's union: `code:` is a local path, a URL, a
+    # git path, a registry path or an ARM id) gets one message per form it was refused
+    # as, under one path: the first (the form tried first) stands for them all.
+    found: Dict[Tuple[str, str], List[str]] = {}
     for path, message, line in pairs:
         line = line or _line_of_path(raw, path)
         where = f"{shown}:{line}" if line else shown
-        problems.append(f"{where}: {path}: {_flat(message)}")
+        found.setdefault((where, path), []).append(_flat(message))
+    problems = []
+    for (where, path), messages in found.items():
+        unique = list(dict.fromkeys(messages))
+        more = len(unique) - 1
+        field = path.split(".")[0]
+        also = f" (nor is it any of the {more} other forms {field}: takes)" if more else ""
+        problems.append(f"{where}: {path}: {unique[0]}{also}")
     return problems
 
 

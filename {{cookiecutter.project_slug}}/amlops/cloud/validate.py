@@ -25,6 +25,7 @@ is loaded only when a unit has to be checked again or the workspace is checked.
 `force` (FORCE=1) checks every unit again."""
 
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -176,9 +177,10 @@ def _validate_job(
     built = _check(
         ours, lambda: sub.build(lambda: native_job(project, spec, sub, {}, NO_TAGS), write=False)
     )
-    if built is None:  # the SDK's view of the file as written comes first, as it always has
-        if _sdk_check(report, sdk, as_written):
-            report.problems += ours.problems
+    if built is None:  # ours, then the SDK's on the lines ours did not name
+        theirs = Report()
+        _sdk_check(theirs, sdk, as_written)
+        report.problems += _beside(ours.problems, theirs.problems)
         return
     written_checked = not _covered(plain(raw), built)
     if written_checked and not _sdk_check(report, sdk, as_written):
@@ -199,6 +201,22 @@ def _validate_job(
         report.say(f"ok {shown}")
     elif written_checked or _sdk_check(report, sdk, as_written):
         report.problems += sent.problems  # else: the file's own lines were reported
+
+
+AT_LINE = re.compile(r"^(.+?:\d+): ")  # "file:line: " of a problem
+
+
+def _beside(ours: List[str], theirs: List[str]) -> List[str]:
+    """Our problems, then the SDK's on lines ours do not name: on one line both say the
+    same fault, ours in one line naming the fix (a missing `code:` folder: ours says
+    it does not exist, the SDK that it is none of the forms `code:` takes)."""
+
+    def at(problem: str) -> str:
+        match = AT_LINE.match(problem)
+        return match.group(1) if match else ""
+
+    named = {at(problem) for problem in ours} - {""}
+    return ours + [problem for problem in theirs if at(problem) not in named]
 
 
 def _validate_pipeline(

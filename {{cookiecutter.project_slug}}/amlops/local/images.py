@@ -41,13 +41,28 @@ class EngineUnavailable(DockerUnavailable):
         return f"no Docker engine ({self.args[0]})"
 
 
+STAY_IN_DOCKER_IMAGE = (
+    "to stay in Docker, set LOCAL_IMAGE=<image> to run this job in an image you have"
+)
+
+
 class BaseImageUnavailable(DockerUnavailable):
-    """A base image is neither present nor pullable (offline, private registry, typo)."""
+    """A base image is neither present nor pullable (offline, private registry, typo).
+    args: (image, why[, advice]); advice defaults to STAY_IN_DOCKER."""
+
+    kind = "base image"
 
     def __str__(self) -> str:
         image, why = self.args[:2]
         advice = self.args[2] if len(self.args) > 2 else STAY_IN_DOCKER
-        return f"base image {image} cannot be pulled{_curated_hint(image)} ({why}; {advice})"
+        return f"{self.kind} {image} cannot be pulled{_curated_hint(image)} ({why}; {advice})"
+
+
+class JobImageUnavailable(BaseImageUnavailable):
+    """The image an `image:` environment names (no Dockerfile: BASE_IMAGE cannot reach
+    it) is neither present nor pullable."""
+
+    kind = "image"
 
 
 def _curated_hint(image: str) -> str:

@@ -26,7 +26,9 @@ from amlops.local.environments import (
     docker_recipe,
 )
 from amlops.local.images import (
+    STAY_IN_DOCKER_IMAGE,
     BaseImageUnavailable,
+    JobImageUnavailable,
     base_images,
     build_image,
     context_hash,
@@ -141,6 +143,8 @@ class DockerRuntime:
         try:
             pull_missing(self.needed_images(), self.build_log, echo)
         except BaseImageUnavailable as err:
+            if self.recipe.context is None:  # the job's own image: BASE_IMAGE cannot help
+                raise JobImageUnavailable(*err.args[:2], STAY_IN_DOCKER_IMAGE) from None
             if not self.recipe.notice.startswith("BASE_IMAGE="):
                 raise
             # BASE_IMAGE is set but this Dockerfile ignores it: say so, not "set BASE_IMAGE"
