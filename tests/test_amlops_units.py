@@ -262,3 +262,21 @@ def test_outside_git_the_commit_is_none_and_dirty_is_unknown(tmp_path):
 
     tags = submission_tags(tmp_path)
     assert (tags["git_commit"], tags["git_dirty"]) == ("none", "unknown")
+
+
+def test_a_job_is_advised_the_make_local_that_runs_it(tmp_path):
+    """Advice in messages names the command that runs the job file again: EXP= for an
+    experiment's job.yaml, EXP= JOB= for its other job files, JOB= for any other file."""
+    body = "command: echo hi\nenvironment:\n  image: python:3.11-slim\n"
+    forms = {
+        "src/train/job.yaml": "make local EXP=train",
+        "src/train/job.yml": "make local EXP=train",
+        "src/train/sweep.yaml": "make local EXP=train JOB=sweep.yaml",
+        "jobs/score.yml": "make local JOB=jobs/score.yml",
+        "src/a/b/job.yaml": "make local JOB=src/a/b/job.yaml",
+    }
+    for shown, expected in forms.items():
+        path = tmp_path / shown
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+        assert load_job(path, shown).make_local() == expected, shown

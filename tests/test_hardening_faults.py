@@ -179,8 +179,13 @@ def test_a_conda_file_on_an_image_without_conda_is_one_line(docker_baked, docker
     assert line.startswith(
         f"error: src/condaless/job.yaml:4: image {docker_base_image} has no conda"
     ), line
-    assert "LOCAL_IMAGE=<image>" in line and "RUNTIME=venv" in line
-    assert "Azure ML base image" in line
+    assert "LOCAL_IMAGE=<image>" in line and "Azure ML base image" in line
+    assert line.endswith("make local EXP=condaless RUNTIME=venv"), line
+    # a job file run with JOB= alone is advised the command that runs it (new-user trial:
+    # it was told `make local EXP=<file name>`, which fails: no such experiment)
+    folder.rename(docker_baked.path / "jobs")
+    result = docker_baked.make("local", JOB="jobs/job.yaml")
+    assert only_error(result).endswith("make local JOB=jobs/job.yaml RUNTIME=venv")
 
 
 # --- 25.9: damaged state under .runs/ ---------------------------------------------------

@@ -237,5 +237,13 @@ def test_an_image_that_cannot_be_pulled_is_one_line(project):
     assert "image localhost:1/nope:1 cannot be pulled" in lines[0]
     # an image: job has no Dockerfile for BASE_IMAGE to reach: the advice is LOCAL_IMAGE
     assert "LOCAL_IMAGE=<image>" in lines[0] and "BASE_IMAGE" not in lines[0], lines[0]
+    # so is an image + conda_file job (amlops builds on that image; the remembered failure
+    # was replayed with the Dockerfile advice: new-user trial)
+    (folder / "conda.yaml").write_text("dependencies:\n  - python=3.11\n")
+    edit_yaml(folder / "job.yaml", lambda d: d["environment"].update(conda_file="conda.yaml"))
+    result = project.make("local", EXP="env_image")
+    (line,) = error_lines(result.stderr)
+    assert "image localhost:1/nope:1 cannot be pulled" in line
+    assert "LOCAL_IMAGE=<image>" in line and "BASE_IMAGE" not in line, line
     done = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True)
     assert done.returncode == 0

@@ -99,7 +99,7 @@ def _workspace_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
     return UserError(
         f"{env.where}: environment {env.reference} is a workspace environment; log in"
         f" (az login, and set the workspace in config.env) so it can be looked up, or run"
-        f" it locally in an image you have: LOCAL_IMAGE=<image> make local EXP={spec.experiment}"
+        f" it locally in an image you have: LOCAL_IMAGE=<image> {spec.make_local()}"
     )
 
 
@@ -124,7 +124,7 @@ def no_conda_error(spec: JobSpec, env: EnvironmentSpec) -> UserError:
         " (Azure ML's image build would fail too): use an image with conda, such as an"
         " Azure ML base image (mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04), run in an"
         f" image of your choice with LOCAL_IMAGE=<image>, or RUNTIME=venv (installs the conda"
-        f" file's pip section): make local EXP={spec.experiment} RUNTIME=venv"
+        f" file's pip section): {spec.make_local()} RUNTIME=venv"
     )
 
 

@@ -202,6 +202,17 @@ class JobSpec:
         """`file:line` for messages."""
         return f"{self.shown_as}:{line}" if line else self.shown_as
 
+    def make_local(self) -> str:
+        """The `make local ...` that runs this job file again, for advice in messages:
+        EXP=<x> for src/<x>/job.yaml (or job.yml), EXP=<x> JOB=<file> for another job file
+        of src/<x>/, else JOB=<path as shown> (a job file anywhere, run with JOB= alone)."""
+        parts = Path(self.shown_as).parts
+        if self.kind != "node" and not (len(parts) == 3 and parts[0] == "src"):
+            return f"make local JOB={self.shown_as}"
+        if parts[-1] in ("job.yaml", "job.yml") or self.kind == "node":
+            return f"make local EXP={self.experiment}"
+        return f"make local EXP={parts[1]} JOB={parts[2]}"
+
     def references(self) -> List[str]:
         """Every `${{...}}` expression in the command, in order."""
         return expressions(self.command)

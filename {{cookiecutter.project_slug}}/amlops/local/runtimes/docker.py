@@ -143,7 +143,9 @@ class DockerRuntime:
         try:
             pull_missing(self.needed_images(), self.build_log, echo)
         except BaseImageUnavailable as err:
-            if self.recipe.context is None:  # the job's own image: BASE_IMAGE cannot help
+            if self.recipe.context is None or self.recipe.generated:
+                # the job's own image (image:, or image: + conda_file: built on it by
+                # amlops): no Dockerfile of the user's for BASE_IMAGE to reach
                 raise JobImageUnavailable(*err.args[:2], STAY_IN_DOCKER_IMAGE) from None
             if not self.recipe.notice.startswith("BASE_IMAGE="):
                 raise
