@@ -54,6 +54,23 @@ def test_a_fault_is_one_line_not_one_per_form_the_sdk_tried(baked, tmp_path):
     ]
 
 
+def test_a_misspelt_curated_environment_gets_a_note_naming_the_close_one(baked, tmp_path):
+    """Neither the SDK's offline checks nor amlops' refuse it (Microsoft adds curated
+    environments after amlops' lists), and Azure ML would refuse it when sent: a note."""
+    job = baked.path / "src/train/job.yaml"
+    text = job.read_text()
+    start = text.index("environment:")
+    end = text.index("\n", text.index("path: docker", start))
+    misspelt = "azureml:AzureML-sklean-1.0-ubuntu20.04-py38-cpu@latest"
+    job.write_text(text[:start] + f"environment: {misspelt}" + text[end:])
+    result, _ = cloud_make(baked, tmp_path, "validate", OFFLINE="1")
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"note src/train/job.yaml:15: {misspelt} is no curated environment amlops knows (did"
+        " you mean 'azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest'?)" in result.stderr
+    )
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     return cloud_project(tmp_path_factory.mktemp("validate"))

@@ -99,6 +99,13 @@ def test_a_misspelt_curated_name_gets_the_closest_known_one(tmp_path, monkeypatc
     assert "(did you mean 'mcr.microsoft.com/azureml/curated/lightgbm-3.3:latest'?)" in str(
         BaseImageUnavailable(image, "manifest unknown")
     )
+    # a misspelt head keeps the OS tail as written (it was cut: the name suggested did not
+    # exist; new-user trial)
+    written = "azureml:AzureML-sklean-1.0-ubuntu20.04-py38-cpu@latest"
+    name = "sklean-1.0-ubuntu20.04-py38-cpu"
+    assert did_you_mean(written, name, ["sklearn-1.0"]) == (
+        " (did you mean 'azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest'?)"
+    )
     # the tail shared with another environment's name does not win over the head
     shipped = ["sklearn-1.5", "minimal-ubuntu22.04-py311-cpu-inference"]
     assert closest_known("minimal-ubuntu22.04-py311-cpu-inferenc", shipped) == shipped[1]

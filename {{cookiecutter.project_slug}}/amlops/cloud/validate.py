@@ -156,6 +156,7 @@ def _validate_job(
     if spec is None:
         return
     shown = spec.shown_as
+    _note_unknown_curated(project, report, spec.environment)
     raw = source_raw(spec)
     if kinds is not None:
         kinds[str(spec.file.resolve())] = kind_of_document(raw)
@@ -201,6 +202,24 @@ def _validate_job(
         report.say(f"ok {shown}")
     elif written_checked or _sdk_check(report, sdk, as_written):
         report.problems += sent.problems  # else: the file's own lines were reported
+
+
+def _note_unknown_curated(project: Project, report: Report, env: Any) -> None:
+    """A note (not a problem) for a curated environment amlops has no package list for
+    when a known one is close (local/curated.py did_you_mean): most likely misspelt, which
+    neither the SDK's offline checks nor amlops' catch and Azure ML refuses when the job
+    is sent. Not a problem: Microsoft adds curated environments after amlops' lists."""
+    if env.kind != "curated":
+        return
+    from amlops.local.curated import curated_name, did_you_mean, known_names
+
+    name = curated_name(env.name, env.image)
+    hint = did_you_mean(env.reference or env.image, name, known_names(project))
+    if hint:
+        report.say(
+            f"note {env.where}: {env.reference or env.image} is no curated environment amlops"
+            f" knows{hint}; Azure ML refuses a name it does not have when the job is sent"
+        )
 
 
 AT_LINE = re.compile(r"^(.+?:\d+): ")  # "file:line: " of a problem

@@ -112,6 +112,9 @@ def did_you_mean(written: str, name: str, known: List[str]) -> str:
     at = written.lower().find(name)
     if not key or at < 0:
         return ""
+    tail = OS_SUFFIX.search(name)
+    if tail and not OS_SUFFIX.search(key):  # keep the OS tail the file wrote (-ubuntu20.04-...)
+        key += tail.group()
     return f" (did you mean {written[:at] + key + written[at + len(name):]!r}?)"
 
 
