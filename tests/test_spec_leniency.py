@@ -320,6 +320,12 @@ def test_a_misspelt_required_field_is_one_line_not_two(tmp_path):
     assert problems_of(caught.value) == [
         "job.yaml:2: unknown field 'comand' (did you mean 'command'?)"
     ]
+    job.write_text("type: command\ncommand: python -V\nenviroment: {image: python:3.11}\n")
+    with pytest.raises(UserError) as caught:
+        load_job(job, "job.yaml")
+    assert problems_of(caught.value) == [
+        "job.yaml:3: unknown field 'enviroment' (did you mean 'environment'?)"
+    ]
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
         "type: sweep\nsampling_algorithim: random\nsearch_space: {n: {type: choice, values: [1]}}\n"

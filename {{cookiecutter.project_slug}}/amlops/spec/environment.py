@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from amlops.errors import UserError
+from amlops.spec.checks import MissingField
 from amlops.spec.references import parse_reference
 from amlops.yamlfile import line_of, load_yaml
 
@@ -226,10 +227,11 @@ def parse_environment(value: Any, job_file: Path, where: str) -> EnvironmentSpec
     a missing build context, Dockerfile or conda file."""
     base = job_file.parent
     if value is None or value == "":
-        raise _fail(
-            where,
-            "environment: is required (image:, build:, azureml:<name>:<version> or"
+        # MissingField: dropped where `enviroment:` already said "did you mean 'environment'"
+        raise MissingField(
+            f"{where}: environment: is required (image:, build:, azureml:<name>:<version> or"
             " azureml:<name>@latest)",
+            "environment",
         )
     if isinstance(value, dict):
         return _parse_mapping(value, base, where)
