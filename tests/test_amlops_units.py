@@ -280,3 +280,23 @@ def test_a_job_is_advised_the_make_local_that_runs_it(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
         assert load_job(path, shown).make_local() == expected, shown
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a:\n\tb: 1\n", "t.yaml:2: YAML syntax error: found character '\\t' that cannot start"
+         " any token; indent with spaces: YAML does not allow tabs"),
+        ('a: "x\nb: 2\n', "a quote or a bracket is not closed"),
+        ("a: b: c\n", "t.yaml:1: YAML syntax error: mapping values are not allowed here; quote"),
+    ],
+)  # fmt: skip
+def test_a_yaml_syntax_error_names_the_usual_fix(tmp_path, text, expected):
+    """PyYAML's own words, then the fix a beginner needs (new-user trial: a tab)."""
+    from amlops.yamlfile import load_yaml
+
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as caught:
+        load_yaml(path, "t.yaml")
+    assert expected in str(caught.value)

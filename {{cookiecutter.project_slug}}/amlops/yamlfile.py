@@ -267,9 +267,19 @@ def _parse(text: str, name: str) -> Any:
             if err.context and began and mark and began.line != mark.line
             else ""
         )
-        raise UserError(f"{name}{line}: YAML syntax error: {err.problem}{where}") from None
+        hint = next((h for problem, h in SYNTAX_HINTS if problem in str(err.problem)), "")
+        raise UserError(f"{name}{line}: YAML syntax error: {err.problem}{where}{hint}") from None
     except yaml.YAMLError as err:
         raise UserError(f"{name}: YAML error: {err}") from None
+
+
+# The fix for PyYAML's commonest problems, in the words of a YAML beginner's mistake.
+SYNTAX_HINTS = (
+    ("found character '\\t'", "; indent with spaces: YAML does not allow tabs"),
+    ("expected <block end>", "; this line is indented differently from the lines above it"),
+    ("mapping values are not allowed here", "; quote a value that holds ': ', or indent less"),
+    ("found unexpected end of stream", "; a quote or a bracket is not closed"),
+)
 
 
 def line_of(mapping: Any, key: Any) -> int:
