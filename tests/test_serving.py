@@ -406,6 +406,18 @@ def test_case_scores_the_sample_request(served_case):
     assert (run_dir / "azureml-models" / "blue-model" / "1" / "model" / "weights.json").is_file()
 
 
+def test_a_failed_run_names_the_servers_log(served_case):
+    """run() raised: the inference server answers "Check the logs for more info"; make
+    invoke says which log (new-user trial: a KeyError, and no log named)."""
+    baked = served_case.baked
+    (baked.path / "no-data.json").write_text('{"rows": [[1, 2]]}')
+    done = baked.make("invoke", ENDPOINT="case", REQUEST="no-data.json", DEPLOYMENT="blue")
+    assert done.returncode != 0 and done.stdout.startswith("424 from blue"), done.stdout
+    (line,) = [x for x in done.stderr.splitlines() if "what the server logged:" in x]
+    log = baked.path / line.split("what the server logged: ", 1)[1]
+    assert log.name == "blue.log" and "KeyError: 'data'" in log.read_text()
+
+
 def test_case_routes_by_traffic_and_header(served_case):
     # 400 draws of an 80/20 split: green's count has a standard deviation of 8;
     # the tolerance is 4 of them (12%..28% green), a false failure about once in 15000 runs.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
+from amlops.console import say
 from amlops.errors import UserError
 from amlops.project import Project
 from amlops.serving.gateway import DEPLOYMENT_HEADER
@@ -100,4 +101,10 @@ def invoke(project: Project, name: str, request: str, deployment: str) -> int:
     by = f" from {answered}" if answered else ""
     print(f"{status}{by} in {took:.1f} ms")
     print(data.decode("utf-8", errors="replace"))
-    return 0 if 200 <= status < 300 else 1
+    if 200 <= status < 300:
+        return 0
+    # the scoring server's answer to a failed run() is "Check the logs for more info"
+    log = Path(state["run_dir"]) / (f"{answered}.log" if answered else "gateway.log")
+    if log.is_file():
+        say(f"what the server logged: {project.relative(log)}")
+    return 1
