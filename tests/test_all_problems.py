@@ -66,6 +66,21 @@ def test_one_problem_is_still_a_plain_one_line_error(tmp_path):
     assert "declares no 'trees'" in str(caught.value)
 
 
+def test_a_reference_in_a_block_command_is_told_at_its_own_line(tmp_path):
+    """A command written as a block scalar (Azure's examples: `command: >-`) spans lines:
+    the undeclared input is named on the line that writes it (new-user trial: line 3,
+    the `command:` key, for a placeholder on line 5)."""
+    path = tmp_path / "job.yml"
+    path.write_text(
+        "code: .\nenvironment:\n  image: python:3.11-slim\ncommand: >-\n  python main.py\n"
+        "  --data ${{inputs.data}}\n  --c ${{ inputs.C }}\ninputs:\n  data: 1\n"
+    )
+    assert _problems(lambda: load_job(path, "job.yml")) == [
+        "job.yml:7: command uses ${{inputs.C}} but inputs declares no 'C' (declared: data);"
+        " add it under inputs:"
+    ]
+
+
 def test_every_unknown_field_of_a_mapping_is_reported(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("a: 1\ncomand: x\nenviroment: y\n")

@@ -281,7 +281,8 @@ def test_one_unpullable_image_sends_only_its_step_to_a_venv(baked, docker_base_i
         assert record["runtime"] == "docker (venv: scale)"
         ran = {s: json.loads((folder / s / "run.json").read_text()) for s in ("count", "scale")}
         assert ran["count"]["runtime"] == "docker" and ran["scale"]["runtime"] == "venv"
-        assert f"step scale: base image {UNPULLABLE} cannot be pulled (" in result.stderr
+        # the step's own image: (no Dockerfile of the user's for BASE_IMAGE to reach)
+        assert f"step scale: image {UNPULLABLE} cannot be pulled (" in result.stderr
         notice = f"step scale: venv stands in for image {UNPULLABLE}: none of the image's"
         assert notice in result.stderr
         assert "none of the image's packages" in ran["scale"]["environment_notice"]
@@ -289,7 +290,8 @@ def test_one_unpullable_image_sends_only_its_step_to_a_venv(baked, docker_base_i
         # no venv to fall back to: one line with both reasons (not "RUNTIME=venv: ...")
         refused = baked.make("pipeline-local", PIPELINE="native", VENV_PYTHON="/nope/python")
         (line,) = error_lines(refused.stderr)
-        assert refused.returncode == 2 and f"base image {UNPULLABLE} cannot be pulled" in line
+        assert refused.returncode == 2 and f"image {UNPULLABLE} cannot be pulled" in line
+        assert "base image" not in line and "LOCAL_IMAGE=<image>" in line, line
         assert "and no venv fallback:" in line and "RUNTIME=venv" not in line
 
 

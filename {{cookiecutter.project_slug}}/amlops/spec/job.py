@@ -29,6 +29,7 @@ from amlops.spec.checks import (
 from amlops.spec.environment import EnvironmentSpec, parse_environment
 from amlops.spec.expressions import REFERENCE, expressions, optional_parts, required_part
 from amlops.spec.variables import check_variable_names
+from amlops.textfile import read_text
 from amlops.yamlfile import line_of, load_yaml, plain
 
 PATH_TYPES = {
@@ -410,8 +411,27 @@ def check_references(spec: JobSpec) -> None:
     found.raise_if_any()
 
 
-def _check_reference(spec: JobSpec, expression: str) -> None:
+def _expression_line(spec: JobSpec, expression: str) -> int:
+    """The line of the job file where `expression` (inputs.x) is written in the command, at
+    or after the `command:` key's line (a block scalar spans several); that line when the
+    file cannot tell (a command not written in this file, or an expression spelt there
+    with other spacing)."""
     line = line_of(spec.raw, "command")
+    if not line:
+        return line
+    try:
+        text = read_text(spec.file)
+    except UserError:  # unreadable now: the file was read once, so this is a race
+        return line
+    written = re.compile(r"\$\{\{\s*" + re.escape(expression) + r"\s*\}\}")
+    for number, source in enumerate(text.splitlines()[line - 1 :], start=line):
+        if written.search(source):
+            return number
+    return line
+
+
+def _check_reference(spec: JobSpec, expression: str) -> None:
+    line = _expression_line(spec, expression)
     optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
     match = REFERENCE.fullmatch(expression)
     if match and match.group(1) == "search_space" and spec.sweep is not None:
