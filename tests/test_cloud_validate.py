@@ -30,7 +30,8 @@ def test_every_problem_is_listed_with_file_and_line(baked, tmp_path):
     lines = error_lines(result.stderr)
     assert lines[-1] == "error: validate: 3 problem(s)"
     broken, ours, pipeline = lines[:3]
-    assert broken.startswith("error: src/broken/job.yaml:10: command uses ${{inputs.n_trees}}")
+    # the line that writes it, in the block-scalar command (its command: key is line 10)
+    assert broken.startswith("error: src/broken/job.yaml:13: command uses ${{inputs.n_trees}}")
     last = len((baked.path / "src/prepare/job.yaml").read_text().splitlines())
     assert ours == (
         f"error: src/prepare/job.yaml:{last}: resources.instance_count must be a whole number"

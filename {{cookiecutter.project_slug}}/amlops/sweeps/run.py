@@ -328,7 +328,10 @@ class SweepRun:
             if trial.state != "running":
                 continue
             if self.stopping:
-                self.stop(trial, "canceled", self.stopping)
+                # after a Ctrl-C, a trial whose process has not ended yet is interrupted like
+                # the others (it was marked "canceled" when this tick came before its end)
+                state = "interrupted" if self.stopping == "interrupted" else "canceled"
+                self.stop(trial, state, self.stopping)
                 continue
             if limits.trial_timeout and now - trial.started > limits.trial_timeout:
                 self.stop(trial, "timed_out", f"trial_timeout {limits.trial_timeout}s")
