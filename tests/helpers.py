@@ -186,6 +186,12 @@ class Baked:
             time.sleep(0.2)
         return bool(condition())
 
+    def append(self, rel: str, text: str) -> None:
+        """Add `text` at the end of a project file (a new last Dockerfile step: a new image
+        while Docker's cache keeps the layers before it)."""
+        path = self.path / rel
+        path.write_text(path.read_text() + text)
+
     def edit(self, rel: str, old: str, new: str) -> None:
         """Replace `old` (which must be present) by `new` in a project file."""
         path = self.path / rel

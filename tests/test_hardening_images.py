@@ -108,18 +108,12 @@ def test_dockerignore_matching_agrees_with_what_docker_build_sends(tmp_path, doc
     assert "sub/keep.txt" in sent and "big/blob.bin" not in sent
 
 
-def append_to_dockerfile(project, lines: str) -> None:
-    """Add steps at the end of the sample's Dockerfile: a new image, while Docker's cache
-    keeps the layers before them (the requirements install these tests are not about)."""
-    path = project.path / DOCKERFILE
-    path.write_text(path.read_text() + lines + "\n")
-
-
 @pytest.mark.docker
 def test_files_dockerignore_excludes_change_no_tag_and_are_not_sent(docker_baked):
     docker = docker_baked.path / "src" / "train" / "docker"
     (docker / ".dockerignore").write_text("checkpoints/\n*.tmp\n")
-    append_to_dockerfile(docker_baked, f"LABEL t={uuid.uuid4().hex}\nCOPY . /ctx")
+    # appended: Docker's cache keeps the requirements install (not what this tests)
+    docker_baked.append(DOCKERFILE, f"LABEL t={uuid.uuid4().hex}\nCOPY . /ctx\n")
     first = docker_baked.make("build-exp", EXP="train")
     assert first.returncode == 0, first.stdout + first.stderr
     tag = built_tag(first.stdout)
@@ -143,7 +137,7 @@ def test_files_dockerignore_excludes_change_no_tag_and_are_not_sent(docker_baked
 
 @pytest.mark.docker
 def test_two_commands_needing_one_unbuilt_image_build_it_once(docker_baked):
-    append_to_dockerfile(docker_baked, f"RUN sleep 4 && echo {uuid.uuid4().hex}")
+    docker_baked.append(DOCKERFILE, f"RUN sleep 4 && echo {uuid.uuid4().hex}\n")
     procs = [docker_baked.start("build-exp", EXP="train") for _ in range(2)]
     results = [proc.communicate(timeout=600) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], results

@@ -73,8 +73,7 @@ def test_local_run_lands_in_a_new_run_folder_and_reuses_the_image(docker_baked):
 
     # A new context (unique, so no earlier test run built it) gets a new tag and a build.
     # Appended, so Docker's cache keeps the layers before it (this test is not about them).
-    dockerfile = docker_baked.path / "src/train/docker/Dockerfile"
-    dockerfile.write_text(dockerfile.read_text() + f"LABEL test.marker={uuid.uuid4().hex}\n")
+    docker_baked.append("src/train/docker/Dockerfile", f"LABEL test.marker={uuid.uuid4().hex}\n")
     rebuilt = docker_baked.make("build-exp", EXP="train")
     assert rebuilt.returncode == 0 and built_tag(rebuilt.stdout) != tag
     assert f"image {built_tag(rebuilt.stdout)} built" in rebuilt.stdout

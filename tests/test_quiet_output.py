@@ -21,8 +21,7 @@ ANSI = "\x1b["
 def fresh_build_step(project) -> None:
     """A last Dockerfile step no earlier run built (images are tagged by content): a build,
     whose log still shows every step (the cached requirements install among them)."""
-    dockerfile = project.path / "src/train/docker/Dockerfile"
-    dockerfile.write_text(dockerfile.read_text() + f"RUN echo {uuid.uuid4().hex}\n")
+    project.append("src/train/docker/Dockerfile", f"RUN echo {uuid.uuid4().hex}\n")
 
 
 @pytest.mark.docker

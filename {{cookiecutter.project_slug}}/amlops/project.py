@@ -141,8 +141,7 @@ class Project:
         that is not readable YAML, when there is one (its kind cannot be told, so it
         would otherwise be left out of the folder's job files without a word)."""
         for path in yaml_files(folder):
-            if kind_of(path) == INVALID:
-                load_yaml(path, self.relative(path))  # raises UserError
+            load_yaml(path, self.relative(path))  # raises the UserError of an unreadable one
 
     def recorded_experiments(self) -> List[str]:
         """The names local runs are recorded under: each .runs/<name>/ whose newest run

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from amlops.errors import UserError
 from amlops.filekinds import INVALID, JOB_KINDS, PIPELINE, kind_of, yaml_files
-from amlops.project import Project, job_file_in
+from amlops.project import JOB_FILES, Project, job_file_in
 from amlops.spec.checks import (
     COMMON_COMPONENT_FIELDS,
     COMMON_JOB_FIELDS,
@@ -210,7 +210,7 @@ class JobSpec:
         parts = Path(self.shown_as).parts
         if self.kind != "node" and not (len(parts) == 3 and parts[0] == "src"):
             return f"make local JOB={self.shown_as}"
-        if parts[-1] in ("job.yaml", "job.yml") or self.kind == "node":
+        if parts[-1] in JOB_FILES or self.kind == "node":
             return f"make local EXP={self.experiment}"
         return f"make local EXP={parts[1]} JOB={parts[2]}"
 
@@ -430,16 +430,21 @@ def _expression_line(spec: JobSpec, expression: str) -> int:
     return line
 
 
+def _at_expression(spec: JobSpec, expression: str, message: str) -> UserError:
+    """fail_at() at the line that writes `expression` (found only now, on a problem: the
+    file is read again for it, which a job without problems never pays)."""
+    return fail_at(spec.shown_as, _expression_line(spec, expression), message)
+
+
 def _check_reference(spec: JobSpec, expression: str) -> None:
-    line = _expression_line(spec, expression)
     optional = {e for part in optional_parts(spec.command) for e in expressions(part)}
     match = REFERENCE.fullmatch(expression)
     if match and match.group(1) == "search_space" and spec.sweep is not None:
         return  # a sweep trial's: checked against search_space by spec/sweep.py
     if not match or match.group(1) == "search_space":
-        raise fail_at(
-            spec.shown_as,
-            line,
+        raise _at_expression(
+            spec,
+            expression,
             f"command uses ${{{{{expression}}}}}: only ${{{{inputs.<name>}}}}"
             " and ${{outputs.<name>}} are allowed in a command job",
         )
@@ -447,18 +452,18 @@ def _check_reference(spec: JobSpec, expression: str) -> None:
     declared = spec.inputs if kind == "inputs" else spec.outputs
     if name not in declared and expression not in optional:
         names = ", ".join(sorted(declared)) or "none"
-        raise fail_at(
-            spec.shown_as,
-            line,
+        raise _at_expression(
+            spec,
+            expression,
             f"command uses ${{{{{kind}.{name}}}}} but {kind} declares no"
             f" {name!r} (declared: {names}); add it under {kind}:",
         )
     item = spec.inputs.get(name) if kind == "inputs" else None
     required = expressions(required_part(spec.command))
     if item is not None and expression in required and item.optional and not item.has_value:
-        raise fail_at(
-            spec.shown_as,
-            line,
+        raise _at_expression(
+            spec,
+            expression,
             f"command uses optional input {name!r} outside $[[...]]: wrap it,"
             f" e.g. $[[--{name} ${{{{inputs.{name}}}}}]], or give it a value",
         )
